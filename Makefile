@@ -1,0 +1,74 @@
+# rackvm — build rules.
+#   make            build/rackvm and the guest images in build/guest/
+#   make run        build, then boot the bundled default guest
+#   make test       the whole test suite (installs what it needs)
+#   make asan       the sanitizer build used by the tests: build/asan/
+#   make fuzz       libFuzzer targets in build/fuzz/ (clang)
+
+CC      ?= cc
+BUILD   := build
+CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+                 -Wno-missing-field-initializers -g -D_GNU_SOURCE \
+                 -Isrc -Iinclude -MMD -MP
+CFLAGS_RELEASE := -O2
+CFLAGS_ASAN    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                  -fno-sanitize-recover=undefined
+LDLIBS  := -lpthread
+
+LIB_SRCS := $(wildcard src/util/*.c src/vm/*.c src/boot/*.c src/devices/*.c)
+CLI_SRCS := $(wildcard src/cli/*.c)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+
+GUEST_ELF := $(BUILD)/guest/rackvm-guest.elf
+
+.PHONY: all run test asan fuzz clean guest
+all: $(BUILD)/rackvm guest
+
+include guest/guest.mk
+
+# --- release build -------------------------------------------------------
+REL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(CLI_SRCS)) \
+            $(BUILD)/obj/src/cli/bundled_guest.o
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -c $< -o $@
+$(BUILD)/obj/src/cli/bundled_guest.o: src/cli/bundled_guest.S $(GUEST_ELF)
+	@mkdir -p $(dir $@)
+	$(CC) -c -DGUEST_ELF='"$(GUEST_ELF)"' $< -o $@
+$(BUILD)/rackvm: $(REL_OBJS)
+	$(CC) $(CFLAGS_RELEASE) -o $@ $^ $(LDLIBS)
+
+# --- sanitizer build (tests) ---------------------------------------------
+ASAN_LIB_OBJS := $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(LIB_SRCS))
+ASAN_CLI_OBJS := $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(CLI_SRCS)) \
+                 $(BUILD)/obj/src/cli/bundled_guest.o
+ASAN_UNIT_OBJS := $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(UNIT_SRCS))
+$(BUILD)/asan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS_ASAN) -c $< -o $@
+$(BUILD)/asan/rackvm: $(ASAN_LIB_OBJS) $(ASAN_CLI_OBJS)
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+$(BUILD)/asan/unit-tests: $(ASAN_LIB_OBJS) $(ASAN_UNIT_OBJS)
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+asan: $(BUILD)/asan/rackvm $(BUILD)/asan/unit-tests guest
+
+# --- fuzzing (clang + libFuzzer) ----------------------------------------
+FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Iinclude \
+               -fsanitize=fuzzer,address,undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+fuzz: $(FUZZ_BINS)
+
+run: all
+	$(BUILD)/rackvm run
+
+test:
+	tests/run
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kernel loaders: PVH ELF, Multiboot v1 ELF32, Linux bzImage.
+ *
+ * A loader takes the kernel (and initrd) as in-memory buffers, writes the
+ * image and the boot information its protocol defines into guest RAM, and
+ * fills struct boot_entry with the CPU state the boot CPU must start in.
+ * The images are untrusted user input: every length and address read from
+ * them is checked; a malformed image gives -EINVAL (or -ENOSPC/-E2BIG when
+ * it does not fit) and a one-line reason in @err.  Loaders never touch
+ * memory outside guest RAM and never exit.
+ *
+ * Guest physical layout used by all loaders (below 1 MiB, see layout.h):
+ * boot GDT, boot info (hvm_start_info / multiboot info / boot_params),
+ * command line, e820/memory map, identity page tables for 64-bit entry,
+ * and an MP table in the BIOS area so SMP guests find their CPUs.
+ */
+#ifndef RACKVM_BOOT_BOOT_H
+#define RACKVM_BOOT_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/errmsg.h"
+#include "vm/guest_mem.h"
+
+struct boot_config {
+	const uint8_t *kernel;
+	size_t kernel_size;
+	const uint8_t *initrd;		/* may be NULL */
+	size_t initrd_size;
+	const char *cmdline;		/* may be NULL: empty command line */
+	unsigned ncpus;			/* for the MP table */
+};
+
+enum boot_cpu_mode {
+	BOOT_CPU_PROTECTED32,	/* flat 32-bit segments, paging off */
+	BOOT_CPU_LONG64,	/* 64-bit, paging on with .cr3 */
+};
+
+enum boot_protocol {
+	BOOT_PROTOCOL_PVH,
+	BOOT_PROTOCOL_MULTIBOOT,
+	BOOT_PROTOCOL_LINUX,
+};
+
+struct boot_entry {
+	enum boot_protocol protocol;
+	enum boot_cpu_mode mode;
+	uint64_t rip;
+	uint64_t rsp;
+	uint64_t rax, rbx, rsi;
+	uint64_t cr3;		/* BOOT_CPU_LONG64 only */
+	uint64_t gdt_base;	/* a flat GDT the loader wrote in guest RAM */
+	uint16_t gdt_limit;
+	/* GDT selectors matching the hidden segment state the vCPU gets */
+	uint16_t code_selector;
+	uint16_t data_selector;
+};
+
+const char *boot_protocol_name(enum boot_protocol p);
+
+/* Detects the format (bzImage "HdrS", ELF with a PVH note, Multiboot
+ * header in the first 8 KiB) and calls the matching loader. */
+int boot_load_kernel(struct guest_mem *m, const struct boot_config *cfg,
+		     struct boot_entry *entry, struct errmsg *err);
+
+int boot_load_pvh(struct guest_mem *m, const struct boot_config *cfg,
+		  struct boot_entry *entry, struct errmsg *err);
+int boot_load_multiboot(struct guest_mem *m, const struct boot_config *cfg,
+			struct boot_entry *entry, struct errmsg *err);
+int boot_load_linux(struct guest_mem *m, const struct boot_config *cfg,
+		    struct boot_entry *entry, struct errmsg *err);
+
+/* Largest command line any loader accepts (bytes, without the NUL); the
+ * Linux loader further limits it to the kernel's cmdline_size. */
+#define BOOT_CMDLINE_MAX 4095
+
+#endif

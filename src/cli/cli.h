@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Command-line front end.  Only this folder prints to the user and exits.
+ *
+ * Process exit status of `rackvm run`:
+ *   0   guest finished (bundled guest reported success, or powered off)
+ *   2   rackvm could not start or run the VM (usage, /dev/kvm, bad image)
+ *   4   guest reset (keyboard controller or KVM reset event)
+ *   6   triple fault
+ *   8   guest failure (assertion, exception, reported failure status)
+ *   10  KVM internal error (e.g. emulation failure)
+ *   odd (code << 1) | 1 from the QEMU-compatible isa-debug-exit port
+ *   128 + N  ended by signal N (SIGINT 130, SIGTERM 143)
+ */
+#ifndef RACKVM_CLI_CLI_H
+#define RACKVM_CLI_CLI_H
+
+#include <stdio.h>
+
+#define EXIT_HOST_ERROR 2
+#define EXIT_GUEST_RESET 4
+#define EXIT_TRIPLE_FAULT 6
+#define EXIT_GUEST_FAILED 8
+#define EXIT_KVM_INTERNAL_ERROR 10
+
+#define RACKVM_VERSION "0.1.0"
+
+int cmd_run(int argc, char **argv);
+void print_run_usage(FILE *out);
+
+#endif

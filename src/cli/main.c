@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+/* rackvm: the command-line entry point. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void print_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: rackvm <command> [options]\n"
+		"\n"
+		"commands:\n"
+		"  run       boot a VM (the bundled guest runtime by default)\n"
+		"  version   print the version\n"
+		"  help      this text; `rackvm run --help` for run's options\n"
+		"\n");
+	print_run_usage(out);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		print_usage(stderr);
+		return EXIT_HOST_ERROR;
+	}
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("rackvm %s\n", RACKVM_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		print_usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "rackvm: unknown command '%s' (try rackvm --help)\n", cmd);
+	return EXIT_HOST_ERROR;
+}

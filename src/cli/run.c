@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: MIT
+/* `rackvm run`: options, VM assembly, the wait for the end, exit status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "boot/boot.h"
+#include "cli/cli.h"
+#include "devices/devices.h"
+#include "util/parse.h"
+#include "vm/vcpu.h"
+#include "vm/vm.h"
+
+#define DEFAULT_MEM_SIZE (256ull << 20)
+#define MAX_KERNEL_FILE_SIZE (1ull << 30)
+
+extern const uint8_t bundled_guest_start[], bundled_guest_end[];
+
+struct run_options {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	const char *console;
+	uint64_t mem_size;
+	unsigned cpus;
+	bool hugetlb;
+	bool exit_stats;
+};
+
+void print_run_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: rackvm run [options]\n"
+		"  --kernel FILE     PVH ELF, Multiboot ELF32 or Linux bzImage\n"
+		"                    (default: the bundled guest runtime)\n"
+		"  --initrd FILE     initial ramdisk / boot module\n"
+		"  --cmdline STR     kernel command line (bundled guest: the workload,\n"
+		"                    e.g. \"memtouch pages=1000 mode=verify\")\n"
+		"  --mem SIZE        guest RAM, bytes with optional K/M/G/T suffix\n"
+		"                    (default 256M, at least 2M, a multiple of 4K)\n"
+		"  --cpus N          vCPUs, 1 to 255 (default 1)\n"
+		"  --hugetlb         back guest RAM with 2 MiB huge pages\n"
+		"  --console stdio|FILE  where the serial console goes (default stdio;\n"
+		"                    with stdio, standard input feeds the UART)\n"
+		"  --exit-stats      print per-vCPU exit counters when the VM ends\n"
+		"  -h, --help        this text\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "rackvm run: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(see rackvm run --help)\n");
+	return -1;
+}
+
+/* Returns 0 to run, 1 if help was printed, -1 on a usage error. */
+static int parse_run_options(int argc, char **argv, struct run_options *o)
+{
+	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS,
+	       OPT_CONSOLE, OPT_HUGETLB, OPT_EXIT_STATS };
+	static const struct option options[] = {
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "hugetlb", no_argument, NULL, OPT_HUGETLB },
+		{ "exit-stats", no_argument, NULL, OPT_EXIT_STATS },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	int c;
+
+	*o = (struct run_options){ .mem_size = DEFAULT_MEM_SIZE, .cpus = 1,
+				   .console = "stdio" };
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL: o->kernel = optarg; break;
+		case OPT_INITRD: o->initrd = optarg; break;
+		case OPT_CMDLINE: o->cmdline = optarg; break;
+		case OPT_CONSOLE: o->console = optarg; break;
+		case OPT_HUGETLB: o->hugetlb = true; break;
+		case OPT_EXIT_STATS: o->exit_stats = true; break;
+		case OPT_MEM:
+			if (parse_size(optarg, &o->mem_size) ||
+			    o->mem_size < GUEST_MEM_MIN_SIZE || o->mem_size % 4096)
+				return usage_error("invalid --mem '%s': give a size of at least 2M, "
+						   "a multiple of 4K, like 512M or 2G", optarg);
+			break;
+		case OPT_CPUS:
+			if (parse_uint(optarg, 1, 255, &o->cpus))
+				return usage_error("invalid --cpus '%s': give a whole number from 1 to 255",
+						   optarg);
+			break;
+		case 'h':
+			print_run_usage(stdout);
+			return 1;
+		default:
+			return usage_error("unknown or incomplete option '%s'",
+					   argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (o->cmdline && strlen(o->cmdline) > BOOT_CMDLINE_MAX)
+		return usage_error("--cmdline is too long (%s)", "at most 4095 bytes");
+	if (o->hugetlb && o->mem_size % (2u << 20))
+		return usage_error("--hugetlb needs --mem to be a multiple of 2M%s", "");
+	return 0;
+}
+
+static int read_file(const char *path, uint8_t **data, size_t *size,
+		     struct errmsg *err)
+{
+	struct stat st;
+	size_t done = 0;
+	uint8_t *buf;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errmsg_set(err, -errno, "cannot open %s: %s", path,
+				  strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > MAX_KERNEL_FILE_SIZE) {
+		close(fd);
+		return errmsg_set(err, -EINVAL, "%s is not a regular file of at most 1 GiB",
+				  path);
+	}
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = errmsg_set(err, n < 0 ? -errno : -EIO,
+					 "reading %s: %s", path,
+					 n < 0 ? strerror(errno) : "file shrank");
+			break;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	*data = buf;
+	*size = done;
+	return 0;
+}
+
+static const char *exception_name(uint64_t vector)
+{
+	static const char *const names[] = {
+		"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF",
+		"coprocessor overrun", "#TS", "#NP", "#SS", "#GP", "#PF", "reserved",
+		"#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+	};
+
+	return vector < sizeof(names) / sizeof(names[0]) ? names[vector] : "exception";
+}
+
+/* The bundled guest's result channel: failures and completion end the VM;
+ * prints already went to the UART. */
+static void on_guest_ucall(void *opaque, struct vm *vm, unsigned vcpu_id,
+			   const struct ucall *uc)
+{
+	(void)opaque;
+	switch (uc->type) {
+	case UCALL_FAIL:
+		vm_request_exit(vm, VM_EXIT_GUEST_FAILED, 0, vcpu_id,
+				"guest assertion failed at %s:%u: %s", uc->file,
+				uc->line, uc->message);
+		break;
+	case UCALL_EXCEPTION:
+		vm_request_exit(vm, VM_EXIT_GUEST_FAILED, 0, vcpu_id,
+				"guest exception %s (vector %llu) on vCPU %u at RIP 0x%llx, "
+				"error code 0x%llx, CR2 0x%llx",
+				exception_name(uc->args[UCALL_EXC_VECTOR]),
+				(unsigned long long)uc->args[UCALL_EXC_VECTOR],
+				vcpu_id,
+				(unsigned long long)uc->args[UCALL_EXC_RIP],
+				(unsigned long long)uc->args[UCALL_EXC_ERROR_CODE],
+				(unsigned long long)uc->args[UCALL_EXC_CR2]);
+		break;
+	case UCALL_DONE:
+		if (uc->args[0] == 0)
+			vm_request_exit(vm, VM_EXIT_GUEST_DONE, 0, vcpu_id,
+					"guest finished");
+		else
+			vm_request_exit(vm, VM_EXIT_GUEST_FAILED, 0, vcpu_id,
+					"guest finished with failure status %llu",
+					(unsigned long long)uc->args[0]);
+		break;
+	default:
+		break;
+	}
+}
+
+static int create_devices(struct vm *vm, int out_fd, int in_fd,
+			  struct errmsg *err)
+{
+	int ret;
+
+	vm->ucall_handler = on_guest_ucall;
+	ret = uart16550_create(vm, COM1_PORT, COM1_IRQ, out_fd, in_fd);
+	if (!ret)
+		ret = debug_exit_create(vm, DEBUG_EXIT_PORT);
+	if (!ret)
+		ret = fw_cfg_create(vm);
+	if (!ret)
+		ret = i8042_create(vm);
+	if (!ret)
+		ret = ucall_port_create(vm);
+	if (ret)
+		return errmsg_set(err, ret, "creating devices: %s", strerror(-ret));
+	return 0;
+}
+
+static int exit_status(const struct vm_exit *e)
+{
+	switch (e->reason) {
+	case VM_EXIT_GUEST_DONE:
+	case VM_EXIT_SHUTDOWN:
+		return 0;
+	case VM_EXIT_RESET:
+		return EXIT_GUEST_RESET;
+	case VM_EXIT_TRIPLE_FAULT:
+		return EXIT_TRIPLE_FAULT;
+	case VM_EXIT_GUEST_FAILED:
+		return EXIT_GUEST_FAILED;
+	case VM_EXIT_DEBUG_EXIT:
+		return e->code & 0xff;
+	case VM_EXIT_INTERNAL_ERROR:
+		return EXIT_KVM_INTERNAL_ERROR;
+	case VM_EXIT_SIGNAL:
+		return 128 + e->code;
+	case VM_EXIT_NONE:
+	case VM_EXIT_HOST_ERROR:
+		break;
+	}
+	return EXIT_HOST_ERROR;
+}
+
+static void print_exit_stats(const struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		const struct vcpu_stats *s = &vm->vcpus[i].stats;
+
+		fprintf(stderr, "rackvm: vcpu%u exits:", i);
+		for (unsigned r = 0; r < VCPU_EXIT_REASONS; r++)
+			if (s->exits[r])
+				fprintf(stderr, " %s=%llu", kvm_exit_reason_name(r),
+					(unsigned long long)s->exits[r]);
+		fprintf(stderr, " eintr=%llu unclaimed=%llu\n",
+			(unsigned long long)s->eintr,
+			(unsigned long long)s->io_unclaimed);
+	}
+}
+
+/* Waits for the VM to end, turning SIGINT/SIGTERM/SIGHUP into a clean
+ * VM exit.  The signals are blocked in every thread and read here. */
+static void wait_for_vm(struct vm *vm, int sigfd, struct vm_exit *out)
+{
+	struct pollfd fds[2] = {
+		{ .fd = sigfd, .events = POLLIN },
+		{ .fd = vm->exit_fd, .events = POLLIN },
+	};
+
+	while (!vm_exit_requested(vm)) {
+		struct signalfd_siginfo si;
+
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			break;
+		if ((fds[0].revents & POLLIN) &&
+		    read(sigfd, &si, sizeof(si)) == sizeof(si))
+			vm_request_exit(vm, VM_EXIT_SIGNAL, (int)si.ssi_signo, 0,
+					"stopped by signal %s",
+					strsignal((int)si.ssi_signo));
+	}
+	vm_wait(vm, out);
+}
+
+struct console {
+	int out_fd;
+	int in_fd;
+	bool restore_tty;
+	struct termios saved;
+};
+
+static int console_open(struct console *c, const char *spec, struct errmsg *err)
+{
+	struct termios raw;
+
+	*c = (struct console){ .out_fd = STDOUT_FILENO, .in_fd = -1 };
+	if (strcmp(spec, "stdio")) {
+		c->out_fd = open(spec, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (c->out_fd < 0)
+			return errmsg_set(err, -errno, "cannot open console file %s: %s",
+					  spec, strerror(errno));
+		return 0;
+	}
+	c->in_fd = STDIN_FILENO;
+	/* characters go to the guest as typed; ^C still stops the VM */
+	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &c->saved) == 0) {
+		raw = c->saved;
+		raw.c_lflag &= ~(ICANON | ECHO);
+		raw.c_iflag &= ~(ICRNL | IXON);
+		if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0)
+			c->restore_tty = true;
+	}
+	return 0;
+}
+
+static void console_close(struct console *c)
+{
+	if (c->restore_tty)
+		tcsetattr(STDIN_FILENO, TCSANOW, &c->saved);
+	if (c->out_fd != STDOUT_FILENO)
+		close(c->out_fd);
+}
+
+static int block_exit_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	/* before any thread exists, so every thread inherits the mask */
+	if (pthread_sigmask(SIG_BLOCK, set, NULL))
+		return -1;
+	return signalfd(-1, set, SFD_CLOEXEC);
+}
+
+struct images {
+	uint8_t *kernel;
+	size_t kernel_size;
+	uint8_t *initrd;
+	size_t initrd_size;
+	bool kernel_allocated;
+};
+
+static int load_images(const struct run_options *o, struct images *img,
+		       struct errmsg *err)
+{
+	int ret;
+
+	*img = (struct images){ 0 };
+	if (o->kernel) {
+		ret = read_file(o->kernel, &img->kernel, &img->kernel_size, err);
+		if (ret)
+			return ret;
+		img->kernel_allocated = true;
+	} else {
+		img->kernel = (uint8_t *)bundled_guest_start;
+		img->kernel_size = (size_t)(bundled_guest_end - bundled_guest_start);
+	}
+	if (o->initrd)
+		return read_file(o->initrd, &img->initrd, &img->initrd_size, err);
+	return 0;
+}
+
+static void free_images(struct images *img)
+{
+	if (img->kernel_allocated)
+		free(img->kernel);
+	free(img->initrd);
+}
+
+/* Builds, boots and runs the VM; returns the process exit status. */
+static int run_vm(const struct run_options *o, const struct images *img,
+		  struct console *con, int sigfd)
+{
+	struct vm_config cfg = { .mem_size = o->mem_size, .ncpus = o->cpus,
+				 .hugetlb = o->hugetlb };
+	struct boot_config boot = {
+		.kernel = img->kernel, .kernel_size = img->kernel_size,
+		.initrd = img->initrd, .initrd_size = img->initrd_size,
+		.cmdline = o->cmdline ? o->cmdline : "", .ncpus = o->cpus,
+	};
+	struct boot_entry entry;
+	struct vm_exit exit = { 0 };
+	struct errmsg err = { "" };
+	struct vm vm;
+	int ret;
+
+	ret = vm_create(&vm, &cfg, &err);
+	if (ret) {
+		fprintf(stderr, "rackvm: %s\n", err.text);
+		return EXIT_HOST_ERROR;
+	}
+	ret = create_devices(&vm, con->out_fd, con->in_fd, &err);
+	if (!ret)
+		ret = boot_load_kernel(&vm.mem, &boot, &entry, &err);
+	if (!ret)
+		ret = vm_start(&vm, &entry, &err);
+	if (ret) {
+		fprintf(stderr, "rackvm: %s%s\n", o->kernel ? o->kernel : "bundled guest",
+			err.text[0] ? "" : ": failed");
+		fprintf(stderr, "rackvm: %s\n", err.text);
+		vm_destroy(&vm);
+		return EXIT_HOST_ERROR;
+	}
+	wait_for_vm(&vm, sigfd, &exit);
+	if (o->exit_stats)
+		print_exit_stats(&vm);
+	vm_destroy(&vm);
+
+	if (exit.reason != VM_EXIT_GUEST_DONE && exit.reason != VM_EXIT_DEBUG_EXIT &&
+	    exit.reason != VM_EXIT_SHUTDOWN)
+		fprintf(stderr, "rackvm: %s: %s\n", vm_exit_reason_name(exit.reason),
+			exit.detail);
+	return exit_status(&exit);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_options o;
+	struct errmsg err = { "" };
+	struct console con;
+	struct images img;
+	sigset_t set;
+	int sigfd, status, ret;
+
+	ret = parse_run_options(argc, argv, &o);
+	if (ret)
+		return ret > 0 ? 0 : EXIT_HOST_ERROR;
+	ret = load_images(&o, &img, &err);
+	if (ret) {
+		fprintf(stderr, "rackvm: %s\n", err.text);
+		free_images(&img);
+		return EXIT_HOST_ERROR;
+	}
+	sigfd = block_exit_signals(&set);
+	if (sigfd < 0) {
+		fprintf(stderr, "rackvm: signalfd: %s\n", strerror(errno));
+		free_images(&img);
+		return EXIT_HOST_ERROR;
+	}
+	if (console_open(&con, o.console, &err)) {
+		fprintf(stderr, "rackvm: %s\n", err.text);
+		close(sigfd);
+		free_images(&img);
+		return EXIT_HOST_ERROR;
+	}
+	status = run_vm(&o, &img, &con, sigfd);
+	console_close(&con);
+	close(sigfd);
+	free_images(&img);
+	return status;
+}

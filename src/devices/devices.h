@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The legacy platform devices of a rackvm VM, one file each.
+ *
+ * Every constructor registers its ranges on the VM's buses and hands its
+ * state to the VM (vm_own()), which destroys it after the vCPUs stopped.
+ * Handlers run on vCPU threads; a device with state shared between vCPUs
+ * or with its own thread locks it.
+ */
+#ifndef RACKVM_DEVICES_DEVICES_H
+#define RACKVM_DEVICES_DEVICES_H
+
+#include <stdint.h>
+
+#include "vm/vm.h"
+
+#define COM1_PORT 0x3f8
+#define COM1_IRQ 4
+
+/* 16550A UART.  Transmitted bytes go to @out_fd; if @in_fd >= 0 a thread
+ * reads it and feeds the receive FIFO (interrupts through the irqchip). */
+int uart16550_create(struct vm *vm, uint16_t port, unsigned irq, int out_fd,
+		     int in_fd);
+
+/* QEMU-compatible isa-debug-exit: a write of v ends the VM with process
+ * status (v << 1) | 1 (VM_EXIT_DEBUG_EXIT, code = that status). */
+int debug_exit_create(struct vm *vm, uint16_t port);
+
+/* Minimal QEMU-compatible fw_cfg on ports 0x510 (selector) / 0x511
+ * (data): signature, interface ID, NB_CPUS, MAX_CPUS, RAM_SIZE. */
+int fw_cfg_create(struct vm *vm);
+
+/* i8042 keyboard controller: command 0xfe on port 0x64 resets the
+ * machine (VM_EXIT_RESET); status reads say "no data". */
+int i8042_create(struct vm *vm);
+
+/* The result channel of include/rackvm/guest_abi.h on UCALL_PORT; each
+ * valid struct ucall is passed to vm->ucall_handler. */
+int ucall_port_create(struct vm *vm);
+
+#endif

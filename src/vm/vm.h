@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A virtual machine: the KVM VM fd, guest RAM, the in-kernel irqchip and
+ * PIT, the port-I/O and MMIO buses, the vCPUs and the devices it owns.
+ *
+ * Lifetime: vm_create() -> devices register on the buses -> a loader fills
+ * guest RAM and a struct boot_entry -> vm_start() -> vm_wait() returns when
+ * something ended the VM (guest, device, signal, error) -> vm_destroy().
+ *
+ * Ending the VM: anyone (a device handler on a vCPU thread, a signal
+ * handler thread, the API) calls vm_request_exit().  The first request
+ * wins and is what vm_wait() reports; all vCPUs are kicked and stop.
+ */
+#ifndef RACKVM_VM_VM_H
+#define RACKVM_VM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "rackvm/guest_abi.h"
+#include "util/errmsg.h"
+#include "vm/bus.h"
+#include "vm/guest_mem.h"
+#include "vm/kvm.h"
+
+struct boot_entry;
+struct vcpu;
+struct vm;
+
+enum vm_exit_reason {
+	VM_EXIT_NONE = 0,
+	VM_EXIT_GUEST_DONE,	/* bundled guest reported UCALL_DONE */
+	VM_EXIT_GUEST_FAILED,	/* guest assertion failure or exception */
+	VM_EXIT_SHUTDOWN,	/* guest powered off (KVM system event) */
+	VM_EXIT_RESET,		/* guest asked for a reset (i8042, system event) */
+	VM_EXIT_TRIPLE_FAULT,	/* KVM_EXIT_SHUTDOWN */
+	VM_EXIT_DEBUG_EXIT,	/* isa-debug-exit; code = process status */
+	VM_EXIT_INTERNAL_ERROR,	/* KVM could not run/emulate the guest */
+	VM_EXIT_SIGNAL,		/* host signal; code = signal number */
+	VM_EXIT_HOST_ERROR,	/* rackvm itself failed */
+};
+
+struct vm_exit {
+	enum vm_exit_reason reason;
+	int code;
+	unsigned vcpu_id;	/* vCPU that caused it, where one did */
+	char detail[512];	/* one line for the user; may be empty */
+};
+
+struct vm_config {
+	uint64_t mem_size;
+	unsigned ncpus;
+	bool hugetlb;
+};
+
+typedef void (*vm_ucall_fn)(void *opaque, struct vm *vm, unsigned vcpu_id,
+			    const struct ucall *uc);
+
+struct vm_owned {
+	void (*destroy)(void *obj);
+	void *obj;
+};
+
+struct vm {
+	struct kvm kvm;
+	int fd;
+	struct guest_mem mem;
+	struct bus pio_bus;
+	struct bus mmio_bus;
+	unsigned ncpus;
+	struct vcpu *vcpus;
+
+	/* Called on a vCPU thread for every valid ucall (may be NULL). */
+	vm_ucall_fn ucall_handler;
+	void *ucall_opaque;
+
+	/* Destroyed in reverse order by vm_destroy(), after the vCPUs. */
+	struct vm_owned *owned;
+	unsigned nowned;
+
+	pthread_mutex_t lock;		/* guards exit and vCPU states */
+	pthread_cond_t state_changed;
+	struct vm_exit exit;
+	bool started;
+	/* An eventfd that becomes readable once an exit was requested, so a
+	 * main loop can poll it beside signals and sockets. */
+	int exit_fd;
+};
+
+int vm_create(struct vm *vm, const struct vm_config *cfg, struct errmsg *err);
+/* Initialises only what needs no KVM: buses, lock, exit state (fd = -1,
+ * no RAM, no vCPUs).  vm_create() starts with it; unit tests of devices
+ * use it alone (vm_set_irq_line() then returns -EBADF). */
+void vm_init_bare(struct vm *vm);
+/* Stops the vCPUs if still running, then frees everything the VM owns. */
+void vm_destroy(struct vm *vm);
+
+/* Sets the boot vCPU's registers from @entry and starts one thread per
+ * vCPU (the others wait for INIT/SIPI in the in-kernel LAPIC). */
+int vm_start(struct vm *vm, const struct boot_entry *entry,
+	     struct errmsg *err);
+/* Blocks until the VM ended and every vCPU thread has stopped. */
+void vm_wait(struct vm *vm, struct vm_exit *out);
+
+/* First caller wins; later requests are ignored.  Async-signal-unsafe:
+ * signal handling threads call it, not signal handlers. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int code,
+		     unsigned vcpu_id, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+bool vm_exit_requested(struct vm *vm);
+
+/* Stops every vCPU at an instruction boundary and returns once all are
+ * paused (guest state can then be read or changed); resume restarts
+ * them.  -EINVAL if the VM is not running. */
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+
+/* Drives an irqchip input (ISA IRQ / IOAPIC pin) to @level. */
+int vm_set_irq_line(struct vm *vm, unsigned gsi, int level);
+
+/* Gives ownership of @obj to the VM. */
+int vm_own(struct vm *vm, void (*destroy)(void *obj), void *obj);
+
+const char *vm_exit_reason_name(enum vm_exit_reason r);
+
+#endif

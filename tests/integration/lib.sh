@@ -1,0 +1,44 @@
+# Helpers for the integration tests (sourced, bash).
+#
+# Every test script prints one line per check, the format tests/run counts:
+#   ok NAME | FAIL NAME: why | skip NAME: why
+# Scripts run from the repository root with these set by tests/run:
+#   RACKVM     the rackvm binary under test (sanitizer build)
+#   GUEST_ELF  the bundled guest image
+#   TEST_TMP   a scratch directory, removed afterwards
+
+: "${RACKVM:=build/asan/rackvm}"
+: "${GUEST_ELF:=build/guest/rackvm-guest.elf}"
+: "${TEST_TMP:=$(mktemp -d)}"
+# ASan's leak checker needs ptrace-like rights that some sandboxes refuse;
+# leaks are checked by the unit tests, not here.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1: $2"; }
+skip() { echo "skip $1: $2"; }
+
+# have_kvm: true if /dev/kvm can be opened read-write.
+have_kvm() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+
+# run_cmd SECONDS OUTFILE CMD...: runs CMD with stdin from /dev/null,
+# stdout+stderr into OUTFILE, killed after SECONDS.  Sets $status
+# (124 on timeout).
+run_cmd() {
+	local secs=$1 out=$2
+	shift 2
+	timeout -k 5 "$secs" "$@" < /dev/null > "$out" 2>&1
+	status=$?
+}
+
+# check NAME COND-COMMAND... : ok if the command succeeds, else FAIL with
+# the last lines of $out (set by the caller) as the reason.
+check() {
+	local name=$1
+	shift
+	if "$@"; then
+		ok "$name"
+	else
+		fail "$name" "$(tail -n 5 "${out:-/dev/null}" 2>/dev/null | tr '\n' '|')"
+	fi
+}

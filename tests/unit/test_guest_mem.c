@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+
+#include "harness.h"
+#include "vm/guest_mem.h"
+
+TEST(guest_mem_small_vm_has_one_region)
+{
+	struct guest_mem m;
+	uint8_t b = 0x5a, r = 0;
+
+	CHECK_EQ(guest_mem_init(&m, 16 << 20, false, NULL), 0);
+	CHECK_EQ(m.nregions, 1);
+	CHECK(guest_mem_ptr(&m, 0, 16 << 20) != NULL);
+	CHECK(guest_mem_ptr(&m, 1, 16 << 20) == NULL);
+	CHECK(guest_mem_ptr(&m, 16 << 20, 0) == NULL);
+	CHECK(guest_mem_ptr(&m, UINT64_MAX, 2) == NULL);
+	CHECK(guest_mem_ptr(&m, 4096, UINT64_MAX) == NULL);
+	CHECK_EQ(guest_mem_write(&m, 0x1234, &b, 1), 0);
+	CHECK_EQ(guest_mem_read(&m, 0x1234, &r, 1), 0);
+	CHECK_EQ(r, 0x5a);
+	CHECK_EQ(guest_mem_write(&m, (16 << 20) - 1, "ab", 2), -EFAULT);
+	CHECK_EQ(guest_mem_top(&m), 16 << 20);
+	guest_mem_destroy(&m);
+}
+
+TEST(guest_mem_large_vm_skips_mmio_hole)
+{
+	struct guest_mem m;
+	uint8_t *low_end, *high;
+
+	/* 4 GiB: MAP_NORESERVE keeps this cheap; nothing is touched */
+	CHECK_EQ(guest_mem_init(&m, 4ull << 30, false, NULL), 0);
+	CHECK_EQ(m.nregions, 2);
+	CHECK_EQ(guest_mem_low_top(&m), GUEST_MMIO_HOLE_START);
+	CHECK_EQ(guest_mem_top(&m), GUEST_MMIO_HOLE_END + (1ull << 30));
+	CHECK(guest_mem_ptr(&m, GUEST_MMIO_HOLE_START, 1) == NULL);
+	CHECK(guest_mem_ptr(&m, 0xfee00000, 4) == NULL);
+	/* a range may not straddle the hole */
+	CHECK(guest_mem_ptr(&m, GUEST_MMIO_HOLE_START - 4, 8) == NULL);
+	low_end = guest_mem_ptr(&m, GUEST_MMIO_HOLE_START - 1, 1);
+	high = guest_mem_ptr(&m, GUEST_MMIO_HOLE_END, 1);
+	CHECK(low_end && high);
+	/* the memfd is contiguous: high RAM follows low RAM in the file */
+	CHECK(high == low_end + 1);
+	guest_mem_destroy(&m);
+}
+
+TEST(guest_mem_rejects_bad_sizes)
+{
+	struct guest_mem m;
+	struct errmsg err;
+
+	CHECK_EQ(guest_mem_init(&m, 4096, false, &err), -EINVAL);
+	CHECK_EQ(guest_mem_init(&m, (16 << 20) + 1, false, &err), -EINVAL);
+	CHECK_EQ(guest_mem_init(&m, (16 << 20) + 4096, true, &err), -EINVAL);
+}
