@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The VMM core through the CLI: exit statuses, messages, the bundled guest
+# and its result channel, vCPUs, exit counters, signals, console.
+. "$(dirname "$0")/lib.sh"
+
+out=$TEST_TMP/out
+
+# --- the CLI on its own --------------------------------------------------
+run_cmd 10 "$out" "$RACKVM" version
+check cli_version bash -c "[ $status -eq 0 ] && grep -q '^rackvm [0-9]' '$out'"
+
+run_cmd 10 "$out" "$RACKVM" run --mem 12Q
+check cli_rejects_bad_size bash -c "[ $status -eq 2 ] && grep -q 'invalid --mem.*like 512M' '$out'"
+
+run_cmd 10 "$out" "$RACKVM" run --cpus 0
+check cli_rejects_bad_cpus bash -c "[ $status -eq 2 ] && grep -q 'from 1 to 255' '$out'"
+
+run_cmd 10 "$out" "$RACKVM" run --kernel "$TEST_TMP/missing.elf"
+check cli_missing_kernel bash -c "[ $status -eq 2 ] && grep -q 'cannot open.*missing.elf' '$out'"
+
+run_cmd 10 "$out" "$RACKVM" frobnicate
+check cli_unknown_command bash -c "[ $status -eq 2 ] && grep -q 'unknown command' '$out'"
+
+# no /dev/kvm (hidden in a private mount namespace) and no permission
+if [ "$(id -u)" -eq 0 ] && command -v unshare > /dev/null; then
+	run_cmd 20 "$out" unshare -m sh -c "mount -t tmpfs none /dev && exec '$RACKVM' run"
+	check kvm_missing_exits_2 bash -c "[ $status -eq 2 ] && grep -q 'cannot open /dev/kvm' '$out'"
+	cp "$RACKVM" "$TEST_TMP/rackvm-copy" && chmod 755 "$TEST_TMP" "$TEST_TMP/rackvm-copy"
+	run_cmd 20 "$out" setpriv --reuid=65534 --regid=65534 --clear-groups "$TEST_TMP/rackvm-copy" run
+	check kvm_no_permission_exits_2 bash -c "[ $status -eq 2 ] && grep -q 'cannot open /dev/kvm: Permission denied' '$out'"
+else
+	skip kvm_missing_exits_2 "needs root and unshare to hide /dev/kvm"
+	skip kvm_no_permission_exits_2 "needs root to drop privileges"
+fi
+
+if ! have_kvm; then
+	skip guest_tests "no usable /dev/kvm"
+	exit 0
+fi
+
+# --- the bundled guest ---------------------------------------------------
+run_cmd 60 "$out" "$RACKVM" run
+check hello_exits_0 bash -c "[ $status -eq 0 ] && grep -q 'Hello from the rackvm guest runtime: 1 CPUs, 256 MiB RAM' '$out'"
+
+run_cmd 60 "$out" "$RACKVM" run --cpus 2 --mem 64M --cmdline hello
+check hello_sees_2_cpus bash -c "[ $status -eq 0 ] && grep -q 'runtime: 2 CPUs, 64 MiB RAM' '$out'"
+
+run_cmd 120 "$out" "$RACKVM" run --cpus 2 --cmdline smp
+check smp_brings_up_2_cpus bash -c "[ $status -eq 0 ] && grep -q 'cpus_online=2 nb_cpus=2' '$out'"
+
+run_cmd 60 "$out" "$RACKVM" run --cmdline assertfail
+check assert_failure_reports_file_line bash -c "[ $status -eq 8 ] && grep -Eq 'guest assertion failed at guest/[a-z_/]+\.c:[0-9]+' '$out'"
+
+run_cmd 60 "$out" "$RACKVM" run --cmdline pagefault
+check page_fault_reports_rip bash -c "[ $status -eq 8 ] && grep -Eq 'guest exception #PF \(vector 14\) on vCPU 0 at RIP 0x[0-9a-f]+, error code 0x[0-9a-f]+, CR2 0x8000000000' '$out'"
+
+run_cmd 60 "$out" "$RACKVM" run --exit-stats --cmdline "memtouch pages=512 mode=verify"
+io=$(sed -n 's/.*vcpu0 exits:.* io=\([0-9]*\).*/\1/p' "$out")
+check exit_counters_move bash -c "[ $status -eq 0 ] && [ '${io:-0}' -gt 10 ]"
+
+run_cmd 60 "$out" "$RACKVM" run --cmdline selftest
+check guest_selftest bash -c "[ $status -eq 0 ] && ! grep -q 'FAIL' '$out'"
+
+run_cmd 60 "$out" "$RACKVM" run --console "$TEST_TMP/console.txt"
+check console_to_file bash -c "[ $status -eq 0 ] && grep -q 'Hello from the rackvm' '$TEST_TMP/console.txt' && ! grep -q 'Hello' '$out'"
+
+# stdin reaches the guest through the UART's receive path
+printf 'ping-from-host\n' | timeout 60 "$RACKVM" run --cmdline uartecho > "$out" 2>&1
+status=$?
+check uart_input_reaches_guest bash -c "[ $status -eq 0 ] && grep -q 'echo: ping-from-host' '$out'"
+
+run_cmd 60 "$out" "$RACKVM" run --cmdline reset
+check keyboard_reset_exits_4 bash -c "[ $status -eq 4 ] && grep -q 'reset' '$out'"
+
+run_cmd 60 "$out" "$RACKVM" run --cmdline triplefault
+check triple_fault_exits_6 bash -c "[ $status -eq 6 ] && grep -q 'triple fault' '$out'"
+
+# An instruction this host's ring-0 emulator cannot handle must be reported
+# (vCPU, RIP, bytes) and stop the VM; real hardware just runs it.
+run_cmd 120 "$out" "$RACKVM" run --cmdline xrstor
+if [ $status -eq 10 ]; then
+	check emulation_failure_reported grep -Eq 'vCPU 0: KVM internal error.*RIP 0x[0-9a-f]+.*instruction bytes: [0-9a-f]{2}' "$out"
+elif [ $status -eq 0 ]; then
+	skip emulation_failure_reported "this host's KVM ran xrstor, nothing to report"
+else
+	fail emulation_failure_reported "status $status: $(tail -n 3 "$out" | tr '\n' '|')"
+fi
+
+# --- signals end the VM cleanly -------------------------------------------
+for sig in TERM INT; do
+	# background jobs inherit SIGINT ignored from the shell; undo that
+	env --default-signal=INT "$RACKVM" run --cmdline "compute seconds=60" < /dev/null > "$out" 2>&1 &
+	pid=$!
+	sleep 2
+	kill -s $sig $pid
+	wait $pid
+	status=$?
+	want=$([ $sig = TERM ] && echo 143 || echo 130)
+	check "sig${sig,,}_stops_vm" bash -c "[ $status -eq $want ] && grep -q 'stopped by signal' '$out'"
+done
