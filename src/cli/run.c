@@ -443,6 +443,8 @@ int cmd_run(int argc, char **argv)
 	sigset_t set;
 	int sigfd, status, ret;
 
+	/* a closed console pipe is an error for the UART, not a reason to die */
+	signal(SIGPIPE, SIG_IGN);
 	ret = parse_run_options(argc, argv, &o);
 	if (ret)
 		return ret > 0 ? 0 : EXIT_HOST_ERROR;

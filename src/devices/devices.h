@@ -18,7 +18,9 @@
 #define COM1_IRQ 4
 
 /* 16550A UART.  Transmitted bytes go to @out_fd; if @in_fd >= 0 a thread
- * reads it and feeds the receive FIFO (interrupts through the irqchip). */
+ * reads it and feeds the receive FIFO (interrupts through the irqchip).
+ * The process must ignore SIGPIPE (the CLI does) so that a console pipe
+ * whose reader went away ends the output, not the VM. */
 int uart16550_create(struct vm *vm, uint16_t port, unsigned irq, int out_fd,
 		     int in_fd);
 
