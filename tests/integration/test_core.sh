@@ -98,3 +98,17 @@ for sig in TERM INT; do
 	want=$([ $sig = TERM ] && echo 143 || echo 130)
 	check "sig${sig,,}_stops_vm" bash -c "[ $status -eq $want ] && grep -q 'stopped by signal' '$out'"
 done
+
+# --- hugetlb-backed guest RAM ---------------------------------------------
+hp=/proc/sys/vm/nr_hugepages
+if [ -w "$hp" ]; then
+	old=$(cat $hp)
+	echo $((old + 40)) > $hp 2>/dev/null
+	run_cmd 60 "$out" "$RACKVM" run --hugetlb --mem 64M
+	echo "$old" > $hp
+	check hugetlb_backed_ram bash -c "[ $status -eq 0 ] && grep -q 'Hello from the rackvm' '$out'"
+else
+	skip hugetlb_backed_ram "cannot reserve huge pages (not root)"
+fi
+run_cmd 10 "$out" "$RACKVM" run --hugetlb --mem 63M
+check hugetlb_needs_2m_multiple bash -c "[ $status -eq 2 ] && grep -q 'multiple of 2M' '$out'"
