@@ -64,8 +64,9 @@ check guest_selftest bash -c "[ $status -eq 0 ] && ! grep -q 'FAIL' '$out'"
 run_cmd 60 "$out" "$RACKVM" run --console "$TEST_TMP/console.txt"
 check console_to_file bash -c "[ $status -eq 0 ] && grep -q 'Hello from the rackvm' '$TEST_TMP/console.txt' && ! grep -q 'Hello' '$out'"
 
-# stdin reaches the guest through the UART's receive path
-printf 'ping-from-host\n' | timeout 60 "$RACKVM" run --cmdline uartecho > "$out" 2>&1
+# stdin reaches the guest through the UART's receive path (sent once the
+# guest has set its UART up: enabling the FIFOs clears them, as on a 16550)
+(sleep 2; printf 'ping-from-host\n') | timeout 60 "$RACKVM" run --cmdline uartecho > "$out" 2>&1
 status=$?
 check uart_input_reaches_guest bash -c "[ $status -eq 0 ] && grep -q 'echo: ping-from-host' '$out'"
 

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: MIT
+/* The list of workloads; each is defined in its own file. */
+#include "guest/string.h"
+#include "guest/workload.h"
+
+extern const struct workload workload_hello, workload_memtouch,
+	workload_compute, workload_pio, workload_smp, workload_assertfail,
+	workload_pagefault, workload_selftest, workload_uartecho,
+	workload_reset, workload_triplefault, workload_xrstor;
+
+const struct workload *const workloads[] = {
+	&workload_hello,
+	&workload_memtouch,
+	&workload_compute,
+	&workload_pio,
+	&workload_smp,
+	&workload_assertfail,
+	&workload_pagefault,
+	&workload_selftest,
+	&workload_uartecho,
+	&workload_reset,
+	&workload_triplefault,
+	&workload_xrstor,
+	NULL,
+};
+
+const struct workload *workload_find(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; workloads[i]; i++) {
+		if (!strcmp(workloads[i]->name, name))
+			return workloads[i];
+	}
+	return NULL;
+}

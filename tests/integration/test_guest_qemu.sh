@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Peer cross-check of the bundled guest runtime: boots the same ELF that
+# rackvm embeds under QEMU's microvm (PVH entry, isa-debug-exit) and checks
+# what each workload reports.  If the image misbehaves here too, the bug is
+# in the guest, not in rackvm.
+#
+# isa-debug-exit is placed at 0xf4 (DEBUG_EXIT_PORT), so QEMU exits with
+# status 1 when the guest passes and 3 when it fails.
+source "$(dirname "$0")/lib.sh"
+
+QEMU=qemu-system-x86_64
+# Ring 0 is emulated (slowly) on some hosts: generous timeouts.
+TIMEOUT=180
+
+if ! command -v "$QEMU" > /dev/null 2>&1; then
+	skip guest_qemu "$QEMU not installed"
+	exit 0
+fi
+if ! have_kvm; then
+	skip guest_qemu "/dev/kvm not usable"
+	exit 0
+fi
+if [ ! -f "$GUEST_ELF" ]; then
+	fail guest_qemu "no guest image at $GUEST_ELF (make guest)"
+	exit 0
+fi
+
+# boot NAME CPUS CMDLINE: runs the guest, output in $out, status in $status.
+boot() {
+	out="$TEST_TMP/$1.out"
+	run_cmd "$TIMEOUT" "$out" "$QEMU" -M microvm -enable-kvm -cpu host \
+		-m 256 -smp "$2" -nodefaults -no-user-config -nographic \
+		-serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-kernel "$GUEST_ELF" -append "$3"
+}
+
+passed() { [ "$status" -eq 1 ]; }
+failed() { [ "$status" -eq 3 ]; }
+has() { grep -Eq -- "$1" "$out"; }
+
+boot hello 2 "hello"
+check guest_qemu_hello eval 'passed &&
+	has "^Hello from the rackvm guest runtime: 2 CPUs, 256 MiB RAM$"'
+
+boot selftest 1 "selftest"
+check guest_qemu_selftest eval 'passed && has "^pass: cmdline$" &&
+	has "^pass: syscall$"'
+
+boot memtouch 1 "memtouch pages=4096 pattern=0x5a mode=verify"
+check guest_qemu_memtouch_verify eval 'passed &&
+	has "^result: memtouch pages=4096 mode=verify seconds=[0-9.]+ pages_per_sec=[1-9][0-9]*$"'
+
+boot compute 1 "compute ms=300"
+check guest_qemu_compute eval 'passed &&
+	has "^result: compute iterations=[1-9][0-9]* seconds=0\.3[0-9]* iter_per_sec=[1-9][0-9]*$"'
+
+boot pio 1 "pio iterations=500"
+check guest_qemu_pio eval 'passed &&
+	has "^result: pio iterations=500 ns_per_exit=[1-9][0-9]*$"'
+
+boot smp 2 "smp"
+check guest_qemu_smp eval 'passed &&
+	has "^result: smp cpus_online=2 nb_cpus=2 cpuid_cpus=2$"'
+
+boot assertfail 1 "assertfail"
+check guest_qemu_assertfail eval 'failed &&
+	has "^guest/workloads/assertfail\.c:[0-9]+: assertion failed: 1 \+ 1 == 3"'
+
+boot pagefault 1 "pagefault"
+check guest_qemu_pagefault eval 'failed &&
+	has "^exception: vector 14 \(#PF\) .* rip=0x[0-9a-f]+ .*cr2=0x8000000000 "'
+
+boot unknown 1 "no-such-workload"
+check guest_qemu_unknown_workload eval 'failed &&
+	has "unknown workload .no-such-workload." && has "^  memtouch "'
