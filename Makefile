@@ -25,6 +25,7 @@ GUEST_ELF := $(BUILD)/guest/rackvm-guest.elf
 all: $(BUILD)/rackvm guest
 
 include guest/guest.mk
+include tests/images/images.mk
 
 # --- release build -------------------------------------------------------
 REL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(CLI_SRCS)) \
@@ -50,7 +51,7 @@ $(BUILD)/asan/rackvm: $(ASAN_LIB_OBJS) $(ASAN_CLI_OBJS)
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
 $(BUILD)/asan/unit-tests: $(ASAN_LIB_OBJS) $(ASAN_UNIT_OBJS)
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
-asan: $(BUILD)/asan/rackvm $(BUILD)/asan/unit-tests guest
+asan: $(BUILD)/asan/rackvm $(BUILD)/asan/unit-tests guest images
 
 # --- fuzzing (clang + libFuzzer) ----------------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)

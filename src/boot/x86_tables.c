@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+#include "boot/x86_tables.h"
+
+#include "boot/layout.h"
+#include "boot/loader.h"
+
+#define PT_ENTRIES 512
+#define PD_PAGES 4		/* one page directory per GiB */
+#define LARGE_PAGE (2ull << 20)
+
+int boot_write_gdt(const struct guest_mem *m, bool long_mode,
+		   struct boot_entry *e, struct errmsg *err)
+{
+	uint64_t gdt[GDT_ENTRIES] = { 0 };
+	int ret;
+
+	gdt[BOOT_CODE_SELECTOR / 8] = long_mode ? GDT_CODE64 : GDT_CODE32;
+	gdt[BOOT_DATA_SELECTOR / 8] = GDT_DATA;
+	/* VMX needs a usable TR; the upper half (slot 5) stays zero, which
+	 * is the 64-bit TSS descriptor's high base. */
+	gdt[BOOT_TSS_SELECTOR / 8] = GDT_TSS;
+	ret = boot_write(m, BOOT_GDT_ADDR, gdt, sizeof(gdt), "boot GDT", err);
+	if (ret < 0)
+		return ret;
+	e->gdt_base = BOOT_GDT_ADDR;
+	e->gdt_limit = sizeof(gdt) - 1;
+	e->code_selector = BOOT_CODE_SELECTOR;
+	e->data_selector = BOOT_DATA_SELECTOR;
+	return 0;
+}
+
+int boot_write_identity_map(const struct guest_mem *m, struct boot_entry *e,
+			    struct errmsg *err)
+{
+	uint64_t pml4[PT_ENTRIES] = { 0 };
+	uint64_t pdpt[PT_ENTRIES] = { 0 };
+	uint64_t pd[PD_PAGES * PT_ENTRIES];
+	int ret;
+
+	pml4[0] = BOOT_PDPT_ADDR | PTE_PRESENT | PTE_WRITE;
+	for (unsigned i = 0; i < PD_PAGES; i++)
+		pdpt[i] = (BOOT_PD_ADDR + i * BOOT_PAGE_SIZE) | PTE_PRESENT |
+			  PTE_WRITE;
+	for (unsigned i = 0; i < PD_PAGES * PT_ENTRIES; i++)
+		pd[i] = i * LARGE_PAGE | PTE_PRESENT | PTE_WRITE | PTE_LARGE;
+
+	ret = boot_write(m, BOOT_PML4_ADDR, pml4, sizeof(pml4), "PML4", err);
+	if (!ret)
+		ret = boot_write(m, BOOT_PDPT_ADDR, pdpt, sizeof(pdpt), "PDPT",
+				 err);
+	if (!ret)
+		ret = boot_write(m, BOOT_PD_ADDR, pd, sizeof(pd),
+				 "page directories", err);
+	if (ret < 0)
+		return ret;
+	e->cr3 = BOOT_PML4_ADDR;
+	return 0;
+}

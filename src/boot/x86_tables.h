@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CPU tables the loaders write for the boot CPU: a flat GDT and identity
+ * page tables for a 64-bit entry.
+ */
+#ifndef RACKVM_BOOT_X86_TABLES_H
+#define RACKVM_BOOT_X86_TABLES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "boot/boot.h"
+
+/* Descriptor values (flat, base 0, limit 4 GiB with G=1). */
+#define GDT_CODE32 0x00CF9B000000FFFFull	/* D=1, execute/read */
+#define GDT_CODE64 0x00AF9B000000FFFFull	/* L=1, execute/read */
+#define GDT_DATA 0x00CF93000000FFFFull		/* read/write */
+#define GDT_TSS 0x00008B0000000067ull		/* busy TSS at 0, 104 bytes */
+#define GDT_ENTRIES 6	/* null, null, code, data, TSS (2 slots) */
+
+/* Identity map of the first 4 GiB in 2 MiB pages. */
+#define PTE_PRESENT 0x1ull
+#define PTE_WRITE 0x2ull
+#define PTE_LARGE 0x80ull
+
+/* Writes the GDT at BOOT_GDT_ADDR and sets gdt_base/limit and the code
+ * and data selectors in @e.  @long_mode picks a 64-bit code segment. */
+int boot_write_gdt(const struct guest_mem *m, bool long_mode,
+		   struct boot_entry *e, struct errmsg *err);
+
+/* Writes PML4/PDPT/PDs at BOOT_PML4/PDPT/PD_ADDR and sets e->cr3. */
+int boot_write_identity_map(const struct guest_mem *m, struct boot_entry *e,
+			    struct errmsg *err);
+
+#endif
