@@ -4,6 +4,7 @@
 #   make test       the whole test suite (installs what it needs)
 #   make asan       the sanitizer build used by the tests: build/asan/
 #   make fuzz       libFuzzer targets in build/fuzz/ (clang)
+#   make bench      benchmarks against QEMU (bench/boot)
 
 CC      ?= cc
 BUILD   := build
@@ -26,6 +27,7 @@ all: $(BUILD)/rackvm guest
 
 include guest/guest.mk
 include tests/images/images.mk
+include bench/bench.mk
 
 # --- release build -------------------------------------------------------
 REL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS) $(CLI_SRCS)) \
