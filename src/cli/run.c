@@ -232,6 +232,8 @@ static int create_devices(struct vm *vm, int out_fd, int in_fd,
 	if (!ret)
 		ret = i8042_create(vm);
 	if (!ret)
+		ret = acpi_sleep_create(vm);
+	if (!ret)
 		ret = ucall_port_create(vm);
 	if (ret)
 		return errmsg_set(err, ret, "creating devices: %s", strerror(-ret));

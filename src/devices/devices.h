@@ -36,6 +36,14 @@ int fw_cfg_create(struct vm *vm);
  * machine (VM_EXIT_RESET); status reads say "no data". */
 int i8042_create(struct vm *vm);
 
+/* Hardware-reduced ACPI sleep control (ACPI_SLEEP_CONTROL_PORT) and
+ * status (the next port) registers: writing SLP_EN with sleep type
+ * ACPI_S5_SLEEP_TYPE powers the VM off (VM_EXIT_SHUTDOWN). */
+#define ACPI_SLEEP_CONTROL_PORT 0x600
+#define ACPI_SLEEP_STATUS_PORT 0x601
+#define ACPI_S5_SLEEP_TYPE 5
+int acpi_sleep_create(struct vm *vm);
+
 /* The result channel of include/rackvm/guest_abi.h on UCALL_PORT; each
  * valid struct ucall is passed to vm->ucall_handler. */
 int ucall_port_create(struct vm *vm);

@@ -224,3 +224,24 @@ TEST(ucall_port_delivers_and_rejects)
 	CHECK_EQ(log.calls, 3);
 	vm_destroy(&vm);
 }
+
+TEST(acpi_sleep_s5_powers_off)
+{
+	uint8_t v;
+	struct vm vm;
+
+	vm_init_bare(&vm);
+	CHECK_EQ(acpi_sleep_create(&vm), 0);
+	/* S3 request and a write without SLP_EN are ignored */
+	v = (3 << 2) | (1 << 5);
+	CHECK_EQ(bus_access(&vm.pio_bus, 0, ACPI_SLEEP_CONTROL_PORT, &v, 1, true), 0);
+	v = ACPI_S5_SLEEP_TYPE << 2;
+	CHECK_EQ(bus_access(&vm.pio_bus, 0, ACPI_SLEEP_CONTROL_PORT, &v, 1, true), 0);
+	CHECK_EQ(vm.exit.reason, VM_EXIT_NONE);
+	CHECK_EQ(bus_access(&vm.pio_bus, 0, ACPI_SLEEP_STATUS_PORT, &v, 1, false), 0);
+	CHECK_EQ(v, 0);
+	v = (ACPI_S5_SLEEP_TYPE << 2) | (1 << 5);
+	CHECK_EQ(bus_access(&vm.pio_bus, 0, ACPI_SLEEP_CONTROL_PORT, &v, 1, true), 0);
+	CHECK_EQ(vm.exit.reason, VM_EXIT_SHUTDOWN);
+	vm_destroy(&vm);
+}
