@@ -13,7 +13,8 @@
  * Guest physical layout used by all loaders (below 1 MiB, see layout.h):
  * boot GDT, boot info (hvm_start_info / multiboot info / boot_params),
  * command line, e820/memory map, identity page tables for 64-bit entry,
- * and an MP table in the BIOS area so SMP guests find their CPUs.
+ * and an MP table and ACPI tables in the BIOS area so SMP guests find
+ * their CPUs.
  */
 #ifndef RACKVM_BOOT_BOOT_H
 #define RACKVM_BOOT_BOOT_H
@@ -30,7 +31,7 @@ struct boot_config {
 	const uint8_t *initrd;		/* may be NULL */
 	size_t initrd_size;
 	const char *cmdline;		/* may be NULL: empty command line */
-	unsigned ncpus;			/* for the MP table */
+	unsigned ncpus;			/* for the MP and ACPI tables */
 };
 
 enum boot_cpu_mode {

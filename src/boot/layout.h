@@ -22,6 +22,17 @@
 #define BOOT_BIOS_START 0xF0000ull	/* MP table lives here (reserved) */
 #define BOOT_HIGH_RAM 0x100000ull	/* 1 MiB: kernels load here or above */
 
+/* ACPI tables, below the MP table in the reserved BIOS area.  The RSDP
+ * sits on a 16-byte boundary inside 0xE0000-0xFFFFF, where a guest
+ * without a boot-protocol pointer scans for it; each table has room for
+ * its largest size (acpi.c checks this at compile time). */
+#define BOOT_ACPI_RSDP_ADDR 0xE0000ull	/* 36 bytes */
+#define BOOT_ACPI_XSDT_ADDR 0xE0040ull	/* header + 2 pointers */
+#define BOOT_ACPI_FADT_ADDR 0xE0080ull	/* 276 bytes */
+#define BOOT_ACPI_DSDT_ADDR 0xE0200ull	/* header + a little AML */
+#define BOOT_ACPI_MADT_ADDR 0xE0400ull	/* grows with the vCPU count */
+#define BOOT_ACPI_END 0xE1000ull
+
 /* GDT selectors the loaders use (Linux's boot protocol wants 0x10/0x18) */
 #define BOOT_CODE_SELECTOR 0x10
 #define BOOT_DATA_SELECTOR 0x18

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "boot/acpi.h"
 #include "boot/boot.h"
 #include "boot/e820.h"
 #include "boot/layout.h"
@@ -169,6 +170,23 @@ static int load_initrd(const struct guest_mem *m,
 	return 0;
 }
 
+/* Older kernels do not know boot_params.acpi_rsdp_addr; they (and any
+ * kernel) find the RSDP by scanning the BIOS area instead. */
+static int write_acpi(const struct guest_mem *m, const struct boot_config *cfg,
+		      const struct bzimage *bz, uint8_t *bp,
+		      struct errmsg *err)
+{
+	uint64_t rsdp;
+	int ret;
+
+	ret = acpi_write(m, cfg->ncpus, &rsdp, err);
+	if (ret < 0)
+		return ret;
+	if (bz->version >= LINUX_ACPI_RSDP_VERSION)
+		put_le64(bp + BP_ACPI_RSDP_ADDR, rsdp);
+	return 0;
+}
+
 static void fill_setup_header(const struct bzimage *bz, uint8_t *bp)
 {
 	memcpy(bp + LINUX_SETUP_SECTS, bz->hdr + LINUX_SETUP_SECTS,
@@ -216,6 +234,8 @@ int boot_load_linux(struct guest_mem *m, const struct boot_config *cfg,
 				 bz.kernel_size, "kernel", err);
 	if (!ret)
 		ret = mptable_write(m, cfg->ncpus, err);
+	if (!ret)
+		ret = write_acpi(m, cfg, &bz, bp, err);
 	if (!ret)
 		ret = boot_write(m, BOOT_INFO_ADDR, bp, sizeof(bp),
 				 "boot_params", err);

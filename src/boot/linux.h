@@ -32,6 +32,7 @@
 #define LINUX_INIT_SIZE 0x260
 
 /* boot_params fields outside the setup header */
+#define BP_ACPI_RSDP_ADDR 0x070		/* 64-bit, boot protocol 2.14+ */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
@@ -43,6 +44,7 @@
 
 #define LINUX_HDRS_MAGIC 0x53726448u	/* "HdrS" */
 #define LINUX_MIN_VERSION 0x020c	/* 2.12: xloadflags, 64-bit entry */
+#define LINUX_ACPI_RSDP_VERSION 0x020e	/* 2.14: acpi_rsdp_addr */
 #define LINUX_DEFAULT_SETUP_SECTS 4
 #define LINUX_SECTOR 512
 #define LINUX_ENTRY64_OFFSET 0x200

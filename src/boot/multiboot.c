@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "boot/acpi.h"
 #include "boot/boot.h"
 #include "boot/e820.h"
 #include "boot/elf.h"
@@ -241,7 +242,7 @@ int boot_load_multiboot(struct guest_mem *m, const struct boot_config *cfg,
 			struct boot_entry *entry, struct errmsg *err)
 {
 	struct multiboot_header h;
-	uint64_t rip = 0, kernel_end = 0;
+	uint64_t rip = 0, kernel_end = 0, rsdp;
 	int ret;
 
 	ret = boot_check_common(m, cfg, err);
@@ -266,6 +267,9 @@ int boot_load_multiboot(struct guest_mem *m, const struct boot_config *cfg,
 	ret = write_info(m, cfg, kernel_end, err);
 	if (!ret)
 		ret = mptable_write(m, cfg->ncpus, err);
+	/* Multiboot v1 has no RSDP field: the guest scans for it */
+	if (!ret)
+		ret = acpi_write(m, cfg->ncpus, &rsdp, err);
 	if (ret < 0)
 		return ret;
 

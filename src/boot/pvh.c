@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "boot/acpi.h"
 #include "boot/e820.h"
 #include "boot/layout.h"
 #include "boot/loader.h"
@@ -119,6 +120,8 @@ int boot_load_pvh(struct guest_mem *m, const struct boot_config *cfg,
 		ret = write_modules(m, cfg, ext.end, &si, err);
 	if (!ret)
 		ret = mptable_write(m, cfg->ncpus, err);
+	if (!ret)
+		ret = acpi_write(m, cfg->ncpus, &si.rsdp_paddr, err);
 	if (!ret)
 		ret = boot_write(m, BOOT_INFO_ADDR, &si, sizeof(si),
 				 "hvm_start_info", err);

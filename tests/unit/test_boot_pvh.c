@@ -73,7 +73,8 @@ TEST(boot_pvh_elf64_start_info)
 	CHECK_EQ(si.magic, 0x336ec578);
 	CHECK_EQ(si.version, 1);
 	CHECK_EQ(si.flags, 0);
-	CHECK_EQ(si.rsdp_paddr, 0);
+	CHECK_EQ(si.rsdp_paddr, BOOT_ACPI_RSDP_ADDR);
+	CHECK(!memcmp(tb_guest(&m, si.rsdp_paddr, 8), "RSD PTR ", 8));
 	CHECK_EQ(si.cmdline_paddr, BOOT_CMDLINE_ADDR);
 	CHECK(!strcmp((char *)tb_guest(&m, si.cmdline_paddr, 1),
 		      "console=ttyS0 quiet"));

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: MIT
+#include "boot/acpi.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "boot/layout.h"
+#include "boot/loader.h"
+#include "boot/mptable.h"
+#include "devices/devices.h"
+
+#define ACPI_OEM_REVISION 1
+#define ACPI_CREATOR_ID "RKVM"
+#define ACPI_CREATOR_REVISION 1
+
+#define ACPI_RSDP_REV 2		/* ACPI 2.0+: has the XSDT pointer */
+#define ACPI_XSDT_REV 1
+#define ACPI_FADT_REV 6		/* FADT version 6.5, as in ACPI 6.5 */
+#define ACPI_FADT_MINOR 5
+#define ACPI_DSDT_REV 2		/* 2+: AML integers are 64 bits */
+#define ACPI_MADT_REV 5
+
+#define ACPI_XSDT_ENTRIES 2	/* FADT, MADT */
+#define ACPI_XSDT_SIZE (ACPI_HDR_SIZE + 8 * ACPI_XSDT_ENTRIES)
+#define ACPI_DSDT_MAX (BOOT_ACPI_MADT_ADDR - BOOT_ACPI_DSDT_ADDR)
+#define ACPI_MADT_MAX (ACPI_MADT_ENTRIES +                             \
+		       ACPI_MAX_CPUS * ACPI_MADT_LAPIC_SIZE +          \
+		       ACPI_MADT_IOAPIC_SIZE + ACPI_MADT_ISO_SIZE +    \
+		       ACPI_MADT_LAPIC_NMI_SIZE)
+
+_Static_assert(BOOT_ACPI_RSDP_ADDR >= 0xE0000 && BOOT_ACPI_RSDP_ADDR % 16 == 0,
+	       "the RSDP must be where a guest scans for it");
+_Static_assert(BOOT_ACPI_RSDP_ADDR + ACPI_RSDP_SIZE <= BOOT_ACPI_XSDT_ADDR &&
+	       BOOT_ACPI_XSDT_ADDR + ACPI_XSDT_SIZE <= BOOT_ACPI_FADT_ADDR &&
+	       BOOT_ACPI_FADT_ADDR + ACPI_FADT_SIZE <= BOOT_ACPI_DSDT_ADDR &&
+	       BOOT_ACPI_MADT_ADDR + ACPI_MADT_MAX <= BOOT_ACPI_END &&
+	       BOOT_ACPI_END <= BOOT_BIOS_START,
+	       "ACPI tables overlap each other or the MP table");
+_Static_assert(ACPI_MAX_CPUS == MPTABLE_MAX_CPUS,
+	       "the MADT and the MP table describe the same CPUs");
+
+/* The ISA serial port the DSDT describes (COM1, as src/cli wires it). */
+#define ACPI_COM1_PORT 0x3F8
+#define ACPI_COM1_PORTS 8
+#define ACPI_COM1_IRQ 4
+
+int acpi_check_ncpus(unsigned ncpus, struct errmsg *err)
+{
+	if (ncpus == 0)
+		return errmsg_set(err, -EINVAL, "need at least one vCPU");
+	if (ncpus > ACPI_MAX_CPUS)
+		return errmsg_set(err, -E2BIG,
+				  "%u vCPUs do not fit the ACPI MADT (at most %u)",
+				  ncpus, ACPI_MAX_CPUS);
+	return 0;
+}
+
+/* The value that makes the bytes of [p, p+len) sum to zero. */
+static uint8_t acpi_checksum(const uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+
+	while (len--)
+		sum += *p++;
+	return (uint8_t)-sum;
+}
+
+/* Fills the common header of a table whose body is already in place and
+ * checksums the whole table, so it must come last. */
+static void finish_table(uint8_t *t, const char *sig, size_t len, uint8_t rev)
+{
+	memcpy(t, sig, 4);
+	put_le32(t + ACPI_HDR_LENGTH, (uint32_t)len);
+	t[ACPI_HDR_REVISION] = rev;
+	t[ACPI_HDR_CHECKSUM] = 0;
+	memcpy(t + ACPI_HDR_OEM_ID, ACPI_OEM_ID, 6);
+	memcpy(t + 16, ACPI_OEM_TABLE_ID, 8);
+	put_le32(t + 24, ACPI_OEM_REVISION);
+	memcpy(t + 28, ACPI_CREATOR_ID, 4);
+	put_le32(t + 32, ACPI_CREATOR_REVISION);
+	t[ACPI_HDR_CHECKSUM] = acpi_checksum(t, len);
+}
+
+static void build_rsdp(uint8_t *r)
+{
+	memset(r, 0, ACPI_RSDP_SIZE);
+	memcpy(r, "RSD PTR ", 8);
+	memcpy(r + 9, ACPI_OEM_ID, 6);
+	r[ACPI_RSDP_REVISION] = ACPI_RSDP_REV;
+	/* no RSDT: every ACPI 2.0+ OS follows the XSDT */
+	put_le32(r + ACPI_RSDP_LENGTH, ACPI_RSDP_SIZE);
+	put_le64(r + ACPI_RSDP_XSDT, BOOT_ACPI_XSDT_ADDR);
+	r[ACPI_RSDP_CHECKSUM] = acpi_checksum(r, ACPI_RSDP_V1_SIZE);
+	r[ACPI_RSDP_EXT_CHECKSUM] = acpi_checksum(r, ACPI_RSDP_SIZE);
+}
+
+static void build_xsdt(uint8_t *t)
+{
+	memset(t, 0, ACPI_XSDT_SIZE);
+	put_le64(t + ACPI_HDR_SIZE, BOOT_ACPI_FADT_ADDR);
+	put_le64(t + ACPI_HDR_SIZE + 8, BOOT_ACPI_MADT_ADDR);
+	finish_table(t, "XSDT", ACPI_XSDT_SIZE, ACPI_XSDT_REV);
+}
+
+#define ACPI_GAS_SYSTEM_IO 1
+#define ACPI_GAS_ACCESS_BYTE 1
+#define I8042_COMMAND_PORT 0x64
+#define I8042_CMD_RESET 0xfe
+
+/* A Generic Address Structure for one byte-wide I/O port. */
+static void put_io_port_gas(uint8_t *p, uint16_t port)
+{
+	p[0] = ACPI_GAS_SYSTEM_IO;
+	p[1] = 8;			/* register bit width */
+	p[2] = 0;			/* bit offset */
+	p[3] = ACPI_GAS_ACCESS_BYTE;
+	put_le64(p + 4, port);
+}
+
+/* Hardware-reduced: no PM1/GPE blocks, PM timer, SCI or FACS (all left
+ * zero), so the guest needs none of that hardware.  Power-off goes
+ * through the sleep control register (src/devices/acpi_sleep.c) and
+ * reboot through the reset register, which is the i8042's reset command
+ * so both reboot paths of a PC kernel end up in the same place.  The boot flags tell
+ * Linux what legacy hardware is there: the i8042 exists (for reset; with
+ * the flag clear Linux would skip it), there is no VGA and no CMOS RTC. */
+static void build_fadt(uint8_t *t)
+{
+	memset(t, 0, ACPI_FADT_SIZE);
+	put_le32(t + ACPI_FADT_DSDT, (uint32_t)BOOT_ACPI_DSDT_ADDR);
+	put_le16(t + ACPI_FADT_IAPC_BOOT_ARCH,
+		 ACPI_IAPC_LEGACY_DEVICES | ACPI_IAPC_8042 |
+		 ACPI_IAPC_VGA_NOT_PRESENT | ACPI_IAPC_CMOS_RTC_NOT_PRESENT);
+	put_le32(t + ACPI_FADT_FLAGS, ACPI_FADT_F_HW_REDUCED |
+		 ACPI_FADT_F_PWR_BUTTON | ACPI_FADT_F_SLP_BUTTON |
+		 ACPI_FADT_F_RESET_REG_SUP);
+	put_io_port_gas(t + ACPI_FADT_RESET_REG, I8042_COMMAND_PORT);
+	t[ACPI_FADT_RESET_VALUE] = I8042_CMD_RESET;
+	put_io_port_gas(t + ACPI_FADT_SLEEP_CONTROL_REG, ACPI_SLEEP_CONTROL_PORT);
+	put_io_port_gas(t + ACPI_FADT_SLEEP_STATUS_REG, ACPI_SLEEP_STATUS_PORT);
+	t[ACPI_FADT_MINOR_VERSION] = ACPI_FADT_MINOR;
+	put_le64(t + ACPI_FADT_X_DSDT, BOOT_ACPI_DSDT_ADDR);
+	finish_table(t, "FACP", ACPI_FADT_SIZE, ACPI_FADT_REV);
+}
+
+/*
+ * AML for the DSDT.  A hardware-reduced machine has no legacy PIC, so
+ * Linux maps no ISA IRQ by default: the serial port only gets IRQ 4 if
+ * the DSDT declares it.  The body is
+ *
+ *	Scope (\_SB) { Device (COM1) {
+ *		Name (_HID, EisaId ("PNP0501"))
+ *		Name (_UID, Zero)
+ *		Name (_CRS, ResourceTemplate () {
+ *			IO (Decode16, 0x3F8, 0x3F8, 1, 8)
+ *			IRQNoFlags () { 4 }
+ *		})
+ *	} }
+ */
+#define AML_ZERO 0x00
+#define AML_NAME_OP 0x08
+#define AML_BYTE_PREFIX 0x0A
+#define AML_DWORD_PREFIX 0x0C
+#define AML_SCOPE_OP 0x10
+#define AML_BUFFER_OP 0x11
+#define AML_PACKAGE_OP 0x12
+#define AML_EXT_PREFIX 0x5B
+#define AML_DEVICE_OP 0x82	/* after AML_EXT_PREFIX */
+
+/* Small resource descriptors (ACPI 6.5, 6.4.2) */
+#define RES_IRQ_NOFLAGS 0x22	/* type 4, 2 bytes */
+#define RES_IO 0x47		/* type 8, 7 bytes */
+#define RES_IO_DECODE16 0x01
+#define RES_END_TAG 0x79	/* type 0xF, 1 byte */
+
+/* PkgLength counts its own bytes; rackvm's packages are small enough
+ * for the one- and two-byte encodings (up to 4095 bytes). */
+static size_t aml_pkglength(uint8_t *p, size_t body_len)
+{
+	size_t len = body_len + 1;
+
+	if (len < 0x40) {
+		p[0] = (uint8_t)len;
+		return 1;
+	}
+	len++;
+	p[0] = (uint8_t)(0x40 | (len & 0xF));
+	p[1] = (uint8_t)(len >> 4);
+	return 2;
+}
+
+/* @op (1 or 2 bytes), PkgLength, then @name and @body: Scope and Device. */
+static size_t aml_package(uint8_t *p, const uint8_t *op, size_t op_len,
+			  const char *name, const uint8_t *body,
+			  size_t body_len)
+{
+	size_t name_len = strlen(name);
+	size_t n = op_len;
+
+	memcpy(p, op, op_len);
+	n += aml_pkglength(p + n, name_len + body_len);
+	memcpy(p + n, name, name_len);
+	n += name_len;
+	memcpy(p + n, body, body_len);
+	return n + body_len;
+}
+
+static size_t aml_name(uint8_t *p, const char *seg)
+{
+	p[0] = AML_NAME_OP;
+	memcpy(p + 1, seg, 4);
+	return 5;
+}
+
+/* EISA ID: three letters of 5 bits each, then four hex digits, stored
+ * big-endian in a DWord. */
+static size_t aml_name_eisaid(uint8_t *p, const char *seg, const char *id)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = aml_name(p, seg);
+	uint32_t v = 0;
+
+	for (int i = 0; i < 3; i++)
+		v = v << 5 | (uint32_t)(id[i] - 0x40);
+	for (int i = 3; i < 7; i++)
+		v = v << 4 | (uint32_t)(strchr(hex, id[i]) - hex);
+	p[n++] = AML_DWORD_PREFIX;
+	p[n++] = (uint8_t)(v >> 24);
+	p[n++] = (uint8_t)(v >> 16);
+	p[n++] = (uint8_t)(v >> 8);
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static size_t aml_name_buffer(uint8_t *p, const char *seg,
+			      const uint8_t *data, uint8_t len)
+{
+	size_t n = aml_name(p, seg);
+
+	p[n++] = AML_BUFFER_OP;
+	n += aml_pkglength(p + n, 2 + len);	/* BufferSize + data */
+	p[n++] = AML_BYTE_PREFIX;
+	p[n++] = len;
+	memcpy(p + n, data, len);
+	return n + len;
+}
+
+static size_t com1_resources(uint8_t *r)
+{
+	size_t n = 0;
+
+	r[n++] = RES_IO;
+	r[n++] = RES_IO_DECODE16;
+	put_le16(r + n, ACPI_COM1_PORT);	/* minimum base */
+	put_le16(r + n + 2, ACPI_COM1_PORT);	/* maximum base */
+	n += 4;
+	r[n++] = 1;				/* alignment */
+	r[n++] = ACPI_COM1_PORTS;
+	r[n++] = RES_IRQ_NOFLAGS;
+	put_le16(r + n, 1u << ACPI_COM1_IRQ);
+	n += 2;
+	r[n++] = RES_END_TAG;
+	r[n++] = 0;	/* checksum 0: "treat as valid" */
+	return n;
+}
+
+static size_t build_dsdt_aml(uint8_t *p)
+{
+	static const uint8_t scope_op[] = { AML_SCOPE_OP };
+	static const uint8_t device_op[] = { AML_EXT_PREFIX, AML_DEVICE_OP };
+	uint8_t res[16], dev_body[64], device[96];
+	size_t n = 0, dev_len;
+	uint8_t res_len = (uint8_t)com1_resources(res);
+
+	n += aml_name_eisaid(dev_body + n, "_HID", "PNP0501");
+	n += aml_name(dev_body + n, "_UID");
+	dev_body[n++] = AML_ZERO;
+	n += aml_name_buffer(dev_body + n, "_CRS", res, res_len);
+	dev_len = aml_package(device, device_op, sizeof(device_op), "COM1",
+			      dev_body, n);
+	return aml_package(p, scope_op, sizeof(scope_op), "\\_SB_", device,
+			   dev_len);
+}
+
+/* Name (_S5, Package () { 5, 0 }): the sleep type a guest writes to the
+ * sleep control register to power off. */
+static size_t aml_s5(uint8_t *p)
+{
+	size_t n = aml_name(p, "_S5_");
+
+	p[n++] = AML_PACKAGE_OP;
+	p[n++] = 5;			/* PkgLength: itself + 4 bytes */
+	p[n++] = 2;			/* NumElements */
+	p[n++] = AML_BYTE_PREFIX;
+	p[n++] = ACPI_S5_SLEEP_TYPE;	/* SLP_TYPa */
+	p[n++] = AML_ZERO;		/* SLP_TYPb, unused */
+	return n;
+}
+
+static size_t build_dsdt(uint8_t *t)
+{
+	size_t len;
+
+	memset(t, 0, ACPI_DSDT_MAX);
+	len = ACPI_HDR_SIZE + build_dsdt_aml(t + ACPI_HDR_SIZE);
+	len += aml_s5(t + len);
+	finish_table(t, "DSDT", len, ACPI_DSDT_REV);
+	return len;
+}
+
+static size_t put_lapic(uint8_t *p, unsigned id)
+{
+	p[0] = ACPI_MADT_TYPE_LAPIC;
+	p[1] = ACPI_MADT_LAPIC_SIZE;
+	p[2] = (uint8_t)id;	/* ACPI processor UID */
+	p[3] = (uint8_t)id;	/* APIC ID, as KVM numbers vCPUs */
+	put_le32(p + 4, ACPI_MADT_LAPIC_ENABLED);
+	return ACPI_MADT_LAPIC_SIZE;
+}
+
+static size_t put_ioapic(uint8_t *p, uint8_t id)
+{
+	p[0] = ACPI_MADT_TYPE_IOAPIC;
+	p[1] = ACPI_MADT_IOAPIC_SIZE;
+	p[2] = id;
+	p[3] = 0;
+	put_le32(p + 4, MPTABLE_IOAPIC_ADDR);
+	put_le32(p + 8, 0);	/* its pin 0 is GSI 0 */
+	return ACPI_MADT_IOAPIC_SIZE;
+}
+
+/* The PIT's IRQ0 is wired to IOAPIC pin 2 (KVM's in-kernel IOAPIC, like
+ * a PC); flags 0 means "conforms to the ISA bus": edge, active high. */
+static size_t put_irq0_override(uint8_t *p)
+{
+	p[0] = ACPI_MADT_TYPE_ISO;
+	p[1] = ACPI_MADT_ISO_SIZE;
+	p[2] = 0;	/* ISA */
+	p[3] = 0;	/* IRQ0 */
+	put_le32(p + 4, 2);
+	put_le16(p + 8, 0);
+	return ACPI_MADT_ISO_SIZE;
+}
+
+static size_t put_lapic_nmi(uint8_t *p)
+{
+	p[0] = ACPI_MADT_TYPE_LAPIC_NMI;
+	p[1] = ACPI_MADT_LAPIC_NMI_SIZE;
+	p[2] = 0xFF;	/* all processors */
+	put_le16(p + 3, 0);
+	p[5] = 1;	/* LINT1 */
+	return ACPI_MADT_LAPIC_NMI_SIZE;
+}
+
+/* PCAT_COMPAT: KVM's in-kernel irqchip includes the two 8259s, which a
+ * guest must mask before it uses the IOAPIC. */
+static size_t build_madt(uint8_t *t, unsigned ncpus)
+{
+	size_t len = ACPI_MADT_ENTRIES;
+
+	memset(t, 0, ACPI_MADT_MAX);
+	put_le32(t + ACPI_MADT_LAPIC_ADDR, MPTABLE_LAPIC_ADDR);
+	put_le32(t + ACPI_MADT_FLAGS, ACPI_MADT_PCAT_COMPAT);
+	for (unsigned i = 0; i < ncpus; i++)
+		len += put_lapic(t + len, i);
+	len += put_ioapic(t + len, (uint8_t)ncpus);
+	len += put_irq0_override(t + len);
+	len += put_lapic_nmi(t + len);
+	finish_table(t, "APIC", len, ACPI_MADT_REV);
+	return len;
+}
+
+int acpi_write(const struct guest_mem *m, unsigned ncpus, uint64_t *rsdp,
+	       struct errmsg *err)
+{
+	uint8_t rsdp_buf[ACPI_RSDP_SIZE], xsdt[ACPI_XSDT_SIZE];
+	uint8_t fadt[ACPI_FADT_SIZE], dsdt[ACPI_DSDT_MAX];
+	uint8_t madt[ACPI_MADT_MAX];
+	size_t dsdt_len, madt_len;
+	int ret;
+
+	ret = acpi_check_ncpus(ncpus, err);
+	if (ret < 0)
+		return ret;
+	build_rsdp(rsdp_buf);
+	build_xsdt(xsdt);
+	build_fadt(fadt);
+	dsdt_len = build_dsdt(dsdt);
+	madt_len = build_madt(madt, ncpus);
+
+	ret = boot_write(m, BOOT_ACPI_XSDT_ADDR, xsdt, sizeof(xsdt),
+			 "ACPI XSDT", err);
+	if (!ret)
+		ret = boot_write(m, BOOT_ACPI_FADT_ADDR, fadt, sizeof(fadt),
+				 "ACPI FADT", err);
+	if (!ret)
+		ret = boot_write(m, BOOT_ACPI_DSDT_ADDR, dsdt, dsdt_len,
+				 "ACPI DSDT", err);
+	if (!ret)
+		ret = boot_write(m, BOOT_ACPI_MADT_ADDR, madt, madt_len,
+				 "ACPI MADT", err);
+	if (!ret)
+		ret = boot_write(m, BOOT_ACPI_RSDP_ADDR, rsdp_buf,
+				 sizeof(rsdp_buf), "ACPI RSDP", err);
+	if (ret < 0)
+		return ret;
+	*rsdp = BOOT_ACPI_RSDP_ADDR;
+	return 0;
+}
