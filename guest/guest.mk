@@ -26,6 +26,7 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,-T,guest/linker.ld \
 	-Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack
 
 GUEST_SRCS := $(sort $(wildcard guest/*.c guest/arch/*.S guest/arch/*.c \
+	guest/drivers/*.c \
 	guest/lib/*.c guest/workloads/*.c))
 GUEST_OBJS := $(patsubst guest/%,$(GUEST_OBJDIR)/%.o,$(GUEST_SRCS))
 

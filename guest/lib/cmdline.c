@@ -36,10 +36,16 @@ int cmdline_parse(struct cmdline *c, const char *text)
 	strlcpy(c->buf, text, sizeof(c->buf));
 	c->workload = "";
 	c->nr_params = 0;
+	c->nr_foreign = 0;
 	cursor = c->buf;
 	while ((tok = next_token(&cursor))) {
-		if (strchr(tok, '.'))
-			continue;	/* someone else's parameter */
+		if (strchr(tok, '.')) {
+			/* Someone else's parameter: not the workload's, but
+			 * the drivers may want it (virtio_mmio.device=). */
+			if (c->nr_foreign < CMDLINE_MAX_FOREIGN)
+				c->foreign[c->nr_foreign++] = tok;
+			continue;
+		}
 		eq = strchr(tok, '=');
 		if (!*c->workload && !eq && c->nr_params == 0) {
 			c->workload = tok;

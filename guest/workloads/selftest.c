@@ -11,6 +11,7 @@
 #include "guest/string.h"
 #include "guest/syscall.h"
 #include "guest/ucall.h"
+#include "guest/virtio_mmio.h"
 #include "guest/workload.h"
 
 #define EXPECT_FORMAT(expected, ...)					\
@@ -75,6 +76,9 @@ static void test_cmdline(void)
 	GUEST_ASSERT_EQ(cmdline_u64(&c, "pattern", 0), 0x5a);
 	GUEST_ASSERT(!strcmp(cmdline_get(&c, "mode"), "verify"));
 	GUEST_ASSERT(cmdline_get(&c, "virtio_mmio") == NULL);
+	GUEST_ASSERT_EQ(c.nr_foreign, 1);
+	GUEST_ASSERT(!strcmp(c.foreign[0],
+			     "virtio_mmio.device=512@0xfeb00e00:12"));
 	GUEST_ASSERT_EQ(cmdline_u64(&c, "absent", 77), 77);
 
 	cmdline_parse(&c, "  ");
@@ -88,6 +92,33 @@ static void test_cmdline(void)
 	GUEST_ASSERT(!parse_u64("0x", &v) && !parse_u64("12a", &v));
 	GUEST_ASSERT(parse_u64("0xfF", &v) && v == 255);
 	guest_pass("cmdline");
+}
+
+/* The forms VMMs write: QEMU "512@0x...:12", rackvm "4K@0x...:5",
+ * Linux's optional ":<id>". */
+static void test_virtio_spec(void)
+{
+	uint64_t size, base;
+	unsigned int irq;
+
+	GUEST_ASSERT(virtio_mmio_parse_spec("512@0xfeb00e00:12", &size,
+					    &base, &irq));
+	GUEST_ASSERT(size == 512 && base == 0xfeb00e00 && irq == 12);
+	GUEST_ASSERT(virtio_mmio_parse_spec("4K@0xd0000000:5:3", &size,
+					    &base, &irq));
+	GUEST_ASSERT(size == 4096 && base == 0xd0000000 && irq == 5);
+	GUEST_ASSERT(virtio_mmio_parse_spec("1M@d0001000:33", &size, &base,
+					    &irq));
+	GUEST_ASSERT(size == 1 << 20 && base == 0xd0001000 && irq == 33);
+	GUEST_ASSERT(!virtio_mmio_parse_spec("4K@0xd0000000", &size, &base,
+					     &irq));
+	GUEST_ASSERT(!virtio_mmio_parse_spec("4X@0xd0000000:5", &size, &base,
+					     &irq));
+	GUEST_ASSERT(!virtio_mmio_parse_spec("16@0xd0000000:5", &size, &base,
+					     &irq));
+	GUEST_ASSERT(!virtio_mmio_parse_spec("4K@0xd0000000:5:", &size,
+					     &base, &irq));
+	guest_pass("virtio_spec");
 }
 
 static void test_syscall(void)
@@ -105,6 +136,7 @@ static void selftest_run(const struct cmdline *c)
 	test_snprintf();
 	test_strings();
 	test_cmdline();
+	test_virtio_spec();
 	test_syscall();
 	guest_done(0);
 }

@@ -6,7 +6,9 @@
 extern const struct workload workload_hello, workload_memtouch,
 	workload_compute, workload_pio, workload_smp, workload_assertfail,
 	workload_pagefault, workload_selftest, workload_uartecho,
-	workload_reset, workload_triplefault, workload_xrstor;
+	workload_reset, workload_triplefault, workload_xrstor,
+	workload_blkbench, workload_blkid, workload_blkro, workload_rng,
+	workload_vconsole;
 
 const struct workload *const workloads[] = {
 	&workload_hello,
@@ -21,6 +23,11 @@ const struct workload *const workloads[] = {
 	&workload_reset,
 	&workload_triplefault,
 	&workload_xrstor,
+	&workload_blkbench,
+	&workload_blkid,
+	&workload_blkro,
+	&workload_rng,
+	&workload_vconsole,
 	NULL,
 };
 

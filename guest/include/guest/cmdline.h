@@ -4,8 +4,10 @@
  *
  * The first word names the workload (none, or a first word that is itself
  * a key=value, means "hello").  Tokens containing a '.' belong to someone
- * else (virtio_mmio.device=..., VMM additions) and are dropped.  Values
- * are strings; cmdline_u64() reads them as decimal or 0x-prefixed hex.
+ * else (virtio_mmio.device=..., VMM additions): they are not workload
+ * parameters, but are kept whole in foreign[] for the runtime's drivers
+ * (guest/virtio_mmio.h finds its devices there).  Values are strings;
+ * cmdline_u64() reads them as decimal or 0x-prefixed hex.
  */
 #ifndef GUEST_CMDLINE_H
 #define GUEST_CMDLINE_H
@@ -15,6 +17,7 @@
 
 #define CMDLINE_MAX_LEN 4096
 #define CMDLINE_MAX_PARAMS 32
+#define CMDLINE_MAX_FOREIGN 32
 
 struct cmdline_param {
 	const char *key;
@@ -27,6 +30,8 @@ struct cmdline {
 	const char *workload;
 	unsigned int nr_params;
 	struct cmdline_param params[CMDLINE_MAX_PARAMS];
+	unsigned int nr_foreign;	/* beyond CMDLINE_MAX_FOREIGN: dropped */
+	const char *foreign[CMDLINE_MAX_FOREIGN];	/* whole tokens */
 };
 
 /* Returns 0, or -1 if there are more than CMDLINE_MAX_PARAMS parameters
