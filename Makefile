@@ -16,7 +16,8 @@ CFLAGS_ASAN    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
 LDLIBS  := -lpthread
 
-LIB_SRCS := $(wildcard src/util/*.c src/vm/*.c src/boot/*.c src/devices/*.c)
+LIB_SRCS := $(wildcard src/util/*.c src/vm/*.c src/boot/*.c src/devices/*.c \
+                      src/virtio/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 

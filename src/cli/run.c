@@ -19,6 +19,9 @@
 #include "cli/cli.h"
 #include "devices/devices.h"
 #include "util/parse.h"
+#include "virtio/blk.h"
+#include "virtio/mmio.h"
+#include "virtio/rng.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
 
@@ -36,7 +39,16 @@ struct run_options {
 	unsigned cpus;
 	bool hugetlb;
 	bool exit_stats;
+	/* virtio-mmio devices: the disks first, then the rng */
+	struct virtio_blk_options disks[VIRTIO_MMIO_MAX_DEVICES];
+	unsigned ndisks;
+	bool rng;
 };
+
+static unsigned virtio_device_count(const struct run_options *o)
+{
+	return o->ndisks + (o->rng ? 1 : 0);
+}
 
 void print_run_usage(FILE *out)
 {
@@ -54,6 +66,11 @@ void print_run_usage(FILE *out)
 		"  --console stdio|FILE  where the serial console goes (default stdio;\n"
 		"                    with stdio, standard input feeds the UART)\n"
 		"  --exit-stats      print per-vCPU exit counters when the VM ends\n"
+		"  --disk PATH[,ro][,direct]  a virtio-blk disk on a raw image file\n"
+		"                    (repeatable; ro: read-only, direct: O_DIRECT)\n"
+		"  --rng             a virtio-rng entropy device\n"
+		"                    (virtio devices: at most 16 in all; rackvm adds\n"
+		"                    virtio_mmio.device=... to the kernel command line)\n"
 		"  -h, --help        this text\n");
 }
 
@@ -65,11 +82,43 @@ static int usage_error(const char *fmt, const char *arg)
 	return -1;
 }
 
+/* "PATH[,ro][,direct]": splits @arg in place. */
+static int parse_disk(char *arg, struct virtio_blk_options *d)
+{
+	char *flag, *rest = strchr(arg, ',');
+
+	*d = (struct virtio_blk_options){ .path = arg };
+	if (rest)
+		*rest++ = 0;
+	while (rest) {
+		flag = rest;
+		rest = strchr(rest, ',');
+		if (rest)
+			*rest++ = 0;
+		if (!strcmp(flag, "ro"))
+			d->read_only = true;
+		else if (!strcmp(flag, "direct"))
+			d->direct = true;
+		else
+			return usage_error("invalid --disk flag '%s': give ro or direct", flag);
+	}
+	if (!*arg)
+		return usage_error("--disk needs a file name%s", "");
+	return 0;
+}
+
+static int add_virtio_device(struct run_options *o, const char *opt)
+{
+	if (virtio_device_count(o) < VIRTIO_MMIO_MAX_DEVICES)
+		return 0;
+	return usage_error("too many virtio devices at %s (at most 16)", opt);
+}
+
 /* Returns 0 to run, 1 if help was printed, -1 on a usage error. */
 static int parse_run_options(int argc, char **argv, struct run_options *o)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS,
-	       OPT_CONSOLE, OPT_HUGETLB, OPT_EXIT_STATS };
+	       OPT_CONSOLE, OPT_HUGETLB, OPT_EXIT_STATS, OPT_DISK, OPT_RNG };
 	static const struct option options[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -79,6 +128,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "hugetlb", no_argument, NULL, OPT_HUGETLB },
 		{ "exit-stats", no_argument, NULL, OPT_EXIT_STATS },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -96,6 +147,19 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		case OPT_CONSOLE: o->console = optarg; break;
 		case OPT_HUGETLB: o->hugetlb = true; break;
 		case OPT_EXIT_STATS: o->exit_stats = true; break;
+		case OPT_DISK:
+			if (add_virtio_device(o, "--disk") ||
+			    parse_disk(optarg, &o->disks[o->ndisks]))
+				return -1;
+			o->ndisks++;
+			break;
+		case OPT_RNG:
+			if (o->rng)
+				return usage_error("--rng given twice%s", "");
+			if (add_virtio_device(o, "--rng"))
+				return -1;
+			o->rng = true;
+			break;
 		case OPT_MEM:
 			if (parse_size(optarg, &o->mem_size) ||
 			    o->mem_size < GUEST_MEM_MIN_SIZE || o->mem_size % 4096)
@@ -218,8 +282,25 @@ static void on_guest_ucall(void *opaque, struct vm *vm, unsigned vcpu_id,
 	}
 }
 
-static int create_devices(struct vm *vm, int out_fd, int in_fd,
-			  struct errmsg *err)
+/* Device i of virtio_mmio.device=... on the command line is index i. */
+static int create_virtio_devices(struct vm *vm, const struct run_options *o,
+				 struct errmsg *err)
+{
+	unsigned index = 0;
+	int ret;
+
+	for (unsigned i = 0; i < o->ndisks; i++) {
+		ret = virtio_blk_create(vm, index++, &o->disks[i], err);
+		if (ret)
+			return ret;
+	}
+	if (o->rng)
+		return virtio_rng_create(vm, index, err);
+	return 0;
+}
+
+static int create_devices(struct vm *vm, const struct run_options *o,
+			  int out_fd, int in_fd, struct errmsg *err)
 {
 	int ret;
 
@@ -237,7 +318,7 @@ static int create_devices(struct vm *vm, int out_fd, int in_fd,
 		ret = ucall_port_create(vm);
 	if (ret)
 		return errmsg_set(err, ret, "creating devices: %s", strerror(-ret));
-	return 0;
+	return create_virtio_devices(vm, o, err);
 }
 
 static int exit_status(const struct vm_exit *e)
@@ -396,10 +477,11 @@ static int run_vm(const struct run_options *o, const struct images *img,
 {
 	struct vm_config cfg = { .mem_size = o->mem_size, .ncpus = o->cpus,
 				 .hugetlb = o->hugetlb };
+	char cmdline[BOOT_CMDLINE_MAX + 1];
 	struct boot_config boot = {
 		.kernel = img->kernel, .kernel_size = img->kernel_size,
 		.initrd = img->initrd, .initrd_size = img->initrd_size,
-		.cmdline = o->cmdline ? o->cmdline : "", .ncpus = o->cpus,
+		.cmdline = cmdline, .ncpus = o->cpus,
 	};
 	struct boot_entry entry;
 	struct vm_exit exit = { 0 };
@@ -407,20 +489,25 @@ static int run_vm(const struct run_options *o, const struct images *img,
 	struct vm vm;
 	int ret;
 
+	if (virtio_mmio_cmdline(cmdline, sizeof(cmdline), o->cmdline,
+				virtio_device_count(o))) {
+		fprintf(stderr, "rackvm: the command line with the virtio devices' "
+			"virtio_mmio.device= entries is longer than %d bytes\n",
+			BOOT_CMDLINE_MAX);
+		return EXIT_HOST_ERROR;
+	}
 	ret = vm_create(&vm, &cfg, &err);
 	if (ret) {
 		fprintf(stderr, "rackvm: %s\n", err.text);
 		return EXIT_HOST_ERROR;
 	}
-	ret = create_devices(&vm, con->out_fd, con->in_fd, &err);
+	ret = create_devices(&vm, o, con->out_fd, con->in_fd, &err);
 	if (!ret)
 		ret = boot_load_kernel(&vm.mem, &boot, &entry, &err);
 	if (!ret)
 		ret = vm_start(&vm, &entry, &err);
 	if (ret) {
-		fprintf(stderr, "rackvm: %s%s\n", o->kernel ? o->kernel : "bundled guest",
-			err.text[0] ? "" : ": failed");
-		fprintf(stderr, "rackvm: %s\n", err.text);
+		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text : "VM setup failed");
 		vm_destroy(&vm);
 		return EXIT_HOST_ERROR;
 	}

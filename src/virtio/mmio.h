@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio-mmio transport, version 2 (modern) only (virtio 1.2 §4.2).
+ *
+ * Layout: device i sits at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE (in the
+ * 32-bit MMIO hole, below the IOAPIC) and interrupts on GSI
+ * VIRTIO_MMIO_GSI_BASE + i: at most 16 devices, GSIs 5..20, all inside
+ * the in-kernel IOAPIC's 24 pins.  Guests learn this from the kernel
+ * command line: one "virtio_mmio.device=4K@<base>:<gsi>" per device
+ * (Linux's format), which virtio_mmio_cmdline() appends.
+ *
+ * Kicks: a KVM_IOEVENTFD per queue on QueueNotify (4-byte write, data =
+ * queue index), so a kick never exits to userspace; the device's own I/O
+ * thread waits on those eventfds (epoll) and calls the device's
+ * queue_notify.  Interrupts: the transport sets InterruptStatus bit 0
+ * (used buffer) or bit 1 (config change) and then signals a KVM_IRQFD
+ * bound to the device's GSI.
+ *
+ * Why edge-triggered: an irqfd without a resample fd pulses the pin
+ * (assert, deassert).  The InterruptStatus bits, not the line, carry the
+ * state: the driver reads them, handles, writes InterruptACK to clear
+ * them; ACK does not touch the line.  A completion arriving while the
+ * driver is in its handler sets its bit again and pulses again, which the
+ * IOAPIC latches (edge) or re-delivers after EOI, so nothing is lost and
+ * no EOI ever has to exit to userspace (a level-triggered line would need
+ * KVM_IRQFD_FLAG_RESAMPLE and an exit per EOI).  Linux's virtio_mmio
+ * handler tolerates the spurious interrupt this can cause (status 0).
+ *
+ * Without KVM (vm_init_bare(), unit tests), QueueNotify writes reach the
+ * bus handler, which signals the same eventfd; the irq eventfd is then
+ * not bound to a GSI and tests read it to see interrupts.
+ */
+#ifndef RACKVM_VIRTIO_MMIO_H
+#define RACKVM_VIRTIO_MMIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/errmsg.h"
+#include "virtio/virtio.h"
+#include "vm/vm.h"
+
+#define VIRTIO_MMIO_BASE 0xd0000000ull
+#define VIRTIO_MMIO_SIZE 0x1000ull
+#define VIRTIO_MMIO_GSI_BASE 5u
+#define VIRTIO_MMIO_MAX_DEVICES 16u
+
+static inline uint64_t virtio_mmio_base(unsigned index)
+{
+	return VIRTIO_MMIO_BASE + index * VIRTIO_MMIO_SIZE;
+}
+
+static inline unsigned virtio_mmio_gsi(unsigned index)
+{
+	return VIRTIO_MMIO_GSI_BASE + index;
+}
+
+/* Register offsets (§4.2.2) */
+#define VIRTIO_MMIO_MAGIC_VALUE 0x000
+#define VIRTIO_MMIO_VERSION 0x004
+#define VIRTIO_MMIO_DEVICE_ID 0x008
+#define VIRTIO_MMIO_VENDOR_ID 0x00c
+#define VIRTIO_MMIO_DEVICE_FEATURES 0x010
+#define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
+#define VIRTIO_MMIO_DRIVER_FEATURES 0x020
+#define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
+#define VIRTIO_MMIO_QUEUE_SEL 0x030
+#define VIRTIO_MMIO_QUEUE_NUM_MAX 0x034
+#define VIRTIO_MMIO_QUEUE_NUM 0x038
+#define VIRTIO_MMIO_QUEUE_READY 0x044
+#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050
+#define VIRTIO_MMIO_INTERRUPT_STATUS 0x060
+#define VIRTIO_MMIO_INTERRUPT_ACK 0x064
+#define VIRTIO_MMIO_STATUS 0x070
+#define VIRTIO_MMIO_QUEUE_DESC_LOW 0x080
+#define VIRTIO_MMIO_QUEUE_DESC_HIGH 0x084
+#define VIRTIO_MMIO_QUEUE_DRIVER_LOW 0x090
+#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH 0x094
+#define VIRTIO_MMIO_QUEUE_DEVICE_LOW 0x0a0
+#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH 0x0a4
+#define VIRTIO_MMIO_CONFIG_GENERATION 0x0fc
+#define VIRTIO_MMIO_CONFIG 0x100
+
+#define VIRTIO_MMIO_MAGIC 0x74726976u	/* "virt" */
+#define VIRTIO_MMIO_VERSION_MODERN 2u
+
+#define VIRTIO_MMIO_INT_VRING 0x1
+#define VIRTIO_MMIO_INT_CONFIG 0x2
+
+struct virtio_mmio;
+
+/*
+ * Creates device @index (< VIRTIO_MMIO_MAX_DEVICES) of type @ops with
+ * state @dev: registers its range on vm->mmio_bus, its ioeventfds and
+ * irqfd (with a KVM VM), and starts its I/O thread.  Takes ownership of
+ * @dev in every case (ops->destroy on failure); the VM owns the result.
+ * @out (may be NULL) receives the transport, for tests.
+ */
+int virtio_mmio_create(struct vm *vm, unsigned index,
+		       const struct virtio_device_ops *ops, void *dev,
+		       struct virtio_mmio **out, struct errmsg *err);
+
+/* From queue_notify after a batch of virtq_push(): interrupts the driver
+ * if the queue's notification suppression allows. */
+void virtio_mmio_used(struct virtio_mmio *t, struct virtq *vq);
+/* The device changed its config space: new generation, config interrupt. */
+void virtio_mmio_config_changed(struct virtio_mmio *t);
+
+/* Device status and the eventfd interrupts are signalled on (tests). */
+uint32_t virtio_mmio_status(struct virtio_mmio *t);
+int virtio_mmio_irq_fd(const struct virtio_mmio *t);
+
+/*
+ * Writes @cmdline (may be NULL or empty) followed by
+ * " virtio_mmio.device=4K@0x<base>:<gsi>" for devices 0..@ndevices-1
+ * into @buf.  -E2BIG if it does not fit in @size (with the NUL),
+ * -EINVAL if @ndevices > VIRTIO_MMIO_MAX_DEVICES.
+ */
+int virtio_mmio_cmdline(char *buf, size_t size, const char *cmdline,
+			unsigned ndevices);
+
+#endif

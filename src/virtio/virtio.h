@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio device side: constants of the virtio 1.2 specification that
+ * the transport and the devices share, and the contract between the
+ * virtio-mmio transport (mmio.c) and a device type (blk.c, rng.c, ...).
+ *
+ * A device type is a small ops table (kvmtool style).  The transport owns
+ * the register file, the virtqueues, the ioeventfds/irqfd and the I/O
+ * thread; the device only sees its configuration space and, on its I/O
+ * thread, "queue N has new buffers".
+ */
+#ifndef RACKVM_VIRTIO_VIRTIO_H
+#define RACKVM_VIRTIO_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Device status (virtio 1.2 §2.1) */
+#define VIRTIO_STATUS_ACKNOWLEDGE 0x01
+#define VIRTIO_STATUS_DRIVER 0x02
+#define VIRTIO_STATUS_DRIVER_OK 0x04
+#define VIRTIO_STATUS_FEATURES_OK 0x08
+#define VIRTIO_STATUS_DEVICE_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+/* Reserved feature bits (§6) every device here offers */
+#define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_RING_F_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_TRANSPORT_FEATURES                                         \
+	((1ull << VIRTIO_RING_F_INDIRECT_DESC) |                          \
+	 (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_F_VERSION_1))
+
+/* Device IDs (§5) */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_BALLOON 5
+
+/* "RKVM": what a guest reads as VendorID */
+#define VIRTIO_RACKVM_VENDOR_ID 0x4d564b52u
+
+#define VIRTIO_MAX_QUEUES 8
+
+struct virtq;
+struct virtio_mmio;
+
+struct virtio_device_ops {
+	const char *name;		/* for bus ranges and messages */
+	uint32_t device_id;
+	unsigned nqueues;		/* <= VIRTIO_MAX_QUEUES */
+	uint16_t queue_max_size;	/* a power of 2, <= VIRTQ_MAX_SIZE */
+	uint32_t config_size;		/* bytes of config space at 0x100 */
+
+	/* Device-specific feature bits; the transport adds its own. */
+	uint64_t (*features)(void *dev);
+	/* Config space accesses, already bounds-checked against
+	 * config_size.  config_write may be NULL (writes ignored). */
+	void (*config_read)(void *dev, uint32_t offset, uint8_t *data,
+			    unsigned len);
+	void (*config_write)(void *dev, uint32_t offset, const uint8_t *data,
+			     unsigned len);
+	/*
+	 * Called on the device's I/O thread when the driver kicked @vq
+	 * (index @q), with the transport's lock held: the queue is ready,
+	 * the driver is DRIVER_OK and the queue is not broken.  The device
+	 * pops chains, pushes them back and calls virtio_mmio_used() once
+	 * per batch.  A chain the device finds malformed: virtq_set_broken().
+	 */
+	void (*queue_notify)(void *dev, struct virtio_mmio *t, struct virtq *vq,
+			     unsigned q);
+	/* Driver wrote 0 to Status (may be NULL). */
+	void (*reset)(void *dev);
+	/* Frees @dev; called after the I/O thread stopped. */
+	void (*destroy)(void *dev);
+};
+
+#endif
