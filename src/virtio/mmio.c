@@ -25,6 +25,7 @@
 #include "virtio/virtqueue.h"
 
 #define STOP_EVENT UINT32_MAX	/* epoll tag of the stop eventfd */
+#define WATCH_EVENT_BASE 0x100u	/* epoll tags of backend fds: base + tag */
 
 struct virtio_mmio {
 	struct vm *vm;
@@ -52,6 +53,7 @@ struct virtio_mmio {
 	bool irqfd_assigned;
 	int stop_fd;
 	int epoll_fd;
+	int watch_fds[VIRTIO_MMIO_MAX_WATCHES];	/* the device's, not ours */
 	pthread_t thread;
 	bool thread_started;
 };
@@ -358,27 +360,47 @@ static void serve_queue(struct virtio_mmio *t, unsigned q)
 	pthread_mutex_unlock(&t->lock);
 }
 
+bool virtio_mmio_live_locked(const struct virtio_mmio *t)
+{
+	uint32_t live = VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+
+	return (t->status & live) == VIRTIO_STATUS_DRIVER_OK;
+}
+
+static void serve_backend(struct virtio_mmio *t, unsigned tag)
+{
+	pthread_mutex_lock(&t->lock);
+	t->ops->backend_ready(t->dev, t, tag);
+	for (unsigned q = 0; q < t->ops->nqueues; q++)
+		if (virtq_broken(&t->queues[q]))
+			needs_reset_locked(t);
+	pthread_mutex_unlock(&t->lock);
+}
+
+#define IO_THREAD_EVENTS (VIRTIO_MAX_QUEUES + VIRTIO_MMIO_MAX_WATCHES + 1)
+
 static void *io_thread(void *arg)
 {
 	struct virtio_mmio *t = arg;
-	struct epoll_event events[VIRTIO_MAX_QUEUES + 1];
+	struct epoll_event events[IO_THREAD_EVENTS];
 	eventfd_t count;
 
 	for (;;) {
-		int n = epoll_wait(t->epoll_fd, events,
-				   VIRTIO_MAX_QUEUES + 1, -1);
+		int n = epoll_wait(t->epoll_fd, events, IO_THREAD_EVENTS, -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return NULL;
 		for (int i = 0; i < n; i++) {
-			uint32_t q = events[i].data.u32;
+			uint32_t tag = events[i].data.u32;
 
-			if (q == STOP_EVENT)
+			if (tag == STOP_EVENT)
 				return NULL;
-			if (eventfd_read(t->kick_fds[q], &count) == 0)
-				serve_queue(t, q);
+			if (tag >= WATCH_EVENT_BASE)
+				serve_backend(t, tag - WATCH_EVENT_BASE);
+			else if (eventfd_read(t->kick_fds[tag], &count) == 0)
+				serve_queue(t, tag);
 		}
 	}
 }
@@ -508,6 +530,8 @@ static struct virtio_mmio *transport_alloc(struct vm *vm, unsigned index,
 	t->device_features = ops->features(dev) | VIRTIO_TRANSPORT_FEATURES;
 	snprintf(t->name, sizeof(t->name), "virtio-%s%u", ops->name, index);
 	t->epoll_fd = t->stop_fd = t->irq_fd = -1;
+	for (unsigned w = 0; w < VIRTIO_MMIO_MAX_WATCHES; w++)
+		t->watch_fds[w] = -1;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
 		t->kick_fds[q] = -1;
 		virtq_init(&t->queues[q], &vm->mem);
@@ -562,6 +586,30 @@ int virtio_mmio_create(struct vm *vm, unsigned index,
 	if (out)
 		*out = t;
 	return 0;
+}
+
+int virtio_mmio_watch_fd(struct virtio_mmio *t, int fd, unsigned tag)
+{
+	int ret;
+
+	if (tag >= VIRTIO_MMIO_MAX_WATCHES || fd < 0 || !t->ops->backend_ready ||
+	    t->watch_fds[tag] >= 0)
+		return -EINVAL;
+	ret = watch_fd(t, fd, WATCH_EVENT_BASE + tag);
+	if (!ret)
+		t->watch_fds[tag] = fd;
+	return ret;
+}
+
+int virtio_mmio_set_watch(struct virtio_mmio *t, unsigned tag, bool enabled)
+{
+	struct epoll_event ev = { .events = enabled ? EPOLLIN : 0,
+				  .data.u32 = WATCH_EVENT_BASE + tag };
+
+	if (tag >= VIRTIO_MMIO_MAX_WATCHES || t->watch_fds[tag] < 0)
+		return -EINVAL;
+	return epoll_ctl(t->epoll_fd, EPOLL_CTL_MOD, t->watch_fds[tag], &ev) < 0 ?
+		-errno : 0;
 }
 
 int virtio_mmio_cmdline(char *buf, size_t size, const char *cmdline,

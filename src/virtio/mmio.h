@@ -106,6 +106,23 @@ void virtio_mmio_used(struct virtio_mmio *t, struct virtq *vq);
 /* The device changed its config space: new generation, config interrupt. */
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 
+/* Host-side fds a device may have its I/O thread watch (per device). */
+#define VIRTIO_MMIO_MAX_WATCHES 4
+
+/*
+ * Adds @fd to the device's I/O thread: ops->backend_ready(dev, t, @tag)
+ * runs whenever it is readable.  @tag < VIRTIO_MMIO_MAX_WATCHES, one fd
+ * per tag; the device keeps owning @fd and must not close it before the
+ * transport is destroyed.  Call from the device's create function.
+ */
+int virtio_mmio_watch_fd(struct virtio_mmio *t, int fd, unsigned tag);
+/* Pauses (@enabled false) or resumes watching @tag's fd.  Any thread. */
+int virtio_mmio_set_watch(struct virtio_mmio *t, unsigned tag, bool enabled);
+/* True when the driver is DRIVER_OK and the device does not need a reset:
+ * only then may a device use its queues.  Call with the lock held (from
+ * the ops callbacks). */
+bool virtio_mmio_live_locked(const struct virtio_mmio *t);
+
 /* Device status and the eventfd interrupts are signalled on (tests). */
 uint32_t virtio_mmio_status(struct virtio_mmio *t);
 int virtio_mmio_irq_fd(const struct virtio_mmio *t);

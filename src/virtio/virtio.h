@@ -70,6 +70,15 @@ struct virtio_device_ops {
 	 */
 	void (*queue_notify)(void *dev, struct virtio_mmio *t, struct virtq *vq,
 			     unsigned q);
+	/*
+	 * A host-side fd the device registered with virtio_mmio_watch_fd()
+	 * is readable (a TAP device, a console input).  Runs on the I/O
+	 * thread with the transport's lock held.  The watch is level-
+	 * triggered: a device that cannot take the data now (no guest
+	 * buffers) pauses the watch with virtio_mmio_set_watch() and resumes
+	 * it from queue_notify.  May be NULL if the device watches nothing.
+	 */
+	void (*backend_ready)(void *dev, struct virtio_mmio *t, unsigned tag);
 	/* Driver wrote 0 to Status (may be NULL). */
 	void (*reset)(void *dev);
 	/* Frees @dev; called after the I/O thread stopped. */
