@@ -140,6 +140,16 @@ static bool features_acceptable(const struct virtio_mmio *t)
 	       negotiated(t, VIRTIO_F_VERSION_1);
 }
 
+/* Kicks that came before DRIVER_OK were not served (the queues were not
+ * live yet); a driver may post buffers (RX!) and kick only once before
+ * setting DRIVER_OK, so the I/O thread looks at every queue when the
+ * driver goes live.  Serving an empty queue costs nothing. */
+static void kick_all_queues(struct virtio_mmio *t)
+{
+	for (unsigned q = 0; q < t->ops->nqueues; q++)
+		(void)eventfd_write(t->kick_fds[q], 1);
+}
+
 static void write_status(struct virtio_mmio *t, uint32_t v)
 {
 	if (v == 0) {
@@ -153,6 +163,8 @@ static void write_status(struct virtio_mmio *t, uint32_t v)
 		v &= ~VIRTIO_STATUS_FEATURES_OK;
 	/* only the device sets or clears NEEDS_RESET */
 	v &= ~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(t->status & VIRTIO_STATUS_DRIVER_OK))
+		kick_all_queues(t);
 	t->status = (v & 0xff) | (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
@@ -365,6 +377,16 @@ bool virtio_mmio_live_locked(const struct virtio_mmio *t)
 	uint32_t live = VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 
 	return (t->status & live) == VIRTIO_STATUS_DRIVER_OK;
+}
+
+uint64_t virtio_mmio_driver_features_locked(const struct virtio_mmio *t)
+{
+	return t->driver_features;
+}
+
+struct virtq *virtio_mmio_queue_locked(struct virtio_mmio *t, unsigned q)
+{
+	return q < t->ops->nqueues ? &t->queues[q] : NULL;
 }
 
 static void serve_backend(struct virtio_mmio *t, unsigned tag)

@@ -122,6 +122,13 @@ int virtio_mmio_set_watch(struct virtio_mmio *t, unsigned tag, bool enabled);
  * only then may a device use its queues.  Call with the lock held (from
  * the ops callbacks). */
 bool virtio_mmio_live_locked(const struct virtio_mmio *t);
+/* The feature bits the driver accepted (valid once FEATURES_OK): a device
+ * whose queue layout depends on them (virtio-balloon) asks from its ops
+ * callbacks, with the lock held. */
+uint64_t virtio_mmio_driver_features_locked(const struct virtio_mmio *t);
+/* Queue @q (< ops->nqueues, else NULL), for a device that serves a queue
+ * from backend_ready before the driver ever kicked it.  Lock held. */
+struct virtq *virtio_mmio_queue_locked(struct virtio_mmio *t, unsigned q);
 
 /* Device status and the eventfd interrupts are signalled on (tests). */
 uint32_t virtio_mmio_status(struct virtio_mmio *t);

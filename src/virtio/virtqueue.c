@@ -27,6 +27,7 @@ static const char *const error_names[] = {
 	[VIRTQ_ERR_INDIRECT] = "bad indirect descriptor table",
 	[VIRTQ_ERR_LENGTH] = "chain length overflows",
 	[VIRTQ_ERR_AVAIL_IDX] = "available index too far ahead",
+	[VIRTQ_ERR_DEVICE] = "chain malformed for the device type",
 };
 
 const char *virtq_error_name(enum virtq_error e)
@@ -228,18 +229,33 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *chain)
 	return 1;
 }
 
-void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
+void virtq_unpop(struct virtq *vq, uint16_t n)
 {
-	struct virtq_used_elem elem = { .id = head, .len = written };
+	vq->last_avail -= n;
+}
+
+void virtq_push_n(struct virtq *vq, const struct virtq_used_elem *elems,
+		  unsigned n)
+{
 	uint8_t *slot;
 
 	if (!vq->ready)
 		return;
-	slot = vq->used + 4 + 8 * (size_t)(vq->used_idx % vq->layout.size);
-	memcpy(slot, &elem, sizeof(elem));
-	vq->used_idx++;
-	/* release: the element is visible before the index that covers it */
+	for (unsigned i = 0; i < n; i++) {
+		slot = vq->used + 4 +
+		       8 * (size_t)(vq->used_idx % vq->layout.size);
+		memcpy(slot, &elems[i], sizeof(elems[i]));
+		vq->used_idx++;
+	}
+	/* release: the elements are visible before the index covering them */
 	__atomic_store_n(used_idx_ptr(vq), vq->used_idx, __ATOMIC_RELEASE);
+}
+
+void virtq_push(struct virtq *vq, uint16_t head, uint32_t written)
+{
+	struct virtq_used_elem elem = { .id = head, .len = written };
+
+	virtq_push_n(vq, &elem, 1);
 }
 
 bool virtq_should_notify(struct virtq *vq)

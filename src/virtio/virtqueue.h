@@ -61,6 +61,8 @@ enum virtq_error {
 	VIRTQ_ERR_INDIRECT,	/* bad table length, nested, or with NEXT */
 	VIRTQ_ERR_LENGTH,	/* total length does not fit 32 bits */
 	VIRTQ_ERR_AVAIL_IDX,	/* more buffers available than the size */
+	VIRTQ_ERR_DEVICE,	/* a chain the device type cannot take
+				 * (e.g. a writable buffer on a TX queue) */
 };
 
 struct virtq {
@@ -120,9 +122,21 @@ const char *virtq_error_name(enum virtq_error e);
  * is (now) broken.
  */
 int virtq_pop(struct virtq *vq, struct virtq_chain *chain);
+/*
+ * Gives back the last @n chains virtq_pop() returned and that were not
+ * pushed: the next virtq_pop() walks them again (from the guest's
+ * current descriptors).  For a device that needs several chains for
+ * one request and found too few (virtio-net's mergeable RX buffers).
+ */
+void virtq_unpop(struct virtq *vq, uint16_t n);
 /* Puts @head back with @written bytes written by the device (release
  * store of used->idx: the entry is visible before the index). */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t written);
+/* Puts @n (<= the queue size) entries back and publishes them with one
+ * used->idx store: the driver sees all of them or none (a frame spread
+ * over several mergeable RX buffers). */
+void virtq_push_n(struct virtq *vq, const struct virtq_used_elem *elems,
+		  unsigned n);
 /* After a batch of pushes: does the driver want an interrupt?
  * (EVENT_IDX: used_event crossed; else: no VIRTQ_AVAIL_F_NO_INTERRUPT.) */
 bool virtq_should_notify(struct virtq *vq);
