@@ -17,7 +17,7 @@ CFLAGS_ASAN    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 LDLIBS  := -lpthread
 
 LIB_SRCS := $(wildcard src/util/*.c src/vm/*.c src/boot/*.c src/devices/*.c \
-                      src/virtio/*.c)
+                      src/virtio/*.c src/api/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 

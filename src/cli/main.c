@@ -12,10 +12,13 @@ static void print_usage(FILE *out)
 		"\n"
 		"commands:\n"
 		"  run       boot a VM (the bundled guest runtime by default)\n"
+		"  control   send a command to a running VM (see --control)\n"
 		"  version   print the version\n"
 		"  help      this text; `rackvm run --help` for run's options\n"
 		"\n");
 	print_run_usage(out);
+	fprintf(out, "\n");
+	print_control_usage(out);
 }
 
 int main(int argc, char **argv)
@@ -28,6 +31,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "control"))
+		return cmd_control(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("rackvm %s\n", RACKVM_VERSION);
 		return 0;

@@ -18,9 +18,14 @@
 #include "boot/boot.h"
 #include "cli/cli.h"
 #include "devices/devices.h"
+#include "api/balloon_commands.h"
+#include "api/control.h"
 #include "util/parse.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
+#include "virtio/console.h"
 #include "virtio/mmio.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
@@ -42,12 +47,19 @@ struct run_options {
 	/* virtio-mmio devices: the disks first, then the rng */
 	struct virtio_blk_options disks[VIRTIO_MMIO_MAX_DEVICES];
 	unsigned ndisks;
+	struct virtio_net_options nets[VIRTIO_MMIO_MAX_DEVICES];	/* after the disks */
+	unsigned nnets;
 	bool rng;
+	bool balloon;
+	struct virtio_balloon_options balloon_opts;
+	struct virtio_console_options vconsole;	/* out_path NULL: none */
+	const char *control;		/* control socket path, or NULL */
 };
 
 static unsigned virtio_device_count(const struct run_options *o)
 {
-	return o->ndisks + (o->rng ? 1 : 0);
+	return o->ndisks + o->nnets + (o->rng ? 1 : 0) +
+	       (o->balloon ? 1 : 0) + (o->vconsole.out_path ? 1 : 0);
 }
 
 void print_run_usage(FILE *out)
@@ -68,7 +80,16 @@ void print_run_usage(FILE *out)
 		"  --exit-stats      print per-vCPU exit counters when the VM ends\n"
 		"  --disk PATH[,ro][,direct]  a virtio-blk disk on a raw image file\n"
 		"                    (repeatable; ro: read-only, direct: O_DIRECT)\n"
+		"  --net tap=NAME[,mac=MAC][,offload=on|off]  a virtio-net NIC on host TAP\n"
+		"                    NAME (repeatable; default MAC 52:54:00:72:6b:<device\n"
+		"                    index>; offload=off: no checksum/TSO offloads)\n"
 		"  --rng             a virtio-rng entropy device\n"
+		"  --balloon[,deflate-on-oom][,free-page-reporting]  a virtio-balloon\n"
+		"                    (its size is set with --control's balloon command)\n"
+		"  --vconsole FILE[,in=PATH]  a virtio-console port writing to FILE,\n"
+		"                    reading from PATH (a FIFO, socket or terminal)\n"
+		"  --control PATH    take commands (rackvm control PATH help) on a Unix\n"
+		"                    socket at PATH while the VM runs\n"
 		"                    (virtio devices: at most 16 in all; rackvm adds\n"
 		"                    virtio_mmio.device=... to the kernel command line)\n"
 		"  -h, --help        this text\n");
@@ -107,6 +128,36 @@ static int parse_disk(char *arg, struct virtio_blk_options *d)
 	return 0;
 }
 
+/* "tap=NAME[,mac=MAC][,offload=on|off]": splits @arg in place. */
+static int parse_net(char *arg, struct virtio_net_options *n)
+{
+	char *item, *rest = arg;
+
+	*n = (struct virtio_net_options){ 0 };
+	while (rest) {
+		item = rest;
+		rest = strchr(rest, ',');
+		if (rest)
+			*rest++ = 0;
+		if (!strncmp(item, "tap=", 4)) {
+			n->tap = item + 4;
+		} else if (!strncmp(item, "mac=", 4)) {
+			if (virtio_net_parse_mac(item + 4, n->mac))
+				return usage_error("invalid --net mac '%s': give six hex pairs like "
+						   "52:54:00:12:34:56, not a multicast address", item + 4);
+			n->has_mac = true;
+		} else if (!strcmp(item, "offload=off") || !strcmp(item, "offload=on")) {
+			n->no_offloads = !strcmp(item, "offload=off");
+		} else {
+			return usage_error("invalid --net item '%s': give tap=NAME, mac=MAC "
+					   "or offload=on|off", item);
+		}
+	}
+	if (!n->tap || !*n->tap || strlen(n->tap) >= 16)
+		return usage_error("--net needs tap=NAME, an interface name of 1 to 15 characters%s", "");
+	return 0;
+}
+
 static int add_virtio_device(struct run_options *o, const char *opt)
 {
 	if (virtio_device_count(o) < VIRTIO_MMIO_MAX_DEVICES)
@@ -114,11 +165,53 @@ static int add_virtio_device(struct run_options *o, const char *opt)
 	return usage_error("too many virtio devices at %s (at most 16)", opt);
 }
 
+/* "[deflate-on-oom][,free-page-reporting]" (may be NULL). */
+static int parse_balloon(char *arg, struct virtio_balloon_options *b)
+{
+	char *flag, *rest = arg;
+
+	/* the guest's statistics are asked for every second */
+	*b = (struct virtio_balloon_options){ .stats_interval_ms = 1000 };
+	while (rest && *rest) {
+		flag = rest;
+		rest = strchr(rest, ',');
+		if (rest)
+			*rest++ = 0;
+		if (!strcmp(flag, "deflate-on-oom"))
+			b->deflate_on_oom = true;
+		else if (!strcmp(flag, "free-page-reporting"))
+			b->free_page_reporting = true;
+		else
+			return usage_error("invalid --balloon flag '%s': give deflate-on-oom "
+					   "or free-page-reporting", flag);
+	}
+	return 0;
+}
+
+/* "FILE[,in=PATH]": splits @arg in place. */
+static int parse_vconsole(char *arg, struct virtio_console_options *c)
+{
+	char *in = strstr(arg, ",in=");
+
+	*c = (struct virtio_console_options){ .out_path = arg };
+	if (in) {
+		*in = 0;
+		c->in_path = in + 4;
+		if (!*c->in_path)
+			return usage_error("--vconsole in= needs a path%s", "");
+	}
+	if (!*arg)
+		return usage_error("--vconsole needs a file name%s", "");
+	return 0;
+}
+
 /* Returns 0 to run, 1 if help was printed, -1 on a usage error. */
 static int parse_run_options(int argc, char **argv, struct run_options *o)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS,
-	       OPT_CONSOLE, OPT_HUGETLB, OPT_EXIT_STATS, OPT_DISK, OPT_RNG };
+	       OPT_CONSOLE, OPT_HUGETLB, OPT_EXIT_STATS, OPT_DISK, OPT_RNG,
+	       OPT_NET };
+	enum { OPT_BALLOON = 512, OPT_VCONSOLE, OPT_CONTROL };
 	static const struct option options[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -130,6 +223,10 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "exit-stats", no_argument, NULL, OPT_EXIT_STATS },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "balloon", optional_argument, NULL, OPT_BALLOON },
+		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
+		{ "control", required_argument, NULL, OPT_CONTROL },
+		{ "net", required_argument, NULL, OPT_NET },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -139,6 +236,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				   .console = "stdio" };
 	opterr = 0;
 	optind = 1;
+	/* "--balloon,FLAGS" (the documented form) is getopt's
+	 * "--balloon=FLAGS" */
+	for (int i = 1; i < argc; i++)
+		if (!strncmp(argv[i], "--balloon,", 10))
+			argv[i][9] = '=';
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_KERNEL: o->kernel = optarg; break;
@@ -153,12 +255,38 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 				return -1;
 			o->ndisks++;
 			break;
+		case OPT_NET:
+			if (add_virtio_device(o, "--net") ||
+			    parse_net(optarg, &o->nets[o->nnets]))
+				return -1;
+			o->nnets++;
+			break;
 		case OPT_RNG:
 			if (o->rng)
 				return usage_error("--rng given twice%s", "");
 			if (add_virtio_device(o, "--rng"))
 				return -1;
 			o->rng = true;
+			break;
+		case OPT_BALLOON:
+			if (o->balloon)
+				return usage_error("--balloon given twice%s", "");
+			if (add_virtio_device(o, "--balloon") ||
+			    parse_balloon(optarg, &o->balloon_opts))
+				return -1;
+			o->balloon = true;
+			break;
+		case OPT_VCONSOLE:
+			if (o->vconsole.out_path)
+				return usage_error("--vconsole given twice%s", "");
+			if (add_virtio_device(o, "--vconsole") ||
+			    parse_vconsole(optarg, &o->vconsole))
+				return -1;
+			break;
+		case OPT_CONTROL:
+			if (!*optarg)
+				return usage_error("--control needs a socket path%s", "");
+			o->control = optarg;
 			break;
 		case OPT_MEM:
 			if (parse_size(optarg, &o->mem_size) ||
@@ -282,10 +410,39 @@ static void on_guest_ucall(void *opaque, struct vm *vm, unsigned vcpu_id,
 	}
 }
 
+/* The control socket, if asked for, with the balloon's commands (if
+ * any).  The VM owns the server; it was registered after the devices, so
+ * vm_destroy() stops it before the devices its commands use. */
+static int start_control(struct vm *vm, const char *path,
+			 struct virtio_balloon *balloon, struct errmsg *err)
+{
+	struct control_server *s;
+	int ret;
+
+	if (!path)
+		return 0;
+	ret = control_server_create(path, &s, err);
+	if (ret)
+		return ret;
+	ret = vm_own(vm, control_server_destroy, s);
+	if (ret) {
+		control_server_destroy(s);
+		return errmsg_set(err, ret, "control socket: %s", strerror(-ret));
+	}
+	if (balloon) {
+		ret = balloon_commands_register(s, balloon);
+		if (ret)
+			return errmsg_set(err, ret, "control commands: %s",
+					  strerror(-ret));
+	}
+	return control_server_start(s, err);
+}
+
 /* Device i of virtio_mmio.device=... on the command line is index i. */
 static int create_virtio_devices(struct vm *vm, const struct run_options *o,
 				 struct errmsg *err)
 {
+	struct virtio_balloon *balloon = NULL;
 	unsigned index = 0;
 	int ret;
 
@@ -294,9 +451,28 @@ static int create_virtio_devices(struct vm *vm, const struct run_options *o,
 		if (ret)
 			return ret;
 	}
-	if (o->rng)
-		return virtio_rng_create(vm, index, err);
-	return 0;
+	for (unsigned i = 0; i < o->nnets; i++) {
+		ret = virtio_net_create(vm, index++, &o->nets[i], NULL, err);
+		if (ret)
+			return ret;
+	}
+	if (o->rng) {
+		ret = virtio_rng_create(vm, index++, err);
+		if (ret)
+			return ret;
+	}
+	if (o->balloon) {
+		ret = virtio_balloon_create(vm, index++, &o->balloon_opts,
+					    &balloon, err);
+		if (ret)
+			return ret;
+	}
+	if (o->vconsole.out_path) {
+		ret = virtio_console_create(vm, index++, &o->vconsole, err);
+		if (ret)
+			return ret;
+	}
+	return start_control(vm, o->control, balloon, err);
 }
 
 static int create_devices(struct vm *vm, const struct run_options *o,
