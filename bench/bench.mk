@@ -1,6 +1,7 @@
 # Benchmarks (bench/): included by the top-level Makefile.
 #   make bench-bins   the standalone benchmark programs in build/bench/
-#   make bench        those, rackvm and the guest, then runs bench/boot
+#   make bench        those, rackvm and the guest, then runs bench/boot and
+#                     bench/blk (virtio-blk against QEMU's)
 BENCH_BINS := $(BUILD)/bench/pio_bare
 
 $(BUILD)/bench/%: bench/%.c
@@ -12,3 +13,4 @@ bench-bins: $(BENCH_BINS)
 
 bench: $(BUILD)/rackvm guest $(BENCH_BINS)
 	bench/boot
+	bench/blk

@@ -8,7 +8,8 @@ extern const struct workload workload_hello, workload_memtouch,
 	workload_pagefault, workload_selftest, workload_uartecho,
 	workload_reset, workload_triplefault, workload_xrstor,
 	workload_blkbench, workload_blkid, workload_blkro, workload_rng,
-	workload_vconsole, workload_netecho, workload_balloon;
+	workload_vconsole, workload_netecho, workload_balloon,
+	workload_hostile;
 
 const struct workload *const workloads[] = {
 	&workload_hello,
@@ -30,6 +31,7 @@ const struct workload *const workloads[] = {
 	&workload_vconsole,
 	&workload_netecho,
 	&workload_balloon,
+	&workload_hostile,
 	NULL,
 };
 

@@ -12,6 +12,9 @@
 #                    then the kernel's own LZ4 decompressor, which alone
 #                    took ~57 s under QEMU on the reference machine)
 #   linux_smp_*      the ELF with --cpus 2: the kernel must find 2 CPUs
+#   linux_virtio_*   the ELF with --disk A --disk B --rng: the kernel's
+#                    "Kernel command line:" must list every
+#                    virtio_mmio.device= entry rackvm generated, in order
 #
 # Reference timings to the end of the e820 map (same kernel, 2-core
 # nested-KVM machine): QEMU 7.2 microvm + vmlinux 9.7 s, microvm + bzImage
@@ -28,7 +31,7 @@ TOKEN="rackvm_test=linux-$$-$RANDOM"
 CMDLINE="console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1 $TOKEN"
 
 if ! have_kvm; then
-	for t in linux_pvh linux_bzimage linux_smp; do
+	for t in linux_pvh linux_bzimage linux_smp linux_virtio; do
 		skip "$t" "/dev/kvm is missing or not accessible"
 	done
 	exit 0
@@ -39,7 +42,7 @@ scripts/fetch-linux-kernel > "$fetch_log" 2>&1
 fetch_rc=$?
 if [ "$fetch_rc" -eq 3 ]; then
 	reason="cannot download the kernel: $(tail -n 1 "$fetch_log")"
-	for t in linux_pvh linux_bzimage linux_smp; do
+	for t in linux_pvh linux_bzimage linux_smp linux_virtio; do
 		skip "$t" "$reason"
 	done
 	exit 0
@@ -92,6 +95,8 @@ e820_done() {
 # status), $elapsed (seconds until seen or given up) and $seen (1/0).
 boot() {
 	local name=$1 kernel=$2 cpus=$3 extra=${4:-} pid start n
+	# extra rackvm arguments: the caller's boot_args array, if any
+	local -a args=("${boot_args[@]}")
 	out=$TEST_TMP/$name.out
 	err=$TEST_TMP/$name.err
 	seen=0
@@ -100,7 +105,8 @@ boot() {
 	: > "$err"
 	start=$SECONDS
 	"$RACKVM" run --kernel "$kernel" --mem "$MEM" --cpus "$cpus" \
-		--console stdio --cmdline "$CMDLINE" < /dev/null > "$out" 2> "$err" &
+		--console stdio --cmdline "$CMDLINE" "${args[@]}" \
+		< /dev/null > "$out" 2> "$err" &
 	pid=$!
 	while [ $((SECONDS - start)) -lt "$BOOT_LIMIT" ]; do
 		if grep -q 'Linux version' "$out" && grep -q 'Command line:' "$out" &&
@@ -171,6 +177,7 @@ check_boot() {
 	fi
 }
 
+boot_args=()
 boot linux_pvh build/linux/vmlinux 1
 check_boot linux_pvh
 
@@ -192,6 +199,47 @@ if check_boot linux_smp; then
 		skip linux_smp_cpus "the kernel finds CPUs only via ACPI (CONFIG_X86_MPPARSE unset) and rackvm gives it no RSDP: '$got'"
 	else
 		fail linux_smp_cpus "want 'smpboot: Allowing 2 CPUs', got '$got'"
+	fi
+fi
+
+# --- virtio-mmio devices on the command line ------------------------------
+# Two disks and an rng: rackvm appends one virtio_mmio.device=4K@<base>:<gsi>
+# per device (device i at 0xd0000000 + i * 4K on GSI 5 + i, disks first,
+# README "Using it").  What rackvm generated is taken from rackvm itself:
+# the bundled guest prints every entry it finds on its command line; it
+# must match the documented layout, and Linux must print all of them, in
+# that order, in its "Kernel command line:".
+disk_a=$TEST_TMP/virtio-a.img
+disk_b=$TEST_TMP/virtio-b.img
+truncate -s 1M "$disk_a" "$disk_b"
+boot_args=(--disk "$disk_a" --disk "$disk_b,ro" --rng)
+
+want_entries=""
+for i in 0 1 2; do
+	want_entries+="${want_entries:+ }$(printf 'virtio_mmio.device=4K@0x%x:%d' $((0xd0000000 + i * 0x1000)) $((5 + i)))"
+done
+gen_out=$TEST_TMP/virtio-generated.out
+run_cmd 60 "$gen_out" "$RACKVM" run "${boot_args[@]}" --cmdline "rng bytes=16"
+generated=$(tr -d '\r' < "$gen_out" | sed -n 's/^virtio: \(virtio_mmio\.device=[^ ]*\): device .*/\1/p' | tr '\n' ' ')
+generated=${generated% }
+if [ "$status" -eq 0 ] && [ "$generated" = "$want_entries" ]; then
+	ok linux_virtio_generated_entries
+else
+	fail linux_virtio_generated_entries "bundled guest (status $status) saw '$generated', want '$want_entries'"
+fi
+
+boot linux_virtio build/linux/vmlinux 1 'Kernel command line:'
+if check_boot linux_virtio; then
+	got=$(console_text "$out" | grep -m1 '^Kernel command line:' || true)
+	# every entry as a whole word, in order, after our own command line
+	got_entries=$(tr ' ' '\n' <<< "${got#Kernel command line: }" |
+		grep '^virtio_mmio\.device=' | tr '\n' ' ')
+	got_entries=${got_entries% }
+	if [[ "$got" == "Kernel command line: $CMDLINE "* ]] &&
+		[ "$got_entries" = "$want_entries" ]; then
+		ok linux_virtio_kernel_cmdline
+	else
+		fail linux_virtio_kernel_cmdline "want 'Kernel command line: $CMDLINE ... $want_entries', got '$got'"
 	fi
 fi
 exit 0
