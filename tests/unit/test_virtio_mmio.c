@@ -27,17 +27,12 @@ struct mmio_fixture {
 
 static uint32_t rd(struct mmio_fixture *f, uint64_t off)
 {
-	uint8_t d[4] = { 0 };
-
-	bus_access(&f->vm.mmio_bus, 0, RNG_BASE + off, d, 4, false);
-	return d[0] | d[1] << 8 | d[2] << 16 | (uint32_t)d[3] << 24;
+	return mmio_rd32(&f->vm.mmio_bus, RNG_BASE, off);
 }
 
 static void wr(struct mmio_fixture *f, uint64_t off, uint32_t v)
 {
-	uint8_t d[4] = { v, v >> 8, v >> 16, v >> 24 };
-
-	bus_access(&f->vm.mmio_bus, 0, RNG_BASE + off, d, 4, true);
+	mmio_wr32(&f->vm.mmio_bus, RNG_BASE, off, v);
 }
 
 static int setup(struct mmio_fixture *f)

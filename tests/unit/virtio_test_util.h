@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "virtio/virtqueue.h"
+#include "vm/bus.h"
 #include "vm/guest_mem.h"
 
 #define TR_DESC 0x10000ull
@@ -17,6 +18,25 @@
 #define TR_USED 0x30000ull
 #define TR_INDIRECT 0x40000ull
 #define TR_DATA 0x100000ull	/* buffers from here on */
+
+/* 32-bit register access to the virtio-mmio device at @base, as a vCPU
+ * would make it (through the VM's MMIO bus). */
+static inline uint32_t mmio_rd32(const struct bus *mmio, uint64_t base,
+				 uint64_t off)
+{
+	uint8_t d[4] = { 0 };
+
+	bus_access(mmio, 0, base + off, d, 4, false);
+	return d[0] | d[1] << 8 | d[2] << 16 | (uint32_t)d[3] << 24;
+}
+
+static inline void mmio_wr32(const struct bus *mmio, uint64_t base,
+			     uint64_t off, uint32_t v)
+{
+	uint8_t d[4] = { v, v >> 8, v >> 16, v >> 24 };
+
+	bus_access(mmio, 0, base + off, d, 4, true);
+}
 
 struct test_ring {
 	struct guest_mem *mem;
