@@ -84,3 +84,37 @@ int parse_uint(const char *text, unsigned min, unsigned max, unsigned *out)
 	*out = (unsigned)v;
 	return 0;
 }
+
+int parse_duration_ns(const char *text, uint64_t *out)
+{
+	uint64_t whole, frac = 0, frac_scale = 1, unit, v;
+	const char *s = text;
+	int ret = parse_digits(&s, &whole);
+
+	if (ret)
+		return ret;
+	if (*s == '.') {
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		/* nanosecond precision at most: further digits are dropped */
+		for (; isdigit((unsigned char)*s); s++)
+			if (frac_scale < 1000000000ull) {
+				frac = frac * 10 + (uint64_t)(*s - '0');
+				frac_scale *= 10;
+			}
+	}
+	if (!*s || !strcasecmp(s, "s"))
+		unit = 1000000000ull;
+	else if (!strcasecmp(s, "ms"))
+		unit = 1000000ull;
+	else if (!strcasecmp(s, "us"))
+		unit = 1000ull;
+	else
+		return -EINVAL;
+	if (whole > UINT64_MAX / unit)
+		return -ERANGE;
+	v = whole * unit + frac * unit / frac_scale;
+	*out = v;
+	return 0;
+}

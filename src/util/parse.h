@@ -18,4 +18,9 @@ int parse_size(const char *text, uint64_t *out);
 /* A decimal unsigned integer in [min, max]; -EINVAL or -ERANGE. */
 int parse_uint(const char *text, unsigned min, unsigned max, unsigned *out);
 
+/* A duration: a decimal number (fractions allowed) with an optional unit
+ * s, ms or us (no unit: seconds): "1", "500ms", "2s", "1.5s".  -EINVAL
+ * or -ERANGE. */
+int parse_duration_ns(const char *text, uint64_t *out);
+
 #endif

@@ -106,6 +106,21 @@ int vcpu_init(struct vcpu *vcpu, struct vm *vm, unsigned id,
 		goto fail;
 	}
 	vcpu->run = run;
+	if (vm->dirty_log == VM_DIRTY_LOG_RING) {
+		size_t bytes = (size_t)vm->dirty_ring_entries *
+			       sizeof(struct kvm_dirty_gfn);
+		void *ring = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, vcpu->fd,
+				  KVM_DIRTY_LOG_PAGE_OFFSET * getpagesize());
+
+		if (ring == MAP_FAILED) {
+			ret = errmsg_set(err, -errno,
+					 "mapping the dirty ring of vCPU %u: %s",
+					 id, strerror(errno));
+			goto fail;
+		}
+		vcpu->dirty_ring = ring;
+	}
 	ret = setup_cpuid(vcpu, err);
 	if (!ret)
 		ret = msr_set_boot_values(vcpu->fd, err);
@@ -119,6 +134,10 @@ fail:
 
 void vcpu_destroy(struct vcpu *vcpu)
 {
+	if (vcpu->dirty_ring)
+		munmap(vcpu->dirty_ring, (size_t)vcpu->vm->dirty_ring_entries *
+			 sizeof(struct kvm_dirty_gfn));
+	vcpu->dirty_ring = NULL;
 	if (vcpu->run)
 		munmap(vcpu->run, vcpu->vm->kvm.vcpu_mmap_size);
 	if (vcpu->fd > 0)
@@ -360,6 +379,17 @@ static void handle_exit(struct vcpu *vcpu)
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		handle_system_event(vcpu);
+		break;
+	case KVM_EXIT_DIRTY_RING_FULL:
+		/* KVM refuses to run this vCPU until its ring is reset */
+		if (vcpu->vm->dirty_ring_full)
+			vcpu->vm->dirty_ring_full(vcpu->vm->dirty_ring_opaque,
+						  vcpu);
+		else
+			vm_request_exit(vcpu->vm, VM_EXIT_HOST_ERROR, 0,
+					vcpu->id,
+					"vCPU %u: dirty ring full and nobody harvests it",
+					vcpu->id);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
 		report_internal_error(vcpu,

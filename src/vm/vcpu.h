@@ -56,6 +56,9 @@ struct vcpu {
 	unsigned id;
 	int fd;
 	struct kvm_run *run;
+	/* vm->dirty_ring_entries entries, mapped when the VM uses the
+	 * dirty ring; the reader's harvest index lives with the reader */
+	struct kvm_dirty_gfn *dirty_ring;
 	pthread_t thread;
 	bool thread_started;
 

@@ -48,10 +48,21 @@ struct vm_exit {
 	char detail[512];	/* one line for the user; may be empty */
 };
 
+/* Write tracking on guest RAM (see memory/dirty_log.h for the reader).
+ * It is decided at vm_create() because the dirty ring must be enabled on
+ * the VM before any vCPU exists. */
+enum vm_dirty_log {
+	VM_DIRTY_LOG_OFF = 0,
+	VM_DIRTY_LOG_AUTO,	/* config only: bitmap if KVM has it, else ring */
+	VM_DIRTY_LOG_RING,	/* KVM_CAP_DIRTY_LOG_RING(_ACQ_REL), per-vCPU rings */
+	VM_DIRTY_LOG_BITMAP,	/* KVM_GET/CLEAR_DIRTY_LOG, manual protect */
+};
+
 struct vm_config {
 	uint64_t mem_size;
 	unsigned ncpus;
 	bool hugetlb;
+	enum vm_dirty_log dirty_log;
 };
 
 typedef void (*vm_ucall_fn)(void *opaque, struct vm *vm, unsigned vcpu_id,
@@ -83,11 +94,27 @@ struct vm {
 	pthread_cond_t state_changed;
 	struct vm_exit exit;
 	bool started;
+	unsigned pause_depth;		/* vm_pause() calls not yet resumed */
 	/* An eventfd that becomes readable once an exit was requested, so a
 	 * main loop can poll it beside signals and sockets. */
 	int exit_fd;
+
+	/* Write tracking as enabled by vm_create(): OFF, RING or BITMAP.
+	 * With RING each vCPU maps dirty_ring_entries kvm_dirty_gfn. */
+	enum vm_dirty_log dirty_log;
+	uint32_t dirty_ring_entries;
+	/* Called on the vCPU thread on KVM_EXIT_DIRTY_RING_FULL: it must
+	 * harvest and reset the rings before the vCPU may run again.  Set
+	 * before vm_start() by whoever reads the log (memory/dirty_log.c);
+	 * without one a full ring ends the VM with a host error. */
+	void (*dirty_ring_full)(void *opaque, struct vcpu *vcpu);
+	void *dirty_ring_opaque;
 };
 
+/* With cfg->dirty_log != OFF: RING fails with -ENOTSUP if KVM lacks the
+ * dirty ring, BITMAP if it lacks manual protect; AUTO takes the bitmap,
+ * else the ring (why: setup_dirty_log() in vm.c), else fails.  Memslots then carry
+ * KVM_MEM_LOG_DIRTY_PAGES from the start. */
 int vm_create(struct vm *vm, const struct vm_config *cfg, struct errmsg *err);
 /* Initialises only what needs no KVM: buses, lock, exit state (fd = -1,
  * no RAM, no vCPUs).  vm_create() starts with it; unit tests of devices
@@ -112,7 +139,10 @@ bool vm_exit_requested(struct vm *vm);
 
 /* Stops every vCPU at an instruction boundary and returns once all are
  * paused (guest state can then be read or changed); resume restarts
- * them.  -EINVAL if the VM is not running. */
+ * them.  Pauses nest: the vCPUs run again only when every vm_pause()
+ * has had its vm_resume(), so the working-set monitor's brief pauses
+ * do not resume a VM an operator paused.  -EINVAL if the VM is not
+ * running (or, for resume, not paused). */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 

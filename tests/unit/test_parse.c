@@ -51,3 +51,23 @@ TEST(parse_uint_bounds)
 	CHECK_EQ(parse_uint("2x", 1, 255, &v), -EINVAL);
 	CHECK_EQ(parse_uint("", 1, 255, &v), -EINVAL);
 }
+
+TEST(parse_duration_accepts_units_and_fractions)
+{
+	uint64_t v;
+
+	CHECK_EQ(parse_duration_ns("1", &v), 0);
+	CHECK_EQ(v, 1000000000ull);
+	CHECK_EQ(parse_duration_ns("500ms", &v), 0);
+	CHECK_EQ(v, 500000000ull);
+	CHECK_EQ(parse_duration_ns("2s", &v), 0);
+	CHECK_EQ(v, 2000000000ull);
+	CHECK_EQ(parse_duration_ns("1.5s", &v), 0);
+	CHECK_EQ(v, 1500000000ull);
+	CHECK_EQ(parse_duration_ns("250us", &v), 0);
+	CHECK_EQ(v, 250000ull);
+	CHECK_EQ(parse_duration_ns("", &v), -EINVAL);
+	CHECK_EQ(parse_duration_ns("1m", &v), -EINVAL);
+	CHECK_EQ(parse_duration_ns("-1s", &v), -EINVAL);
+	CHECK_EQ(parse_duration_ns("1.s", &v), -EINVAL);
+}

@@ -88,7 +88,13 @@ TEST(vm_pause_stops_guest_and_resume_restarts_it)
 	paused_at = load(&counter);
 	sleep_ms(100);
 	CHECK_EQ(load(&counter), paused_at);
+	/* pauses nest: the inner resume must not restart the guest */
+	CHECK_EQ(vm_pause(&vm), 0);
 	CHECK_EQ(vm_resume(&vm), 0);
+	sleep_ms(50);
+	CHECK_EQ(load(&counter), paused_at);
+	CHECK_EQ(vm_resume(&vm), 0);
+	CHECK_EQ(vm_resume(&vm), -EINVAL);
 	for (int i = 0; i < 200 && load(&counter) <= paused_at; i++)
 		sleep_ms(10);
 	CHECK(load(&counter) > paused_at);
