@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reference tracking by sampling: page-reference logging in software.
+ *
+ * Each interval a uniform random sample of the resident guest pages has
+ * its access revoked, and a fault thread records which sampled pages the
+ * guest (or rackvm's own device threads) touch before the interval ends.
+ *
+ * Mechanism: userfaultfd in minor-fault mode on the MAP_SHARED memfd
+ * mapping of guest RAM.  Revoking a page is MADV_DONTNEED on our mapping:
+ * for shmem that drops only the page table entry, the page stays in the
+ * memfd's page cache, and KVM's MMU notifier drops the guest's mapping
+ * too.  The next access, from the guest through KVM or from any rackvm
+ * thread, is a minor fault delivered to the uffd; the fault thread marks
+ * the page touched and maps the same page back with UFFDIO_CONTINUE,
+ * write-protected where the kernel allows (uffd-wp on shmem), so that
+ * KVM does not log a read as a write; a later write takes one more fault
+ * (UFFDIO_WRITEPROTECT lifts the protection).
+ * Sampled pages the guest did not touch are mapped back (write-protected
+ * likewise) when the interval ends, so a revoked page never lingers as
+ * a fault the guest pays for intervals later.
+ * Page contents are never copied, zeroed or punched: nothing can be lost.
+ * Only the faulting thread waits, for that page only.
+ *
+ * Holes (pages never touched, or punched by the balloon) are not in the
+ * page cache: they are not RAM the guest has, so they are never sampled
+ * (mincore() each interval) and never faulted in by us.  A hole the guest
+ * touches later is a normal fault (we do not register missing mode).
+ *
+ * Not available (ref_sample_create fails with -ENOTSUP and says why) when
+ * the kernel lacks UFFD_FEATURE_MINOR_SHMEM, userfaultfd is forbidden, or
+ * guest RAM is hugetlbfs (revoking would be per 2 MiB page).
+ *
+ * Threads: ref_sample_rotate() from one thread (the WSS sampler); the
+ * fault thread is internal.  Teardown: ref_sample_destroy() stops the
+ * fault thread, then closes the uffd, which unregisters guest RAM and
+ * wakes any waiter (its fault then resolves normally); pages left
+ * revoked simply fault back in without the uffd.
+ */
+#ifndef RACKVM_MEMORY_REF_SAMPLE_H
+#define RACKVM_MEMORY_REF_SAMPLE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/errmsg.h"
+#include "vm/guest_mem.h"
+
+/* ref_sample_rotate()'s @n for "every resident page" (full mode). */
+#define REF_SAMPLE_ALL UINT64_MAX
+
+struct ref_sample;
+
+struct ref_sample_result {
+	uint64_t population;	/* resident pages the sample was drawn from */
+	uint64_t sampled;	/* pages in the sample */
+	uint64_t touched;	/* sampled pages touched in the interval */
+	uint64_t touched_unwritten; /* of those, not set in @written */
+	uint64_t faults;	/* minor faults served (any page) so far */
+};
+
+/* 0 if this kernel and process can use minor-fault sampling, else
+ * -ENOTSUP / -EPERM with the reason in @err. */
+int ref_sample_probe(struct errmsg *err);
+
+int ref_sample_create(const struct guest_mem *mem, uint64_t seed,
+		      struct ref_sample **out, struct errmsg *err);
+void ref_sample_destroy(struct ref_sample *rs);
+
+/*
+ * Ends the current interval: reports in @res what the sample armed by the
+ * previous ref_sample_arm() saw (all zero the first time), ORs the
+ * touched sampled pages into @touched (may be NULL), counts those not in
+ * @written (may be NULL: none written), then chooses the next sample of
+ * @n resident pages (REF_SAMPLE_ALL: all of them).  ref_sample_arm()
+ * revokes it; between the two the caller may pause the vCPUs, because
+ * each revoked page costs a TLB shootdown of every vCPU in guest mode
+ * (KVM's MMU notifier), which a paused vCPU does not need.
+ */
+int ref_sample_rotate(struct ref_sample *rs, uint64_t n,
+		      const uint64_t *written, uint64_t *touched,
+		      struct ref_sample_result *res, struct errmsg *err);
+
+int ref_sample_arm(struct ref_sample *rs, struct errmsg *err);
+
+/* True when this kernel cannot hand pages back write-protected: then
+ * KVM logs a revoked page as dirty at its next read, and a dirty log
+ * running beside the sampler over-counts writes (the estimate of W ∪ R
+ * loses the sampled part of R).  See ref_sample.c. */
+bool ref_sample_reads_look_written(const struct ref_sample *rs);
+
+/* The fault thread, for CPU accounting (pthread_getcpuclockid). */
+pthread_t ref_sample_fault_thread(const struct ref_sample *rs);
+
+#endif

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Working-set estimation: the maths (pure functions, unit-tested), the
+ * bounded time series with its CSV export, and the hot/cold map.  No
+ * threads, no KVM: memory/wss_monitor.h drives these once per interval.
+ *
+ * Estimate per interval (pages are 4 KiB guest RAM pages):
+ *   W = pages written (exact, from the dirty log)
+ *   a uniform sample of n of the N resident pages had its access revoked;
+ *   k of them were touched in the interval and are not in W.
+ *   WSS = |W| + N * k / n, error = N * (CI half-width of k/n)
+ * i.e. W ∪ R, with the sample only estimating the part of R outside W.
+ * The interval is Wilson's at 95%, with the finite population correction
+ * (sampling without replacement: n == N gives an exact answer).
+ */
+#ifndef RACKVM_MEMORY_WSS_H
+#define RACKVM_MEMORY_WSS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define WSS_Z95 1.959963984540054
+
+/* Wilson score interval for k successes in n draws without replacement
+ * from N (N == 0: no correction).  n == 0 gives [0, 1]. */
+void wss_wilson(uint64_t k, uint64_t n, uint64_t N, double z, double *lo,
+		double *hi);
+
+struct wss_estimate {
+	double pages;		/* point estimate */
+	double error_pages;	/* half-width of the confidence interval */
+};
+
+struct wss_estimate wss_estimate(uint64_t written, uint64_t touched_unwritten,
+				 uint64_t sampled, uint64_t population, double z);
+
+/* Sample size for the next interval.  @p is the sampled fraction found
+ * referenced (outside W), @est_frac the whole estimate as a fraction of
+ * the N resident pages.  Enough draws that the CI half-width is at most
+ * @rel_error of the estimate, or of WSS_SIZE_FLOOR of N for small
+ * estimates (an idle VM would otherwise ask for the whole population),
+ * between @min and @max and at most N.  Grows at once; shrinks at most by
+ * a quarter per interval, so one quiet interval does not throw away the
+ * precision we had. */
+#define WSS_SIZE_FLOOR 0.10
+uint64_t wss_next_sample_size(double p, double est_frac, uint64_t N,
+			      double rel_error, double z, uint64_t current,
+			      uint64_t min, uint64_t max);
+
+/* Asymmetric exponential smoothing: weight @up on a rising value, @down
+ * on a falling one (fast up, slow down: the idle-memory-tax style, a VM
+ * gets memory quickly and gives it back only when idle for a while). */
+double wss_smooth(double prev, double raw, double up, double down);
+
+#define WSS_SMOOTH_UP 0.7
+#define WSS_SMOOTH_DOWN 0.1
+
+/* One interval's record. */
+struct wss_point {
+	double t;			/* seconds since tracking started */
+	uint64_t wss_pages;
+	uint64_t error_pages;
+	uint64_t written_pages;
+	uint64_t sampled;
+	uint64_t touched_sampled;
+	uint64_t estimator_cpu_ns;	/* sampler + fault thread CPU */
+	uint64_t smoothed_pages;
+	uint64_t population;		/* resident pages sampled from */
+	uint64_t arm_stall_ns;		/* vCPUs paused to revoke the sample */
+};
+
+/* A ring buffer of the last @capacity points. */
+struct wss_series {
+	struct wss_point *points;
+	uint64_t capacity;
+	uint64_t count;		/* ever pushed */
+};
+
+int wss_series_init(struct wss_series *s, uint64_t capacity);
+void wss_series_destroy(struct wss_series *s);
+void wss_series_push(struct wss_series *s, const struct wss_point *p);
+/* Points held (min(count, capacity)); index 0 is the oldest held. */
+uint64_t wss_series_len(const struct wss_series *s);
+const struct wss_point *wss_series_get(const struct wss_series *s, uint64_t i);
+/* Header line then one line per held point; -errno on a write error. */
+int wss_series_write_csv(const struct wss_series *s, FILE *out);
+
+/* Hot/cold map: per 2 MiB region of guest RAM (memfd order), the last
+ * time (seconds) a page in it was seen written or referenced; regions
+ * never seen have time -1 (coldest).  Sampling sees only a sample of
+ * the references, so "not seen" means "not observed", not "unused". */
+#define WSS_REGION_SHIFT 21
+#define WSS_REGION_PAGES (1u << (WSS_REGION_SHIFT - 12))
+
+struct wss_heatmap {
+	double *last_seen;
+	uint64_t nregions;
+};
+
+struct wss_cold_region {
+	uint64_t index;		/* region number: memfd offset >> 21 */
+	double idle_seconds;	/* now - last seen; now + 1 if never seen */
+};
+
+int wss_heatmap_init(struct wss_heatmap *h, uint64_t ram_bytes);
+void wss_heatmap_destroy(struct wss_heatmap *h);
+void wss_heatmap_mark_page(struct wss_heatmap *h, uint64_t page, double now);
+/* Marks the region of every page set in @bitmap (@npages bits). */
+void wss_heatmap_mark_bitmap(struct wss_heatmap *h, const uint64_t *bitmap,
+			     uint64_t npages, double now);
+/* Fills up to @n coldest regions, coldest first (ties: lower index
+ * first); returns how many. */
+uint64_t wss_heatmap_coldest(const struct wss_heatmap *h, double now,
+			     struct wss_cold_region *out, uint64_t n);
+
+#endif

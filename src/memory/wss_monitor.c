@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+#include "memory/wss_monitor.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <stdio.h>
+
+#include "memory/dirty_log.h"
+#include "memory/ref_sample.h"
+#include "vm/vm.h"
+
+struct wss_monitor {
+	struct vm *vm;
+	struct wss_config cfg;
+	uint64_t npages;
+	struct dirty_log *dl;		/* NULL without WSS_MODE_DIRTY */
+	struct ref_sample *rs;		/* NULL without WSS_MODE_SAMPLE */
+	uint64_t *written;		/* this interval's written pages */
+	uint64_t *touched;		/* this interval's touched samples */
+	uint64_t sample_n;		/* next sample size */
+	double smoothed;
+	uint64_t cpu_before;		/* CPU total at the last interval */
+
+	int stop_fd;
+	pthread_t thread;
+	bool thread_started;
+
+	pthread_mutex_t lock;		/* guards series and heat */
+	struct wss_series series;
+	struct wss_heatmap heat;
+};
+
+void wss_config_defaults(struct wss_config *c)
+{
+	*c = (struct wss_config){
+		.interval_ns = 1000000000ull,
+		.mode = WSS_MODE_BOTH,
+		.sample_min = 100,
+		.sample_max = 4096,
+		.rel_error = 0.05,
+		.history = 3600,
+	};
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	if (clock_gettime(id, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_total(struct wss_monitor *m)
+{
+	uint64_t ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	clockid_t id;
+
+	if (m->rs && !pthread_getcpuclockid(ref_sample_fault_thread(m->rs), &id))
+		ns += clock_ns(id);
+	return ns;
+}
+
+const char *wss_monitor_dirty_mode(const struct wss_monitor *m)
+{
+	return dirty_log_mode_name(m->dl ? m->vm->dirty_log : VM_DIRTY_LOG_OFF);
+}
+
+bool wss_monitor_reads_look_written(const struct wss_monitor *m)
+{
+	return m->rs && m->dl && ref_sample_reads_look_written(m->rs);
+}
+
+static int arm_first_sample(struct wss_monitor *m, struct errmsg *err)
+{
+	struct ref_sample_result res;
+	int ret = ref_sample_rotate(m->rs, m->cfg.full ? REF_SAMPLE_ALL :
+				    m->sample_n, NULL, NULL, &res, err);
+
+	return ret ? ret : ref_sample_arm(m->rs, err);
+}
+
+static int arm_paused(struct wss_monitor *m, uint64_t *stall_ns,
+		      struct errmsg *err)
+{
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	bool paused = vm_pause(m->vm) == 0;
+	int ret = ref_sample_arm(m->rs, err);
+
+	if (paused)
+		vm_resume(m->vm);
+	*stall_ns = paused ? clock_ns(CLOCK_MONOTONIC) - t0 : 0;
+	return ret;
+}
+
+/* One interval's work; @t seconds since the start. */
+static int tick(struct wss_monitor *m, double t, struct errmsg *err)
+{
+	uint64_t words = bitmap_words(m->npages);
+	struct ref_sample_result res = { 0 };
+	struct wss_estimate e;
+	struct wss_point p = { .t = t };
+	int64_t written = 0;
+	uint64_t cpu;
+	int ret;
+
+	memset(m->written, 0, words * 8);
+	memset(m->touched, 0, words * 8);
+	if (m->dl) {
+		written = dirty_log_collect(m->dl, m->written, err);
+		if (written < 0)
+			return (int)written;
+	}
+	if (m->rs) {
+		ret = ref_sample_rotate(m->rs, m->cfg.full ? REF_SAMPLE_ALL :
+					m->sample_n, m->written, m->touched,
+					&res, err);
+		/* The vCPUs are paused while the sample is revoked: every
+		 * revoked page is an MMU-notifier invalidation, and a vCPU in
+		 * guest mode gets a TLB-flush IPI for each and keeps retrying
+		 * faults while they are in flight.  Measured on nested KVM:
+		 * 4096 pages revoked under a running vCPU took 350 ms (the
+		 * guest barely ran meanwhile), paused 9 ms. */
+		if (!ret)
+			ret = arm_paused(m, &p.arm_stall_ns, err);
+		if (ret)
+			return ret;
+	}
+	e = wss_estimate((uint64_t)written, res.touched_unwritten, res.sampled,
+			 res.population, WSS_Z95);
+	if (m->rs && !m->cfg.full && res.sampled)
+		m->sample_n = wss_next_sample_size(
+			(double)res.touched_unwritten / (double)res.sampled,
+			res.population ? e.pages / (double)res.population : 0,
+			res.population, m->cfg.rel_error, WSS_Z95, m->sample_n,
+			m->cfg.sample_min, m->cfg.sample_max);
+	m->smoothed = m->series.count ?
+		wss_smooth(m->smoothed, e.pages, WSS_SMOOTH_UP, WSS_SMOOTH_DOWN) :
+		e.pages;
+
+	p.wss_pages = (uint64_t)(e.pages + 0.5);
+	p.error_pages = (uint64_t)(e.error_pages + 0.5);
+	p.written_pages = (uint64_t)written;
+	p.sampled = res.sampled;
+	p.touched_sampled = res.touched;
+	p.smoothed_pages = (uint64_t)(m->smoothed + 0.5);
+	p.population = res.population;
+
+	pthread_mutex_lock(&m->lock);
+	wss_heatmap_mark_bitmap(&m->heat, m->written, m->npages, t);
+	if (m->rs)
+		wss_heatmap_mark_bitmap(&m->heat, m->touched, m->npages, t);
+	cpu = cpu_total(m);
+	p.estimator_cpu_ns = cpu - m->cpu_before;
+	m->cpu_before = cpu;
+	wss_series_push(&m->series, &p);
+	pthread_mutex_unlock(&m->lock);
+
+	if (m->cfg.on_interval)
+		m->cfg.on_interval(m->cfg.opaque, &p);
+	return 0;
+}
+
+static void *monitor_thread(void *arg)
+{
+	struct wss_monitor *m = arg;
+	uint64_t start = clock_ns(CLOCK_MONOTONIC), next = start;
+	struct pollfd pfd = { .fd = m->stop_fd, .events = POLLIN };
+	struct errmsg err = { "" };
+
+	pthread_setname_np(pthread_self(), "wss");
+	m->cpu_before = cpu_total(m);
+	for (;;) {
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		int ret, timeout;
+
+		next += m->cfg.interval_ns;
+		/* a late tick does not cause a burst of catch-up ticks */
+		if (next < now)
+			next = now;
+		timeout = (int)((next - now + 999999) / 1000000);
+		ret = poll(&pfd, 1, timeout);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret != 0)
+			break;	/* stop requested (or poll failed) */
+		ret = tick(m, (double)(clock_ns(CLOCK_MONOTONIC) - start) / 1e9,
+			   &err);
+		if (ret) {
+			vm_request_exit(m->vm, VM_EXIT_HOST_ERROR, ret, 0,
+					"working-set monitor: %s", err.text);
+			break;
+		}
+	}
+	return NULL;
+}
+
+int wss_monitor_create(struct vm *vm, const struct wss_config *cfg,
+		       struct wss_monitor **out, struct errmsg *err)
+{
+	struct wss_monitor *m;
+	uint64_t words;
+	int ret;
+
+	if (!cfg->mode || cfg->interval_ns < 1000000 || !cfg->history ||
+	    !cfg->sample_min || cfg->sample_max < cfg->sample_min)
+		return errmsg_set(err, -EINVAL, "invalid working-set monitor settings");
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->vm = vm;
+	m->cfg = *cfg;
+	m->npages = vm->mem.size >> PAGE_SHIFT_4K;
+	m->sample_n = cfg->sample_min;
+	m->stop_fd = -1;
+	pthread_mutex_init(&m->lock, NULL);
+	words = bitmap_words(m->npages);
+	m->written = calloc(words, 8);
+	m->touched = calloc(words, 8);
+	if (!m->written || !m->touched ||
+	    wss_series_init(&m->series, cfg->history) ||
+	    wss_heatmap_init(&m->heat, vm->mem.size)) {
+		ret = errmsg_set(err, -ENOMEM, "working-set monitor: out of memory");
+		goto fail;
+	}
+	m->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (m->stop_fd < 0) {
+		ret = errmsg_set(err, -errno, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (cfg->mode & WSS_MODE_DIRTY) {
+		ret = dirty_log_create(vm, &m->dl, err);
+		if (ret)
+			goto fail;
+	}
+	if (cfg->mode & WSS_MODE_SAMPLE) {
+		ret = ref_sample_create(&vm->mem, cfg->seed ? cfg->seed :
+					clock_ns(CLOCK_MONOTONIC) | 1, &m->rs, err);
+		if (ret)
+			goto fail;
+	}
+	*out = m;
+	return 0;
+fail:
+	wss_monitor_destroy(m);
+	return ret;
+}
+
+int wss_monitor_start(struct wss_monitor *m, struct errmsg *err)
+{
+	int ret;
+
+	if (m->thread_started)
+		return errmsg_set(err, -EINVAL, "working-set monitor already started");
+	if (m->dl) {
+		/* what was written before the start is not interval 1's */
+		int64_t r = dirty_log_collect(m->dl, m->written, err);
+
+		if (r < 0)
+			return (int)r;
+	}
+	if (m->rs) {
+		ret = arm_first_sample(m, err);
+		if (ret)
+			return ret;
+	}
+	ret = -pthread_create(&m->thread, NULL, monitor_thread, m);
+	if (ret)
+		return errmsg_set(err, ret, "starting the working-set monitor: %s",
+				  strerror(-ret));
+	m->thread_started = true;
+	return 0;
+}
+
+void wss_monitor_destroy(void *obj)
+{
+	struct wss_monitor *m = obj;
+	uint64_t one = 1;
+
+	if (!m)
+		return;
+	if (m->thread_started) {
+		if (write(m->stop_fd, &one, sizeof(one)) < 0) {
+			/* cannot fail for an eventfd counter of 1 */
+		}
+		pthread_join(m->thread, NULL);
+	}
+	/* the sampler first: its fault thread may serve vCPUs until the
+	 * uffd is gone; then the dirty log, whose ring handler vCPUs use */
+	ref_sample_destroy(m->rs);
+	dirty_log_destroy(m->dl);
+	if (m->stop_fd >= 0)
+		close(m->stop_fd);
+	wss_series_destroy(&m->series);
+	wss_heatmap_destroy(&m->heat);
+	free(m->written);
+	free(m->touched);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+int wss_monitor_write_csv(struct wss_monitor *m, FILE *out)
+{
+	int ret;
+
+	pthread_mutex_lock(&m->lock);
+	ret = wss_series_write_csv(&m->series, out);
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+uint64_t wss_monitor_coldest(struct wss_monitor *m,
+			     struct wss_cold_region *out, uint64_t n)
+{
+	uint64_t got;
+	double now;
+
+	pthread_mutex_lock(&m->lock);
+	now = m->series.count ?
+	      wss_series_get(&m->series, wss_series_len(&m->series) - 1)->t : 0;
+	got = wss_heatmap_coldest(&m->heat, now, out, n);
+	pthread_mutex_unlock(&m->lock);
+	return got;
+}
