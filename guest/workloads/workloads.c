@@ -9,7 +9,7 @@ extern const struct workload workload_hello, workload_memtouch,
 	workload_reset, workload_triplefault, workload_xrstor,
 	workload_blkbench, workload_blkid, workload_blkro, workload_rng,
 	workload_vconsole, workload_netecho, workload_balloon,
-	workload_hostile;
+	workload_hostile, workload_wsswork;
 
 const struct workload *const workloads[] = {
 	&workload_hello,
@@ -32,6 +32,7 @@ const struct workload *const workloads[] = {
 	&workload_netecho,
 	&workload_balloon,
 	&workload_hostile,
+	&workload_wsswork,
 	NULL,
 };
 

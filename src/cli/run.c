@@ -17,6 +17,7 @@
 
 #include "boot/boot.h"
 #include "cli/cli.h"
+#include "cli/wss_opts.h"
 #include "devices/devices.h"
 #include "api/balloon_commands.h"
 #include "api/control.h"
@@ -54,6 +55,7 @@ struct run_options {
 	struct virtio_balloon_options balloon_opts;
 	struct virtio_console_options vconsole;	/* out_path NULL: none */
 	const char *control;		/* control socket path, or NULL */
+	struct wss_options wss;
 };
 
 static unsigned virtio_device_count(const struct run_options *o)
@@ -92,6 +94,7 @@ void print_run_usage(FILE *out)
 		"                    socket at PATH while the VM runs\n"
 		"                    (virtio devices: at most 16 in all; rackvm adds\n"
 		"                    virtio_mmio.device=... to the kernel command line)\n"
+		WSS_OPTIONS_USAGE
 		"  -h, --help        this text\n");
 }
 
@@ -212,6 +215,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	       OPT_CONSOLE, OPT_HUGETLB, OPT_EXIT_STATS, OPT_DISK, OPT_RNG,
 	       OPT_NET };
 	enum { OPT_BALLOON = 512, OPT_VCONSOLE, OPT_CONTROL };
+	enum { OPT_WSS = 768 };
 	static const struct option options[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -227,13 +231,20 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
 		{ "control", required_argument, NULL, OPT_CONTROL },
 		{ "net", required_argument, NULL, OPT_NET },
+		{ "wss", optional_argument, NULL, OPT_WSS },
+		{ "wss-csv", required_argument, NULL, OPT_WSS },
+		{ "wss-sample", required_argument, NULL, OPT_WSS },
+		{ "wss-error", required_argument, NULL, OPT_WSS },
+		{ "wss-mode", required_argument, NULL, OPT_WSS },
+		{ "wss-log", required_argument, NULL, OPT_WSS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	int c;
+	int c, index;
 
 	*o = (struct run_options){ .mem_size = DEFAULT_MEM_SIZE, .cpus = 1,
 				   .console = "stdio" };
+	wss_options_init(&o->wss);
 	opterr = 0;
 	optind = 1;
 	/* "--balloon,FLAGS" (the documented form) is getopt's
@@ -241,8 +252,12 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	for (int i = 1; i < argc; i++)
 		if (!strncmp(argv[i], "--balloon,", 10))
 			argv[i][9] = '=';
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", options, &index)) != -1) {
 		switch (c) {
+		case OPT_WSS:
+			if (wss_options_parse(&o->wss, options[index].name, optarg))
+				return -1;
+			break;
 		case OPT_KERNEL: o->kernel = optarg; break;
 		case OPT_INITRD: o->initrd = optarg; break;
 		case OPT_CMDLINE: o->cmdline = optarg; break;
@@ -652,7 +667,10 @@ static int run_vm(const struct run_options *o, const struct images *img,
 		  struct console *con, int sigfd)
 {
 	struct vm_config cfg = { .mem_size = o->mem_size, .ncpus = o->cpus,
-				 .hugetlb = o->hugetlb };
+				 .hugetlb = o->hugetlb,
+				 .dirty_log = wss_options_dirty_log(&o->wss) };
+	struct wss_options wss = o->wss;
+	struct wss_monitor *monitor = NULL;
 	char cmdline[BOOT_CMDLINE_MAX + 1];
 	struct boot_config boot = {
 		.kernel = img->kernel, .kernel_size = img->kernel_size,
@@ -680,14 +698,26 @@ static int run_vm(const struct run_options *o, const struct images *img,
 	ret = create_devices(&vm, o, con->out_fd, con->in_fd, &err);
 	if (!ret)
 		ret = boot_load_kernel(&vm.mem, &boot, &entry, &err);
-	if (!ret)
-		ret = vm_start(&vm, &entry, &err);
 	if (ret) {
 		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text : "VM setup failed");
 		vm_destroy(&vm);
 		return EXIT_HOST_ERROR;
 	}
+	if (wss_cli_create(&vm, &wss, &monitor)) {
+		vm_destroy(&vm);
+		return EXIT_HOST_ERROR;
+	}
+	ret = vm_start(&vm, &entry, &err);
+	if (ret) {
+		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text : "VM setup failed");
+		vm_destroy(&vm);
+		return EXIT_HOST_ERROR;
+	}
+	if (wss_cli_start(monitor))
+		vm_request_exit(&vm, VM_EXIT_HOST_ERROR, 0, 0, "--wss could not start");
 	wait_for_vm(&vm, sigfd, &exit);
+	if (wss_cli_finish(monitor, &wss) && exit.reason == VM_EXIT_GUEST_DONE)
+		exit.reason = VM_EXIT_HOST_ERROR;
 	if (o->exit_stats)
 		print_exit_stats(&vm);
 	vm_destroy(&vm);

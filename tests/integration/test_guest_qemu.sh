@@ -58,6 +58,13 @@ boot pio 1 "pio iterations=500"
 check guest_qemu_pio eval 'passed &&
 	has "^result: pio iterations=500 ns_per_exit=[1-9][0-9]*$"'
 
+boot wsswork 1 "wsswork phases=w4,r4,r4@4,m8,i phase_ms=300"
+check guest_qemu_wsswork eval 'passed &&
+	has "^wsswork: phase=1 start kind=write pages=1024 first_page=0 " &&
+	has "^result: wsswork phase=5 kind=idle pages=0 first_page=0 start_s=[0-9.]+ end_s=[0-9.]+ passes=0 " &&
+	has "^result: wsswork phase=4 kind=mixed pages=2048 .* passes=[1-9][0-9]* " &&
+	has "^result: wsswork verify pages=2048 bad=0$"'
+
 boot smp 2 "smp"
 check guest_qemu_smp eval 'passed &&
 	has "^result: smp cpus_online=2 nb_cpus=2 cpuid_cpus=2$"'
