@@ -13,6 +13,7 @@ static void print_usage(FILE *out)
 		"commands:\n"
 		"  run       boot a VM (the bundled guest runtime by default)\n"
 		"  control   send a command to a running VM (see --control)\n"
+		"  memd      serve other hosts' evicted guest pages (memd --help)\n"
 		"  version   print the version\n"
 		"  help      this text; `rackvm run --help` for run's options\n"
 		"\n");
@@ -33,6 +34,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "control"))
 		return cmd_control(argc - 1, argv + 1);
+	if (!strcmp(cmd, "memd"))
+		return cmd_memd(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("rackvm %s\n", RACKVM_VERSION);
 		return 0;

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memd wire protocol, version 1: how a page store client
+ * (store_memd.c) talks to `rackvm memd` (memd_server.c) over TCP.
+ *
+ * Every message, in both directions, is a 16-byte header and then
+ * body_len bytes of body.  All integers are little-endian.
+ *
+ *   header   offset size
+ *            0      4    body_len   bytes after the header, at most
+ *                                   MEMD_MAX_BODY
+ *            4      1    op         MEMD_OP_*; a reply repeats its
+ *                                   request's op
+ *            5      1    status     0 in requests; MEMD_ST_* in replies
+ *            6      2    reserved   0
+ *            8      8    id         chosen by the client, echoed in the
+ *                                   reply
+ *
+ * A run header (16 bytes) names contiguous pages:
+ *            0      8    first      page number, first + count <=
+ *                                   MEMD_PAGE_LIMIT
+ *            8      4    count      >= 1
+ *            12     4    reserved   0
+ * A page record (MEMD_RECORD = 4104 bytes) is one page with its
+ * checksum, which the server stores and hands back unchanged:
+ *            0      8    checksum
+ *            8      4096 data
+ *
+ * Requests (bodies):
+ *   HELLO  version (2 bytes, 1), name_len (1), secret_len (1), then
+ *          name_len bytes of name ([A-Za-z0-9._-], 1..64) and secret_len
+ *          bytes of secret (1..64).  Registers the namespace (creating it
+ *          if new) or rejoins it; a connection says HELLO once, before
+ *          any PUT, GET or DROP.
+ *   PUT    nruns (2 bytes, 1..MEMD_MAX_RUNS), reserved (2, 0), then per
+ *          run its header followed by count page records.  At most
+ *          MEMD_MAX_PAGES pages in all.  Stores (or replaces) every
+ *          page, or none of them.
+ *   GET    nruns (2), reserved (2, 0), nruns run headers; at most
+ *          MEMD_MAX_PAGES pages in all.
+ *   DROP   as GET, at most MEMD_MAX_DROP_PAGES pages.  Forgetting a page
+ *          that is not stored is not an error.
+ *   STATS  empty.  Allowed before HELLO.
+ *
+ * Replies carry a status and, only for these, a body:
+ *   GET OK     one page record per requested page, in request order;
+ *   STATS OK   MEMD_STATS_SIZE bytes: the fields of struct memd_stats in
+ *              order, 8 bytes each.
+ * Statuses: OK; NO_PAGE (GET: some page is not stored, nothing is
+ * returned); FULL (PUT, or HELLO of a new namespace: the server's
+ * capacity would be exceeded; nothing was stored); BAD_SECRET (HELLO: the
+ * namespace exists with another secret, and the server closes the
+ * connection after the reply; PUT, GET, DROP: no HELLO yet); BAD_REQUEST
+ * (malformed body, unknown op, a second HELLO).
+ *
+ * Framing errors (reserved header bytes set, body_len over the limit)
+ * get a BAD_REQUEST reply and the connection is closed: the stream
+ * cannot be trusted any further.  The server answers a connection's
+ * requests in order; a client may pipeline any number of them (the
+ * server stops reading while the client does not read its replies).
+ *
+ * Everything decoded here comes from the network: the decoders are pure,
+ * check every length against the bytes present and the limits below, and
+ * never read outside the buffer they are given.
+ */
+#ifndef RACKVM_REMOTE_MEMD_PROTO_H
+#define RACKVM_REMOTE_MEMD_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "remote/page_store.h"
+#include "util/errmsg.h"
+
+#define MEMD_VERSION 1
+
+#define MEMD_HDR_SIZE 16
+#define MEMD_RUN_HDR_SIZE 16
+#define MEMD_RECORD (8 + PAGE_STORE_PAGE)
+#define MEMD_BATCH_HDR_SIZE 4		/* nruns, reserved */
+
+#define MEMD_MAX_RUNS 64		/* runs in one PUT, GET or DROP */
+#define MEMD_MAX_PAGES 64		/* pages in one PUT or GET */
+#define MEMD_MAX_DROP_PAGES 65536	/* pages in one DROP */
+#define MEMD_PAGE_LIMIT (1ull << 52)	/* page numbers are below: 2^64 bytes */
+#define MEMD_NAME_MAX 64
+#define MEMD_SECRET_MAX 64
+#define MEMD_HOST_MAX 256		/* host part of HOST:PORT, with NUL */
+
+/* The largest body: a PUT of MEMD_MAX_PAGES pages in MEMD_MAX_RUNS runs
+ * (a GET reply is smaller: MEMD_MAX_PAGES records). */
+#define MEMD_MAX_BODY (MEMD_BATCH_HDR_SIZE + MEMD_MAX_RUNS * MEMD_RUN_HDR_SIZE + \
+		       MEMD_MAX_PAGES * MEMD_RECORD)
+#define MEMD_MAX_MSG (MEMD_HDR_SIZE + MEMD_MAX_BODY)
+
+enum memd_op {
+	MEMD_OP_HELLO = 1,
+	MEMD_OP_PUT = 2,
+	MEMD_OP_GET = 3,
+	MEMD_OP_DROP = 4,
+	MEMD_OP_STATS = 5,
+};
+
+enum memd_status {
+	MEMD_ST_OK = 0,
+	MEMD_ST_NO_PAGE = 1,
+	MEMD_ST_FULL = 2,
+	MEMD_ST_BAD_SECRET = 3,
+	MEMD_ST_BAD_REQUEST = 4,
+};
+
+struct memd_hdr {
+	uint32_t body_len;
+	uint8_t op;
+	uint8_t status;
+	uint64_t id;
+};
+
+/* A decoded run; @records points into the message (PUT only). */
+struct memd_run_ref {
+	uint64_t first;
+	uint32_t count;
+	const uint8_t *records;
+};
+
+/* A decoded request.  Pointers point into the body it was decoded from. */
+struct memd_request {
+	uint8_t op;
+	uint64_t id;
+	/* HELLO */
+	const char *name;		/* not NUL-terminated */
+	size_t name_len;
+	const uint8_t *secret;
+	size_t secret_len;
+	/* PUT, GET, DROP */
+	size_t nruns;
+	uint32_t npages;
+	struct memd_run_ref runs[MEMD_MAX_RUNS];
+};
+
+/* Server counters, the STATS reply. */
+struct memd_stats {
+	uint64_t capacity;		/* bytes the server may use for pages */
+	uint64_t used;			/* bytes of those in use (pages, index) */
+	uint64_t pages;			/* pages stored, all namespaces */
+	uint64_t namespace_pages;	/* pages of the asking connection's */
+	uint64_t namespaces;
+	uint64_t connections;
+	uint64_t pages_put;
+	uint64_t pages_got;
+	uint64_t pages_dropped;
+	uint64_t full_refusals;		/* PUTs and HELLOs refused as FULL */
+	uint64_t bad_secrets;
+};
+#define MEMD_STATS_FIELDS 11
+#define MEMD_STATS_SIZE (MEMD_STATS_FIELDS * 8)
+
+/* "OK", "NO_PAGE", ...; "?" for an unknown value. */
+const char *memd_status_name(unsigned status);
+
+void memd_hdr_encode(const struct memd_hdr *h, uint8_t *out);
+/* 0, -EBADMSG (reserved bytes set) or -EMSGSIZE (body_len over the
+ * limit); @h is filled either way, so that an error reply can carry the
+ * id. */
+int memd_hdr_decode(const uint8_t *in, struct memd_hdr *h);
+
+/*
+ * Server side: decodes the body of the request @h announces (@body holds
+ * h->body_len bytes).  0, or -EBADMSG with the reason in @err; a
+ * request op that is not known is -EBADMSG too.
+ */
+int memd_decode_request(const struct memd_hdr *h, const uint8_t *body,
+			struct memd_request *req, struct errmsg *err);
+
+/* A page record's checksum and data. */
+uint64_t memd_record_sum(const uint8_t *record);
+static inline const uint8_t *memd_record_data(const uint8_t *record)
+{
+	return record + 8;
+}
+/* Writes a page record. */
+void memd_record_encode(uint8_t *out, uint64_t sum, const void *data);
+
+/*
+ * Client side encoders.  Each writes a whole message (header included)
+ * into @out and returns its length.
+ *
+ * memd_runs_size() is the length a PUT, GET or DROP of @runs takes, or 0
+ * if they break a limit (too many runs or pages, an empty run, a page
+ * number at or over MEMD_PAGE_LIMIT); memd_encode_runs() needs @out of
+ * that size (data and sums are read only for PUT).
+ */
+size_t memd_runs_size(uint8_t op, const struct page_run *runs, size_t n);
+size_t memd_encode_runs(uint8_t *out, uint8_t op, uint64_t id,
+			const struct page_run *runs, size_t n);
+/* -EINVAL for a name or secret out of bounds; @out holds at least
+ * MEMD_HDR_SIZE + 4 + MEMD_NAME_MAX + MEMD_SECRET_MAX bytes. */
+int memd_encode_hello(uint8_t *out, uint64_t id, const char *name,
+		      const uint8_t *secret, size_t secret_len);
+size_t memd_encode_stats_request(uint8_t *out, uint64_t id);
+
+/* Server side: a STATS reply body (MEMD_STATS_SIZE bytes). */
+void memd_encode_stats(uint8_t *out, const struct memd_stats *st);
+
+/*
+ * Client side: checks a reply header against the request it answers
+ * (@op, @id, and for GET the pages asked for): known status, and a
+ * body_len that is exactly what that status carries.  0 or -EBADMSG with
+ * the reason in @err.  A client can then read exactly body_len bytes.
+ */
+int memd_check_reply(const struct memd_hdr *h, uint8_t op, uint64_t id,
+		     uint32_t get_pages, struct errmsg *err);
+/* Copies a GET OK reply's records into the runs' data and sums;
+ * -EBADMSG if @len is not exactly their pages' records. */
+int memd_decode_get_reply(const uint8_t *body, size_t len,
+			  const struct page_run *runs, size_t n);
+int memd_decode_stats(const uint8_t *body, size_t len, struct memd_stats *st);
+
+/* True for a valid namespace name: [A-Za-z0-9._-]{1,64}. */
+bool memd_valid_name(const char *name, size_t len);
+
+/*
+ * "HOST:PORT" or "[IPV6]:PORT" into @host (NUL-terminated, at most
+ * @host_size bytes with the NUL) and @port (0..65535).  -EINVAL with the
+ * reason in @err.
+ */
+int memd_parse_hostport(const char *text, char *host, size_t host_size,
+			uint16_t *port, struct errmsg *err);
+
+#endif

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memd server: keeps other hosts' evicted guest pages in its memory
+ * and serves them over TCP (the protocol is memd_proto.h).
+ *
+ * One thread runs an epoll loop over non-blocking sockets; pages live in
+ * namespaces, each guarded by a secret given at its first HELLO.  The
+ * server keeps only a keyed hash of a secret (XXH3-128 under a random key
+ * drawn when the server starts) and compares in constant time; a wrong
+ * secret is refused, logged, and its connection closed.  A client that
+ * reconnects with the right secret finds its namespace's pages.
+ *
+ * Capacity: @capacity bounds the bytes the server allocates for pages
+ * and for everything that grows with them: page slabs (mapped 512 pages
+ * at a time, 2 MiB + 4 KiB with their checksums), each namespace's index
+ * (a hash table, counted at its peak while it grows) and the namespaces
+ * themselves.  A PUT (or the HELLO of a new namespace) that would go over
+ * it is refused with FULL before anything is allocated or written, and
+ * the server goes on serving; slabs freed by DROP are reused, never
+ * returned to the system before the server ends.
+ * Outside @capacity, per connection: a read buffer of at most one
+ * message and a write buffer of at most two (MEMD_MAX_MSG each, ~257
+ * KiB; both freed when the connection idles), at most @max_clients
+ * connections.  A client that sends faster than it reads its replies is
+ * throttled: its requests are not read while its write buffer holds more
+ * than one message.
+ *
+ * Threads: memd_server_run() runs the loop on the calling thread until
+ * memd_server_stop(), which any thread (or a signal handler) may call;
+ * memd_server_port() and memd_server_stats() may be called from any
+ * thread.  memd_server_destroy() (after run has returned, or without
+ * run) closes every socket and frees every page.
+ */
+#ifndef RACKVM_REMOTE_MEMD_SERVER_H
+#define RACKVM_REMOTE_MEMD_SERVER_H
+
+#include <stdint.h>
+
+#include "remote/memd_proto.h"
+#include "util/errmsg.h"
+
+#define MEMD_DEFAULT_MAX_CLIENTS 256
+/* Capacity bounds: one slab, and what 32-bit slot numbers reach. */
+#define MEMD_MIN_CAPACITY (4ull << 20)
+#define MEMD_MAX_CAPACITY (16ull << 40)
+
+enum memd_log_level {
+	MEMD_LOG_INFO,		/* a namespace created, capacity reached */
+	MEMD_LOG_WARN,		/* a wrong secret, a malformed request */
+};
+
+/* Called on the loop thread with one line (no newline). */
+typedef void (*memd_log_fn)(void *opaque, enum memd_log_level level,
+			    const char *line);
+
+struct memd_server_config {
+	const char *listen;	/* "ADDR:PORT" or "[V6]:PORT"; port 0: any */
+	uint64_t capacity;	/* MEMD_MIN_CAPACITY..MEMD_MAX_CAPACITY bytes */
+	unsigned max_clients;	/* 0: MEMD_DEFAULT_MAX_CLIENTS */
+	memd_log_fn log;	/* may be NULL */
+	void *log_opaque;
+};
+
+struct memd_server;
+
+/* Checks the config, binds and listens.  -EINVAL (bad address or
+ * capacity), -EADDRINUSE, ... with the reason in @err. */
+int memd_server_create(const struct memd_server_config *cfg,
+		       struct memd_server **out, struct errmsg *err);
+
+/* Serves clients until memd_server_stop(); 0, or -errno if the loop
+ * itself fails (epoll).  May be called again after it returned. */
+int memd_server_run(struct memd_server *s, struct errmsg *err);
+
+/* Makes memd_server_run() return soon; async-signal-safe. */
+void memd_server_stop(struct memd_server *s);
+
+/* The address the server listens on, with the real port: "127.0.0.1:7070",
+ * "[::1]:7070". */
+void memd_server_address(const struct memd_server *s, char *buf, size_t len);
+uint16_t memd_server_port(const struct memd_server *s);
+
+/* A snapshot of the counters (namespace_pages is 0). */
+void memd_server_stats(struct memd_server *s, struct memd_stats *out);
+
+void memd_server_destroy(struct memd_server *s);
+
+#endif

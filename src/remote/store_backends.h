@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backends' constructors, for page_store_open() only.  @args is the
+ * part of the --mem-backend spec after "file:", "memd:" or "memcached:".
+ */
+#ifndef RACKVM_REMOTE_STORE_BACKENDS_H
+#define RACKVM_REMOTE_STORE_BACKENDS_H
+
+#include "remote/page_store.h"
+
+int store_file_open(const char *args, const struct page_store_params *p,
+		    struct page_store **out, struct errmsg *err);
+int store_memd_open(const char *args, const struct page_store_params *p,
+		    struct page_store **out, struct errmsg *err);
+int store_memcached_open(const char *args, const struct page_store_params *p,
+			 struct page_store **out, struct errmsg *err);
+
+#endif

@@ -1,0 +1,766 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The memcached page store (memcached:HOST:PORT[,HOST:PORT...]), through
+ * libmemcached: binary protocol, TCP_NODELAY, keys spread over the
+ * servers by consistent hashing (ketama), so adding a server moves only
+ * its share of the pages.
+ *
+ * memcached is a cache: a server started without -M evicts the least
+ * recently used items under memory pressure, and a page evicted is a page
+ * of guest memory lost (get says -ENOENT, naming the page and server);
+ * so is every page of a server that restarts.
+ * Run lending servers with -M: memcached then refuses a set when full,
+ * which the pager sees as -ENOSPC and answers by keeping the page.
+ * memcached is also unauthenticated: it belongs on a trusted rack
+ * network.
+ *
+ * Keys are "<namespace>:<tag>:<page number in hex>", the tag being the
+ * hex XXH3-64 of the namespace secret.  That keeps two VMs that share a
+ * namespace name but not a secret from reading or overwriting each
+ * other's pages by accident.  It is not access control: anyone who can
+ * talk to the server can list its keys (lru_crawler metadump).
+ * Values are the page's checksum (8 bytes, little-endian) then its 4096
+ * bytes; a value of any other length comes back as -EBADMSG.
+ *
+ * Batches:
+ *   get   one multi-get over all the batch's keys: every server involved
+ *         gets its keys in one go and all answer in parallel, one round
+ *         trip.  Keys missing from the answers are asked again one by one
+ *         for the exact reason (evicted: -ENOENT; server down: -EAGAIN).
+ *   put   quiet sets (the server answers only on failure) streamed to
+ *         every server, then a multi-get of the batch to check that each
+ *         page is stored as sent.  A page that is not is set again with a
+ *         reply, which says why (full: -ENOSPC; down: -EAGAIN).  Reading
+ *         back costs the bytes once more but not a round trip per page;
+ *         libmemcached's buffered requests would be cheaper but drop the
+ *         sets' answers, and with the binary protocol they desynchronised
+ *         the connection in our tests.
+ *   drop  one delete per page, with a reply: a quiet delete of a missing
+ *         key gets an answer libmemcached would take for the next
+ *         request's.  So a drop costs a round trip per page.
+ *
+ * A server that cannot be reached makes every op touching its pages fail
+ * with -EAGAIN; libmemcached retries its connection after
+ * RETRY_TIMEOUT_S, so a server that comes back is used again.  Failed
+ * servers are never ejected from the ring: their keys would move to
+ * another server, where the pages are not.
+ *
+ * Threads: a libmemcached handle serves one thread at a time, so the
+ * store keeps a pool of clones of one configured handle, made on demand,
+ * at most MAX_HANDLES (an op waits when all are busy).
+ */
+#include <errno.h>
+#include <libmemcached/memcached.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "remote/store_backends.h"
+#include "util/parse.h"
+
+#define SUM_BYTES 8u
+#define VALUE_BYTES (SUM_BYTES + PAGE_STORE_PAGE)
+#define MAX_SERVERS 64
+#define MAX_HANDLES 16
+#define MAX_HOST 255
+/* "<namespace 64>:<tag 16>:<page 16>" and a NUL */
+#define KEY_MAX 100
+#define CONNECT_TIMEOUT_MS 1000
+#define POLL_TIMEOUT_MS 1000
+#define RETRY_TIMEOUT_S 1
+
+struct mc_store {
+	struct page_store base;
+	memcached_st *proto;	/* configured once, only ever cloned */
+	pthread_mutex_t lock;
+	pthread_cond_t handle_free;
+	memcached_st *idle[MAX_HANDLES];
+	unsigned n_idle, n_made;
+	uint64_t ram_pages;
+	char prefix[KEY_MAX];	/* "<namespace>:<tag>:" */
+	char *servers;		/* the spec, for describe */
+	char *namespace_name;
+};
+
+/* One page of a batch: where it comes from or goes to, and its key. */
+struct mc_page {
+	uint64_t page;
+	uint8_t *data;
+	uint64_t *sum;
+	bool done;		/* fetched (get) or verified stored (put) */
+	char key[KEY_MAX];
+	size_t key_len;
+};
+
+/* A batch's pages sorted by page number, with the key arrays mget
+ * takes. */
+struct mc_batch {
+	struct mc_page *pages;
+	const char **keys;
+	size_t *key_lens;
+	size_t n;
+};
+
+static struct mc_store *to_mc(struct page_store *s)
+{
+	return (struct mc_store *)s;
+}
+
+/* --- errors ----------------------------------------------------------- */
+
+static bool unreachable(memcached_return_t rc)
+{
+	switch (rc) {
+	case MEMCACHED_CONNECTION_FAILURE:
+	case MEMCACHED_CONNECTION_SOCKET_CREATE_FAILURE:
+	case MEMCACHED_CONNECTION_BIND_FAILURE:
+	case MEMCACHED_HOST_LOOKUP_FAILURE:
+	case MEMCACHED_WRITE_FAILURE:
+	case MEMCACHED_READ_FAILURE:
+	case MEMCACHED_UNKNOWN_READ_FAILURE:
+	case MEMCACHED_ERRNO:
+	case MEMCACHED_TIMEOUT:
+	case MEMCACHED_SERVER_MARKED_DEAD:
+	case MEMCACHED_SERVER_TEMPORARILY_DISABLED:
+	case MEMCACHED_SOME_ERRORS:
+	case MEMCACHED_NO_SERVERS:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int mc_errno(memcached_return_t rc)
+{
+	if (unreachable(rc))
+		return -EAGAIN;
+	switch (rc) {
+	case MEMCACHED_NOTFOUND:
+		return -ENOENT;
+	case MEMCACHED_MEMORY_ALLOCATION_FAILURE:
+	case MEMCACHED_SERVER_MEMORY_ALLOCATION_FAILURE:
+		return -ENOSPC;
+	case MEMCACHED_AUTH_FAILURE:
+	case MEMCACHED_AUTH_PROBLEM:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+/* "host:port" of the server holding @p. */
+static void server_of(memcached_st *h, const struct mc_page *p, char *buf,
+		      size_t len)
+{
+	memcached_return_t rc;
+	const memcached_instance_st *in =
+		memcached_server_by_key(h, p->key, p->key_len, &rc);
+
+	if (in)
+		snprintf(buf, len, "%s:%u", memcached_server_name(in),
+			 (unsigned)memcached_server_port(in));
+	else
+		snprintf(buf, len, "?");
+}
+
+/* Reports @rc for page @p in an op named @what. */
+static int page_error(memcached_st *h, const struct mc_page *p,
+		      const char *what, memcached_return_t rc,
+		      struct errmsg *err)
+{
+	char server[MAX_HOST + 8];
+	int ret = mc_errno(rc);
+
+	server_of(h, p, server, sizeof(server));
+	if (ret == -ENOENT)
+		return errmsg_set(err, ret,
+				  "memcached: page 0x%llx is not on %s (evicted, "
+				  "or never stored)",
+				  (unsigned long long)p->page, server);
+	if (ret == -ENOSPC)
+		return errmsg_set(err, ret,
+				  "memcached: %s is full, it refused page 0x%llx",
+				  server, (unsigned long long)p->page);
+	if (ret == -EAGAIN)
+		return errmsg_set(err, ret,
+				  "memcached: cannot reach %s for the %s of page 0x%llx (%s)",
+				  server, what, (unsigned long long)p->page,
+				  memcached_strerror(h, rc));
+	return errmsg_set(err, ret, "memcached: %s of page 0x%llx on %s: %s",
+			  what, (unsigned long long)p->page, server,
+			  rc == MEMCACHED_ERRNO || !memcached_failed(rc) ?
+				  memcached_last_error_message(h) :
+				  memcached_strerror(h, rc));
+}
+
+/* --- values ------------------------------------------------------------ */
+
+static void value_pack(uint8_t *v, uint64_t sum, const uint8_t *data)
+{
+	for (unsigned i = 0; i < SUM_BYTES; i++)
+		v[i] = (uint8_t)(sum >> (8 * i));
+	memcpy(v + SUM_BYTES, data, PAGE_STORE_PAGE);
+}
+
+static uint64_t value_sum(const uint8_t *v)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < SUM_BYTES; i++)
+		sum |= (uint64_t)v[i] << (8 * i);
+	return sum;
+}
+
+/* Checks a value's length (it comes from the network), then hands the
+ * page back. */
+static int value_unpack(memcached_st *h, struct mc_page *p, const void *v,
+			size_t len, struct errmsg *err)
+{
+	char server[MAX_HOST + 8];
+
+	if (len != VALUE_BYTES) {
+		server_of(h, p, server, sizeof(server));
+		return errmsg_set(err, -EBADMSG,
+				  "memcached: %s returned %zu bytes for page 0x%llx, "
+				  "expected %u",
+				  server, len, (unsigned long long)p->page,
+				  VALUE_BYTES);
+	}
+	*p->sum = value_sum(v);
+	memcpy(p->data, (const uint8_t *)v + SUM_BYTES, PAGE_STORE_PAGE);
+	return 0;
+}
+
+/* --- batches ------------------------------------------------------------ */
+
+static int check_runs(const struct mc_store *ms, const struct page_run *runs,
+		      size_t n, bool need_buffers, size_t *pages,
+		      struct errmsg *err)
+{
+	*pages = 0;
+	if (n && !runs)
+		return errmsg_set(err, -EINVAL, "memcached: no runs given");
+	for (size_t i = 0; i < n; i++) {
+		const struct page_run *r = &runs[i];
+
+		if (!r->count || r->first >= ms->ram_pages ||
+		    r->count > ms->ram_pages - r->first)
+			return errmsg_set(err, -EINVAL,
+					  "memcached: pages 0x%llx+%u outside guest RAM (%llu pages)",
+					  (unsigned long long)r->first, r->count,
+					  (unsigned long long)ms->ram_pages);
+		if (need_buffers && (!r->data || !r->sums))
+			return errmsg_set(err, -EINVAL,
+					  "memcached: run at page 0x%llx has no buffers",
+					  (unsigned long long)r->first);
+		*pages += r->count;
+	}
+	return 0;
+}
+
+static int page_cmp(const void *a, const void *b)
+{
+	const struct mc_page *x = a, *y = b;
+
+	return x->page < y->page ? -1 : x->page > y->page;
+}
+
+static void batch_free(struct mc_batch *b)
+{
+	free(b->pages);
+	free(b->keys);
+	free(b->key_lens);
+}
+
+static int batch_build(const struct mc_store *ms, const struct page_run *runs,
+		       size_t n, bool need_buffers, struct mc_batch *b,
+		       struct errmsg *err)
+{
+	size_t total, k = 0;
+	int ret = check_runs(ms, runs, n, need_buffers, &total, err);
+
+	memset(b, 0, sizeof(*b));
+	if (ret)
+		return ret;
+	b->n = total;
+	if (!total)
+		return 0;
+	b->pages = calloc(total, sizeof(*b->pages));
+	b->keys = calloc(total, sizeof(*b->keys));
+	b->key_lens = calloc(total, sizeof(*b->key_lens));
+	if (!b->pages || !b->keys || !b->key_lens) {
+		batch_free(b);
+		return errmsg_set(err, -ENOMEM, "memcached: out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (uint32_t j = 0; j < runs[i].count; j++, k++) {
+			struct mc_page *p = &b->pages[k];
+
+			p->page = runs[i].first + j;
+			if (need_buffers) {
+				p->data = runs[i].data + (size_t)j * PAGE_STORE_PAGE;
+				p->sum = &runs[i].sums[j];
+			}
+			p->key_len = (size_t)snprintf(p->key, sizeof(p->key),
+						      "%s%llx", ms->prefix,
+						      (unsigned long long)p->page);
+		}
+	}
+	/* sorted, so that an answer's key finds its page by bsearch */
+	qsort(b->pages, total, sizeof(*b->pages), page_cmp);
+	for (k = 0; k < total; k++) {
+		b->keys[k] = b->pages[k].key;
+		b->key_lens[k] = b->pages[k].key_len;
+	}
+	return 0;
+}
+
+/* The page an answer's key names, if this batch asked for it.  The key
+ * comes from the network: its length, prefix and digits are checked. */
+static struct mc_page *batch_find(const struct mc_store *ms,
+				  struct mc_batch *b, const char *key,
+				  size_t len)
+{
+	size_t plen = strlen(ms->prefix);
+	struct mc_page probe = { 0 };
+	char digits[17];
+
+	if (len <= plen || len - plen >= sizeof(digits) ||
+	    memcmp(key, ms->prefix, plen))
+		return NULL;
+	memcpy(digits, key + plen, len - plen);
+	digits[len - plen] = 0;
+	if (strspn(digits, "0123456789abcdef") != len - plen)
+		return NULL;
+	probe.page = strtoull(digits, NULL, 16);
+	return bsearch(&probe, b->pages, b->n, sizeof(*b->pages), page_cmp);
+}
+
+/* --- the handle pool ------------------------------------------------------ */
+
+static memcached_st *handle_take(struct mc_store *ms, struct errmsg *err)
+{
+	memcached_st *h = NULL;
+
+	pthread_mutex_lock(&ms->lock);
+	while (!ms->n_idle && ms->n_made == MAX_HANDLES)
+		pthread_cond_wait(&ms->handle_free, &ms->lock);
+	if (ms->n_idle) {
+		h = ms->idle[--ms->n_idle];
+	} else {
+		h = memcached_clone(NULL, ms->proto);
+		if (h)
+			ms->n_made++;
+	}
+	pthread_mutex_unlock(&ms->lock);
+	if (!h)
+		errmsg_set(err, -ENOMEM, "memcached: cannot make a connection handle");
+	return h;
+}
+
+static void handle_give(struct mc_store *ms, memcached_st *h)
+{
+	pthread_mutex_lock(&ms->lock);
+	ms->idle[ms->n_idle++] = h;
+	pthread_cond_signal(&ms->handle_free);
+	pthread_mutex_unlock(&ms->lock);
+}
+
+/* --- multi-get ------------------------------------------------------------ */
+
+/* What to do with each answer of a multi-get. */
+typedef int (*answer_fn)(memcached_st *h, struct mc_page *p, const void *v,
+			 size_t len, struct errmsg *err);
+
+/*
+ * One multi-get of the whole batch; @answer marks the pages it accepts
+ * done.  Answers are read to the end whatever they say, so the
+ * connections stay in step.  Pages left undone are the caller's to chase:
+ * a server that is down simply does not answer here.
+ */
+static int multi_get(struct mc_store *ms, memcached_st *h, struct mc_batch *b,
+		     answer_fn answer, struct errmsg *err)
+{
+	memcached_result_st storage, *res;
+	memcached_return_t rc;
+	bool stray = false;
+	int ret = 0;
+
+	rc = memcached_mget(h, b->keys, b->key_lens, b->n);
+	if (memcached_failed(rc) && !unreachable(rc) && rc != MEMCACHED_NOTFOUND)
+		return errmsg_set(err, mc_errno(rc), "memcached: multi-get: %s",
+				  memcached_strerror(h, rc));
+	res = memcached_result_create(h, &storage);
+	if (!res)
+		return errmsg_set(err, -ENOMEM, "memcached: out of memory");
+	while (memcached_fetch_result(h, res, &rc)) {
+		struct mc_page *p = batch_find(ms, b, memcached_result_key_value(res),
+					       memcached_result_key_length(res));
+		int r;
+
+		if (!p) {
+			stray = true;
+			continue;
+		}
+		if (p->done)
+			continue;
+		r = answer(h, p, memcached_result_value(res),
+			   memcached_result_length(res), err);
+		if (r && !ret)
+			ret = r;
+	}
+	memcached_result_free(res);
+	if (stray || (memcached_failed(rc) && rc != MEMCACHED_END &&
+		      rc != MEMCACHED_NOTFOUND && !unreachable(rc))) {
+		/* out of step with a server: start the connections afresh */
+		memcached_quit(h);
+		if (!ret)
+			ret = errmsg_set(err, -EIO,
+					 "memcached: multi-get answered %s",
+					 stray ? "a key we did not ask for" :
+						 memcached_strerror(h, rc));
+	}
+	return ret;
+}
+
+/* --- ops ------------------------------------------------------------------ */
+
+static int answer_get(memcached_st *h, struct mc_page *p, const void *v,
+		      size_t len, struct errmsg *err)
+{
+	int ret = value_unpack(h, p, v, len, err);
+
+	p->done = !ret;
+	return ret;
+}
+
+/* One page the multi-get did not bring: ask alone, for the reason. */
+static int get_one(memcached_st *h, struct mc_page *p, struct errmsg *err)
+{
+	memcached_return_t rc;
+	uint32_t flags;
+	size_t len = 0;
+	char *v = memcached_get(h, p->key, p->key_len, &len, &flags, &rc);
+	int ret;
+
+	if (!v && rc == MEMCACHED_SUCCESS)	/* an empty value */
+		return value_unpack(h, p, "", 0, err);
+	if (!v)
+		return page_error(h, p, "get", rc, err);
+	ret = value_unpack(h, p, v, len, err);
+	free(v);
+	return ret;
+}
+
+static int mc_get(struct page_store *s, const struct page_run *runs,
+		  size_t n, struct errmsg *err)
+{
+	struct mc_store *ms = to_mc(s);
+	struct mc_batch b;
+	memcached_st *h;
+	int ret = batch_build(ms, runs, n, true, &b, err);
+
+	if (ret || !b.n)
+		return ret;
+	h = handle_take(ms, err);
+	if (!h) {
+		batch_free(&b);
+		return -ENOMEM;
+	}
+	ret = multi_get(ms, h, &b, answer_get, err);
+	for (size_t i = 0; i < b.n && !ret; i++)
+		if (!b.pages[i].done)
+			ret = get_one(h, &b.pages[i], err);
+	handle_give(ms, h);
+	batch_free(&b);
+	return ret;
+}
+
+/* Accepts a stored value only if it is exactly what we sent. */
+static int answer_put(memcached_st *h, struct mc_page *p, const void *v,
+		      size_t len, struct errmsg *err)
+{
+	const uint8_t *stored = v;
+
+	(void)h;
+	(void)err;
+	p->done = len == VALUE_BYTES && value_sum(stored) == *p->sum &&
+		  !memcmp(stored + SUM_BYTES, p->data, PAGE_STORE_PAGE);
+	return 0;
+}
+
+static int set_pages(memcached_st *h, struct mc_batch *b, bool quiet,
+		     struct errmsg *err)
+{
+	uint8_t value[VALUE_BYTES];
+	int ret = 0;
+
+	if (quiet)
+		memcached_behavior_set(h, MEMCACHED_BEHAVIOR_NOREPLY, 1);
+	for (size_t i = 0; i < b->n && !ret; i++) {
+		struct mc_page *p = &b->pages[i];
+		memcached_return_t rc;
+
+		if (p->done)
+			continue;
+		value_pack(value, *p->sum, p->data);
+		rc = memcached_set(h, p->key, p->key_len, (const char *)value,
+				   sizeof(value), 0, 0);
+		if (memcached_failed(rc))
+			ret = page_error(h, p, "set", rc, err);
+		else if (!quiet)
+			p->done = true;
+	}
+	if (quiet)
+		memcached_behavior_set(h, MEMCACHED_BEHAVIOR_NOREPLY, 0);
+	return ret;
+}
+
+static int mc_put(struct page_store *s, const struct page_run *runs,
+		  size_t n, struct errmsg *err)
+{
+	struct mc_store *ms = to_mc(s);
+	struct mc_batch b;
+	memcached_st *h;
+	int ret = batch_build(ms, runs, n, true, &b, err);
+
+	if (ret || !b.n)
+		return ret;
+	h = handle_take(ms, err);
+	if (!h) {
+		batch_free(&b);
+		return -ENOMEM;
+	}
+	ret = set_pages(h, &b, true, err);
+	if (!ret)
+		ret = multi_get(ms, h, &b, answer_put, err);
+	/* what did not stick, once more with an answer: stored, or why not */
+	if (!ret)
+		ret = set_pages(h, &b, false, err);
+	handle_give(ms, h);
+	batch_free(&b);
+	return ret;
+}
+
+static int mc_drop(struct page_store *s, const struct page_run *runs,
+		   size_t n, struct errmsg *err)
+{
+	struct mc_store *ms = to_mc(s);
+	struct mc_batch b;
+	memcached_st *h;
+	int ret = batch_build(ms, runs, n, false, &b, err);
+
+	if (ret || !b.n)
+		return ret;
+	h = handle_take(ms, err);
+	if (!h) {
+		batch_free(&b);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < b.n && !ret; i++) {
+		memcached_return_t rc = memcached_delete(h, b.pages[i].key,
+							 b.pages[i].key_len, 0);
+
+		if (memcached_failed(rc) && rc != MEMCACHED_NOTFOUND)
+			ret = page_error(h, &b.pages[i], "delete", rc, err);
+	}
+	handle_give(ms, h);
+	batch_free(&b);
+	return ret;
+}
+
+static void mc_describe(struct page_store *s, char *buf, size_t len)
+{
+	struct mc_store *ms = to_mc(s);
+
+	snprintf(buf, len, "memcached %s namespace=%s", ms->servers,
+		 ms->namespace_name);
+}
+
+static void mc_destroy(struct page_store *s)
+{
+	struct mc_store *ms = to_mc(s);
+
+	/* every op has returned: all handles are idle */
+	for (unsigned i = 0; i < ms->n_idle; i++)
+		memcached_free(ms->idle[i]);
+	if (ms->proto)
+		memcached_free(ms->proto);
+	pthread_cond_destroy(&ms->handle_free);
+	pthread_mutex_destroy(&ms->lock);
+	free(ms->servers);
+	free(ms->namespace_name);
+	free(ms);
+}
+
+static const struct page_store_ops mc_ops = {
+	.put = mc_put,
+	.get = mc_get,
+	.drop = mc_drop,
+	.describe = mc_describe,
+	.destroy = mc_destroy,
+};
+
+/* --- opening ---------------------------------------------------------------- */
+
+/*
+ * Splits one "HOST:PORT" or "[IPv6]:PORT" of the spec into @host and
+ * @port.  Host names are checked for the characters a name or address
+ * can have, so nothing else reaches the resolver.
+ */
+static int parse_server(const char *item, char *host, unsigned *port,
+			struct errmsg *err)
+{
+	const char *colon = strrchr(item, ':');
+	const char *h = item;
+	size_t hlen;
+
+	if (!colon)
+		return errmsg_set(err, -EINVAL,
+				  "memcached: '%s' is not HOST:PORT", item);
+	hlen = (size_t)(colon - item);
+	if (hlen >= 2 && item[0] == '[' && item[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	} else if (memchr(item, ':', hlen)) {
+		return errmsg_set(err, -EINVAL,
+				  "memcached: '%s': write an IPv6 address as [ADDR]:PORT",
+				  item);
+	}
+	if (!hlen || hlen > MAX_HOST)
+		return errmsg_set(err, -EINVAL,
+				  "memcached: '%s' has no valid host", item);
+	for (size_t i = 0; i < hlen; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "0123456789.-_:", h[i]) || !h[i])
+			return errmsg_set(err, -EINVAL,
+					  "memcached: '%s' has a bad character in its host",
+					  item);
+	if (parse_uint(colon + 1, 1, 65535, port))
+		return errmsg_set(err, -EINVAL,
+				  "memcached: '%s' needs a port in 1-65535", item);
+	memcpy(host, h, hlen);
+	host[hlen] = 0;
+	return 0;
+}
+
+static int add_servers(struct mc_store *ms, const char *args,
+		       struct errmsg *err)
+{
+	char *list = strdup(args), *save = NULL, *item;
+	char seen[MAX_SERVERS][MAX_HOST + 8];
+	unsigned count = 0;
+	int ret = 0;
+
+	if (!list)
+		return errmsg_set(err, -ENOMEM, "memcached: out of memory");
+	if (!*args || args[strlen(args) - 1] == ',' || strstr(args, ",,") ||
+	    args[0] == ',')
+		ret = errmsg_set(err, -EINVAL,
+				 "memcached: give servers as HOST:PORT[,HOST:PORT...], not '%s'",
+				 args);
+	for (item = strtok_r(list, ",", &save); item && !ret;
+	     item = strtok_r(NULL, ",", &save)) {
+		char host[MAX_HOST + 1];
+		unsigned port;
+		memcached_return_t rc;
+
+		ret = parse_server(item, host, &port, err);
+		if (ret)
+			break;
+		if (count == MAX_SERVERS) {
+			ret = errmsg_set(err, -EINVAL,
+					 "memcached: at most %d servers", MAX_SERVERS);
+			break;
+		}
+		snprintf(seen[count], sizeof(seen[count]), "%s:%u", host, port);
+		for (unsigned i = 0; i < count; i++)
+			if (!strcmp(seen[i], seen[count]))
+				ret = errmsg_set(err, -EINVAL,
+						 "memcached: server %s is listed twice",
+						 seen[count]);
+		if (ret)
+			break;
+		count++;
+		rc = memcached_server_add(ms->proto, host, (in_port_t)port);
+		if (memcached_failed(rc))
+			ret = errmsg_set(err, -EINVAL, "memcached: adding %s: %s",
+					 item, memcached_strerror(ms->proto, rc));
+	}
+	free(list);
+	return ret;
+}
+
+static int configure(memcached_st *h, struct errmsg *err)
+{
+	static const struct {
+		memcached_behavior_t behavior;
+		uint64_t value;
+	} settings[] = {
+		{ MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1 },
+		{ MEMCACHED_BEHAVIOR_TCP_NODELAY, 1 },
+		{ MEMCACHED_BEHAVIOR_TCP_KEEPALIVE, 1 },
+		{ MEMCACHED_BEHAVIOR_DISTRIBUTION,
+		  MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA },
+		{ MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS },
+		{ MEMCACHED_BEHAVIOR_POLL_TIMEOUT, POLL_TIMEOUT_MS },
+		{ MEMCACHED_BEHAVIOR_SND_TIMEOUT, POLL_TIMEOUT_MS * 1000 },
+		{ MEMCACHED_BEHAVIOR_RCV_TIMEOUT, POLL_TIMEOUT_MS * 1000 },
+		{ MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, RETRY_TIMEOUT_S },
+		/* keys must stay where they are; see the header comment */
+		{ MEMCACHED_BEHAVIOR_AUTO_EJECT_HOSTS, 0 },
+		{ MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		memcached_return_t rc = memcached_behavior_set(
+			h, settings[i].behavior, settings[i].value);
+
+		if (memcached_failed(rc))
+			return errmsg_set(err, -EIO,
+					  "memcached: libmemcached setting %d: %s",
+					  (int)settings[i].behavior,
+					  memcached_strerror(h, rc));
+	}
+	return 0;
+}
+
+int store_memcached_open(const char *args, const struct page_store_params *p,
+			 struct page_store **out, struct errmsg *err)
+{
+	struct mc_store *ms;
+	int ret;
+
+	if (!p->ram_pages)
+		return errmsg_set(err, -EINVAL, "memcached: guest RAM has no pages");
+	ms = calloc(1, sizeof(*ms));
+	if (!ms)
+		return errmsg_set(err, -ENOMEM, "memcached: out of memory");
+	ms->base.ops = &mc_ops;
+	ms->ram_pages = p->ram_pages;
+	pthread_mutex_init(&ms->lock, NULL);
+	pthread_cond_init(&ms->handle_free, NULL);
+	snprintf(ms->prefix, sizeof(ms->prefix), "%s:%016llx:",
+		 p->namespace_name,
+		 (unsigned long long)XXH3_64bits(p->secret, p->secret_len));
+	ms->servers = strdup(args);
+	ms->namespace_name = strdup(p->namespace_name);
+	ms->proto = memcached_create(NULL);
+	if (!ms->servers || !ms->namespace_name || !ms->proto) {
+		ret = errmsg_set(err, -ENOMEM, "memcached: out of memory");
+		goto fail;
+	}
+	ret = add_servers(ms, args, err);
+	if (!ret)
+		ret = configure(ms->proto, err);
+	if (ret)
+		goto fail;
+	*out = &ms->base;
+	return 0;
+fail:
+	mc_destroy(&ms->base);
+	return ret;
+}

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target: the memd protocol decoders, on arbitrary bytes: each
+ * message is decoded as a request, as the server does, and as the reply
+ * to a GET of its size and to a STATS, as a client does (input layout
+ * below).  Checks what the server relies on: an accepted request stays
+ * within the limits and every page record of a PUT lies inside the body;
+ * and what the client relies on: a reply the check accepts decodes.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "remote/memd_proto.h"
+
+static volatile uint8_t sink;
+
+static void check(int cond)
+{
+	if (!cond)
+		abort();
+}
+
+static void check_request(const struct memd_request *req,
+			  const uint8_t *body, size_t len)
+{
+	uint64_t pages = 0;
+
+	if (req->op == MEMD_OP_HELLO) {
+		check(memd_valid_name(req->name, req->name_len));
+		check(req->secret_len >= 1 && req->secret_len <= MEMD_SECRET_MAX);
+		check(req->secret + req->secret_len <= body + len);
+		return;
+	}
+	if (req->op == MEMD_OP_STATS) {
+		check(len == 0);
+		return;
+	}
+	check(req->nruns >= 1 && req->nruns <= MEMD_MAX_RUNS);
+	for (size_t i = 0; i < req->nruns; i++) {
+		const struct memd_run_ref *r = &req->runs[i];
+
+		check(r->count >= 1 && r->first < MEMD_PAGE_LIMIT &&
+		      r->count <= MEMD_PAGE_LIMIT - r->first);
+		pages += r->count;
+		if (req->op != MEMD_OP_PUT)
+			continue;
+		check(r->records >= body);
+		check(r->records + (size_t)r->count * MEMD_RECORD <= body + len);
+		/* touch the run's first and last byte: ASan checks both */
+		sink ^= r->records[0] ^
+			r->records[(size_t)r->count * MEMD_RECORD - 1];
+	}
+	check(pages == req->npages);
+	check(pages <= (req->op == MEMD_OP_DROP ? MEMD_MAX_DROP_PAGES :
+						   MEMD_MAX_PAGES));
+}
+
+/* The client's view: the same bytes as the reply to a GET / STATS. */
+static void check_as_reply(const struct memd_hdr *h, const uint8_t *body,
+			   size_t len)
+{
+	static uint8_t pages[MEMD_MAX_PAGES * PAGE_STORE_PAGE];
+	static uint64_t sums[MEMD_MAX_PAGES];
+	struct page_run run = { .first = 0, .data = pages, .sums = sums };
+	struct memd_stats st;
+
+	run.count = (uint32_t)(len / MEMD_RECORD);
+	if (run.count >= 1 && run.count <= MEMD_MAX_PAGES) {
+		bool accepted = !memd_check_reply(h, MEMD_OP_GET, h->id,
+						  run.count, NULL) &&
+				h->status == MEMD_ST_OK;
+		int decoded = memd_decode_get_reply(body, len, &run, 1);
+
+		/* a reply the check accepts always decodes */
+		check(!accepted || decoded == 0);
+	}
+	if (!memd_check_reply(h, MEMD_OP_STATS, h->id, 0, NULL) &&
+	    h->status == MEMD_ST_OK)
+		check(memd_decode_stats(body, len, &st) == 0);
+}
+
+/* Decodes one message's @len body bytes as the server and as a client. */
+static void one_message(struct memd_hdr *h, const uint8_t *data, size_t len,
+			bool framed)
+{
+	struct memd_request req;
+	/* a copy of exactly the body, so ASan catches any over-read */
+	uint8_t *body = malloc(len ? len : 1);
+
+	if (!body)
+		return;
+	memcpy(body, data, len);
+	h->body_len = (uint32_t)len;
+	if (framed && !memd_decode_request(h, body, &req, NULL)) {
+		check(req.op == h->op && req.id == h->id);
+		check_request(&req, body, len);
+	}
+	check_as_reply(h, body, len);
+	free(body);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * Input: a mode byte.  Odd: one request, op in the next byte and the
+ * rest its body, framed correctly (so the fuzzer spends its time on
+ * bodies).  Even: a raw stream of messages as the server reads them
+ * (each header, then the bytes it announces, or what is left).
+ */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size >= 2 && (data[0] & 1)) {
+		struct memd_hdr h = { .op = data[1] % 8, .id = size };
+
+		if (size - 2 <= MEMD_MAX_BODY)
+			one_message(&h, data + 2, size - 2, true);
+		return 0;
+	}
+	if (size) {
+		data++;
+		size--;
+	}
+	while (size >= MEMD_HDR_SIZE) {
+		struct memd_hdr h;
+		int bad = memd_hdr_decode(data, &h);
+		size_t len;
+
+		data += MEMD_HDR_SIZE;
+		size -= MEMD_HDR_SIZE;
+		len = h.body_len < size ? h.body_len : size;
+		one_message(&h, data, len, !bad);
+		data += len;
+		size -= len;
+	}
+	return 0;
+}

@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# `rackvm memd`, the real binary: its flags and errors, its listening
+# line, signals, and the wire format as documented in
+# src/remote/memd_proto.h, spoken by an independent Python client.
+. "$(dirname "$0")/lib.sh"
+
+out=$TEST_TMP/out
+
+# --- flags and errors ------------------------------------------------------
+run_cmd 10 "$out" "$RACKVM" memd --help
+check memd_help bash -c "[ $status -eq 0 ] && grep -q 'usage: rackvm memd' '$out'"
+
+run_cmd 10 "$out" "$RACKVM" memd
+check memd_needs_flags bash -c "[ $status -eq 2 ] && grep -q -- '--listen ADDR:PORT is required' '$out'"
+
+run_cmd 10 "$out" "$RACKVM" memd --listen nonsense --capacity 64M
+check memd_rejects_bad_listen bash -c "[ $status -eq 2 ] && grep -q \"invalid address 'nonsense'\" '$out'"
+
+run_cmd 10 "$out" "$RACKVM" memd --listen 127.0.0.1:99999 --capacity 64M
+check memd_rejects_bad_port bash -c "[ $status -eq 2 ] && grep -q 'port must be 0-65535' '$out'"
+
+run_cmd 10 "$out" "$RACKVM" memd --listen 127.0.0.1:0 --capacity 12Q
+check memd_rejects_bad_capacity bash -c "[ $status -eq 2 ] && grep -q \"invalid --capacity '12Q'\" '$out'"
+
+run_cmd 10 "$out" "$RACKVM" memd --listen 127.0.0.1:0 --capacity 1M
+check memd_rejects_tiny_capacity bash -c "[ $status -eq 2 ] && grep -q 'from 4M to 16T' '$out'"
+
+run_cmd 10 "$out" "$RACKVM" memd --listen 127.0.0.1:0
+check memd_needs_capacity bash -c "[ $status -eq 2 ] && grep -q -- '--capacity SIZE is required' '$out'"
+
+# --- a running server ------------------------------------------------------
+# start_memd NAME ARGS...: starts rackvm memd in the background (stdout in
+# $TEST_TMP/NAME.out, stderr in NAME.err), waits for its listening line and
+# sets $pid and $port.
+start_memd() {
+	local name=$1
+	shift
+	"$RACKVM" memd "$@" > "$TEST_TMP/$name.out" 2> "$TEST_TMP/$name.err" < /dev/null &
+	pid=$!
+	port=
+	for _ in $(seq 100); do
+		port=$(sed -n 's/^memd: listening on 127\.0\.0\.1:\([0-9]*\), capacity .*/\1/p' \
+			"$TEST_TMP/$name.out")
+		[ -n "$port" ] && return 0
+		kill -0 "$pid" 2> /dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# stop_memd PID: SIGTERM, and the exit status in $status.
+stop_memd() {
+	kill -TERM "$1" 2> /dev/null
+	wait "$1"
+	status=$?
+}
+
+if ! start_memd main --listen 127.0.0.1:0 --capacity 64M; then
+	fail memd_listening_line "no listening line: $(tr '\n' '|' < "$TEST_TMP/main.err")"
+	exit 0
+fi
+main_pid=$pid main_port=$port
+out=$TEST_TMP/main.out
+check memd_listening_line grep -q '^memd: listening on 127\.0\.0\.1:[0-9]*, capacity 64\.0 MiB$' "$out"
+
+run_cmd 10 "$TEST_TMP/inuse" "$RACKVM" memd --listen "127.0.0.1:$main_port" --capacity 64M
+out=$TEST_TMP/inuse
+check memd_port_in_use_exits_2 bash -c "[ $status -eq 2 ] && grep -q 'cannot listen on 127.0.0.1:$main_port: Address already in use' '$out'"
+
+if ! command -v python3 > /dev/null; then
+	skip memd_python_client "python3 is not installed"
+	stop_memd "$main_pid"
+	exit 0
+fi
+
+# The client knows only the documented layout: header <IBBHQ, run headers
+# <QII, records <Q + 4096 bytes, STATS 11 x <Q.
+cat > "$TEST_TMP/client.py" << 'EOF'
+import socket, struct, sys
+
+HELLO, PUT, GET, DROP, STATS = 1, 2, 3, 4, 5
+OK, NO_PAGE, FULL, BAD_SECRET, BAD_REQUEST = 0, 1, 2, 3, 4
+failed = False
+
+def result(name, cond, why=""):
+    global failed
+    print(("ok %s" % name) if cond else ("FAIL %s: %s" % (name, why)))
+    failed |= not cond
+
+def msg(op, ident, body=b""):
+    return struct.pack("<IBBHQ", len(body), op, 0, 0, ident) + body
+
+def hello(ident, name, secret):
+    return msg(HELLO, ident, struct.pack("<HBB", 1, len(name), len(secret)) + name + secret)
+
+def runs(op, ident, spec, pages=None):
+    body = struct.pack("<HH", len(spec), 0)
+    for first, count in spec:
+        body += struct.pack("<QII", first, count, 0)
+        if op == PUT:
+            for n in range(first, first + count):
+                body += struct.pack("<Q", pages[n][0]) + pages[n][1]
+    return msg(op, ident, body)
+
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        if not chunk:
+            raise EOFError("connection closed")
+        data += chunk
+    return data
+
+def reply(s):
+    length, op, status, reserved, ident = struct.unpack("<IBBHQ", recv_exact(s, 16))
+    return op, status, ident, recv_exact(s, length)
+
+def closed(s):
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+def page(n, version):
+    return (0x1000 * n + version, bytes((n * 7 + version + i) & 0xff for i in range(4096)))
+
+def main_checks(port):
+    s = connect(port)
+    s.sendall(hello(1, b"py-ns", b"py-secret"))
+    op, status, ident, body = reply(s)
+    result("py_hello", (op, status, ident, body) == (HELLO, OK, 1, b""), (op, status, ident))
+
+    pages = {n: page(n, 1) for n in (10, 11, 12, 40)}
+    s.sendall(runs(PUT, 2, [(10, 3), (40, 1)], pages))
+    op, status, ident, _ = reply(s)
+    result("py_put", (op, status, ident) == (PUT, OK, 2), (op, status, ident))
+
+    s.sendall(runs(GET, 3, [(40, 1), (10, 3)]))
+    op, status, ident, body = reply(s)
+    want = b"".join(struct.pack("<Q", pages[n][0]) + pages[n][1] for n in (40, 10, 11, 12))
+    result("py_get_returns_records_in_order", (op, status, ident) == (GET, OK, 3) and body == want,
+           (op, status, ident, len(body)))
+
+    s.sendall(runs(GET, 4, [(12, 2)]))
+    op, status, ident, body = reply(s)
+    result("py_get_missing_is_no_page", (status, ident, body) == (NO_PAGE, 4, b""), (status, ident))
+
+    # pipelined: three requests in one write, replies in order with their ids
+    s.sendall(runs(DROP, 7, [(11, 1)]) + runs(GET, 5, [(11, 1)]) + msg(STATS, 9))
+    r1, r2, r3 = reply(s), reply(s), reply(s)
+    result("py_pipelined_replies", [(r[0], r[1], r[2]) for r in (r1, r2, r3)] ==
+           [(DROP, OK, 7), (GET, NO_PAGE, 5), (STATS, OK, 9)], (r1[:3], r2[:3], r3[:3]))
+    stats = struct.unpack("<11Q", r3[3])
+    result("py_stats", stats[0] == 64 << 20 and stats[2] == 3 and stats[3] == 3 and
+           stats[4] == 1 and stats[6] == 4, stats)
+
+    s.sendall(msg(GET, 10, struct.pack("<HH", 0, 0)))
+    op, status, ident, _ = reply(s)
+    result("py_malformed_body_is_bad_request", (status, ident) == (BAD_REQUEST, 10), status)
+    s.sendall(msg(STATS, 11))
+    result("py_connection_survives_bad_body", reply(s)[1] == OK)
+
+    s.sendall(struct.pack("<IBBHQ", 0xffffffff, GET, 0, 0, 12))
+    op, status, ident, _ = reply(s)
+    result("py_bad_frame_is_bad_request_and_closed", (status, ident) == (BAD_REQUEST, 12) and closed(s),
+           status)
+    s.close()
+
+    s = connect(port)
+    s.sendall(runs(GET, 1, [(10, 1)]))
+    result("py_get_before_hello_refused", reply(s)[1] == BAD_SECRET)
+    s.sendall(hello(2, b"py-ns", b"not-the-secret"))
+    op, status, ident, _ = reply(s)
+    result("py_wrong_secret_refused_and_closed", status == BAD_SECRET and closed(s), status)
+    s.close()
+
+    s = connect(port)
+    s.sendall(hello(1, b"py-ns", b"py-secret") + runs(GET, 2, [(10, 1)]))
+    reply(s)
+    op, status, ident, body = reply(s)
+    result("py_reconnect_sees_pages", status == OK and body[8:] == pages[10][1], status)
+    s.close()
+
+def full_checks(port):
+    s = connect(port)
+    s.sendall(hello(1, b"filler", b"x"))
+    reply(s)
+    stored, status, ident = 0, OK, 2
+    while status == OK and stored < 4096:
+        pages = {n: page(n, 0) for n in range(stored, stored + 64)}
+        s.sendall(runs(PUT, ident, [(stored, 64)], pages))
+        status = reply(s)[1]
+        stored += 64 if status == OK else 0
+        ident += 1
+    result("py_full_refused", status == FULL and 256 <= stored <= 512, (status, stored))
+    s.sendall(msg(STATS, ident) + runs(GET, ident + 1, [(0, 1)]))
+    st, got = reply(s), reply(s)
+    stats = struct.unpack("<11Q", st[3])
+    result("py_full_server_keeps_serving", st[1] == OK and got[1] == OK and
+           stats[1] <= stats[0] and stats[9] >= 1, (st[1], got[1], stats))
+    s.close()
+
+try:
+    main_checks(int(sys.argv[1]))
+    if len(sys.argv) > 2:
+        full_checks(int(sys.argv[2]))
+except Exception as e:
+    print("FAIL py_client: %r" % (e,))
+    failed = True
+sys.exit(1 if failed else 0)
+EOF
+
+if start_memd small --listen 127.0.0.1:0 --capacity 4M --quiet; then
+	small_pid=$pid small_port=$port
+else
+	fail memd_small_server "did not start: $(tr '\n' '|' < "$TEST_TMP/small.err")"
+	small_pid= small_port=
+fi
+timeout 60 python3 "$TEST_TMP/client.py" "$main_port" $small_port
+
+err=$TEST_TMP/main.err
+check memd_logs_wrong_secret grep -q "memd: warning: refused 127.0.0.1:[0-9]*: wrong secret for namespace 'py-ns'" "$err"
+check memd_logs_new_namespace grep -q "memd: namespace 'py-ns' created by 127.0.0.1:" "$err"
+
+kill -USR1 "$main_pid"
+for _ in $(seq 50); do
+	grep -q '^memd: stats: ' "$err" && break
+	sleep 0.1
+done
+check memd_sigusr1_prints_stats grep -q '^memd: stats: pages=3 used=.* of 64.0 MiB namespaces=1 .*bad_secret=1' "$err"
+
+# a client that connects and vanishes mid-message must not matter
+python3 -c "
+import socket, struct
+s = socket.create_connection(('127.0.0.1', $main_port))
+s.sendall(struct.pack('<IBBHQ', 1000, 2, 0, 0, 1) + b'x' * 10)
+s.close()"
+stop_memd "$main_pid"
+out=$err
+check memd_sigterm_exits_0 bash -c "[ $status -eq 0 ] && ! grep -q 'Sanitizer' '$err'"
+
+if [ -n "$small_pid" ]; then
+	stop_memd "$small_pid"
+	out=$TEST_TMP/small.err
+	check memd_quiet_full_server_exits_0 bash -c "[ $status -eq 0 ] && ! grep -q 'Sanitizer' '$out' && ! grep -q 'capacity reached' '$out'"
+fi

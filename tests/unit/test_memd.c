@@ -1,0 +1,917 @@
+// SPDX-License-Identifier: MIT
+/*
+ * memd end to end in one process: servers on 127.0.0.1 (port 0) running
+ * their loops on threads, the memd page store as the client, and raw
+ * sockets where the wire itself is under test.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "remote/memd_proto.h"
+#include "remote/memd_server.h"
+#include "remote/page_store.h"
+
+#define RAM_PAGES (1u << 16)
+
+struct test_server {
+	struct memd_server *s;
+	pthread_t thread;
+	uint16_t port;
+	bool running;
+};
+
+static void *server_loop(void *arg)
+{
+	struct test_server *t = arg;
+
+	memd_server_run(t->s, NULL);
+	return NULL;
+}
+
+/* Starts a server on @port (0: any) with @capacity bytes. */
+static int server_start(struct test_server *t, uint16_t port, uint64_t capacity)
+{
+	struct memd_server_config cfg = { .capacity = capacity };
+	char listen[32];
+	int ret;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	cfg.listen = listen;
+	ret = memd_server_create(&cfg, &t->s, NULL);
+	if (ret)
+		return ret;
+	t->port = memd_server_port(t->s);
+	ret = pthread_create(&t->thread, NULL, server_loop, t);
+	if (ret) {
+		memd_server_destroy(t->s);
+		return -ret;
+	}
+	t->running = true;
+	return 0;
+}
+
+static void server_stop(struct test_server *t)
+{
+	if (!t->running)
+		return;
+	memd_server_stop(t->s);
+	pthread_join(t->thread, NULL);
+	memd_server_destroy(t->s);
+	t->running = false;
+}
+
+static struct memd_stats server_stats(struct test_server *t)
+{
+	struct memd_stats st;
+
+	memd_server_stats(t->s, &st);
+	return st;
+}
+
+static int open_store(const char *spec, const char *ns, const char *secret,
+		      struct page_store **out, struct errmsg *err)
+{
+	struct page_store_params p = {
+		.namespace_name = ns,
+		.secret = (const uint8_t *)secret,
+		.secret_len = strlen(secret),
+		.ram_pages = RAM_PAGES,
+	};
+
+	return page_store_open(spec, &p, out, err);
+}
+
+/* "memd:127.0.0.1:P1[,127.0.0.1:P2][,replicas=N]" */
+static void spec_for(char *buf, size_t len, const uint16_t *ports, int n,
+		     int replicas)
+{
+	int used = snprintf(buf, len, "memd:");
+
+	for (int i = 0; i < n; i++)
+		used += snprintf(buf + used, len - (size_t)used, "%s127.0.0.1:%u",
+				 i ? "," : "", ports[i]);
+	if (replicas)
+		snprintf(buf + used, len - (size_t)used, ",replicas=%d", replicas);
+}
+
+/* A page's contents for a version: distinct per page and version. */
+static void fill_page(uint8_t *p, uint64_t page, uint32_t version)
+{
+	uint64_t x = page * 0x9e3779b97f4a7c15ull + version + 1;
+
+	for (size_t i = 0; i < PAGE_STORE_PAGE; i += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(p + i, &x, 8);
+	}
+}
+
+static struct page_run run_alloc(uint64_t first, uint32_t count)
+{
+	struct page_run r = { .first = first, .count = count };
+
+	r.data = calloc(count, PAGE_STORE_PAGE);
+	r.sums = calloc(count, sizeof(uint64_t));
+	return r;
+}
+
+static void run_fill(struct page_run *r, uint32_t version)
+{
+	for (uint32_t i = 0; i < r->count; i++) {
+		uint8_t *p = r->data + (size_t)i * PAGE_STORE_PAGE;
+
+		fill_page(p, r->first + i, version);
+		r->sums[i] = page_checksum(r->first + i, p);
+	}
+}
+
+static bool run_holds(const struct page_run *r, uint32_t version)
+{
+	uint8_t want[PAGE_STORE_PAGE];
+
+	for (uint32_t i = 0; i < r->count; i++) {
+		fill_page(want, r->first + i, version);
+		if (memcmp(want, r->data + (size_t)i * PAGE_STORE_PAGE, sizeof(want)) ||
+		    r->sums[i] != page_checksum(r->first + i, want))
+			return false;
+	}
+	return true;
+}
+
+static void run_clear(struct page_run *r)
+{
+	memset(r->data, 0, (size_t)r->count * PAGE_STORE_PAGE);
+	memset(r->sums, 0, r->count * sizeof(uint64_t));
+}
+
+static void run_free(struct page_run *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].data);
+		free(r[i].sums);
+	}
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Retries @op while it says -EAGAIN (a server that came back is retried
+ * at most every 200 ms); bounded, never timed. */
+#define RETRY_EAGAIN(call)                                                \
+	({                                                                \
+		int r_ = (call);                                          \
+		for (int i_ = 0; r_ == -EAGAIN && i_ < 100; i_++) {       \
+			sleep_ms(50);                                     \
+			r_ = (call);                                      \
+		}                                                         \
+		r_;                                                       \
+	})
+
+TEST(memd_put_get_drop_round_trip)
+{
+	struct page_run runs[3], back[3];
+	struct test_server srv = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	char spec[128], desc[256];
+
+	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	CHECK_EQ(open_store(spec, "vm1", "secret", &st, &err), 0);
+	st->ops->describe(st, desc, sizeof(desc));
+	CHECK(strstr(desc, "memd 127.0.0.1:") && strstr(desc, " replicas=1"));
+
+	/* one page, a small run, and a run over groups and message limits */
+	runs[0] = run_alloc(5, 1);
+	runs[1] = run_alloc(100, 3);
+	runs[2] = run_alloc(1000, 200);
+	for (int i = 0; i < 3; i++) {
+		run_fill(&runs[i], 1);
+		back[i] = run_alloc(runs[i].first, runs[i].count);
+	}
+	CHECK_EQ(page_store_put(st, runs, 3, &err), 0);
+	CHECK_EQ(server_stats(&srv).pages, 204);
+	CHECK_EQ(page_store_get(st, back, 3, &err), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK(run_holds(&back[i], 1));
+
+	/* replacing keeps the page count */
+	run_fill(&runs[1], 2);
+	CHECK_EQ(page_store_put(st, &runs[1], 1, &err), 0);
+	CHECK_EQ(server_stats(&srv).pages, 204);
+	run_clear(&back[1]);
+	CHECK_EQ(page_store_get(st, &back[1], 1, &err), 0);
+	CHECK(run_holds(&back[1], 2));
+
+	CHECK_EQ(page_store_drop(st, &runs[1], 1, &err), 0);
+	CHECK_EQ(server_stats(&srv).pages, 201);
+	CHECK_EQ(page_store_get(st, &back[1], 1, &err), -ENOENT);
+	CHECK(strstr(err.text, "page 100"));
+	/* a batch with a missing page fails as a whole */
+	CHECK_EQ(page_store_get(st, back, 3, &err), -ENOENT);
+	CHECK_EQ(page_store_get(st, &back[2], 1, &err), 0);
+	CHECK(run_holds(&back[2], 1));
+	/* dropping what is not there is fine */
+	CHECK_EQ(page_store_drop(st, &runs[1], 1, &err), 0);
+	/* beyond guest RAM */
+	back[0].first = RAM_PAGES;
+	CHECK_EQ(page_store_get(st, back, 1, &err), -EINVAL);
+	back[0].first = 5;
+
+	page_store_destroy(st);
+	server_stop(&srv);
+	run_free(runs, 3);
+	run_free(back, 3);
+}
+
+TEST(memd_wrong_secret_is_eacces_and_reconnect_sees_pages)
+{
+	struct test_server srv = { 0 };
+	struct page_store *st = NULL, *other = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(42, 2), back = run_alloc(42, 2);
+	char spec[128];
+
+	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	CHECK_EQ(open_store(spec, "vm1", "right", &st, &err), 0);
+	run_fill(&r, 7);
+	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	page_store_destroy(st);
+
+	CHECK_EQ(open_store(spec, "vm1", "wrong", &other, &err), -EACCES);
+	CHECK(strstr(err.text, "refused the secret of namespace 'vm1'"));
+	CHECK_EQ(open_store(spec, "vm1", "righ", &other, &err), -EACCES);
+	CHECK_EQ(server_stats(&srv).bad_secrets, 2);
+
+	CHECK_EQ(open_store(spec, "vm1", "right", &st, &err), 0);
+	CHECK_EQ(page_store_get(st, &back, 1, &err), 0);
+	CHECK(run_holds(&back, 7));
+	page_store_destroy(st);
+	server_stop(&srv);
+	run_free(&r, 1);
+	run_free(&back, 1);
+}
+
+TEST(memd_namespaces_are_isolated)
+{
+	struct test_server srv = { 0 };
+	struct page_store *a = NULL, *b = NULL;
+	struct errmsg err = { "" };
+	struct page_run ra = run_alloc(7, 1), rb = run_alloc(7, 1);
+	char spec[128];
+
+	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	CHECK_EQ(open_store(spec, "vm-a", "sa", &a, &err), 0);
+	CHECK_EQ(open_store(spec, "vm-b", "sb", &b, &err), 0);
+	run_fill(&ra, 1);
+	run_fill(&rb, 2);
+	CHECK_EQ(page_store_put(a, &ra, 1, &err), 0);
+	CHECK_EQ(page_store_get(b, &rb, 1, &err), -ENOENT);
+	CHECK_EQ(page_store_put(b, &rb, 1, &err), 0);
+	run_clear(&ra);
+	run_clear(&rb);
+	CHECK_EQ(page_store_get(a, &ra, 1, &err), 0);
+	CHECK_EQ(page_store_get(b, &rb, 1, &err), 0);
+	CHECK(run_holds(&ra, 1));
+	CHECK(run_holds(&rb, 2));
+	CHECK_EQ(page_store_drop(a, &ra, 1, &err), 0);
+	CHECK_EQ(page_store_get(a, &ra, 1, &err), -ENOENT);
+	CHECK_EQ(page_store_get(b, &rb, 1, &err), 0);
+	CHECK(run_holds(&rb, 2));
+	CHECK_EQ(server_stats(&srv).namespaces, 2);
+	page_store_destroy(a);
+	page_store_destroy(b);
+	server_stop(&srv);
+	run_free(&ra, 1);
+	run_free(&rb, 1);
+}
+
+TEST(memd_full_is_enospc_and_server_keeps_serving)
+{
+	struct test_server srv = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(0, 16), first = run_alloc(0, 16);
+	uint64_t stored = 0;
+	int ret = 0;
+	char spec[128];
+
+	/* 4 MiB: one slab of 512 pages and room for the index */
+	CHECK_EQ(server_start(&srv, 0, MEMD_MIN_CAPACITY), 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
+	for (int i = 0; i < 64 && !ret; i++) {
+		r.first = (uint64_t)i * 16;
+		run_fill(&r, 1);
+		ret = page_store_put(st, &r, 1, &err);
+		if (!ret)
+			stored += 16;
+	}
+	CHECK_EQ(ret, -ENOSPC);
+	CHECK(strstr(err.text, "room"));
+	CHECK(stored >= 256 && stored <= 512);
+	CHECK(server_stats(&srv).used <= MEMD_MIN_CAPACITY);
+	CHECK(server_stats(&srv).full_refusals >= 1);
+	/* still serving: what was stored reads back, and dropping makes room */
+	CHECK_EQ(page_store_get(st, &first, 1, &err), 0);
+	CHECK(run_holds(&first, 1));
+	CHECK_EQ(page_store_drop(st, &first, 1, &err), 0);
+	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	run_clear(&r);
+	CHECK_EQ(page_store_get(st, &r, 1, &err), 0);
+	CHECK(run_holds(&r, 1));
+	page_store_destroy(st);
+	server_stop(&srv);
+	run_free(&r, 1);
+	run_free(&first, 1);
+}
+
+struct worker {
+	struct page_store *st;
+	int index;
+	atomic_int *failures;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct page_run r = run_alloc((uint64_t)w->index * 1000 + 3, 37);
+	struct errmsg err;
+
+	for (uint32_t v = 1; v <= 20; v++) {
+		bool ok;
+
+		run_fill(&r, v);
+		ok = page_store_put(w->st, &r, 1, &err) == 0;
+		run_clear(&r);
+		ok = ok && page_store_get(w->st, &r, 1, &err) == 0 && run_holds(&r, v);
+		if (v % 4 == 2)
+			ok = ok && page_store_drop(w->st, &r, 1, &err) == 0 &&
+			     page_store_get(w->st, &r, 1, &err) == -ENOENT;
+		if (!ok)
+			atomic_fetch_add(w->failures, 1);
+	}
+	run_free(&r, 1);
+	return NULL;
+}
+
+TEST(memd_eight_threads_at_once)
+{
+	struct test_server srv[2] = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct worker w[8];
+	pthread_t t[8];
+	atomic_int failures = 0;
+	uint16_t ports[2];
+	char spec[128];
+
+	CHECK_EQ(server_start(&srv[0], 0, 64ull << 20), 0);
+	CHECK_EQ(server_start(&srv[1], 0, 64ull << 20), 0);
+	ports[0] = srv[0].port;
+	ports[1] = srv[1].port;
+	spec_for(spec, sizeof(spec), ports, 2, 2);
+	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct worker){ st, i, &failures };
+		CHECK_EQ(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	CHECK_EQ(atomic_load(&failures), 0);
+	/* 8 runs of 37 pages, twice each (replicas=2) */
+	CHECK_EQ(server_stats(&srv[0]).pages + server_stats(&srv[1]).pages,
+		 2 * 8 * 37);
+	page_store_destroy(st);
+	server_stop(&srv[0]);
+	server_stop(&srv[1]);
+}
+
+TEST(memd_replicas_survive_a_stopped_server)
+{
+	struct test_server srv[2] = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(64, 64), r2 = run_alloc(4096, 40);
+	uint16_t ports[2];
+	char spec[128];
+
+	CHECK_EQ(server_start(&srv[0], 0, 64ull << 20), 0);
+	CHECK_EQ(server_start(&srv[1], 0, 64ull << 20), 0);
+	ports[0] = srv[0].port;
+	ports[1] = srv[1].port;
+	spec_for(spec, sizeof(spec), ports, 2, 2);
+	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
+	run_fill(&r, 1);
+	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	CHECK_EQ(server_stats(&srv[0]).pages, 64);
+	CHECK_EQ(server_stats(&srv[1]).pages, 64);
+
+	/* one down: reads fall back to the other copy, puts keep one copy */
+	server_stop(&srv[0]);
+	run_clear(&r);
+	CHECK_EQ(page_store_get(st, &r, 1, &err), 0);
+	CHECK(run_holds(&r, 1));
+	run_fill(&r2, 1);
+	CHECK_EQ(page_store_put(st, &r2, 1, &err), 0);
+	run_clear(&r2);
+	CHECK_EQ(page_store_get(st, &r2, 1, &err), 0);
+	CHECK(run_holds(&r2, 1));
+
+	/* both down: nothing lost, nothing reachable */
+	server_stop(&srv[1]);
+	CHECK_EQ(page_store_get(st, &r, 1, &err), -EAGAIN);
+	CHECK(strstr(err.text, "reachable"));
+	CHECK_EQ(page_store_put(st, &r, 1, &err), -EAGAIN);
+
+	/* back (empty): usable again once the client retries them */
+	CHECK_EQ(server_start(&srv[0], ports[0], 64ull << 20), 0);
+	CHECK_EQ(server_start(&srv[1], ports[1], 64ull << 20), 0);
+	run_fill(&r, 3);
+	CHECK_EQ(RETRY_EAGAIN(page_store_put(st, &r, 1, &err)), 0);
+	/* both copies once both servers are back */
+	for (int i = 0; i < 100 && (server_stats(&srv[0]).pages != 64 ||
+				     server_stats(&srv[1]).pages != 64); i++) {
+		sleep_ms(50);
+		CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	}
+	CHECK_EQ(server_stats(&srv[0]).pages, 64);
+	CHECK_EQ(server_stats(&srv[1]).pages, 64);
+	run_clear(&r);
+	CHECK_EQ(page_store_get(st, &r, 1, &err), 0);
+	CHECK(run_holds(&r, 3));
+	page_store_destroy(st);
+	server_stop(&srv[0]);
+	server_stop(&srv[1]);
+	run_free(&r, 1);
+	run_free(&r2, 1);
+}
+
+/* ---- a TCP proxy that can cut a live server off the network ---------- */
+
+#define PROXY_MAX_PAIRS 32
+
+struct proxy {
+	uint16_t port, backend_port;
+	int listen_fd, wake_fd;
+	int pairs[PROXY_MAX_PAIRS][2];	/* client, backend; -1 unused */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	bool cut, quit;
+};
+
+static int tcp_listen(uint16_t port, uint16_t *bound)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons(port) };
+	socklen_t len = sizeof(a);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)) {
+		close(fd);
+		return -1;
+	}
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	*bound = ntohs(a.sin_port);
+	return fd;
+}
+
+static int tcp_connect_local(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void proxy_close_all(struct proxy *p)
+{
+	for (int i = 0; i < PROXY_MAX_PAIRS; i++) {
+		for (int k = 0; k < 2; k++)
+			if (p->pairs[i][k] >= 0)
+				close(p->pairs[i][k]);
+		p->pairs[i][0] = p->pairs[i][1] = -1;
+	}
+}
+
+static bool write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static void *proxy_main(void *arg)
+{
+	static uint8_t buf[1 << 16];
+	struct proxy *p = arg;
+
+	for (;;) {
+		struct pollfd pfd[2 + 2 * PROXY_MAX_PAIRS];
+		int n = 0, who[2 + 2 * PROXY_MAX_PAIRS];
+
+		pthread_mutex_lock(&p->lock);
+		if (p->quit) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		if (p->cut && p->listen_fd >= 0) {
+			close(p->listen_fd);
+			p->listen_fd = -1;
+			proxy_close_all(p);
+		} else if (!p->cut && p->listen_fd < 0) {
+			p->listen_fd = tcp_listen(p->port, &p->port);
+		}
+		pthread_mutex_unlock(&p->lock);
+		pfd[n] = (struct pollfd){ .fd = p->wake_fd, .events = POLLIN };
+		who[n++] = -1;
+		if (p->listen_fd >= 0) {
+			pfd[n] = (struct pollfd){ .fd = p->listen_fd, .events = POLLIN };
+			who[n++] = -2;
+		}
+		for (int i = 0; i < PROXY_MAX_PAIRS; i++)
+			for (int k = 0; k < 2 && p->pairs[i][0] >= 0; k++) {
+				pfd[n] = (struct pollfd){ .fd = p->pairs[i][k],
+							  .events = POLLIN };
+				who[n++] = i * 2 + k;
+			}
+		if (poll(pfd, (nfds_t)n, -1) < 0)
+			continue;
+		for (int j = 0; j < n; j++) {
+			uint64_t v;
+
+			if (!pfd[j].revents)
+				continue;
+			if (who[j] == -1) {
+				if (read(p->wake_fd, &v, sizeof(v)) < 0)
+					continue;
+			} else if (who[j] == -2) {
+				int c = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+				int b = c >= 0 ? tcp_connect_local(p->backend_port) : -1;
+				int slot = 0;
+
+				while (slot < PROXY_MAX_PAIRS && p->pairs[slot][0] >= 0)
+					slot++;
+				if (c < 0 || b < 0 || slot == PROXY_MAX_PAIRS) {
+					if (c >= 0)
+						close(c);
+					if (b >= 0)
+						close(b);
+					continue;
+				}
+				p->pairs[slot][0] = c;
+				p->pairs[slot][1] = b;
+			} else {
+				int i = who[j] / 2, k = who[j] % 2;
+				ssize_t got = p->pairs[i][k] >= 0 ?
+					read(p->pairs[i][k], buf, sizeof(buf)) : 0;
+
+				if (p->pairs[i][k] < 0)
+					continue;
+				if (got <= 0 || !write_all(p->pairs[i][!k], buf, (size_t)got)) {
+					close(p->pairs[i][0]);
+					close(p->pairs[i][1]);
+					p->pairs[i][0] = p->pairs[i][1] = -1;
+				}
+			}
+		}
+	}
+	proxy_close_all(p);
+	if (p->listen_fd >= 0)
+		close(p->listen_fd);
+	return NULL;
+}
+
+static int proxy_start(struct proxy *p, uint16_t backend_port)
+{
+	memset(p, 0, sizeof(*p));
+	p->backend_port = backend_port;
+	for (int i = 0; i < PROXY_MAX_PAIRS; i++)
+		p->pairs[i][0] = p->pairs[i][1] = -1;
+	p->listen_fd = tcp_listen(0, &p->port);
+	p->wake_fd = eventfd(0, EFD_CLOEXEC);
+	pthread_mutex_init(&p->lock, NULL);
+	if (p->listen_fd < 0 || p->wake_fd < 0)
+		return -1;
+	return pthread_create(&p->thread, NULL, proxy_main, p) ? -1 : 0;
+}
+
+/* Cuts (or restores) the proxy's network, and waits until it is done. */
+static void proxy_set_cut(struct proxy *p, bool cut)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&p->lock);
+	p->cut = cut;
+	pthread_mutex_unlock(&p->lock);
+	if (write(p->wake_fd, &one, sizeof(one)) < 0)
+		return;
+	for (int i = 0; i < 200; i++) {
+		bool done;
+
+		pthread_mutex_lock(&p->lock);
+		done = cut ? p->listen_fd < 0 : p->listen_fd >= 0;
+		pthread_mutex_unlock(&p->lock);
+		if (done)
+			return;
+		sleep_ms(10);
+	}
+}
+
+static void proxy_stop(struct proxy *p)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&p->lock);
+	p->quit = true;
+	pthread_mutex_unlock(&p->lock);
+	if (write(p->wake_fd, &one, sizeof(one)) == sizeof(one))
+		pthread_join(p->thread, NULL);
+	close(p->wake_fd);
+	pthread_mutex_destroy(&p->lock);
+}
+
+/*
+ * A server cut off while a page is rewritten keeps its old copy, whose
+ * checksum is valid: once back, it must not be read, and its stale
+ * copies must be dropped before it is used again; copies spilled to
+ * another server go once the page is home again.
+ */
+TEST(memd_stale_copy_on_a_returning_server_is_never_read)
+{
+	struct test_server srv[2] = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(0, 256), other = run_alloc(256, 256);
+	struct proxy px;
+	uint16_t ports[2];
+	uint64_t on_a, on_b;
+	char spec[128];
+
+	CHECK_EQ(server_start(&srv[0], 0, 64ull << 20), 0);
+	CHECK_EQ(server_start(&srv[1], 0, 64ull << 20), 0);
+	CHECK_EQ(proxy_start(&px, srv[0].port), 0);
+	ports[0] = px.port;		/* server A, behind the proxy */
+	ports[1] = srv[1].port;		/* server B */
+	spec_for(spec, sizeof(spec), ports, 2, 0);
+	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
+
+	run_fill(&r, 1);
+	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	on_a = server_stats(&srv[0]).pages;
+	on_b = server_stats(&srv[1]).pages;
+	CHECK_EQ(on_a + on_b, 256);
+	CHECK(on_a > 0 && on_b > 0);	/* 16 groups over 2 servers */
+
+	/* A unreachable: version 2 of A's pages spills over to B */
+	proxy_set_cut(&px, true);
+	run_fill(&r, 2);
+	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	CHECK_EQ(server_stats(&srv[1]).pages, 256);
+	CHECK_EQ(server_stats(&srv[0]).pages, on_a);	/* still version 1 */
+
+	/* A back, and due for a retry: version 2 is what reads back */
+	proxy_set_cut(&px, false);
+	sleep_ms(300);
+	run_clear(&r);
+	CHECK_EQ(page_store_get(st, &r, 1, &err), 0);
+	CHECK(run_holds(&r, 2));
+
+	/* A in use again (other pages): its stale copies are gone */
+	run_fill(&other, 1);
+	CHECK_EQ(RETRY_EAGAIN(page_store_put(st, &other, 1, &err)), 0);
+	CHECK_EQ(server_stats(&srv[0]).pages + server_stats(&srv[1]).pages, 512);
+
+	/* home again: the copies spilled to B go */
+	run_fill(&r, 3);
+	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	CHECK_EQ(server_stats(&srv[0]).pages + server_stats(&srv[1]).pages, 512);
+	run_clear(&r);
+	CHECK_EQ(page_store_get(st, &r, 1, &err), 0);
+	CHECK(run_holds(&r, 3));
+	run_clear(&other);
+	CHECK_EQ(page_store_get(st, &other, 1, &err), 0);
+	CHECK(run_holds(&other, 1));
+
+	page_store_destroy(st);
+	proxy_stop(&px);
+	server_stop(&srv[0]);
+	server_stop(&srv[1]);
+	run_free(&r, 1);
+	run_free(&other, 1);
+}
+
+TEST(memd_bad_specs_are_refused)
+{
+	static const char *const bad[] = {
+		"memd:", "memd:host", "memd:127.0.0.1:0", "memd:127.0.0.1:70000",
+		"memd:127.0.0.1:1,", "memd:,127.0.0.1:1", "memd:127.0.0.1:1,,127.0.0.1:2",
+		"memd:127.0.0.1:1,replicas=2", "memd:127.0.0.1:1,replicas=0",
+		"memd:127.0.0.1:1,replicas=x", "memd:127.0.0.1:1,127.0.0.1:1",
+		"memd:127.0.0.1:1,replicas=1,replicas=1", "memd:replicas=1",
+		"memd:1:1,2:1,3:1,4:1,5:1,6:1,7:1,8:1,9:1,10:1,11:1,12:1,13:1,"
+		"14:1,15:1,16:1,17:1",
+	};
+	struct page_store *st = NULL;
+	struct errmsg err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err.text[0] = 0;
+		CHECK_EQ(open_store(bad[i], "vm1", "s", &st, &err), -EINVAL);
+		CHECK(strstr(err.text, "memd backend"));
+	}
+	/* nothing listening: not an invalid spec, just unreachable */
+	CHECK(open_store("memd:127.0.0.1:1", "vm1", "s", &st, &err) < 0);
+	CHECK(strstr(err.text, "cannot reach any memd server"));
+}
+
+/* ---- the wire, by hand --------------------------------------------------- */
+
+static bool recv_all(int fd, uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = recv(fd, buf, len, 0);
+
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Reads one reply: header, then its body into @body (at most @cap). */
+static bool recv_reply(int fd, struct memd_hdr *h, uint8_t *body, size_t cap)
+{
+	uint8_t hdr[MEMD_HDR_SIZE];
+
+	return recv_all(fd, hdr, sizeof(hdr)) && !memd_hdr_decode(hdr, h) &&
+	       h->body_len <= cap && recv_all(fd, body, h->body_len);
+}
+
+TEST(memd_server_wire_statuses_and_pipelining)
+{
+	static uint8_t buf[MEMD_MAX_MSG], page[PAGE_STORE_PAGE];
+	struct test_server srv = { 0 };
+	uint64_t sum = 77;
+	struct page_run r = { .first = 9, .count = 1, .data = page, .sums = &sum };
+	struct memd_stats st;
+	struct memd_hdr h;
+	size_t len, total;
+	int fd;
+
+	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
+	fd = tcp_connect_local(srv.port);
+	CHECK(fd >= 0);
+
+	/* before HELLO: STATS works, PUT is refused */
+	len = memd_encode_stats_request(buf, 1);
+	CHECK(write_all(fd, buf, len));
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK_EQ(h.status, MEMD_ST_OK);
+	CHECK_EQ(memd_decode_stats(buf, h.body_len, &st), 0);
+	CHECK_EQ(st.connections, 1);
+	len = memd_encode_runs(buf, MEMD_OP_PUT, 2, &r, 1);
+	CHECK(write_all(fd, buf, len));
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK_EQ(h.status, MEMD_ST_BAD_SECRET);
+
+	/* pipelined: HELLO, PUT, GET, GET of a missing page, a second
+	 * HELLO, DROP, STATS, all sent before reading a reply */
+	total = (size_t)memd_encode_hello(buf, 100, "ns", (const uint8_t *)"x", 1);
+	memset(page, 0x3c, sizeof(page));
+	total += memd_encode_runs(buf + total, MEMD_OP_PUT, 7, &r, 1);
+	total += memd_encode_runs(buf + total, MEMD_OP_GET, 3, &r, 1);
+	r.first = 10;
+	total += memd_encode_runs(buf + total, MEMD_OP_GET, 4, &r, 1);
+	total += (size_t)memd_encode_hello(buf + total, 5, "ns", (const uint8_t *)"x", 1);
+	r.first = 9;
+	total += memd_encode_runs(buf + total, MEMD_OP_DROP, 6, &r, 1);
+	total += memd_encode_stats_request(buf + total, 8);
+	CHECK(write_all(fd, buf, total));
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK(h.id == 100 && h.op == MEMD_OP_HELLO && h.status == MEMD_ST_OK);
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK(h.id == 7 && h.op == MEMD_OP_PUT && h.status == MEMD_ST_OK);
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK(h.id == 3 && h.status == MEMD_ST_OK && h.body_len == MEMD_RECORD);
+	CHECK_EQ(memd_record_sum(buf), 77);
+	CHECK(!memcmp(memd_record_data(buf), page, PAGE_STORE_PAGE));
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK(h.id == 4 && h.status == MEMD_ST_NO_PAGE && h.body_len == 0);
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK(h.id == 5 && h.status == MEMD_ST_BAD_REQUEST);
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK(h.id == 6 && h.status == MEMD_ST_OK);
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK(h.id == 8 && h.status == MEMD_ST_OK);
+	CHECK_EQ(memd_decode_stats(buf, h.body_len, &st), 0);
+	CHECK_EQ(st.pages, 0);
+	CHECK_EQ(st.pages_put, 1);
+
+	/* a malformed body: BAD_REQUEST, and the connection goes on */
+	len = memd_encode_runs(buf, MEMD_OP_GET, 11, &r, 1);
+	buf[MEMD_HDR_SIZE] = 0;		/* nruns 0 */
+	CHECK(write_all(fd, buf, len));
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK(h.id == 11 && h.status == MEMD_ST_BAD_REQUEST);
+	/* a broken frame: BAD_REQUEST, then the server closes */
+	memset(buf, 0xff, MEMD_HDR_SIZE);
+	buf[6] = buf[7] = 0;
+	CHECK(write_all(fd, buf, MEMD_HDR_SIZE));
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK_EQ(h.status, MEMD_ST_BAD_REQUEST);
+	CHECK_EQ(recv(fd, buf, 1, 0), 0);
+	close(fd);
+
+	/* a wrong secret: BAD_SECRET, then closed */
+	fd = tcp_connect_local(srv.port);
+	len = (size_t)memd_encode_hello(buf, 1, "ns", (const uint8_t *)"y", 1);
+	CHECK(write_all(fd, buf, len));
+	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
+	CHECK_EQ(h.status, MEMD_ST_BAD_SECRET);
+	CHECK_EQ(recv(fd, buf, 1, 0), 0);
+	close(fd);
+	server_stop(&srv);
+}
+
+/* A client that sends requests and never reads the replies is throttled:
+ * the server stops reading it instead of buffering replies without end. */
+TEST(memd_server_throttles_a_client_that_does_not_read)
+{
+	static uint8_t page[MEMD_MAX_PAGES * PAGE_STORE_PAGE];
+	static uint8_t req[MEMD_MAX_MSG + 256];
+	uint64_t sums[MEMD_MAX_PAGES] = { 0 };
+	struct page_run r = { .first = 0, .count = MEMD_MAX_PAGES, .data = page,
+			      .sums = sums };
+	struct test_server srv = { 0 };
+	size_t len, one, sent = 0, per = 0;
+	struct memd_hdr h;
+	uint64_t got;
+	int fd;
+
+	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
+	fd = tcp_connect_local(srv.port);
+	CHECK(fd >= 0);
+	len = (size_t)memd_encode_hello(req, 1, "ns", (const uint8_t *)"x", 1);
+	len += memd_encode_runs(req + len, MEMD_OP_PUT, 2, &r, 1);
+	CHECK(write_all(fd, req, len));
+	CHECK(recv_reply(fd, &h, req, sizeof(req)) && h.status == MEMD_ST_OK);
+	CHECK(recv_reply(fd, &h, req, sizeof(req)) && h.status == MEMD_ST_OK);
+
+	/* a buffer of GETs of 64 pages (a 257 KiB reply each) */
+	one = memd_encode_runs(req, MEMD_OP_GET, 3, &r, 1);
+	while (per + one <= (1u << 16)) {
+		memd_encode_runs(req + per, MEMD_OP_GET, 3, &r, 1);
+		per += one;
+	}
+	/* send until the socket refuses: the server stopped reading */
+	for (;;) {
+		ssize_t n = send(fd, req + sent % per, per - sent % per, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EAGAIN)
+			break;
+		CHECK(n > 0);
+		sent += (size_t)n;
+		CHECK(sent < (1ull << 30));	/* it would never stop */
+	}
+	/* every request sent would be 64 pages: far fewer were served */
+	got = server_stats(&srv).pages_got;
+	CHECK(got < sent / one * MEMD_MAX_PAGES / 4);
+	CHECK(server_stats(&srv).connections == 1);
+	close(fd);
+	server_stop(&srv);
+}

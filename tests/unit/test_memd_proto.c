@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: MIT
+/* The memd wire protocol: byte layout, round trips, and every rule the
+ * decoders enforce on untrusted input. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "remote/memd_proto.h"
+
+static uint8_t msg[MEMD_MAX_MSG + 64];
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Decodes msg[] as a request: header then body. */
+static int decode(struct memd_request *req)
+{
+	struct memd_hdr h;
+	int ret = memd_hdr_decode(msg, &h);
+
+	return ret ? ret : memd_decode_request(&h, msg + MEMD_HDR_SIZE, req, NULL);
+}
+
+/* A batch request by hand: header, nruns, then (first, count) headers. */
+static size_t batch(uint8_t op, uint16_t nruns, const uint64_t *first,
+		    const uint32_t *count, size_t extra_body)
+{
+	size_t len = MEMD_BATCH_HDR_SIZE + (size_t)nruns * MEMD_RUN_HDR_SIZE;
+	uint8_t *p = msg + MEMD_HDR_SIZE;
+
+	memset(msg, 0, sizeof(msg));
+	put_le(msg, len + extra_body, 4);
+	msg[4] = op;
+	put_le(msg + 8, 42, 8);
+	put_le(p, nruns, 2);
+	for (uint16_t i = 0; i < nruns; i++)
+		if (first) {
+			put_le(p + 4 + i * 16, first[i], 8);
+			put_le(p + 4 + i * 16 + 8, count[i], 4);
+		}
+	return len;
+}
+
+/* A valid PUT of pages 10 and 20-21 in msg[]; returns its length. */
+static size_t put_two_runs(void)
+{
+	static uint8_t data[3 * PAGE_STORE_PAGE];
+	uint64_t sums[3] = { 1, 2, 3 };
+	struct page_run runs[2] = {
+		{ .first = 10, .count = 1, .data = data, .sums = sums },
+		{ .first = 20, .count = 2, .data = data + PAGE_STORE_PAGE,
+		  .sums = sums + 1 },
+	};
+
+	memset(msg, 0, sizeof(msg));
+	return memd_encode_runs(msg, MEMD_OP_PUT, 1, runs, 2);
+}
+
+TEST(memd_proto_header_layout)
+{
+	struct memd_hdr h = { .body_len = 0x00020304, .op = MEMD_OP_GET,
+			      .status = MEMD_ST_FULL, .id = 0x1122334455667788ull };
+	static const uint8_t want[16] = { 4, 3, 2, 0, 3, 2, 0, 0,
+					  0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11 };
+	struct memd_hdr back;
+	uint8_t buf[16];
+
+	memd_hdr_encode(&h, buf);
+	CHECK(!memcmp(buf, want, 16));
+	CHECK_EQ(memd_hdr_decode(buf, &back), 0);
+	CHECK_EQ(back.body_len, 0x00020304);
+	CHECK_EQ(back.op, MEMD_OP_GET);
+	CHECK_EQ(back.status, MEMD_ST_FULL);
+	CHECK(back.id == 0x1122334455667788ull);
+}
+
+TEST(memd_proto_header_rejects_reserved_and_oversize)
+{
+	struct memd_hdr h = { .body_len = MEMD_MAX_BODY, .op = 1, .id = 9 };
+	uint8_t buf[16];
+
+	memd_hdr_encode(&h, buf);
+	CHECK_EQ(memd_hdr_decode(buf, &h), 0);
+	buf[6] = 1;
+	CHECK_EQ(memd_hdr_decode(buf, &h), -EBADMSG);
+	buf[6] = 0;
+	buf[7] = 0x80;
+	CHECK_EQ(memd_hdr_decode(buf, &h), -EBADMSG);
+	buf[7] = 0;
+	put_le(buf, MEMD_MAX_BODY + 1, 4);
+	CHECK_EQ(memd_hdr_decode(buf, &h), -EMSGSIZE);
+	CHECK_EQ(h.id, 9);	/* still decoded, for the error reply */
+	put_le(buf, 0xffffffff, 4);
+	CHECK_EQ(memd_hdr_decode(buf, &h), -EMSGSIZE);
+}
+
+TEST(memd_proto_get_bytes_are_as_documented)
+{
+	struct page_run r = { .first = 0x0102030405ull, .count = 3 };
+	static const uint8_t want[] = {
+		20, 0, 0, 0, MEMD_OP_GET, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0,
+		1, 0, 0, 0,
+		0x05, 0x04, 0x03, 0x02, 0x01, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,
+	};
+
+	CHECK_EQ(memd_runs_size(MEMD_OP_GET, &r, 1), sizeof(want));
+	CHECK_EQ(memd_encode_runs(msg, MEMD_OP_GET, 7, &r, 1), sizeof(want));
+	CHECK(!memcmp(msg, want, sizeof(want)));
+}
+
+TEST(memd_proto_hello_round_trip)
+{
+	const uint8_t secret[] = { 0, 1, 2, 0xff };
+	struct memd_request req;
+	int len = memd_encode_hello(msg, 5, "vm-1.a_b", secret, sizeof(secret));
+
+	CHECK_EQ(len, MEMD_HDR_SIZE + 4 + 8 + 4);
+	CHECK_EQ(msg[MEMD_HDR_SIZE], MEMD_VERSION);
+	CHECK_EQ(decode(&req), 0);
+	CHECK_EQ(req.op, MEMD_OP_HELLO);
+	CHECK_EQ(req.id, 5);
+	CHECK_EQ(req.name_len, 8);
+	CHECK(!memcmp(req.name, "vm-1.a_b", 8));
+	CHECK_EQ(req.secret_len, 4);
+	CHECK(!memcmp(req.secret, secret, 4));
+}
+
+TEST(memd_proto_hello_encoder_rejects_bad_names_and_secrets)
+{
+	uint8_t secret[MEMD_SECRET_MAX + 1] = { 1 };
+	char name[MEMD_NAME_MAX + 2];
+
+	CHECK_EQ(memd_encode_hello(msg, 1, "", secret, 1), -EINVAL);
+	CHECK_EQ(memd_encode_hello(msg, 1, "a/b", secret, 1), -EINVAL);
+	CHECK_EQ(memd_encode_hello(msg, 1, "a b", secret, 1), -EINVAL);
+	CHECK_EQ(memd_encode_hello(msg, 1, "a", secret, 0), -EINVAL);
+	CHECK_EQ(memd_encode_hello(msg, 1, "a", secret, MEMD_SECRET_MAX + 1), -EINVAL);
+	memset(name, 'x', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	CHECK_EQ(memd_encode_hello(msg, 1, name, secret, 1), -EINVAL);
+	name[MEMD_NAME_MAX] = 0;
+	CHECK(memd_encode_hello(msg, 1, name, secret, MEMD_SECRET_MAX) > 0);
+}
+
+TEST(memd_proto_hello_decoder_rejects_malformed)
+{
+	const uint8_t secret[] = "s3cret";
+	struct memd_request req;
+	int len = memd_encode_hello(msg, 1, "ns", secret, 6);
+	uint8_t *body = msg + MEMD_HDR_SIZE;
+
+	CHECK(len > 0);
+	CHECK_EQ(decode(&req), 0);
+	body[0] = 2;				/* version */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	body[0] = 1;
+	body[2] = 3;				/* name_len beyond the body */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	body[2] = 2;
+	body[4] = '/';				/* a bad name character */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	body[4] = 'n';
+	body[2] = 0;				/* empty name */
+	body[3] = 8;
+	CHECK_EQ(decode(&req), -EBADMSG);
+	body[2] = 8;				/* empty secret */
+	body[3] = 0;
+	CHECK_EQ(decode(&req), -EBADMSG);
+	body[2] = 2;
+	body[3] = 6;
+	put_le(msg, 3, 4);			/* too short for the fixed part */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	put_le(msg, len - MEMD_HDR_SIZE + 1, 4);	/* one stray byte */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	put_le(msg, len - MEMD_HDR_SIZE, 4);
+	msg[5] = 1;				/* a status in a request */
+	CHECK_EQ(decode(&req), -EBADMSG);
+}
+
+TEST(memd_proto_put_round_trip)
+{
+	static uint8_t data[5 * PAGE_STORE_PAGE];
+	uint64_t sums[5] = { 11, 22, 33, 44, 55 };
+	struct page_run runs[2] = {
+		{ .first = 100, .count = 2, .data = data, .sums = sums },
+		{ .first = 7, .count = 3, .data = data + 2 * PAGE_STORE_PAGE,
+		  .sums = sums + 2 },
+	};
+	struct memd_request req;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + i / 4096);
+	len = memd_encode_runs(msg, MEMD_OP_PUT, 99, runs, 2);
+	CHECK_EQ(len, MEMD_HDR_SIZE + 4 + 2 * 16 + 5 * MEMD_RECORD);
+	CHECK_EQ(len, memd_runs_size(MEMD_OP_PUT, runs, 2));
+	CHECK_EQ(decode(&req), 0);
+	CHECK_EQ(req.op, MEMD_OP_PUT);
+	CHECK_EQ(req.id, 99);
+	CHECK_EQ(req.nruns, 2);
+	CHECK_EQ(req.npages, 5);
+	CHECK_EQ(req.runs[0].first, 100);
+	CHECK_EQ(req.runs[0].count, 2);
+	CHECK_EQ(req.runs[1].first, 7);
+	CHECK_EQ(req.runs[1].count, 3);
+	for (int i = 0; i < 5; i++) {
+		const struct memd_run_ref *r = &req.runs[i < 2 ? 0 : 1];
+		const uint8_t *rec = r->records + (size_t)(i < 2 ? i : i - 2) * MEMD_RECORD;
+
+		CHECK_EQ(memd_record_sum(rec), sums[i]);
+		CHECK(!memcmp(memd_record_data(rec), data + (size_t)i * PAGE_STORE_PAGE,
+			      PAGE_STORE_PAGE));
+	}
+}
+
+TEST(memd_proto_get_and_drop_round_trip)
+{
+	struct page_run runs[3] = { { 1, 1, 0, 0 }, { 50, 64 - 2, 0, 0 },
+				    { 3, 1, 0, 0 } };
+	struct page_run big = { .first = 0, .count = MEMD_MAX_DROP_PAGES };
+	struct memd_request req;
+
+	CHECK(memd_encode_runs(msg, MEMD_OP_GET, 1, runs, 3) > 0);
+	CHECK_EQ(decode(&req), 0);
+	CHECK_EQ(req.nruns, 3);
+	CHECK_EQ(req.npages, 64);
+	CHECK_EQ(req.runs[1].first, 50);
+	CHECK(req.runs[1].records == NULL);
+	CHECK(memd_encode_runs(msg, MEMD_OP_DROP, 2, &big, 1) > 0);
+	CHECK_EQ(decode(&req), 0);
+	CHECK_EQ(req.op, MEMD_OP_DROP);
+	CHECK_EQ(req.npages, MEMD_MAX_DROP_PAGES);
+	/* the same run is too big for a GET */
+	CHECK_EQ(memd_encode_runs(msg, MEMD_OP_GET, 2, &big, 1), 0);
+}
+
+TEST(memd_proto_encoder_refuses_over_limits)
+{
+	struct page_run runs[MEMD_MAX_RUNS + 1];
+
+	for (int i = 0; i <= MEMD_MAX_RUNS; i++)
+		runs[i] = (struct page_run){ .first = (uint64_t)i * 2, .count = 1 };
+	CHECK_EQ(memd_runs_size(MEMD_OP_GET, runs, 0), 0);
+	CHECK(memd_runs_size(MEMD_OP_GET, runs, MEMD_MAX_RUNS) > 0);
+	CHECK_EQ(memd_runs_size(MEMD_OP_GET, runs, MEMD_MAX_RUNS + 1), 0);
+	runs[0].count = 0;
+	CHECK_EQ(memd_runs_size(MEMD_OP_GET, runs, 1), 0);
+	runs[0].count = MEMD_MAX_PAGES + 1;
+	CHECK_EQ(memd_runs_size(MEMD_OP_PUT, runs, 1), 0);
+	CHECK(memd_runs_size(MEMD_OP_DROP, runs, 1) > 0);
+	runs[0] = (struct page_run){ .first = MEMD_PAGE_LIMIT - 1, .count = 2 };
+	CHECK_EQ(memd_runs_size(MEMD_OP_DROP, runs, 1), 0);
+	runs[0].count = 1;
+	CHECK(memd_runs_size(MEMD_OP_DROP, runs, 1) > 0);
+	CHECK_EQ(memd_runs_size(MEMD_OP_HELLO, runs, 1), 0);
+}
+
+TEST(memd_proto_batch_decoder_rejects_malformed)
+{
+	uint64_t first[2] = { 10, 20 };
+	uint32_t count[2] = { 1, 2 };
+	struct memd_request req;
+	uint8_t *body = msg + MEMD_HDR_SIZE;
+	size_t len;
+
+	batch(MEMD_OP_GET, 2, first, count, 0);
+	CHECK_EQ(decode(&req), 0);
+
+	batch(MEMD_OP_GET, 0, NULL, NULL, 0);			/* no runs */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	batch(MEMD_OP_GET, MEMD_MAX_RUNS + 1, NULL, NULL, 0);	/* too many */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	batch(MEMD_OP_GET, 2, first, count, 0);
+	body[2] = 1;						/* reserved */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	batch(MEMD_OP_GET, 2, first, count, 0);
+	body[4 + 16 + 12] = 1;					/* run reserved */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	count[1] = 0;						/* empty run */
+	batch(MEMD_OP_GET, 2, first, count, 0);
+	CHECK_EQ(decode(&req), -EBADMSG);
+	count[1] = MEMD_MAX_PAGES;				/* 65 pages */
+	batch(MEMD_OP_GET, 2, first, count, 0);
+	CHECK_EQ(decode(&req), -EBADMSG);
+	batch(MEMD_OP_DROP, 2, first, count, 0);		/* fine to drop */
+	CHECK_EQ(decode(&req), 0);
+	count[1] = 0xffffffff;					/* drop too many */
+	batch(MEMD_OP_DROP, 2, first, count, 0);
+	CHECK_EQ(decode(&req), -EBADMSG);
+	count[1] = 2;
+	first[1] = MEMD_PAGE_LIMIT - 1;				/* beyond 2^52 */
+	batch(MEMD_OP_GET, 2, first, count, 0);
+	CHECK_EQ(decode(&req), -EBADMSG);
+	first[1] = UINT64_MAX;					/* wraps around */
+	batch(MEMD_OP_DROP, 2, first, count, 0);
+	CHECK_EQ(decode(&req), -EBADMSG);
+	first[1] = 20;
+	len = batch(MEMD_OP_GET, 2, first, count, 0);
+	put_le(msg, len - 1, 4);				/* run cut short */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	put_le(msg, len + 1, 4);				/* a stray byte */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	put_le(msg, 3, 4);					/* no batch header */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	/* a PUT whose data is one byte short, then one byte long */
+	len = put_two_runs() - MEMD_HDR_SIZE;
+	CHECK_EQ(decode(&req), 0);
+	put_le(msg, len - 1, 4);
+	CHECK_EQ(decode(&req), -EBADMSG);
+	put_le(msg, len + 1, 4);
+	CHECK_EQ(decode(&req), -EBADMSG);
+	put_le(msg, len - MEMD_RECORD, 4);	/* the last record missing */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	/* run headers of a PUT come before their own data: these are
+	 * where the second header should be, so a GET-shaped PUT fails */
+	batch(MEMD_OP_PUT, 2, first, count, 0);
+	CHECK_EQ(decode(&req), -EBADMSG);
+}
+
+TEST(memd_proto_other_requests)
+{
+	struct memd_request req;
+
+	CHECK_EQ(memd_encode_stats_request(msg, 3), MEMD_HDR_SIZE);
+	CHECK_EQ(decode(&req), 0);
+	CHECK_EQ(req.op, MEMD_OP_STATS);
+	put_le(msg, 1, 4);			/* STATS with a body */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	put_le(msg, 0, 4);
+	msg[4] = 0;				/* op 0 */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	msg[4] = 6;				/* op 6 */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	msg[4] = 0xff;
+	CHECK_EQ(decode(&req), -EBADMSG);
+}
+
+TEST(memd_proto_reply_checks)
+{
+	struct memd_hdr h = { .op = MEMD_OP_GET, .status = MEMD_ST_OK,
+			      .id = 5, .body_len = 3 * MEMD_RECORD };
+
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_GET, 5, 3, NULL), 0);
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_GET, 6, 3, NULL), -EBADMSG);
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_PUT, 5, 3, NULL), -EBADMSG);
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_GET, 5, 2, NULL), -EBADMSG);
+	h.status = MEMD_ST_NO_PAGE;		/* carries no body */
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_GET, 5, 3, NULL), -EBADMSG);
+	h.body_len = 0;
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_GET, 5, 3, NULL), 0);
+	h.status = 5;
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_GET, 5, 3, NULL), -EBADMSG);
+	h = (struct memd_hdr){ .op = MEMD_OP_PUT, .status = MEMD_ST_FULL, .id = 1 };
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_PUT, 1, 0, NULL), 0);
+	h.body_len = 1;
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_PUT, 1, 0, NULL), -EBADMSG);
+	h = (struct memd_hdr){ .op = MEMD_OP_STATS, .id = 1,
+			       .body_len = MEMD_STATS_SIZE };
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_STATS, 1, 0, NULL), 0);
+	h.body_len = MEMD_STATS_SIZE - 8;
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_STATS, 1, 0, NULL), -EBADMSG);
+}
+
+TEST(memd_proto_get_reply_and_stats_round_trip)
+{
+	static uint8_t page[2][PAGE_STORE_PAGE], back[3][PAGE_STORE_PAGE];
+	uint64_t sums[3];
+	struct page_run runs[2] = {
+		{ .first = 4, .count = 1, .data = back[0], .sums = sums },
+		{ .first = 9, .count = 1, .data = back[1], .sums = sums + 1 },
+	};
+	struct memd_stats st = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 }, st2;
+
+	memset(page[0], 0xa5, PAGE_STORE_PAGE);
+	memset(page[1], 0x5a, PAGE_STORE_PAGE);
+	memd_record_encode(msg, 0x1234, page[0]);
+	memd_record_encode(msg + MEMD_RECORD, 0x5678, page[1]);
+	CHECK_EQ(memd_decode_get_reply(msg, 2 * MEMD_RECORD, runs, 2), 0);
+	CHECK_EQ(sums[0], 0x1234);
+	CHECK_EQ(sums[1], 0x5678);
+	CHECK(!memcmp(back[0], page[0], PAGE_STORE_PAGE));
+	CHECK(!memcmp(back[1], page[1], PAGE_STORE_PAGE));
+	CHECK_EQ(memd_decode_get_reply(msg, 2 * MEMD_RECORD - 1, runs, 2), -EBADMSG);
+	CHECK_EQ(memd_decode_get_reply(msg, 2 * MEMD_RECORD + 1, runs, 2), -EBADMSG);
+
+	memd_encode_stats(msg, &st);
+	CHECK_EQ(msg[0], 1);
+	CHECK_EQ(msg[8 * 10], 11);
+	CHECK_EQ(memd_decode_stats(msg, MEMD_STATS_SIZE, &st2), 0);
+	CHECK(!memcmp(&st, &st2, sizeof(st)));
+	CHECK_EQ(memd_decode_stats(msg, MEMD_STATS_SIZE + 1, &st2), -EBADMSG);
+}
+
+TEST(memd_proto_hostport)
+{
+	char host[MEMD_HOST_MAX], small[4];
+	uint16_t port;
+
+	CHECK_EQ(memd_parse_hostport("127.0.0.1:7070", host, sizeof(host), &port, NULL), 0);
+	CHECK(!strcmp(host, "127.0.0.1"));
+	CHECK_EQ(port, 7070);
+	CHECK_EQ(memd_parse_hostport("[::1]:0", host, sizeof(host), &port, NULL), 0);
+	CHECK(!strcmp(host, "::1"));
+	CHECK_EQ(port, 0);
+	CHECK_EQ(memd_parse_hostport("memd-1.rack:65535", host, sizeof(host), &port, NULL), 0);
+	CHECK_EQ(port, 65535);
+	CHECK_EQ(memd_parse_hostport("nocolon", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport(":80", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("h:", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("h:65536", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("h:-1", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("h:80x", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("::1:80", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("[::1]80", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("[::1:80", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("[]:80", host, sizeof(host), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("abcd:80", small, sizeof(small), &port, NULL), -EINVAL);
+	CHECK_EQ(memd_parse_hostport("abc:80", small, sizeof(small), &port, NULL), 0);
+}
