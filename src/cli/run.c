@@ -17,6 +17,7 @@
 
 #include "boot/boot.h"
 #include "cli/cli.h"
+#include "cli/pager_opts.h"
 #include "cli/wss_opts.h"
 #include "devices/devices.h"
 #include "api/balloon_commands.h"
@@ -56,6 +57,7 @@ struct run_options {
 	struct virtio_console_options vconsole;	/* out_path NULL: none */
 	const char *control;		/* control socket path, or NULL */
 	struct wss_options wss;
+	struct pager_options pager;
 };
 
 static unsigned virtio_device_count(const struct run_options *o)
@@ -95,6 +97,7 @@ void print_run_usage(FILE *out)
 		"                    (virtio devices: at most 16 in all; rackvm adds\n"
 		"                    virtio_mmio.device=... to the kernel command line)\n"
 		WSS_OPTIONS_USAGE
+		PAGER_OPTIONS_USAGE
 		"  -h, --help        this text\n");
 }
 
@@ -208,6 +211,14 @@ static int parse_vconsole(char *arg, struct virtio_console_options *c)
 	return 0;
 }
 
+static bool has_direct_disk(const struct run_options *o)
+{
+	for (unsigned i = 0; i < o->ndisks; i++)
+		if (o->disks[i].direct)
+			return true;
+	return false;
+}
+
 /* Returns 0 to run, 1 if help was printed, -1 on a usage error. */
 static int parse_run_options(int argc, char **argv, struct run_options *o)
 {
@@ -216,6 +227,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	       OPT_NET };
 	enum { OPT_BALLOON = 512, OPT_VCONSOLE, OPT_CONTROL };
 	enum { OPT_WSS = 768 };
+	enum { OPT_PAGER = 1024 };
 	static const struct option options[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -237,6 +249,11 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		{ "wss-error", required_argument, NULL, OPT_WSS },
 		{ "wss-mode", required_argument, NULL, OPT_WSS },
 		{ "wss-log", required_argument, NULL, OPT_WSS },
+		{ "mem-local", required_argument, NULL, OPT_PAGER },
+		{ "mem-backend", required_argument, NULL, OPT_PAGER },
+		{ "mem-namespace", required_argument, NULL, OPT_PAGER },
+		{ "mem-secret-file", required_argument, NULL, OPT_PAGER },
+		{ "pager-threads", required_argument, NULL, OPT_PAGER },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -245,6 +262,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 	*o = (struct run_options){ .mem_size = DEFAULT_MEM_SIZE, .cpus = 1,
 				   .console = "stdio" };
 	wss_options_init(&o->wss);
+	pager_options_init(&o->pager);
 	opterr = 0;
 	optind = 1;
 	/* "--balloon,FLAGS" (the documented form) is getopt's
@@ -256,6 +274,10 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		switch (c) {
 		case OPT_WSS:
 			if (wss_options_parse(&o->wss, options[index].name, optarg))
+				return -1;
+			break;
+		case OPT_PAGER:
+			if (pager_options_parse(&o->pager, options[index].name, optarg))
 				return -1;
 			break;
 		case OPT_KERNEL: o->kernel = optarg; break;
@@ -328,7 +350,8 @@ static int parse_run_options(int argc, char **argv, struct run_options *o)
 		return usage_error("--cmdline is too long (%s)", "at most 4095 bytes");
 	if (o->hugetlb && o->mem_size % (2u << 20))
 		return usage_error("--hugetlb needs --mem to be a multiple of 2M%s", "");
-	return 0;
+	return pager_options_check(&o->pager, o->mem_size, o->hugetlb,
+				   has_direct_disk(o));
 }
 
 static int read_file(const char *path, uint8_t **data, size_t *size,
@@ -671,6 +694,7 @@ static int run_vm(const struct run_options *o, const struct images *img,
 				 .dirty_log = wss_options_dirty_log(&o->wss) };
 	struct wss_options wss = o->wss;
 	struct wss_monitor *monitor = NULL;
+	struct pager_cli pager;
 	char cmdline[BOOT_CMDLINE_MAX + 1];
 	struct boot_config boot = {
 		.kernel = img->kernel, .kernel_size = img->kernel_size,
@@ -695,6 +719,13 @@ static int run_vm(const struct run_options *o, const struct images *img,
 		fprintf(stderr, "rackvm: %s\n", err.text);
 		return EXIT_HOST_ERROR;
 	}
+	/* before the devices: the VM destroys what it owns in reverse, and
+	 * the pager must serve the devices' threads until they stopped */
+	if (pager_cli_create(&vm, &o->pager, wss.enabled &&
+			     (wss.cfg.mode & WSS_MODE_SAMPLE), &pager)) {
+		vm_destroy(&vm);
+		return EXIT_HOST_ERROR;
+	}
 	ret = create_devices(&vm, o, con->out_fd, con->in_fd, &err);
 	if (!ret)
 		ret = boot_load_kernel(&vm.mem, &boot, &entry, &err);
@@ -703,7 +734,9 @@ static int run_vm(const struct run_options *o, const struct images *img,
 		vm_destroy(&vm);
 		return EXIT_HOST_ERROR;
 	}
-	if (wss_cli_create(&vm, &wss, &monitor)) {
+	pager_cli_wss(&pager, &wss);
+	if (wss_cli_create(&vm, &wss, &monitor) ||
+	    pager_cli_monitor(&pager, monitor) || pager_cli_start(&pager)) {
 		vm_destroy(&vm);
 		return EXIT_HOST_ERROR;
 	}
@@ -716,6 +749,7 @@ static int run_vm(const struct run_options *o, const struct images *img,
 	if (wss_cli_start(monitor))
 		vm_request_exit(&vm, VM_EXIT_HOST_ERROR, 0, 0, "--wss could not start");
 	wait_for_vm(&vm, sigfd, &exit);
+	pager_cli_finish(&pager);
 	if (wss_cli_finish(monitor, &wss) && exit.reason == VM_EXIT_GUEST_DONE)
 		exit.reason = VM_EXIT_HOST_ERROR;
 	if (o->exit_stats)

@@ -2,42 +2,27 @@
 #include "memory/ref_sample.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <linux/userfaultfd.h>
+#include <time.h>
 
 #include "memory/dirty_log.h"
 
 #define PAGE 4096ull
 
-/* uapi values from Linux 6.3+ that Debian 12's headers predate */
-#ifndef UFFDIO_CONTINUE_MODE_WP
-#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
-#endif
-
 /* per-page sample state, a byte each, changed with atomics: the fault
- * thread moves ARMED -> TOUCHED, the rotating thread resets */
+ * threads move ARMED -> TOUCHED, the rotating thread resets */
 enum { PAGE_IDLE = 0, PAGE_ARMED = 1, PAGE_TOUCHED = 2 };
 
 struct ref_sample {
 	const struct guest_mem *mem;
 	uint64_t npages;
-	int uffd;
-	bool wp;			/* pages come back write-protected */
-	int stop_fd;			/* eventfd: the fault thread ends */
-	pthread_t thread;
-	bool thread_started;
+	struct uffd_ram *uffd;
+	bool own_uffd;			/* created (and destroyed) here */
+	bool attached;
 	uint64_t faults;		/* atomic */
-	int thread_error;		/* atomic: first error of the thread */
 
 	/* rotating thread only */
 	uint8_t *state;			/* npages bytes */
@@ -48,235 +33,144 @@ struct ref_sample {
 	uint64_t rng;			/* xorshift64* state */
 };
 
-static int uffd_with(uint64_t want, uint64_t *got, struct errmsg *err)
-{
-	struct uffdio_api api = { .api = UFFD_API, .features = want };
-	int fd;
-
-	/* no UFFD_USER_MODE_ONLY: the guest's faults come from KVM in the
-	 * kernel (get_user_pages), and those are the ones we want */
-	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return errmsg_set(err, -errno,
-				  "userfaultfd: %s (reference sampling needs it; "
-				  "root or vm.unprivileged_userfaultfd=1)",
-				  strerror(errno));
-	if (ioctl(fd, UFFDIO_API, &api) < 0) {
-		int ret = -errno;
-
-		close(fd);
-		return errmsg_set(err, ret, "UFFDIO_API: %s", strerror(-ret));
-	}
-	if (got)
-		*got = api.features;
-	return fd;
-}
-
-/*
- * Minor faults on shmem are required.  Write-protect on shmem is wanted:
- * KVM marks a page dirty whenever it builds a writable mapping for it,
- * even on a read, so a page we revoked would show up in the dirty log at
- * its next read.  Handing pages back write-protected keeps KVM's mapping
- * read-only until a real write (which then takes a second, WP fault).
- * An API handshake fixes the features for good, so the supported set is
- * asked on a throwaway descriptor first.
- */
-static int open_uffd(struct errmsg *err, bool *wp)
-{
-	uint64_t have = 0, want = UFFD_FEATURE_MINOR_SHMEM;
-	int fd = uffd_with(0, &have, err);
-
-	if (fd < 0)
-		return fd;
-	close(fd);
-	if (!(have & UFFD_FEATURE_MINOR_SHMEM))
-		return errmsg_set(err, -ENOTSUP,
-				  "userfaultfd minor faults on shmem "
-				  "(UFFD_FEATURE_MINOR_SHMEM) unsupported by this kernel");
-	if (have & UFFD_FEATURE_WP_HUGETLBFS_SHMEM)
-		want |= UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
-	if (wp)
-		*wp = want & UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
-	return uffd_with(want, NULL, err);
-}
-
 int ref_sample_probe(struct errmsg *err)
 {
-	int fd = open_uffd(err, NULL);
-
-	if (fd < 0)
-		return fd;
-	close(fd);
-	return 0;
+	return uffd_ram_probe(UFFD_RAM_MINOR, err);
 }
 
-/* Maps the page back; on failure (the balloon punched it meanwhile:
- * ENOENT) wakes the waiter so it retries as an ordinary fault.  The
- * faulting thread must never be left waiting. */
-static void resolve(struct ref_sample *rs, uint64_t addr, bool wp_fault)
+/* Any minor or write-protect fault on a sampled page is a reference.
+ * Mapping the page back is uffd_ram's (write-protected where the kernel
+ * allows, so that KVM does not log the read as a write); a write then
+ * takes one more fault, whose protection is lifted. */
+static void note_fault(void *opaque, uint64_t page, enum uffd_fault_kind kind)
 {
-	struct uffdio_continue cont = {
-		.range = { .start = addr, .len = PAGE },
-		.mode = rs->wp ? UFFDIO_CONTINUE_MODE_WP : 0,
-	};
-	struct uffdio_writeprotect unprotect = {
-		.range = { .start = addr, .len = PAGE }, .mode = 0,
-	};
-	struct uffdio_range wake = { .start = addr, .len = PAGE };
-
-	for (int tries = 0; tries < 8; tries++) {
-		int ret = wp_fault ?
-			  ioctl(rs->uffd, UFFDIO_WRITEPROTECT, &unprotect) :
-			  ioctl(rs->uffd, UFFDIO_CONTINUE, &cont);
-
-		if (ret == 0 || (!wp_fault && errno == EEXIST))
-			return;	/* EEXIST: someone mapped it already */
-		if (errno != EAGAIN && errno != EINTR)
-			break;
-	}
-	ioctl(rs->uffd, UFFDIO_WAKE, &wake);
-}
-
-static void handle_fault(struct ref_sample *rs, const struct uffd_msg *m)
-{
-	uint64_t addr = m->arg.pagefault.address & ~(PAGE - 1);
-	uint64_t base = (uintptr_t)rs->mem->base;
+	struct ref_sample *rs = opaque;
 	uint8_t armed = PAGE_ARMED;
 
-	if (addr >= base && addr < base + rs->mem->size)
-		__atomic_compare_exchange_n(&rs->state[(addr - base) / PAGE],
-					    &armed, PAGE_TOUCHED, false,
+	(void)kind;
+	if (page < rs->npages)
+		__atomic_compare_exchange_n(&rs->state[page], &armed,
+					    PAGE_TOUCHED, false,
 					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&rs->faults, 1, __ATOMIC_RELAXED);
-	resolve(rs, addr, m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP);
-}
-
-/* Never touches guest RAM itself: it is what resolves faults on it. */
-static void *fault_thread(void *arg)
-{
-	struct ref_sample *rs = arg;
-	struct pollfd fds[2] = {
-		{ .fd = rs->uffd, .events = POLLIN },
-		{ .fd = rs->stop_fd, .events = POLLIN },
-	};
-	struct uffd_msg msgs[64];
-
-	pthread_setname_np(pthread_self(), "wss-faults");
-	for (;;) {
-		ssize_t n;
-
-		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (fds[1].revents)
-			break;
-		n = read(rs->uffd, msgs, sizeof(msgs));
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			__atomic_store_n(&rs->thread_error, -errno,
-					 __ATOMIC_RELAXED);
-			break;
-		}
-		for (ssize_t i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++)
-			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
-				handle_fault(rs, &msgs[i]);
-	}
-	return NULL;
 }
 
 pthread_t ref_sample_fault_thread(const struct ref_sample *rs)
 {
-	return rs->thread;
+	return uffd_ram_thread(rs->uffd, 0);
+}
+
+static uint64_t thread_cpu_ns(pthread_t t)
+{
+	struct timespec ts;
+	clockid_t id;
+
+	if (pthread_getcpuclockid(t, &id) || clock_gettime(id, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t ref_sample_fault_cpu_ns(const struct ref_sample *rs)
+{
+	if (rs->own_uffd && uffd_ram_nthreads(rs->uffd) == 1)
+		return thread_cpu_ns(uffd_ram_thread(rs->uffd, 0));
+	return uffd_ram_cpu_ns(rs->uffd, UFFD_FAULT_MINOR) +
+	       uffd_ram_cpu_ns(rs->uffd, UFFD_FAULT_WP);
 }
 
 bool ref_sample_reads_look_written(const struct ref_sample *rs)
 {
-	return !rs->wp;
+	return !uffd_ram_has_wp(rs->uffd);
 }
 
-int ref_sample_create(const struct guest_mem *mem, uint64_t seed,
-		      struct ref_sample **out, struct errmsg *err)
+static int attach(struct ref_sample *rs, struct errmsg *err)
 {
-	struct uffdio_register reg;
+	struct uffd_ram_user user = {
+		.modes = UFFD_RAM_MINOR |
+			 (uffd_ram_has_wp(rs->uffd) ? UFFD_RAM_WP : 0),
+		.observe = UFFD_OBSERVE(UFFD_FAULT_MINOR) |
+			   UFFD_OBSERVE(UFFD_FAULT_WP),
+		.note = note_fault,
+		.opaque = rs,
+	};
+	int ret = uffd_ram_attach(rs->uffd, &user, err);
+
+	rs->attached = !ret;
+	return ret;
+}
+
+static int sampler_alloc(const struct guest_mem *mem, uint64_t seed,
+			 struct ref_sample **out, struct errmsg *err)
+{
 	struct ref_sample *rs;
-	int ret;
 
 	if (mem->hugetlb)
 		return errmsg_set(err, -ENOTSUP,
 				  "reference sampling needs 4 KiB guest pages (not --hugetlb)");
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
-		return -ENOMEM;
+		return errmsg_set(err, -ENOMEM, "reference sampling: out of memory");
 	rs->mem = mem;
 	rs->npages = mem->size / PAGE;
-	rs->uffd = -1;
-	rs->stop_fd = -1;
 	rs->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
 	rs->state = calloc(rs->npages, 1);
 	rs->resident = malloc(rs->npages);
 	rs->sample = malloc(rs->npages * sizeof(*rs->sample));
-	if (!rs->state || !rs->resident || !rs->sample) {
-		ret = errmsg_set(err, -ENOMEM, "reference sampling: out of memory");
-		goto fail;
+	*out = rs;
+	if (!rs->state || !rs->resident || !rs->sample)
+		return errmsg_set(err, -ENOMEM, "reference sampling: out of memory");
+	return 0;
+}
+
+int ref_sample_create(const struct guest_mem *mem, uint64_t seed,
+		      struct ref_sample **out, struct errmsg *err)
+{
+	struct ref_sample *rs = NULL;
+	int ret = sampler_alloc(mem, seed, &rs, err);
+
+	if (!ret)
+		ret = uffd_ram_create(mem, 1, &rs->uffd, err);
+	if (!ret) {
+		rs->own_uffd = true;
+		ret = attach(rs, err);
 	}
-	ret = open_uffd(err, &rs->wp);
-	if (ret < 0)
-		goto fail;
-	rs->uffd = ret;
-	reg = (struct uffdio_register){
-		.range = { .start = (uintptr_t)mem->base, .len = mem->size },
-		.mode = UFFDIO_REGISTER_MODE_MINOR |
-			(rs->wp ? UFFDIO_REGISTER_MODE_WP : 0),
-	};
-	if (ioctl(rs->uffd, UFFDIO_REGISTER, &reg) < 0) {
-		ret = errmsg_set(err, errno == EINVAL ? -ENOTSUP : -errno,
-				 "registering guest RAM for minor faults: %s",
-				 strerror(errno));
-		goto fail;
-	}
-	if (!(reg.ioctls & (1ull << _UFFDIO_CONTINUE))) {
-		ret = errmsg_set(err, -ENOTSUP, "UFFDIO_CONTINUE unavailable on guest RAM");
-		goto fail;
-	}
-	rs->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (rs->stop_fd < 0) {
-		ret = errmsg_set(err, -errno, "eventfd: %s", strerror(errno));
-		goto fail;
-	}
-	ret = -pthread_create(&rs->thread, NULL, fault_thread, rs);
+	if (!ret)
+		ret = uffd_ram_start(rs->uffd, err);
 	if (ret) {
-		errmsg_set(err, ret, "starting the fault thread: %s", strerror(-ret));
-		goto fail;
+		ref_sample_destroy(rs);
+		return ret;
 	}
-	rs->thread_started = true;
 	*out = rs;
 	return 0;
-fail:
-	ref_sample_destroy(rs);
-	return ret;
+}
+
+int ref_sample_create_on(struct uffd_ram *uffd, const struct guest_mem *mem,
+			 uint64_t seed, struct ref_sample **out,
+			 struct errmsg *err)
+{
+	struct ref_sample *rs = NULL;
+	int ret = sampler_alloc(mem, seed, &rs, err);
+
+	if (!ret) {
+		rs->uffd = uffd;
+		ret = attach(rs, err);
+	}
+	if (ret) {
+		ref_sample_destroy(rs);
+		return ret;
+	}
+	*out = rs;
+	return 0;
 }
 
 void ref_sample_destroy(struct ref_sample *rs)
 {
-	uint64_t one = 1;
-
 	if (!rs)
 		return;
-	if (rs->thread_started) {
-		if (write(rs->stop_fd, &one, sizeof(one)) < 0) {
-			/* an eventfd write of 1 cannot fail here */
-		}
-		pthread_join(rs->thread, NULL);
-	}
-	/* closing unregisters RAM and wakes every waiter: their faults
-	 * retry and find an ordinary shmem page */
-	if (rs->uffd >= 0)
-		close(rs->uffd);
-	if (rs->stop_fd >= 0)
-		close(rs->stop_fd);
+	if (rs->attached)
+		uffd_ram_detach(rs->uffd, rs);
+	if (rs->own_uffd)
+		uffd_ram_destroy(rs->uffd);
 	free(rs->state);
 	free(rs->resident);
 	free(rs->sample);
@@ -312,34 +206,13 @@ static uint64_t random_below(uint64_t *s, uint64_t bound)
  * sample that revoked them was counted: a cold region the guest
  * returns to would crawl.  Mapping a page adds a PTE, which needs no
  * MMU-notifier invalidation, so this runs with the vCPUs going.
- * EEXIST (the guest touched it meanwhile) and ENOENT (the balloon
- * punched it) skip that page.
+ * EEXIST (the guest touched it meanwhile) and ENOENT (the balloon or
+ * the pager punched it) skip that page.
  */
 static void restore_run(struct ref_sample *rs, uint64_t first, uint64_t count)
 {
-	uint64_t base = (uintptr_t)rs->mem->base;
-
-	while (count) {
-		struct uffdio_continue cont = {
-			.range = { .start = base + first * PAGE,
-				   .len = count * PAGE },
-			.mode = rs->wp ? UFFDIO_CONTINUE_MODE_WP : 0,
-		};
-		uint64_t done;
-
-		if (ioctl(rs->uffd, UFFDIO_CONTINUE, &cont) == 0)
-			return;
-		if (errno == EAGAIN || errno == EINTR)
-			done = cont.mapped > 0 ? (uint64_t)cont.mapped / PAGE : 0;
-		else if (errno == EEXIST || errno == ENOENT)
-			done = (cont.mapped > 0 ? (uint64_t)cont.mapped / PAGE : 0) + 1;
-		else
-			return;	/* the page just faults through us later */
-		if (done > count)
-			done = count;
-		first += done;
-		count -= done;
-	}
+	if (count)
+		uffd_ram_continue(rs->uffd, first, count);
 }
 
 static void collect(struct ref_sample *rs, const uint64_t *written,
@@ -416,7 +289,7 @@ int ref_sample_rotate(struct ref_sample *rs, uint64_t n,
 		      const uint64_t *written, uint64_t *touched,
 		      struct ref_sample_result *res, struct errmsg *err)
 {
-	int thread_error = __atomic_load_n(&rs->thread_error, __ATOMIC_RELAXED);
+	int thread_error = uffd_ram_error(rs->uffd);
 
 	memset(res, 0, sizeof(*res));
 	collect(rs, written, touched, res);

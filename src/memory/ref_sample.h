@@ -31,11 +31,17 @@
  * the kernel lacks UFFD_FEATURE_MINOR_SHMEM, userfaultfd is forbidden, or
  * guest RAM is hugetlbfs (revoking would be per 2 MiB page).
  *
+ * The userfaultfd is guest RAM's one uffd (memory/uffd_ram.h): the
+ * sampler only observes minor and write-protect faults there, and their
+ * resolution is uffd_ram's default (or, for write-protect faults, the
+ * pager's when one runs).  ref_sample_create() makes a uffd of its own;
+ * ref_sample_create_on() joins one shared with the pager.
+ *
  * Threads: ref_sample_rotate() from one thread (the WSS sampler); the
- * fault thread is internal.  Teardown: ref_sample_destroy() stops the
- * fault thread, then closes the uffd, which unregisters guest RAM and
- * wakes any waiter (its fault then resolves normally); pages left
- * revoked simply fault back in without the uffd.
+ * fault threads are uffd_ram's.  Teardown: ref_sample_destroy() detaches
+ * from the uffd (and, if it is its own, stops the fault threads and
+ * closes it, which unregisters guest RAM and wakes any waiter: its fault
+ * then resolves normally); pages left revoked simply fault back in.
  */
 #ifndef RACKVM_MEMORY_REF_SAMPLE_H
 #define RACKVM_MEMORY_REF_SAMPLE_H
@@ -44,6 +50,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "memory/uffd_ram.h"
 #include "util/errmsg.h"
 #include "vm/guest_mem.h"
 
@@ -66,6 +73,11 @@ int ref_sample_probe(struct errmsg *err);
 
 int ref_sample_create(const struct guest_mem *mem, uint64_t seed,
 		      struct ref_sample **out, struct errmsg *err);
+/* The same on a shared uffd for @mem, attached before uffd_ram_start()
+ * (or started with minor mode registered already). */
+int ref_sample_create_on(struct uffd_ram *uffd, const struct guest_mem *mem,
+			 uint64_t seed, struct ref_sample **out,
+			 struct errmsg *err);
 void ref_sample_destroy(struct ref_sample *rs);
 
 /*
@@ -90,7 +102,11 @@ int ref_sample_arm(struct ref_sample *rs, struct errmsg *err);
  * loses the sampled part of R).  See ref_sample.c. */
 bool ref_sample_reads_look_written(const struct ref_sample *rs);
 
-/* The fault thread, for CPU accounting (pthread_getcpuclockid). */
+/* A fault thread (the first), for CPU accounting (pthread_getcpuclockid). */
 pthread_t ref_sample_fault_thread(const struct ref_sample *rs);
+/* CPU time spent serving the sampler's faults: the whole fault thread's
+ * with a uffd of its own; on a shared one, the time spent on minor and
+ * write-protect faults (not on the pager's missing faults). */
+uint64_t ref_sample_fault_cpu_ns(const struct ref_sample *rs);
 
 #endif

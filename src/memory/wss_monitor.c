@@ -60,10 +60,9 @@ static uint64_t clock_ns(clockid_t id)
 static uint64_t cpu_total(struct wss_monitor *m)
 {
 	uint64_t ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-	clockid_t id;
 
-	if (m->rs && !pthread_getcpuclockid(ref_sample_fault_thread(m->rs), &id))
-		ns += clock_ns(id);
+	if (m->rs)
+		ns += ref_sample_fault_cpu_ns(m->rs);
 	return ns;
 }
 
@@ -152,6 +151,9 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 	p.smoothed_pages = (uint64_t)(m->smoothed + 0.5);
 	p.population = res.population;
 
+	if (m->cfg.on_pages)
+		m->cfg.on_pages(m->cfg.pages_opaque, m->dl ? m->written : NULL,
+				m->rs ? m->touched : NULL);
 	pthread_mutex_lock(&m->lock);
 	wss_heatmap_mark_bitmap(&m->heat, m->written, m->npages, t);
 	if (m->rs)
@@ -240,8 +242,12 @@ int wss_monitor_create(struct vm *vm, const struct wss_config *cfg,
 			goto fail;
 	}
 	if (cfg->mode & WSS_MODE_SAMPLE) {
-		ret = ref_sample_create(&vm->mem, cfg->seed ? cfg->seed :
-					clock_ns(CLOCK_MONOTONIC) | 1, &m->rs, err);
+		uint64_t seed = cfg->seed ? cfg->seed :
+				clock_ns(CLOCK_MONOTONIC) | 1;
+
+		ret = cfg->uffd ?
+		      ref_sample_create_on(cfg->uffd, &vm->mem, seed, &m->rs, err) :
+		      ref_sample_create(&vm->mem, seed, &m->rs, err);
 		if (ret)
 			goto fail;
 	}
@@ -291,8 +297,9 @@ void wss_monitor_destroy(void *obj)
 		}
 		pthread_join(m->thread, NULL);
 	}
-	/* the sampler first: its fault thread may serve vCPUs until the
-	 * uffd is gone; then the dirty log, whose ring handler vCPUs use */
+	/* the sampler first: its fault threads may serve vCPUs until the
+	 * uffd is gone (or it is detached from a shared one); then the
+	 * dirty log, whose ring handler vCPUs use */
 	ref_sample_destroy(m->rs);
 	dirty_log_destroy(m->dl);
 	if (m->stop_fd >= 0)

@@ -11,8 +11,8 @@
  * the vCPU threads stopped (give it to the VM with vm_own()).  Reading the
  * series or the map is safe from any thread while it runs.
  *
- * CPU cost per interval is the monitor thread's CPU time plus the fault
- * thread's (CLOCK_THREAD_CPUTIME_ID / pthread_getcpuclockid).
+ * CPU cost per interval is the monitor thread's CPU time plus what the
+ * fault threads spent on the sampler's faults (ref_sample_fault_cpu_ns).
  */
 #ifndef RACKVM_MEMORY_WSS_MONITOR_H
 #define RACKVM_MEMORY_WSS_MONITOR_H
@@ -24,6 +24,7 @@
 #include "memory/wss.h"
 #include "util/errmsg.h"
 
+struct uffd_ram;
 struct vm;
 struct wss_monitor;
 
@@ -43,6 +44,15 @@ struct wss_config {
 	/* called on the monitor thread after each interval (may be NULL) */
 	void (*on_interval)(void *opaque, const struct wss_point *p);
 	void *opaque;
+	/* Guest RAM's shared userfaultfd for the sampler (attached at
+	 * create, before uffd_ram_start()); NULL: a uffd of its own. */
+	struct uffd_ram *uffd;
+	/* Also called on the monitor thread each interval with the pages
+	 * seen written and the sampled pages seen touched (bitmaps, see
+	 * dirty_log.h; either may be NULL): the pager's reference bits. */
+	void (*on_pages)(void *opaque, const uint64_t *written,
+			 const uint64_t *touched);
+	void *pages_opaque;
 };
 
 void wss_config_defaults(struct wss_config *c);

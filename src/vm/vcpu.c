@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -260,11 +261,29 @@ static void handle_mmio(struct vcpu *vcpu)
 
 /* Formats up to 15 instruction bytes at the guest's RIP: from KVM when it
  * provides them, else by translating RIP through the guest page tables. */
+/* Copies through process_vm_readv rather than a plain load: with the
+ * pager on, the page may be evicted, unreachable or poisoned, and a
+ * load would then block or raise SIGBUS; the syscall fails with EFAULT
+ * instead. */
+static const uint8_t *copy_guest_bytes(const struct guest_mem *mem,
+				       uint64_t gpa, uint8_t *buf, unsigned n)
+{
+	void *src = guest_mem_ptr(mem, gpa, n);
+	struct iovec local = { .iov_base = buf, .iov_len = n };
+	struct iovec remote = { .iov_base = src, .iov_len = n };
+
+	if (!src || process_vm_readv(getpid(), &local, 1, &remote, 1, 0) !=
+	    (ssize_t)n)
+		return NULL;
+	return buf;
+}
+
 static void format_insn_bytes(struct vcpu *vcpu, uint64_t linear, char *buf,
 			      size_t size)
 {
 	struct kvm_run *run = vcpu->run;
 	const uint8_t *bytes = NULL;
+	uint8_t copy[16];
 	unsigned n = 0, pos = 0;
 	struct kvm_translation tr = { .linear_address = linear };
 
@@ -280,7 +299,8 @@ static void format_insn_bytes(struct vcpu *vcpu, uint64_t linear, char *buf,
 		/* do not run past the page: the next one may not be mapped */
 		if ((tr.physical_address & 0xfff) + n > 0x1000)
 			n = 0x1000 - (tr.physical_address & 0xfff);
-		bytes = guest_mem_ptr(&vcpu->vm->mem, tr.physical_address, n);
+		bytes = copy_guest_bytes(&vcpu->vm->mem, tr.physical_address,
+					 copy, n);
 	}
 	buf[0] = 0;
 	if (!bytes) {

@@ -334,7 +334,7 @@ static bool none_paused_locked(struct vm *vm)
 	return true;
 }
 
-int vm_pause(struct vm *vm)
+int vm_request_pause(struct vm *vm)
 {
 	if (!vm->started)
 		return -EINVAL;
@@ -345,6 +345,15 @@ int vm_pause(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	return 0;
+}
+
+int vm_pause(struct vm *vm)
+{
+	int ret = vm_request_pause(vm);
+
+	if (ret)
+		return ret;
 	pthread_mutex_lock(&vm->lock);
 	while (!all_paused_locked(vm))
 		pthread_cond_wait(&vm->state_changed, &vm->lock);

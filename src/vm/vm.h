@@ -145,6 +145,12 @@ bool vm_exit_requested(struct vm *vm);
  * running (or, for resume, not paused). */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
+/* vm_pause() without the wait: asks every vCPU to pause and returns.
+ * For a caller that must not wait for a vCPU that is itself waiting for
+ * it (the pager, while a vCPU blocks in a page fault the pager cannot
+ * serve yet: that vCPU pauses once its fault is served).  Undone by
+ * vm_resume() like a vm_pause(). */
+int vm_request_pause(struct vm *vm);
 
 /* Drives an irqchip input (ISA IRQ / IOAPIC pin) to @level. */
 int vm_set_irq_line(struct vm *vm, unsigned gsi, int level);

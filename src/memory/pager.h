@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pager: keeps at most a given number of guest RAM pages resident
+ * (--mem-local) and the others in a page store (remote/page_store.h).
+ *
+ * Resident means present in guest RAM's memfd.  A background evictor
+ * keeps the count at or below the limit: once it reaches it, it evicts
+ * down to the low watermark (95%) in batches (256 pages): write-protect, copy
+ * out, checksum, put to the store (all-zero pages are not sent, only
+ * remembered as ZERO), then punch the pages out of the memfd, which frees
+ * the host memory and, through KVM's MMU notifier, the guest's mapping.
+ * A guest access to a page not in the memfd is a userfaultfd missing
+ * fault (memory/uffd_ram.h), served by a fault thread: from the store
+ * with UFFDIO_COPY once the page's checksum matched, or as a zero page.
+ * Only the faulting thread waits, and only for its page.  A fault that
+ * would take the resident count beyond the limit waits for the evictor
+ * first, so the limit holds (a limit of all of RAM never evicts).
+ *
+ * Victims: the coldest 2 MiB regions of the working-set monitor when one
+ * runs (wss_monitor_coldest()), then pages within them; else a CLOCK of
+ * the pager's own over all pages.  Either way a page referenced since
+ * the hand last passed it (a fault on it, the monitor saw it written or
+ * touched, a prefetched page found mapped) gets a second chance.
+ *
+ * Page states, a byte per page, changed only by compare-and-swap from
+ * the state the mover expects; who may make which move:
+ *
+ *   HOLE      not in the memfd, never evicted; the first touch is a
+ *             zero page               fault thread: -> FETCHING
+ *   LOCAL     in the memfd            evictor: -> EVICTING
+ *                                     fault thread: -> BUSY
+ *   EVICTING  in the memfd, write-protected, being copied out and put;
+ *             reads go on             evictor: -> PUNCHING (put done),
+ *                                              -> LOCAL (put failed)
+ *                                     fault thread, on a write: -> BUSY
+ *                                              (cancels the eviction)
+ *   PUNCHING  stored, being punched   evictor: -> REMOTE or ZERO
+ *   REMOTE    only in the store       fault thread: -> FETCHING
+ *   ZERO      punched, was all zero   fault thread: -> FETCHING
+ *   FETCHING  a fault thread fills it in; other faults on the page leave
+ *             it to that thread, whose UFFDIO_COPY or wake-up releases
+ *             them                    that thread: -> LOCAL, -> REMOTE
+ *                                              (gave up), -> FAILED
+ *   BUSY      a fault thread lifts a write protection, or zero-fills a
+ *             hole punched behind the pager's back (the balloon); the
+ *             evictor keeps off       that thread: -> LOCAL
+ *   FAILED    lost or corrupt in the store: the VM was stopped, the page
+ *             is poisoned (a thread touching it gets SIGBUS, a syscall
+ *             EFAULT), never given made-up data          final
+ *
+ * Why a concurrent write is never lost: the evictor write-protects a
+ * page (EVICTING) before copying it, so any later write faults first;
+ * the fault thread moves the page EVICTING -> BUSY before it lifts the
+ * protection, and the evictor punches only the pages it can still move
+ * EVICTING -> PUNCHING after the put succeeded (a cancelled page's stored
+ * copy is dropped).  A write that faults on a PUNCHING page waits until
+ * it is REMOTE and is then woken: its retry faults the stored copy, which
+ * is the content the protection kept, back in.  The sampler's write
+ * protections (memory/ref_sample.h) are lifted through BUSY as well, so
+ * lifting one cannot lift an eviction's; and pages are only ever mapped
+ * back write-protected (uffd_ram.h), so a mapping cannot either.  Read
+ * the memfd with pread(), never through the mapping: the pager's threads
+ * must not fault on guest RAM.
+ *
+ * Prefetch: serving a fault also takes the next pages that are not in
+ * the memfd (REMOTE ones in the same store request, runs of adjacent
+ * pages merged; HOLE and ZERO ones allocated zeroed), in a window that
+ * doubles (up to 64) while the pages prefetched last time were touched
+ * and halves (down to 1) when most were not.  Prefetched pages go into
+ * the memfd without being mapped, so a touch shows as a present page in
+ * /proc/self/pagemap: that is how hits are counted (at the next fault,
+ * when the page is considered for eviction, or by pager_settle()).
+ * Faults on pages being prefetched wait for that one fetch.
+ *
+ * Store trouble:
+ *   -EAGAIN on a needed page (no copy reachable): the VM is paused
+ *     (vm_request_pause(): the faulting vCPU cannot pause until served),
+ *     the event callback says so once, the fetch is retried with a
+ *     growing back-off (10 ms to 1 s) until it succeeds, which resumes
+ *     the VM.  The faulting thread keeps waiting; it never gets zeros.
+ *   -ENOENT, -EBADMSG, a checksum that does not match, any other error
+ *     on a needed page: the VM is stopped with a host error naming the
+ *     page (VM_EXIT_HOST_ERROR) and the page becomes FAILED.  A bad
+ *     prefetched page is only left in the store (it fails when needed).
+ *   A put that fails: the batch stays resident, the event callback says
+ *     so once, and eviction retries with a back-off; faults then wait for
+ *     room, so the limit holds.
+ *   When the VM is ending (or the pager destroyed), a fault still
+ *     waiting for an unreachable store is answered with poison: a device
+ *     thread waiting there could not be stopped otherwise.
+ *
+ * Lifetime: pager_create() attaches to the uffd before uffd_ram_start();
+ * pager_start(), once the uffd runs and the kernel is loaded, takes the
+ * resident pages from mincore() and starts the evictor; pager_destroy()
+ * stops the evictor, gives up fetches in progress and detaches.  The
+ * pager must outlive every thread that touches guest RAM (vCPUs, device
+ * I/O threads; with vm_own(), own it before the devices), and the store
+ * and the monitor (pager_set_monitor(NULL) first) must outlive it.
+ *
+ * Not covered: I/O that pins guest pages before transferring into them
+ * (O_DIRECT) would lose what it wrote into a page evicted meanwhile; the
+ * CLI refuses --mem-local with such disks.
+ *
+ * Threads: every function may be called from any thread; the stats are
+ * readable at any time.
+ */
+#ifndef RACKVM_MEMORY_PAGER_H
+#define RACKVM_MEMORY_PAGER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/errmsg.h"
+#include "vm/guest_mem.h"
+
+struct page_store;
+struct pager;
+struct uffd_ram;
+struct vm;
+struct wss_monitor;
+
+#define PAGER_DEFAULT_BATCH 256
+#define PAGER_MAX_BATCH 1024
+#define PAGER_DEFAULT_LOW_PCT 95
+#define PAGER_MAX_PREFETCH 64
+/* Below this the guest's own page tables and code can thrash. */
+#define PAGER_MIN_LOCAL_PAGES 1024
+
+enum pager_event_kind {
+	PAGER_EVENT_UNREACHABLE,	/* a needed page: no copy reachable,
+					 * the VM is paused */
+	PAGER_EVENT_REACHABLE,		/* fetched again, the VM resumed */
+	PAGER_EVENT_PAGE_LOST,		/* a needed page is lost or corrupt:
+					 * the VM is stopped */
+	PAGER_EVENT_EVICT_FAILED,	/* the store refused a put: eviction
+					 * waits and retries */
+	PAGER_EVENT_EVICT_RESUMED,
+};
+
+struct pager_event {
+	enum pager_event_kind kind;
+	uint64_t page;		/* the page concerned */
+	int error;		/* -errno, 0 for the good news */
+	const char *store;	/* the store's description */
+	const char *detail;	/* the reason, one line ("" if none) */
+};
+
+struct pager_config {
+	uint64_t local_pages;	/* resident limit; >= RAM pages: no eviction */
+	unsigned batch;		/* pages per eviction batch */
+	unsigned low_pct;	/* evict down to this % of the limit */
+	unsigned max_prefetch;	/* largest prefetch window; 0: none */
+	struct page_store *store;
+	/* Paused while a needed page is unreachable, stopped when one is
+	 * lost; NULL (tests): the event callback is all. */
+	struct vm *vm;
+	/* From any of the pager's threads; may be NULL. */
+	void (*on_event)(void *opaque, const struct pager_event *ev);
+	void *opaque;
+};
+
+void pager_config_defaults(struct pager_config *c);
+
+#define PAGER_HIST_BUCKETS 32	/* bucket i: [2^i, 2^(i+1)) us; 0: < 2 us */
+
+struct pager_stats {
+	uint64_t ram_pages;
+	uint64_t limit_pages;
+	uint64_t resident;	/* in the memfd (or being filled in) */
+	uint64_t remote;	/* only in the store */
+	uint64_t zero;		/* punched, all zero */
+	uint64_t failed;	/* lost: FAILED */
+	uint64_t faults;	/* missing faults served */
+	uint64_t fetches;	/* store get requests */
+	uint64_t fetched_pages;	/* pages the gets brought */
+	uint64_t prefetched;	/* pages taken beyond the faulting one */
+	uint64_t prefetch_hits;	/* of those, seen touched */
+	uint64_t evictions;	/* pages punched out */
+	uint64_t cancelled;	/* evictions undone by a write */
+	uint64_t puts;		/* store put requests */
+	uint64_t bytes_in;	/* page bytes from the store */
+	uint64_t bytes_out;	/* page bytes to the store */
+	uint64_t unreachable;	/* fetches that found no copy reachable */
+	uint64_t fault_hist[PAGER_HIST_BUCKETS];	/* fault latency */
+	uint64_t fault_p50_us, fault_p90_us, fault_p99_us;
+	unsigned prefetch_window;
+};
+
+int pager_create(const struct guest_mem *mem, struct uffd_ram *uffd,
+		 const struct pager_config *cfg, struct pager **out,
+		 struct errmsg *err);
+int pager_start(struct pager *p, struct errmsg *err);
+/* void * for vm_own(). */
+void pager_destroy(void *p);
+
+/* Victims from @m's hot/cold map from now on (NULL: CLOCK). */
+void pager_set_monitor(struct pager *p, struct wss_monitor *m);
+/* pager_set_monitor(p, NULL), shaped for vm_own(): owned after the
+ * monitor, it runs before the monitor goes. */
+void pager_forget_monitor(void *p);
+/* Marks the pages set in either bitmap (memfd order, dirty_log.h)
+ * referenced; shaped for wss_config.on_pages. */
+void pager_note_pages(void *p, const uint64_t *written,
+		      const uint64_t *touched);
+/* Changes the resident limit (the evictor follows). */
+void pager_set_limit(struct pager *p, uint64_t local_pages);
+
+void pager_get_stats(struct pager *p, struct pager_stats *st);
+/* Counts the prefetched pages touched since their last check (pagemap):
+ * once at the end, before the last pager_get_stats(). */
+void pager_settle(struct pager *p);
+
+#endif

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One userfaultfd for guest RAM, shared by everyone who needs faults on
+ * it.  A mapping can be registered with only one userfaultfd, and two
+ * subsystems want faults on guest RAM: the reference sampler (minor
+ * faults, write-protect; memory/ref_sample.h) and the pager (missing
+ * faults, write-protect; memory/pager.h).
+ *
+ * Users attach before uffd_ram_start(), which registers the whole
+ * mapping once with the union of the modes they need and starts K fault
+ * threads.  Every fault is dispatched by kind:
+ *   1. each user observing that kind is told (note()), in attach order;
+ *   2. then the one resolver of that kind resolves it, or, without one,
+ *      the default does:
+ *        missing  a zero page (UFFDIO_ZEROPAGE): the guest's first touch
+ *        minor    the page is mapped back (UFFDIO_CONTINUE), write-
+ *                 protected whenever write-protect mode is registered,
+ *                 so that mapping a page never lifts a protection
+ *                 someone else relies on
+ *        wp       the protection is lifted (UFFDIO_WRITEPROTECT)
+ * Write-protect faults have one resolver because two users arm them: the
+ * pager (a page it is evicting) and the sampler (pages it hands back
+ * write-protected).  The rule: the pager resolves every write-protect
+ * fault when it is attached, and lifts a protection only under its own
+ * per-page lock, so a lift for the sampler cannot undo an eviction's.
+ *
+ * A resolver must, before returning, resolve the fault, wake the
+ * faulting thread, or know that someone else will (a page another fault
+ * thread is filling in: its UFFDIO_COPY wakes every waiter).  The fault
+ * threads never touch guest RAM through the mapping: they are what
+ * resolves faults on it.
+ *
+ * Page numbers are memfd offsets / 4096 (memory/dirty_log.h).
+ *
+ * Threads: attach/detach from any thread (detach waits until no fault
+ * thread is inside that user's callbacks); the page operations from any
+ * thread, typically a user's callbacks or its own worker.
+ *
+ * Teardown: uffd_ram_destroy() stops the fault threads and closes the
+ * uffd, which unregisters guest RAM and wakes every waiter: the fault is
+ * then retried as an ordinary one (a hole becomes a zero page).  So the
+ * users that keep state the guest needs (the pager) must stay attached
+ * until nothing touches guest RAM any more.
+ */
+#ifndef RACKVM_MEMORY_UFFD_RAM_H
+#define RACKVM_MEMORY_UFFD_RAM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/errmsg.h"
+#include "vm/guest_mem.h"
+
+/* Registration modes a user needs. */
+#define UFFD_RAM_MISSING 1u
+#define UFFD_RAM_MINOR 2u
+#define UFFD_RAM_WP 4u
+
+enum uffd_fault_kind {
+	UFFD_FAULT_MISSING,	/* the page is not in the memfd */
+	UFFD_FAULT_MINOR,	/* in the memfd, not mapped */
+	UFFD_FAULT_WP,		/* a write to a write-protected page */
+	UFFD_FAULT_KINDS,
+};
+
+#define UFFD_OBSERVE(kind) (1u << (kind))
+
+#define UFFD_RAM_MAX_USERS 4
+#define UFFD_RAM_MAX_THREADS 16
+
+struct uffd_ram;
+
+struct uffd_ram_user {
+	unsigned modes;		/* UFFD_RAM_* this user needs registered */
+	unsigned observe;	/* UFFD_OBSERVE() bits: kinds note() sees */
+	void (*note)(void *opaque, uint64_t page, enum uffd_fault_kind kind);
+	/* Resolvers (NULL: the default); at most one user each. */
+	void (*missing)(void *opaque, uint64_t page);
+	void (*wp)(void *opaque, uint64_t page);
+	void *opaque;		/* identifies the user for detach */
+};
+
+/* 0 if this kernel and process can register guest RAM in @modes
+ * (UFFD_RAM_*), else -ENOTSUP / -EPERM with the reason in @err. */
+int uffd_ram_probe(unsigned modes, struct errmsg *err);
+
+/* Opens the uffd (every feature among those rackvm uses that the kernel
+ * has) for @mem, 4 KiB pages only; @nthreads fault threads (1..16) once
+ * started. */
+int uffd_ram_create(const struct guest_mem *mem, unsigned nthreads,
+		    struct uffd_ram **out, struct errmsg *err);
+/* void * for vm_own(). */
+void uffd_ram_destroy(void *u);
+
+/* -ENOTSUP if the kernel lacks a mode, -EBUSY if a resolver is taken or
+ * the uffd already started without the modes needed. */
+int uffd_ram_attach(struct uffd_ram *u, const struct uffd_ram_user *user,
+		    struct errmsg *err);
+void uffd_ram_detach(struct uffd_ram *u, void *opaque);
+
+int uffd_ram_start(struct uffd_ram *u, struct errmsg *err);
+
+/* Write-protect mode registered (or, before the start, available). */
+bool uffd_ram_has_wp(const struct uffd_ram *u);
+/* UFFDIO_POISON usable: a fault can be answered with "no data" (the
+ * thread gets SIGBUS, a syscall EFAULT) instead of being left waiting. */
+bool uffd_ram_has_poison(const struct uffd_ram *u);
+
+/* First error a fault thread hit reading the uffd (0 if none). */
+int uffd_ram_error(const struct uffd_ram *u);
+unsigned uffd_ram_nthreads(const struct uffd_ram *u);
+pthread_t uffd_ram_thread(const struct uffd_ram *u, unsigned i);
+/* CPU time the fault threads spent on faults of @kind (reading and
+ * dispatching them), and how many there were. */
+uint64_t uffd_ram_cpu_ns(const struct uffd_ram *u, enum uffd_fault_kind kind);
+uint64_t uffd_ram_faults(const struct uffd_ram *u, enum uffd_fault_kind kind);
+
+/*
+ * Operations on pages [page, page + count).  0 or -errno; -EINVAL for a
+ * range outside guest RAM.  Each retries the kernel's transient -EAGAIN.
+ */
+/* UFFDIO_COPY from @src (count * 4096 bytes), waking the waiters.
+ * -EEXIST if a page is there already (the pages before it were copied). */
+int uffd_ram_copy(struct uffd_ram *u, uint64_t page, uint64_t count,
+		  const void *src);
+/* UFFDIO_ZEROPAGE; -EEXIST likewise. */
+int uffd_ram_zeropage(struct uffd_ram *u, uint64_t page, uint64_t count);
+/* UFFDIO_CONTINUE (write-protected when WP mode is registered), skipping
+ * pages that are mapped already or gone from the memfd. */
+int uffd_ram_continue(struct uffd_ram *u, uint64_t page, uint64_t count);
+/* Sets or lifts write protection; lifting wakes the writers. */
+int uffd_ram_protect(struct uffd_ram *u, uint64_t page, uint64_t count,
+		     bool protect);
+int uffd_ram_wake(struct uffd_ram *u, uint64_t page, uint64_t count);
+/* -ENOTSUP without UFFDIO_POISON. */
+int uffd_ram_poison(struct uffd_ram *u, uint64_t page, uint64_t count);
+
+#endif

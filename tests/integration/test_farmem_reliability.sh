@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Far memory when memory servers fail, under real VMs:
+#   - replicas=2: one memd killed (SIGKILL) while the guest is paging;
+#     the VM goes on and every page reads back right (pagestress bad=0);
+#   - every server unreachable (both memd stopped with SIGSTOP, a
+#     partition): the VM says it is paused, and once they answer again
+#     (SIGCONT) it resumes and finishes with its data intact;
+#   - a second VM naming a namespace in use with another secret is
+#     refused with a clear message;
+#   - a memd at capacity refuses puts and the VM keeps its data.
+. "$(dirname "$0")/lib.sh"
+
+if ! have_kvm; then
+	skip farmem_reliability "no usable /dev/kvm"
+	exit 0
+fi
+if ! "$RACKVM" run --help 2>&1 | grep -q -- '--mem-local'; then
+	skip farmem_reliability "rackvm has no pager"
+	exit 0
+fi
+
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill -CONT "$p" 2> /dev/null; kill "$p" 2> /dev/null; done
+	wait 2> /dev/null
+}
+trap cleanup EXIT
+
+# start_memd LOG CAPACITY: sets memd_addr and memd_pid.
+start_memd() {
+	"$RACKVM" memd --listen 127.0.0.1:0 --capacity "$2" > "$1" 2>&1 &
+	memd_pid=$!
+	pids+=("$memd_pid")
+	memd_addr=
+	for _ in $(seq 100); do
+		memd_addr=$(sed -n 's/^memd: listening on \([^,]*\),.*/\1/p' "$1" | head -n 1)
+		[ -n "$memd_addr" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_for FILE REGEX SECONDS
+wait_for() {
+	for _ in $(seq $(($3 * 10))); do
+		grep -Eq "$2" "$1" 2> /dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+head -c 32 /dev/urandom > "$TEST_TMP/secret1"
+head -c 32 /dev/urandom > "$TEST_TMP/secret2"
+start_memd "$TEST_TMP/m1.log" 256M && a1=$memd_addr p1=$memd_pid
+start_memd "$TEST_TMP/m2.log" 256M && a2=$memd_addr p2=$memd_pid
+if [ -z "$a1" ] || [ -z "$a2" ]; then
+	out=$TEST_TMP/m1.log
+	fail farmem_memd_up "rackvm memd did not start: $(tail -n 2 "$TEST_TMP"/m*.log | tr '\n' '|')"
+	exit 0
+fi
+
+# --- one replica killed mid-run ----------------------------------------------
+out=$TEST_TMP/kill.out
+timeout -k 5 240 "$RACKVM" run --mem 96M --mem-local 16M \
+	--mem-backend "memd:$a1,$a2,replicas=2" --mem-namespace kill \
+	--mem-secret-file "$TEST_TMP/secret1" \
+	--cmdline "pagestress mib=48 passes=4 order=random" < /dev/null > "$out" 2>&1 &
+vm=$!
+# wait until pages live on the servers, then kill one of them
+wait_for "$out" 'pagestress' 60
+sleep 3
+kill -9 "$p2"
+wait "$p2" 2> /dev/null
+wait "$vm"
+status=$?
+check farmem_replica_killed_vm_ok bash -c "[ $status -eq 0 ] && grep -q 'result: pagestress .*bad=0' '$out'"
+check farmem_replica_killed_pages_went_remote bash -c "grep -Eq 'pager: .*evictions=[1-9]' '$out' && grep -Eq 'pager: .*faults=[1-9]' '$out'"
+
+# --- every server unreachable, then back ---------------------------------------
+start_memd "$TEST_TMP/m3.log" 256M && a3=$memd_addr p3=$memd_pid
+out=$TEST_TMP/stop.out
+timeout -k 5 240 "$RACKVM" run --mem 96M --mem-local 16M \
+	--mem-backend "memd:$a1,$a3,replicas=2" --mem-namespace stop \
+	--mem-secret-file "$TEST_TMP/secret1" \
+	--cmdline "pagestress mib=48 passes=6 order=random" < /dev/null > "$out" 2>&1 &
+vm=$!
+wait_for "$out" 'pagestress' 60
+sleep 3
+kill -STOP "$p1" "$p3"
+if wait_for "$out" 'paused' 30; then paused=1; else paused=0; fi
+sleep 1
+kill -CONT "$p1" "$p3"
+wait "$vm"
+status=$?
+check farmem_unreachable_pauses_vm bash -c "[ $paused = 1 ] && grep -qi 'unreachable' '$out'"
+check farmem_unreachable_resumes_intact bash -c "[ $status -eq 0 ] && grep -q 'result: pagestress .*bad=0' '$out'"
+
+# --- a namespace in use, another secret ------------------------------------------
+out=$TEST_TMP/owner.out
+timeout -k 5 120 "$RACKVM" run --mem 64M --mem-local 8M \
+	--mem-backend "memd:$a1" --mem-namespace shared \
+	--mem-secret-file "$TEST_TMP/secret1" \
+	--cmdline "pagestress mib=32 passes=8" < /dev/null > "$out" 2>&1 &
+vm=$!
+wait_for "$out" 'pagestress' 60
+out=$TEST_TMP/intruder.out
+run_cmd 60 "$out" "$RACKVM" run --mem 64M --mem-local 8M \
+	--mem-backend "memd:$a1" --mem-namespace shared \
+	--mem-secret-file "$TEST_TMP/secret2" --cmdline "pagestress mib=32 passes=1"
+check farmem_wrong_secret_refused bash -c "[ $status -ne 0 ] && grep -qi 'secret' '$out'"
+wait "$vm"
+status=$?
+out=$TEST_TMP/owner.out
+check farmem_owner_unaffected bash -c "[ $status -eq 0 ] && grep -q 'result: pagestress .*bad=0' '$out'"
+
+# --- a full memd ----------------------------------------------------------------
+start_memd "$TEST_TMP/m4.log" 4M && a4=$memd_addr
+out=$TEST_TMP/full.out
+run_cmd 120 "$out" "$RACKVM" run --mem 64M --mem-local 8M \
+	--mem-backend "memd:$a4" --cmdline "pagestress mib=32 passes=2"
+check farmem_full_memd_vm_runs_on bash -c "[ $status -eq 0 ] && grep -q 'result: pagestress .*bad=0' '$out'"
+check farmem_full_memd_says_full bash -c "grep -qiE 'full|ENOSPC|capacity' '$out'"
+check farmem_full_memd_still_serves bash -c "kill -0 ${pids[-1]}"
+exit 0

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The userfaultfd pager (rackvm run --mem-local): the bundled guest fills
+# and verifies more memory than may stay resident, so pages go to a
+# file: store and come back, every byte checked by the guest.
+#   - memtouch mode=verify, 96 MiB under --mem 256M --mem-local 64M: exit
+#     0, the guest's byte-by-byte check passes, the pager line shows
+#     evictions and faults and at most 64 MiB resident;
+#   - wsswork under --wss too (reference sampling and the pager on one
+#     uffd): exit 0, the guest's checksums find 0 bad pages;
+#   - the default backend (an unlinked file in $TMPDIR) leaves no file;
+#     --mem-local >= --mem never evicts;
+#   - refusals: --hugetlb, a direct disk, a bad secret file, --mem-backend
+#     without --mem-local, an unknown backend.
+. "$(dirname "$0")/lib.sh"
+
+out=$TEST_TMP/out
+LIMIT_PAGES=$((64 * 256))
+
+if ! have_kvm; then
+	skip pager_tests "no usable /dev/kvm"
+	exit 0
+fi
+if ! "$RACKVM" run --help 2>&1 | grep -q -- '--mem-local'; then
+	skip pager_tests "rackvm has no --mem-local yet"
+	exit 0
+fi
+
+# pager_field NAME: the figure NAME= on the pager's stats line in $out.
+pager_field() {
+	grep -E '^pager: resident=' "$out" | tail -n 1 | tr ' ' '\n' |
+		sed -n "s/^$1=//p"
+}
+
+# stats_ok: the stats line is there, in the documented format, and shows
+# paging within the limit.
+stats_ok() {
+	grep -Eq '^pager: resident=[0-9]+ remote=[0-9]+ zero=[0-9]+ faults=[0-9]+ fetches=[0-9]+ fetched_pages=[0-9]+ prefetch_hit=[01]\.[0-9][0-9] evictions=[0-9]+ bytes_in=[0-9]+ bytes_out=[0-9]+ fault_p50_us=[0-9]+ fault_p90_us=[0-9]+ fault_p99_us=[0-9]+$' "$out" &&
+		[ "$(pager_field evictions)" -gt 0 ] &&
+		[ "$(pager_field faults)" -gt 0 ] &&
+		[ "$(pager_field resident)" -le "$LIMIT_PAGES" ]
+}
+
+store=$TEST_TMP/pages
+run_cmd 120 "$out" "$RACKVM" run --kernel "$GUEST_ELF" --mem 256M \
+	--mem-local 64M --mem-backend "file:$store" \
+	--cmdline "memtouch pages=24576 mode=verify"
+if grep -q 'file store.*not supported\|Operation not supported' "$out"; then
+	skip pager_tests "the file: store is not there yet ($(tail -n 1 "$out"))"
+	exit 0
+fi
+check pager_memtouch_verify_ok bash -c "[ $status -eq 0 ] && grep -q 'result: memtouch pages=24576 mode=verify' '$out'"
+check pager_memtouch_stats stats_ok
+check pager_store_file_removed bash -c "[ ! -e '$store' ]"
+
+# the sampler and the pager share guest RAM's userfaultfd
+run_cmd 180 "$out" "$RACKVM" run --kernel "$GUEST_ELF" --mem 256M \
+	--mem-local 64M --mem-backend "file:$store" --wss=500ms \
+	--cmdline "wsswork phases=w96,r96,m64 phase_s=1 arena=96"
+check pager_wss_wsswork_ok bash -c "[ $status -eq 0 ] && grep -q 'result: wsswork verify pages=24576 bad=0' '$out'"
+check pager_wss_stats stats_ok
+check pager_wss_estimates bash -c "grep -q '^wss: t=' '$out'"
+
+# the default store: an unlinked file in $TMPDIR, which leaves nothing
+mkdir -p "$TEST_TMP/tmpdir"
+TMPDIR=$TEST_TMP/tmpdir run_cmd 120 "$out" "$RACKVM" run --kernel "$GUEST_ELF" \
+	--mem 128M --mem-local 16M --cmdline "memtouch pages=8192 mode=verify"
+check pager_default_backend_ok bash -c "[ $status -eq 0 ] && [ \$(grep -Eo 'evictions=[0-9]+' '$out' | cut -d= -f2) -gt 0 ]"
+check pager_default_backend_leaves_nothing bash -c "[ -z \"\$(ls -A '$TEST_TMP/tmpdir')\" ]"
+
+# room for all of RAM: the pager runs, nothing is evicted
+run_cmd 60 "$out" "$RACKVM" run --kernel "$GUEST_ELF" --mem 64M \
+	--mem-local 64M --mem-backend "file:$store" \
+	--cmdline "memtouch pages=4096 mode=verify"
+check pager_no_eviction_when_all_fits bash -c "[ $status -eq 0 ] && grep -q ' evictions=0 ' '$out'"
+
+# refusals: exit 2 with a reason, before any VM runs
+refused() {
+	local name=$1 why=$2
+	shift 2
+	run_cmd 30 "$out" "$RACKVM" run --kernel "$GUEST_ELF" "$@"
+	check "$name" bash -c "[ $status -eq 2 ] && grep -q -- '$why' '$out'"
+}
+refused pager_refuses_hugetlb 'hugetlb' --mem 64M --hugetlb --mem-local 32M
+: > "$TEST_TMP/disk.img"
+truncate -s 1M "$TEST_TMP/disk.img"
+refused pager_refuses_direct_disk 'direct' --mem 64M --mem-local 32M \
+	--disk "$TEST_TMP/disk.img,direct"
+: > "$TEST_TMP/empty-secret"
+refused pager_refuses_empty_secret '1 to 64 bytes' --mem 64M --mem-local 32M \
+	--mem-secret-file "$TEST_TMP/empty-secret"
+refused pager_backend_needs_mem_local 'need --mem-local' --mem 64M \
+	--mem-backend "file:$store"
+refused pager_refuses_unknown_backend 'invalid memory backend' --mem 64M \
+	--mem-local 32M --mem-backend "tape:/dev/st0"
+refused pager_refuses_tiny_limit 'at least' --mem 64M --mem-local 1M
+exit 0
