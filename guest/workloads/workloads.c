@@ -9,7 +9,8 @@ extern const struct workload workload_hello, workload_memtouch,
 	workload_reset, workload_triplefault, workload_xrstor,
 	workload_blkbench, workload_blkid, workload_blkro, workload_rng,
 	workload_vconsole, workload_netecho, workload_balloon,
-	workload_hostile, workload_wsswork;
+	workload_hostile, workload_wsswork, workload_kmeans,
+	workload_pagestress;
 
 const struct workload *const workloads[] = {
 	&workload_hello,
@@ -33,6 +34,8 @@ const struct workload *const workloads[] = {
 	&workload_balloon,
 	&workload_hostile,
 	&workload_wsswork,
+	&workload_kmeans,
+	&workload_pagestress,
 	NULL,
 };
 

@@ -80,3 +80,21 @@ check guest_qemu_pagefault eval 'failed &&
 boot unknown 1 "no-such-workload"
 check guest_qemu_unknown_workload eval 'failed &&
 	has "unknown workload .no-such-workload." && has "^  memtouch "'
+
+# Far-memory workloads, small: the checksum of kmeans is bit-exact, so
+# test_guest_farmem_workloads.sh compares rackvm's with QEMU's; here the
+# guest must simply run them to the end under a second hypervisor.
+boot kmeans 1 "kmeans points=20000 dims=8 k=4 iters=5 seed=7"
+check guest_qemu_kmeans eval 'passed &&
+	has "^result: kmeans points=20000 dims=8 k=4 iters=5 bytes=640000 seconds=[0-9.]+ checksum=0x[0-9a-f]{16}$"'
+
+boot pagestress 1 "pagestress mib=32 passes=2 order=random"
+check guest_qemu_pagestress eval 'passed &&
+	has "^result: pagestress mib=32 passes=2 bad=0 seconds=[0-9.]+$"'
+
+# A page changed behind the workload's back must be caught (else bad=0
+# above proves nothing).
+boot pagestress_corrupt 1 "pagestress mib=4 passes=1 corrupt=100"
+check guest_qemu_pagestress_detects eval 'failed &&
+	has "^result: pagestress mib=4 passes=1 bad=1 " &&
+	has "^pagestress: bad page 100 "'
