@@ -38,7 +38,7 @@ rk() {
 	run_cmd "$TIMEOUT" "$out" "$RACKVM" run "$@"
 }
 kmeans_line() {
-	has "^result: kmeans points=131072 dims=8 k=4 iters=3 bytes=4194304 seconds=[0-9.]+ checksum=0x[0-9a-f]{16}$"
+	has "^result: kmeans points=262144 dims=8 k=4 iters=3 bytes=8388608 seconds=[0-9.]+ checksum=0x[0-9a-f]{16}$"
 }
 
 # --- without the pager ---------------------------------------------------
