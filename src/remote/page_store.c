@@ -58,3 +58,25 @@ int page_store_open(const char *spec, const struct page_store_params *p,
 			  "memd:HOST:PORT[,HOST:PORT...][,replicas=N] or "
 			  "memcached:HOST:PORT[,HOST:PORT...]", spec);
 }
+
+int page_runs_check(const char *who, const struct page_run *runs, size_t n,
+		    uint64_t ram_pages, bool need_buffers, struct errmsg *err)
+{
+	if (n && !runs)
+		return errmsg_set(err, -EINVAL, "%s: no runs given", who);
+	for (size_t i = 0; i < n; i++) {
+		const struct page_run *r = &runs[i];
+
+		if (!r->count || r->first >= ram_pages ||
+		    r->count > ram_pages - r->first)
+			return errmsg_set(err, -EINVAL,
+					  "%s: pages 0x%llx+%u empty or outside guest RAM (%llu pages)",
+					  who, (unsigned long long)r->first, r->count,
+					  (unsigned long long)ram_pages);
+		if (need_buffers && (!r->data || !r->sums))
+			return errmsg_set(err, -EINVAL,
+					  "%s: run at page 0x%llx has no buffers",
+					  who, (unsigned long long)r->first);
+	}
+	return 0;
+}

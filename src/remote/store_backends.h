@@ -6,6 +6,8 @@
 #ifndef RACKVM_REMOTE_STORE_BACKENDS_H
 #define RACKVM_REMOTE_STORE_BACKENDS_H
 
+#include <stdbool.h>
+
 #include "remote/page_store.h"
 
 int store_file_open(const char *args, const struct page_store_params *p,
@@ -14,5 +16,11 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 		    struct page_store **out, struct errmsg *err);
 int store_memcached_open(const char *args, const struct page_store_params *p,
 			 struct page_store **out, struct errmsg *err);
+
+/* Every run non-empty and inside guest RAM (@ram_pages), with data and
+ * sums when @need_buffers (put and get; drop needs none).  @who names
+ * the store in the message. */
+int page_runs_check(const char *who, const struct page_run *runs, size_t n,
+		    uint64_t ram_pages, bool need_buffers, struct errmsg *err);
 
 #endif

@@ -101,23 +101,8 @@ static void pages_mark(struct file_store *fs, uint64_t first, uint64_t count,
 static int check_runs(const struct file_store *fs, const struct page_run *runs,
 		      size_t n, bool need_buffers, struct errmsg *err)
 {
-	if (n && !runs)
-		return errmsg_set(err, -EINVAL, "file store: no runs given");
-	for (size_t i = 0; i < n; i++) {
-		const struct page_run *r = &runs[i];
-
-		if (!r->count || r->first >= fs->ram_pages ||
-		    r->count > fs->ram_pages - r->first)
-			return errmsg_set(err, -EINVAL,
-					  "file store: pages 0x%llx+%u outside guest RAM (%llu pages)",
-					  (unsigned long long)r->first, r->count,
-					  (unsigned long long)fs->ram_pages);
-		if (need_buffers && (!r->data || !r->sums))
-			return errmsg_set(err, -EINVAL,
-					  "file store: run at page 0x%llx has no buffers",
-					  (unsigned long long)r->first);
-	}
-	return 0;
+	return page_runs_check("file store", runs, n, fs->ram_pages,
+			       need_buffers, err);
 }
 
 /* pread/pwrite the whole range: they may move less than asked (signals,

@@ -240,25 +240,13 @@ static int check_runs(const struct mc_store *ms, const struct page_run *runs,
 		      size_t n, bool need_buffers, size_t *pages,
 		      struct errmsg *err)
 {
-	*pages = 0;
-	if (n && !runs)
-		return errmsg_set(err, -EINVAL, "memcached: no runs given");
-	for (size_t i = 0; i < n; i++) {
-		const struct page_run *r = &runs[i];
+	int ret = page_runs_check("memcached", runs, n, ms->ram_pages,
+				  need_buffers, err);
 
-		if (!r->count || r->first >= ms->ram_pages ||
-		    r->count > ms->ram_pages - r->first)
-			return errmsg_set(err, -EINVAL,
-					  "memcached: pages 0x%llx+%u outside guest RAM (%llu pages)",
-					  (unsigned long long)r->first, r->count,
-					  (unsigned long long)ms->ram_pages);
-		if (need_buffers && (!r->data || !r->sums))
-			return errmsg_set(err, -EINVAL,
-					  "memcached: run at page 0x%llx has no buffers",
-					  (unsigned long long)r->first);
-		*pages += r->count;
-	}
-	return 0;
+	*pages = 0;
+	for (size_t i = 0; !ret && i < n; i++)
+		*pages += runs[i].count;
+	return ret;
 }
 
 static int page_cmp(const void *a, const void *b)

@@ -1109,20 +1109,7 @@ static int put_failure(struct op *op, struct errmsg *err)
 static int check_runs(const struct memd_store *st, const struct page_run *runs,
 		      size_t n, bool need_data, struct errmsg *err)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (runs[i].count < 1 || runs[i].first >= st->ram_pages ||
-		    runs[i].count > st->ram_pages - runs[i].first)
-			return errmsg_set(err, -EINVAL, "page run %llu+%u is empty or "
-					  "beyond guest RAM (%llu pages)",
-					  (unsigned long long)runs[i].first,
-					  runs[i].count,
-					  (unsigned long long)st->ram_pages);
-		if (need_data && (!runs[i].data || !runs[i].sums))
-			return errmsg_set(err, -EINVAL, "page run %llu+%u has no buffers",
-					  (unsigned long long)runs[i].first,
-					  runs[i].count);
-	}
-	return 0;
+	return page_runs_check("memd", runs, n, st->ram_pages, need_data, err);
 }
 
 static int memd_put(struct page_store *ps, const struct page_run *runs,
