@@ -31,6 +31,10 @@ struct boot_config {
 	const uint8_t *initrd;		/* may be NULL */
 	size_t initrd_size;
 	const char *cmdline;		/* may be NULL: empty command line */
+	/* The kernel's path as the user gave it: Multiboot passes it as
+	 * argv[0] of the command line, as GRUB and QEMU do.  May be NULL
+	 * (then the command line is passed alone). */
+	const char *kernel_name;
 	unsigned ncpus;			/* for the MP and ACPI tables */
 };
 

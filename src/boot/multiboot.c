@@ -3,6 +3,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "boot/acpi.h"
@@ -211,6 +212,32 @@ static int write_modules(const struct guest_mem *m,
 			  "Multiboot module list", err);
 }
 
+/*
+ * GRUB and QEMU pass "KERNEL ARGS": kernels that parse their command line
+ * into argv (kvm-unit-tests, for one) skip argv[0] as their own name, so
+ * without it they would lose their first argument.  No trailing space when
+ * there are no arguments, as GRUB does (QEMU leaves one).
+ */
+static int write_cmdline(const struct guest_mem *m,
+			 const struct boot_config *cfg, struct errmsg *err)
+{
+	char line[BOOT_CMDLINE_MAX + 2];
+	struct boot_config named = *cfg;
+	const char *args = cfg->cmdline ? cfg->cmdline : "";
+	int n;
+
+	if (!cfg->kernel_name)
+		return boot_write_cmdline(m, cfg, BOOT_CMDLINE_MAX, err);
+	n = snprintf(line, sizeof(line), "%s%s%s", cfg->kernel_name,
+		     args[0] ? " " : "", args);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return errmsg_set(err, -E2BIG,
+				  "command line with the kernel's name is %d bytes, longer than the limit of %d",
+				  n, BOOT_CMDLINE_MAX);
+	named.cmdline = line;
+	return boot_write_cmdline(m, &named, BOOT_CMDLINE_MAX, err);
+}
+
 static int write_info(const struct guest_mem *m, const struct boot_config *cfg,
 		      uint64_t kernel_end, struct errmsg *err)
 {
@@ -225,7 +252,7 @@ static int write_info(const struct guest_mem *m, const struct boot_config *cfg,
 	put_le32(mbi + MBI_MEM_UPPER,
 		 (guest_mem_low_top(m) - BOOT_HIGH_RAM) / 1024);
 	put_le32(mbi + MBI_CMDLINE, BOOT_CMDLINE_ADDR);
-	ret = boot_write_cmdline(m, cfg, BOOT_CMDLINE_MAX, err);
+	ret = write_cmdline(m, cfg, err);
 	if (!ret)
 		ret = write_mmap(m, mbi, err);
 	if (!ret)

@@ -699,7 +699,7 @@ static int run_vm(const struct run_options *o, const struct images *img,
 	struct boot_config boot = {
 		.kernel = img->kernel, .kernel_size = img->kernel_size,
 		.initrd = img->initrd, .initrd_size = img->initrd_size,
-		.cmdline = cmdline, .ncpus = o->cpus,
+		.cmdline = cmdline, .ncpus = o->cpus, .kernel_name = o->kernel,
 	};
 	struct boot_entry entry;
 	struct vm_exit exit = { 0 };

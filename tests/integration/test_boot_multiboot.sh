@@ -3,6 +3,8 @@
 # and, as a cross-check of the kernel itself, under QEMU's pc machine.
 # The kernel validates the Multiboot information, echoes the command line
 # on COM1 and exits through isa-debug-exit: status 1 = pass, 3 = fail.
+# The command line is "KERNEL ARGS" (argv[0] is the path given to --kernel
+# or -kernel), as GRUB and QEMU pass it.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -22,7 +24,7 @@ expect_pass() {
 	check "${name}_status" [ "$status" -eq "$PASS_STATUS" ]
 	check "${name}_checks_pass" grep -q '^multiboot-test: PASS' "$out"
 	check "${name}_cmdline_echoed" grep -qF "cmdline: " "$out"
-	check "${name}_cmdline_text" grep -qF "$CMDLINE" "$out"
+	check "${name}_cmdline_argv0_is_kernel" grep -qxF "cmdline: $IMAGE $CMDLINE" "$out"
 }
 
 if ! have_kvm; then

@@ -2,6 +2,7 @@
 /* Multiboot v1 loader: ELF32 kernels and the address-field ("a.out
  * kludge") format, the information structure and the entry state. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "boot/multiboot.h"
@@ -244,4 +245,52 @@ TEST(boot_multiboot_rejects_bad_address_fields)
 	WITH(3, 0xF0000000u);
 	CHECK_MB_FAILS(&cfg, -ENOSPC, "outside guest RAM");
 #undef WITH
+}
+
+/* GRUB and QEMU pass "KERNEL ARGS"; kernels that build argv from it skip
+ * argv[0], so it must be the kernel's name, not the first argument. */
+static bool mb_cmdline_is(const char *name, const char *args,
+			  const char *want)
+{
+	static uint8_t img[TEST_IMAGE_MAX];
+	struct boot_config cfg = tb_config(img, 0);
+	struct errmsg err = { "" };
+	struct boot_entry e;
+	struct guest_mem m;
+	uint8_t mbi[MBI_SIZE];
+	bool same = false;
+
+	cfg.kernel_size = build_mb_elf(img, 0, 0, MB_LOAD + 32);
+	cfg.kernel_name = name;
+	cfg.cmdline = args;
+	if (load_mb(&m, &cfg, &e, &err, true) == 0 &&
+	    guest_mem_read(&m, BOOT_INFO_ADDR, mbi, sizeof(mbi)) == 0)
+		same = !strcmp((char *)tb_guest(&m, tb_get32(mbi + MBI_CMDLINE), 1),
+			       want);
+	guest_mem_destroy(&m);
+	return same;
+}
+
+TEST(boot_multiboot_cmdline_starts_with_kernel_name)
+{
+	static uint8_t img[TEST_IMAGE_MAX];
+	static char args[BOOT_CMDLINE_MAX + 1], want[BOOT_CMDLINE_MAX + 1];
+	struct boot_config cfg = tb_config(img, 0);
+
+	CHECK(mb_cmdline_is("build/images/multiboot-test.elf", "mbtest=hello x",
+			    "build/images/multiboot-test.elf mbtest=hello x"));
+	CHECK(mb_cmdline_is("/boot/k.elf", NULL, "/boot/k.elf"));
+	CHECK(mb_cmdline_is("/boot/k.elf", "", "/boot/k.elf"));
+	CHECK(mb_cmdline_is(NULL, "a=1", "a=1"));
+
+	/* the name counts against the limit: "/k " + args fills it */
+	memset(args, 'a', BOOT_CMDLINE_MAX - 3);
+	args[BOOT_CMDLINE_MAX - 3] = 0;
+	memcpy(want, "/k ", 3);
+	memcpy(want + 3, args, sizeof(want) - 3);
+	CHECK(mb_cmdline_is("/k", args, want));
+	cfg.kernel_size = build_mb_elf(img, 0, 0, MB_LOAD + 32);
+	cfg.kernel_name = "/kern";
+	cfg.cmdline = args;
+	CHECK_MB_FAILS(&cfg, -E2BIG, "limit of 4095");
 }

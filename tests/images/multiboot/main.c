@@ -4,9 +4,10 @@
  * handed over, prints what it saw on COM1 and reports through the
  * isa-debug-exit port: 0 = every check passed, 1 = something failed.
  * It runs under rackvm and QEMU alike, so the checks accept what either
- * legitimately provides (QEMU prefixes the command line with the kernel
- * path; its BIOS reports a different memory map).  Ring-0 code may be
- * emulated slowly, so it does little besides port I/O.
+ * legitimately provides (QEMU's BIOS reports a different memory map).  The
+ * command line is "KERNEL ARGS", as GRUB and QEMU pass it: the token must
+ * be argv[1], the way kernels that build argv (kvm-unit-tests) read it.
+ * Ring-0 code may be emulated slowly, so it does little besides port I/O.
  */
 #include <stdint.h>
 
@@ -21,7 +22,8 @@
 #define MBI_MMAP (1u << 6)
 #define MAX_MMAP_ENTRIES 32
 
-/* The command line must contain this token (the test passes it). */
+/* The command line's first argument after the kernel's name (the test
+ * passes it). */
 #define CMDLINE_TOKEN "mbtest=hello"
 
 struct mb_info {
@@ -113,17 +115,18 @@ static void check(int ok, const char *what)
 		failures++;
 }
 
-static int contains(const char *s, const char *token)
+/* True if the second space-separated word of @s is @word. */
+static int argv1_is(const char *s, const char *word)
 {
-	for (; *s; s++) {
-		const char *a = s, *b = token;
-
-		while (*a && *b && *a == *b)
-			a++, b++;
-		if (!*b)
-			return 1;
-	}
-	return 0;
+	while (*s == ' ')
+		s++;
+	while (*s && *s != ' ')
+		s++;
+	while (*s == ' ')
+		s++;
+	while (*word && *s == *word)
+		s++, word++;
+	return !*word && (!*s || *s == ' ');
 }
 
 /* Walks the mmap; checks the entries are well-formed and that RAM at
@@ -186,7 +189,8 @@ void mb_main(uint32_t magic, const struct mb_info *mbi)
 		puts_serial("cmdline: ");
 		puts_serial(cmdline);
 		putc_serial('\n');
-		check(contains(cmdline, CMDLINE_TOKEN), "cmdline token");
+		check(argv1_is(cmdline, CMDLINE_TOKEN),
+		      "cmdline token is argv[1], after the kernel's name");
 	}
 out:
 	puts_serial(failures ? "multiboot-test: FAIL\n"
