@@ -1,6 +1,8 @@
 # rackvm — build rules.
 #   make            build/rackvm and the guest images in build/guest/
-#   make run        build, then boot the bundled default guest
+#   make run        install the build's packages, build, boot the bundled
+#                   default guest (in the emulated test host if this
+#                   machine's /dev/kvm cannot)
 #   make test       the whole test suite (installs what it needs)
 #   make asan       the sanitizer build used by the tests: build/asan/
 #   make fuzz       libFuzzer targets in build/fuzz/ (clang)
@@ -67,8 +69,18 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 fuzz: $(FUZZ_BINS)
 
-run: all
-	$(BUILD)/rackvm run
+# `make run` works on a fresh Debian machine: the build's packages first,
+# then the build; where this machine's /dev/kvm cannot run the guest (none,
+# no permission, broken), the guest boots inside the emulated test host.
+run:
+	@scripts/install-deps build
+	@$(MAKE) --no-print-directory all
+	@if reason=$$(scripts/kvm-usable $(BUILD)/rackvm 2>&1); then \
+		$(BUILD)/rackvm run; \
+	else \
+		echo "make run: $$reason; booting the bundled guest inside the emulated test host (tests/rack/host)"; \
+		scripts/install-deps rack && tests/rack/host run -- $(BUILD)/rackvm run; \
+	fi
 
 test:
 	tests/run
