@@ -25,7 +25,7 @@ enum syscall_nr {
 	SYS_GET_CPL = 3,	/* CPL the handler runs at (0) */
 	SYS_PIO_READ_LOOP = 4,	/* arg1 times inb from port arg0 */
 	SYS_TRIPLE_FAULT = 5,	/* empty IDT, then an exception: never returns */
-	SYS_XRSTOR = 6,		/* enables XSAVE and runs one xrstor */
+	SYS_PADDD_MMIO = 6,	/* paddd xmm0 from guest-physical arg0 */
 	SYS_NR
 };
 
