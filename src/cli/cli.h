@@ -2,6 +2,8 @@
 /*
  * Command-line front end.  Only this folder prints to the user and exits.
  *
+ * `rackvm doctor` exits 0 if `rackvm run` can work on this host, 2 if not.
+ *
  * Process exit status of `rackvm run`:
  *   0   guest finished (bundled guest reported success, or powered off)
  *   2   rackvm could not start or run the VM (usage, /dev/kvm, bad image)
@@ -30,5 +32,7 @@ void print_run_usage(FILE *out);
 int cmd_control(int argc, char **argv);
 void print_control_usage(FILE *out);
 int cmd_memd(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+void print_doctor_usage(FILE *out);
 
 #endif

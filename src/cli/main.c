@@ -14,12 +14,15 @@ static void print_usage(FILE *out)
 		"  run       boot a VM (the bundled guest runtime by default)\n"
 		"  control   send a command to a running VM (see --control)\n"
 		"  memd      serve other hosts' evicted guest pages (memd --help)\n"
+		"  doctor    what this host offers rackvm; exit 2 if run cannot work\n"
 		"  version   print the version\n"
 		"  help      this text; `rackvm run --help` for run's options\n"
 		"\n");
 	print_run_usage(out);
 	fprintf(out, "\n");
 	print_control_usage(out);
+	fprintf(out, "\n");
+	print_doctor_usage(out);
 }
 
 int main(int argc, char **argv)
@@ -36,6 +39,8 @@ int main(int argc, char **argv)
 		return cmd_control(argc - 1, argv + 1);
 	if (!strcmp(cmd, "memd"))
 		return cmd_memd(argc - 1, argv + 1);
+	if (!strcmp(cmd, "doctor"))
+		return cmd_doctor(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("rackvm %s\n", RACKVM_VERSION);
 		return 0;

@@ -12,15 +12,9 @@
 
 #include "vm/cpuid.h"
 
-struct required_cap {
-	int cap;
-	const char *name;
-	const char *why;
-};
-
 /* Everything rackvm cannot run without; checked up front so the user gets
  * one clear message instead of a failing ioctl deep inside VM setup. */
-static const struct required_cap required_caps[] = {
+static const struct kvm_required_cap required_caps[] = {
 	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM" },
 	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel interrupt controllers" },
 	{ KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT" },
@@ -32,6 +26,12 @@ static const struct required_cap required_caps[] = {
 	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "device interrupts" },
 	{ KVM_CAP_NR_VCPUS, "KVM_CAP_NR_VCPUS", "vCPU limits" },
 };
+
+const struct kvm_required_cap *kvm_required_caps(size_t *count)
+{
+	*count = sizeof(required_caps) / sizeof(required_caps[0]);
+	return required_caps;
+}
 
 static int get_supported_cpuid(struct kvm *kvm, struct errmsg *err)
 {
@@ -71,7 +71,7 @@ int kvm_open(struct kvm *kvm, const char *path, struct errmsg *err)
 		goto fail;
 	}
 	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-		const struct required_cap *c = &required_caps[i];
+		const struct kvm_required_cap *c = &required_caps[i];
 
 		if (ioctl(kvm->fd, KVM_CHECK_EXTENSION, c->cap) <= 0) {
 			ret = errmsg_set(err, -ENOTSUP,

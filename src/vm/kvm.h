@@ -21,6 +21,16 @@ struct kvm {
 	int has_immediate_exit;
 };
 
+struct kvm_required_cap {
+	int cap;		/* KVM_CAP_* */
+	const char *name;	/* "KVM_CAP_IRQCHIP" */
+	const char *why;	/* what rackvm uses it for */
+};
+
+/* The capabilities kvm_open() requires, in the order it checks them
+ * (`rackvm doctor` lists them from here too). */
+const struct kvm_required_cap *kvm_required_caps(size_t *count);
+
 /*
  * Opens @path (normally "/dev/kvm"), checks KVM_API_VERSION == 12 and every
  * capability rackvm relies on.  -ENOENT / -EACCES when the device is
