@@ -405,6 +405,7 @@ static int get_remote(struct pager *p, struct fetch *f, struct errmsg *err)
 }
 
 /* Sleeps up to @ns unless the pager stops first. */
+/* Sleeps up to @ns unless the pager stops first. */
 static void backoff(struct pager *p, uint64_t ns)
 {
 	struct timespec until = deadline_in(ns);
@@ -797,6 +798,59 @@ static void on_wp(void *opaque, uint64_t page)
 		default:
 			/* gone from the memfd: the retry faults it back in */
 			uffd_ram_wake(p->uffd, page, 1);
+			return;
+		}
+	}
+}
+
+/*
+ * A page the sampler revoked is mapped back under BUSY, so that no
+ * eviction copies it meanwhile: where UFFDIO_CONTINUE cannot map it
+ * write-protected in one step, the page is writable for a moment, and a
+ * write then must not escape an eviction (uffd_ram.h).  A fault on a
+ * page being evicted cancels the eviction (the page is in use); mapping
+ * back an untouched sample (@fault false) leaves such a page revoked: it
+ * is punched, or faults back in later.
+ */
+static void on_minor(void *opaque, uint64_t page, bool fault)
+{
+	struct pager *p = opaque;
+	unsigned spins = 0;
+
+	if (page >= p->npages)
+		return;
+	for (;;) {
+		uint8_t s = load_state(p, page);
+
+		switch (s) {
+		case PS_EVICTING:
+			if (!fault)
+				return;
+			/* fall through */
+		case PS_LOCAL:
+			if (!move_state(p, page, s, PS_BUSY))
+				continue;
+			uffd_ram_continue(p->uffd, page, 1);
+			if (fault) {
+				uffd_ram_wake(p->uffd, page, 1);
+				set_flag(p, page, PF_REF);
+			}
+			if (s == PS_EVICTING)
+				add(&p->c.cancelled, 1);
+			set_state(p, page, PS_LOCAL);
+			return;
+		case PS_BUSY:
+		case PS_PUNCHING:
+			if (!fault)
+				return;
+			settle_wait(&spins);
+			break;
+		case PS_FETCHING:
+			return;	/* its fetcher wakes us once it is LOCAL */
+		default:
+			/* gone from the memfd: the retry is a missing fault */
+			if (fault)
+				uffd_ram_wake(p->uffd, page, 1);
 			return;
 		}
 	}
@@ -1205,6 +1259,7 @@ int pager_create(const struct guest_mem *mem, struct uffd_ram *uffd,
 		.observe = UFFD_OBSERVE(UFFD_FAULT_MINOR) |
 			   UFFD_OBSERVE(UFFD_FAULT_WP),
 		.note = on_note, .missing = on_missing, .wp = on_wp,
+		.minor = on_minor,
 	};
 	struct pager *p;
 	int ret = check_config(cfg, err);

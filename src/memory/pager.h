@@ -57,8 +57,9 @@
  * it is REMOTE and is then woken: its retry faults the stored copy, which
  * is the content the protection kept, back in.  The sampler's write
  * protections (memory/ref_sample.h) are lifted through BUSY as well, so
- * lifting one cannot lift an eviction's; and pages are only ever mapped
- * back write-protected (uffd_ram.h), so a mapping cannot either.  Read
+ * lifting one cannot lift an eviction's; and the pages it revoked are
+ * mapped back write-protected, through BUSY too (a minor fault on a page
+ * being evicted cancels the eviction), so a mapping cannot either.  Read
  * the memfd with pread(), never through the mapping: the pager's threads
  * must not fault on guest RAM.
  *

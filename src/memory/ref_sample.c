@@ -29,6 +29,8 @@ struct ref_sample {
 	unsigned char *resident;	/* mincore vector, npages bytes */
 	uint32_t *sample;		/* pages armed in this interval */
 	uint64_t nsample;
+	uint32_t *untouched;		/* last sample's, to map back */
+	uint64_t nuntouched;
 	uint64_t population;
 	uint64_t rng;			/* xorshift64* state */
 };
@@ -116,8 +118,9 @@ static int sampler_alloc(const struct guest_mem *mem, uint64_t seed,
 	rs->state = calloc(rs->npages, 1);
 	rs->resident = malloc(rs->npages);
 	rs->sample = malloc(rs->npages * sizeof(*rs->sample));
+	rs->untouched = malloc(rs->npages * sizeof(*rs->untouched));
 	*out = rs;
-	if (!rs->state || !rs->resident || !rs->sample)
+	if (!rs->state || !rs->resident || !rs->sample || !rs->untouched)
 		return errmsg_set(err, -ENOMEM, "reference sampling: out of memory");
 	return 0;
 }
@@ -174,6 +177,7 @@ void ref_sample_destroy(struct ref_sample *rs)
 	free(rs->state);
 	free(rs->resident);
 	free(rs->sample);
+	free(rs->untouched);
 	free(rs);
 }
 
@@ -200,41 +204,51 @@ static uint64_t random_below(uint64_t *s, uint64_t bound)
 }
 
 /*
- * Maps back @count pages from @first that were revoked and not touched.
- * Left revoked they would each cost the guest a fault round trip
- * whenever it next touches them, intervals later, long after the
- * sample that revoked them was counted: a cold region the guest
- * returns to would crawl.  Mapping a page adds a PTE, which needs no
- * MMU-notifier invalidation, so this runs with the vCPUs going.
- * EEXIST (the guest touched it meanwhile) and ENOENT (the balloon or
- * the pager punched it) skip that page.
+ * Maps back the last sample's pages that were not touched.  Left revoked
+ * they would each cost the guest a fault round trip whenever it next
+ * touches them, intervals later, long after the sample that revoked them
+ * was counted: a cold region the guest returns to would crawl.  Mapping
+ * a page adds a PTE, which needs no MMU-notifier invalidation, but where
+ * the kernel maps it writable and then write-protects it (before Linux
+ * 6.5, uffd_ram.h) the protection is one, so this runs in ref_sample_arm()
+ * with the vCPUs paused.  Pages touched meanwhile, punched (balloon,
+ * pager) or being evicted are skipped (uffd_ram_map_back() asks the pager
+ * when one runs).
  */
-static void restore_run(struct ref_sample *rs, uint64_t first, uint64_t count)
+static void map_back_untouched(struct ref_sample *rs)
 {
-	if (count)
-		uffd_ram_continue(rs->uffd, first, count);
+	uint64_t first = 0, len = 0;
+
+	for (uint64_t i = 0; i < rs->nuntouched; i++) {
+		uint32_t p = rs->untouched[i];
+
+		/* in page order: merge neighbours */
+		if (len && first + len == p) {
+			len++;
+			continue;
+		}
+		if (len)
+			uffd_ram_map_back(rs->uffd, first, len);
+		first = p;
+		len = 1;
+	}
+	if (len)
+		uffd_ram_map_back(rs->uffd, first, len);
+	rs->nuntouched = 0;
 }
 
 static void collect(struct ref_sample *rs, const uint64_t *written,
 		    uint64_t *touched, struct ref_sample_result *res)
 {
-	uint64_t run_first = 0, run_len = 0;
-
 	res->population = rs->population;
 	res->sampled = rs->nsample;
+	rs->nuntouched = 0;
 	for (uint64_t i = 0; i < rs->nsample; i++) {
 		uint32_t p = rs->sample[i];
 
 		if (__atomic_exchange_n(&rs->state[p], PAGE_IDLE,
 					__ATOMIC_RELAXED) != PAGE_TOUCHED) {
-			/* the sample is in page order: merge neighbours */
-			if (run_len && run_first + run_len == p) {
-				run_len++;
-			} else {
-				restore_run(rs, run_first, run_len);
-				run_first = p;
-				run_len = 1;
-			}
+			rs->untouched[rs->nuntouched++] = p;
 			continue;
 		}
 		res->touched++;
@@ -243,7 +257,6 @@ static void collect(struct ref_sample *rs, const uint64_t *written,
 		if (touched)
 			bitmap_set(touched, p);
 	}
-	restore_run(rs, run_first, run_len);
 	rs->nsample = 0;
 }
 
@@ -268,6 +281,10 @@ int ref_sample_arm(struct ref_sample *rs, struct errmsg *err)
 	bool all = rs->nsample && rs->nsample == rs->population;
 	uint8_t *base = rs->mem->base;
 
+	/* revoking every page anyway: nothing to map back first */
+	if (all)
+		rs->nuntouched = 0;
+	map_back_untouched(rs);
 	for (uint64_t i = 0; i < rs->nsample; i++)
 		__atomic_store_n(&rs->state[rs->sample[i]], PAGE_ARMED,
 				 __ATOMIC_RELAXED);

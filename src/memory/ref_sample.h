@@ -86,9 +86,11 @@ void ref_sample_destroy(struct ref_sample *rs);
  * touched sampled pages into @touched (may be NULL), counts those not in
  * @written (may be NULL: none written), then chooses the next sample of
  * @n resident pages (REF_SAMPLE_ALL: all of them).  ref_sample_arm()
- * revokes it; between the two the caller may pause the vCPUs, because
- * each revoked page costs a TLB shootdown of every vCPU in guest mode
- * (KVM's MMU notifier), which a paused vCPU does not need.
+ * maps back the last sample's untouched pages and revokes the new one;
+ * between the two the caller may pause the vCPUs, because each revoked
+ * (or, on older kernels, re-protected) page costs a TLB shootdown of
+ * every vCPU in guest mode (KVM's MMU notifier), which a paused vCPU
+ * does not need.
  */
 int ref_sample_rotate(struct ref_sample *rs, uint64_t n,
 		      const uint64_t *written, uint64_t *touched,

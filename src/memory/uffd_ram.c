@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,12 +44,13 @@ struct uffd_ram {
 	int uffd;
 	uint64_t features;		/* negotiated */
 	uint64_t ioctls;		/* available on the registered range */
+	bool continue_wp;		/* UFFDIO_CONTINUE_MODE_WP works */
 	unsigned registered;		/* UFFD_RAM_* once started */
 	unsigned nthreads;
 	pthread_t threads[UFFD_RAM_MAX_THREADS];
 	unsigned threads_started;
 	int stop_fd;			/* eventfd: the fault threads end */
-	int thread_error;		/* atomic: first read error */
+	int thread_error;		/* atomic: first read or resolve error */
 	uint64_t cpu_ns[UFFD_FAULT_KINDS];	/* atomic */
 	uint64_t faults[UFFD_FAULT_KINDS];	/* atomic */
 
@@ -113,6 +115,54 @@ static int modes_supported(uint64_t have, unsigned modes, struct errmsg *err)
 	return 0;
 }
 
+/*
+ * Whether UFFDIO_CONTINUE can map a page write-protected in one step
+ * (UFFDIO_CONTINUE_MODE_WP, Linux 6.5): no feature bit says so, and
+ * kernels before it refuse the mode with EINVAL, so it is tried on one
+ * page of a scratch memfd.
+ */
+static bool probe_continue_wp(void)
+{
+	uint64_t want = UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+	uint64_t got = 0;
+	static const uint8_t one = 1;
+	bool works = false;
+	void *map = MAP_FAILED;
+	int memfd, uffd = -1;
+
+	memfd = memfd_create("rackvm-uffd-probe", MFD_CLOEXEC);
+	if (memfd < 0)
+		return false;
+	if (ftruncate(memfd, PAGE) || pwrite(memfd, &one, 1, 0) != 1)
+		goto out;
+	map = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (map == MAP_FAILED)
+		goto out;
+	uffd = uffd_open(want, &got, NULL);
+	if (uffd < 0 || (got & want) != want)
+		goto out;
+	{
+		struct uffdio_register reg = {
+			.range = { .start = (uintptr_t)map, .len = PAGE },
+			.mode = UFFDIO_REGISTER_MODE_MINOR | UFFDIO_REGISTER_MODE_WP,
+		};
+		struct uffdio_continue c = {
+			.range = { .start = (uintptr_t)map, .len = PAGE },
+			.mode = UFFDIO_CONTINUE_MODE_WP,
+		};
+
+		works = ioctl(uffd, UFFDIO_REGISTER, &reg) == 0 &&
+			ioctl(uffd, UFFDIO_CONTINUE, &c) == 0;
+	}
+out:
+	if (uffd >= 0)
+		close(uffd);
+	if (map != MAP_FAILED)
+		munmap(map, PAGE);
+	close(memfd);
+	return works;
+}
+
 int uffd_ram_probe(unsigned modes, struct errmsg *err)
 {
 	uint64_t have = 0;
@@ -126,6 +176,16 @@ bool uffd_ram_has_wp(const struct uffd_ram *u)
 	if (u->started)
 		return u->registered & UFFD_RAM_WP;
 	return u->features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+}
+
+bool uffd_ram_continue_protects(const struct uffd_ram *u)
+{
+	return u->continue_wp;
+}
+
+void uffd_ram_use_two_step_continue(struct uffd_ram *u)
+{
+	u->continue_wp = false;
 }
 
 bool uffd_ram_has_poison(const struct uffd_ram *u)
@@ -226,9 +286,32 @@ int uffd_ram_zeropage(struct uffd_ram *u, uint64_t page, uint64_t count)
 	return count ? -EAGAIN : 0;
 }
 
+/* Keeps the first error resolving a fault for uffd_ram_error(): a fault
+ * that cannot be resolved is retried for ever, so its owner must learn
+ * of it and end the VM. */
+static void note_error(struct uffd_ram *u, int error)
+{
+	int none = 0;
+
+	if (error && error != -EAGAIN)
+		__atomic_compare_exchange_n(&u->thread_error, &none, error,
+					    false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+}
+
+/*
+ * Without UFFDIO_CONTINUE_MODE_WP a page is mapped first and protected
+ * after (its faulting threads are woken only then): a write by another
+ * thread in between is not caught.  That costs the sampler at most a read
+ * logged as a write; users whose correctness rests on the protection
+ * resolve minor faults themselves, under a lock of their own (uffd_ram.h).
+ */
 int uffd_ram_continue(struct uffd_ram *u, uint64_t page, uint64_t count)
 {
-	int tries = 0;
+	bool wp = u->registered & UFFD_RAM_WP;
+	bool wp_after = wp && !u->continue_wp;
+	uint64_t first = page, total = count;
+	int tries = 0, ret = 0;
 
 	if (!in_ram(u, page, count))
 		return -EINVAL;
@@ -236,27 +319,38 @@ int uffd_ram_continue(struct uffd_ram *u, uint64_t page, uint64_t count)
 		struct uffdio_continue c = {
 			.range = { .start = page_addr(u, page),
 				   .len = count * PAGE },
-			.mode = (u->registered & UFFD_RAM_WP) ?
-				UFFDIO_CONTINUE_MODE_WP : 0,
+			.mode = wp_after ? UFFDIO_CONTINUE_MODE_DONTWAKE :
+				wp ? UFFDIO_CONTINUE_MODE_WP : 0,
 		};
-		uint64_t done;
+		uint64_t done = count;
+		int e = 0;
 
-		if (ioctl(u->uffd, UFFDIO_CONTINUE, &c) == 0)
-			return 0;
-		done = pages_done(c.mapped, count);
+		if (ioctl(u->uffd, UFFDIO_CONTINUE, &c) < 0) {
+			e = errno;
+			done = pages_done(c.mapped, count);
+		}
+		if (wp_after && done) {
+			int r = uffd_ram_protect(u, page, done, true);
+
+			ret = ret ? ret : r;
+		}
 		/* EEXIST: mapped meanwhile; not in the memfd (punched, a
 		 * hole): ENOENT, EFAULT since Linux 6.6: skip that page */
-		if (errno == EEXIST || errno == ENOENT || errno == EFAULT)
+		if (e == EEXIST || e == ENOENT || e == EFAULT) {
 			done++;
-		else if ((errno != EAGAIN && errno != EINTR) ||
-			 ++tries >= UFFD_RETRIES)
-			return -errno;
+		} else if (e && ((e != EAGAIN && e != EINTR) ||
+				 ++tries >= UFFD_RETRIES)) {
+			ret = -e;
+			break;
+		}
 		if (done > count)
 			done = count;
 		page += done;
 		count -= done;
 	}
-	return 0;
+	if (wp_after)
+		uffd_ram_wake(u, first, total);
+	return ret;
 }
 
 int uffd_ram_protect(struct uffd_ram *u, uint64_t page, uint64_t count,
@@ -335,7 +429,7 @@ static void resolve_default(struct uffd_ram *u, uint64_t page,
 	case UFFD_FAULT_MINOR:
 		/* a page mapped or punched meanwhile is skipped: the wake
 		 * lets its thread retry (a punched page: as a missing fault) */
-		uffd_ram_continue(u, page, 1);
+		note_error(u, uffd_ram_continue(u, page, 1));
 		uffd_ram_wake(u, page, 1);
 		return;
 	case UFFD_FAULT_WP:
@@ -343,6 +437,8 @@ static void resolve_default(struct uffd_ram *u, uint64_t page,
 		ret = uffd_ram_protect(u, page, 1, false);
 		break;
 	}
+	if (ret && ret != -EEXIST)
+		note_error(u, ret);
 	if (ret)
 		uffd_ram_wake(u, page, 1);
 }
@@ -375,16 +471,40 @@ static void dispatch(struct uffd_ram *u, const struct uffd_msg *m)
 		if (user->note && (user->observe & UFFD_OBSERVE(kind)))
 			user->note(user->opaque, page, kind);
 		if ((kind == UFFD_FAULT_MISSING && user->missing) ||
+		    (kind == UFFD_FAULT_MINOR && user->minor) ||
 		    (kind == UFFD_FAULT_WP && user->wp))
 			resolver = user;
 	}
-	if (resolver && kind == UFFD_FAULT_MISSING)
-		resolver->missing(resolver->opaque, page);
-	else if (resolver)
-		resolver->wp(resolver->opaque, page);
-	else
+	if (!resolver)
 		resolve_default(u, page, kind);
+	else if (kind == UFFD_FAULT_MISSING)
+		resolver->missing(resolver->opaque, page);
+	else if (kind == UFFD_FAULT_MINOR)
+		resolver->minor(resolver->opaque, page, true);
+	else
+		resolver->wp(resolver->opaque, page);
 	pthread_rwlock_unlock(&u->users_lock);
+}
+
+int uffd_ram_map_back(struct uffd_ram *u, uint64_t page, uint64_t count)
+{
+	const struct uffd_ram_user *resolver = NULL;
+	int ret = 0;
+
+	if (!in_ram(u, page, count))
+		return -EINVAL;
+	pthread_rwlock_rdlock(&u->users_lock);
+	for (unsigned i = 0; i < u->nusers; i++)
+		if (u->users[i].minor)
+			resolver = &u->users[i];
+	if (resolver) {
+		for (uint64_t i = 0; i < count; i++)
+			resolver->minor(resolver->opaque, page + i, false);
+	} else {
+		ret = uffd_ram_continue(u, page, count);
+	}
+	pthread_rwlock_unlock(&u->users_lock);
+	return ret;
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -477,6 +597,7 @@ int uffd_ram_create(const struct guest_mem *mem, unsigned nthreads,
 		ret = u->uffd;
 		goto fail;
 	}
+	u->continue_wp = probe_continue_wp();
 	u->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (u->stop_fd < 0) {
 		ret = errmsg_set(err, -errno, "eventfd: %s", strerror(errno));
@@ -528,6 +649,7 @@ int uffd_ram_attach(struct uffd_ram *u, const struct uffd_ram_user *user,
 				 "without the modes this needs");
 	for (unsigned i = 0; !ret && i < u->nusers; i++)
 		if ((user->missing && u->users[i].missing) ||
+		    (user->minor && u->users[i].minor) ||
 		    (user->wp && u->users[i].wp))
 			ret = errmsg_set(err, -EBUSY,
 					 "userfaultfd: two resolvers for one fault kind");

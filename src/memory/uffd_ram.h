@@ -23,6 +23,18 @@
  * write-protected).  The rule: the pager resolves every write-protect
  * fault when it is attached, and lifts a protection only under its own
  * per-page lock, so a lift for the sampler cannot undo an eviction's.
+ * It resolves minor faults too, for the same reason: before Linux 6.5
+ * UFFDIO_CONTINUE cannot map a page write-protected, so a page is mapped
+ * and then protected, and a write in between would escape an eviction
+ * that was copying the page; under the pager's lock no eviction is.
+ * Which way the kernel works is probed at uffd_ram_create().
+ *
+ * A fault that cannot be resolved (the kernel refuses the operation) is
+ * not left looping silently: the faulting thread is woken to retry, and
+ * the error is kept for uffd_ram_error(), whose readers end the VM.  On
+ * kernels before 6.3 a vCPU waiting for a fault inside KVM_RUN does not
+ * see kicks, so nobody may wait for a vCPU while holding up the faults
+ * (vm_pause_within() bounds such waits).
  *
  * A resolver must, before returning, resolve the fault, wake the
  * faulting thread, or know that someone else will (a page another fault
@@ -78,6 +90,9 @@ struct uffd_ram_user {
 	/* Resolvers (NULL: the default); at most one user each. */
 	void (*missing)(void *opaque, uint64_t page);
 	void (*wp)(void *opaque, uint64_t page);
+	/* @fault false: no thread waits, the page is mapped back for
+	 * uffd_ram_map_back() (a revoked page nobody touched). */
+	void (*minor)(void *opaque, uint64_t page, bool fault);
 	void *opaque;		/* identifies the user for detach */
 };
 
@@ -107,7 +122,14 @@ bool uffd_ram_has_wp(const struct uffd_ram *u);
  * thread gets SIGBUS, a syscall EFAULT) instead of being left waiting. */
 bool uffd_ram_has_poison(const struct uffd_ram *u);
 
-/* First error a fault thread hit reading the uffd (0 if none). */
+/* Whether UFFDIO_CONTINUE maps pages write-protected in one step here
+ * (else: mapped, protected, then woken). */
+bool uffd_ram_continue_protects(const struct uffd_ram *u);
+/* For tests: take the two-step path of kernels before 6.5 even here. */
+void uffd_ram_use_two_step_continue(struct uffd_ram *u);
+
+/* First error a fault thread hit reading the uffd, or a default
+ * resolution hit (0 if none): faults may be stuck retrying. */
 int uffd_ram_error(const struct uffd_ram *u);
 unsigned uffd_ram_nthreads(const struct uffd_ram *u);
 pthread_t uffd_ram_thread(const struct uffd_ram *u, unsigned i);
@@ -126,9 +148,13 @@ int uffd_ram_copy(struct uffd_ram *u, uint64_t page, uint64_t count,
 		  const void *src);
 /* UFFDIO_ZEROPAGE; -EEXIST likewise. */
 int uffd_ram_zeropage(struct uffd_ram *u, uint64_t page, uint64_t count);
-/* UFFDIO_CONTINUE (write-protected when WP mode is registered), skipping
+/* UFFDIO_CONTINUE (write-protected when WP mode is registered: in one
+ * step where the kernel can, else mapped, protected, then woken), skipping
  * pages that are mapped already or gone from the memfd. */
 int uffd_ram_continue(struct uffd_ram *u, uint64_t page, uint64_t count);
+/* Maps back revoked pages no thread is waiting for: through the minor
+ * resolver when one is attached (page by page), else uffd_ram_continue(). */
+int uffd_ram_map_back(struct uffd_ram *u, uint64_t page, uint64_t count);
 /* Sets or lifts write protection; lifting wakes the writers. */
 int uffd_ram_protect(struct uffd_ram *u, uint64_t page, uint64_t count,
 		     bool protect);

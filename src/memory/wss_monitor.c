@@ -85,16 +85,23 @@ static int arm_first_sample(struct wss_monitor *m, struct errmsg *err)
 	return ret ? ret : ref_sample_arm(m->rs, err);
 }
 
+/* How long the monitor waits for the vCPUs to pause before it revokes
+ * the sample under running vCPUs (slower, as correct).  A vCPU waiting
+ * in a userfaultfd fault cannot pause until the fault is served, maybe
+ * by a page store that is down; and the monitor must never be what a
+ * fault waits for (uffd_ram.h). */
+#define ARM_PAUSE_WAIT_NS 200000000ull
+
 static int arm_paused(struct wss_monitor *m, uint64_t *stall_ns,
 		      struct errmsg *err)
 {
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
-	bool paused = vm_pause(m->vm) == 0;
+	bool paused = vm_pause_within(m->vm, ARM_PAUSE_WAIT_NS) == 0;
 	int ret = ref_sample_arm(m->rs, err);
 
 	if (paused)
 		vm_resume(m->vm);
-	*stall_ns = paused ? clock_ns(CLOCK_MONOTONIC) - t0 : 0;
+	*stall_ns = clock_ns(CLOCK_MONOTONIC) - t0;
 	return ret;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
@@ -40,6 +41,8 @@ static int install_kick_handler(void)
 
 void vm_init_bare(struct vm *vm)
 {
+	pthread_condattr_t ca;
+
 	memset(vm, 0, sizeof(*vm));
 	vm->fd = -1;
 	vm->kvm.fd = -1;
@@ -48,7 +51,10 @@ void vm_init_bare(struct vm *vm)
 	bus_init(&vm->pio_bus);
 	bus_init(&vm->mmio_bus);
 	pthread_mutex_init(&vm->lock, NULL);
-	pthread_cond_init(&vm->state_changed, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&vm->state_changed, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 static int vm_ioctl(struct vm *vm, unsigned long req, unsigned long arg,
@@ -348,17 +354,45 @@ int vm_request_pause(struct vm *vm)
 	return 0;
 }
 
-int vm_pause(struct vm *vm)
+static struct timespec deadline_after(uint64_t ns)
 {
+	struct timespec ts;
+	uint64_t nsec;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	nsec = (uint64_t)ts.tv_nsec + ns % 1000000000ull;
+	ts.tv_sec += (time_t)(ns / 1000000000ull + nsec / 1000000000ull);
+	ts.tv_nsec = (long)(nsec % 1000000000ull);
+	return ts;
+}
+
+int vm_pause_within(struct vm *vm, uint64_t timeout_ns)
+{
+	struct timespec until = deadline_after(timeout_ns);
 	int ret = vm_request_pause(vm);
 
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&vm->lock);
-	while (!all_paused_locked(vm))
-		pthread_cond_wait(&vm->state_changed, &vm->lock);
+	while (!all_paused_locked(vm) && !ret) {
+		if (vm->exit.reason != VM_EXIT_NONE)
+			ret = -ECANCELED;
+		else if (timeout_ns == UINT64_MAX)
+			pthread_cond_wait(&vm->state_changed, &vm->lock);
+		else if (pthread_cond_timedwait(&vm->state_changed, &vm->lock,
+						&until) == ETIMEDOUT &&
+			 !all_paused_locked(vm))
+			ret = -ETIMEDOUT;
+	}
 	pthread_mutex_unlock(&vm->lock);
-	return 0;
+	if (ret)
+		vm_resume(vm);	/* withdraws this pause request */
+	return ret;
+}
+
+int vm_pause(struct vm *vm)
+{
+	return vm_pause_within(vm, UINT64_MAX);
 }
 
 int vm_resume(struct vm *vm)

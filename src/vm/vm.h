@@ -142,9 +142,17 @@ bool vm_exit_requested(struct vm *vm);
  * them.  Pauses nest: the vCPUs run again only when every vm_pause()
  * has had its vm_resume(), so the working-set monitor's brief pauses
  * do not resume a VM an operator paused.  -EINVAL if the VM is not
- * running (or, for resume, not paused). */
+ * running (or, for resume, not paused); -ECANCELED if the VM is ending
+ * (then there is nothing to resume).
+ * A vCPU waiting for a userfaultfd fault inside KVM_RUN cannot pause
+ * (before Linux 6.3 not even the kick reaches it) until the fault is
+ * served: whoever might hold up fault service must not wait here, and
+ * should use vm_pause_within(). */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
+/* vm_pause() that gives up after @timeout_ns: -ETIMEDOUT, the request
+ * withdrawn, nothing to resume. */
+int vm_pause_within(struct vm *vm, uint64_t timeout_ns);
 /* vm_pause() without the wait: asks every vCPU to pause and returns.
  * For a caller that must not wait for a vCPU that is itself waiting for
  * it (the pager, while a vCPU blocks in a page fault the pager cannot

@@ -99,7 +99,9 @@ TEST(uffd_ram_default_missing_is_a_zero_page_and_observers_see_it)
 	guest_mem_destroy(&mem);
 }
 
-TEST(uffd_ram_minor_and_wp_defaults_keep_contents)
+/* @two_step: map back as kernels before 6.5 must (mapped, then
+ * protected), whatever this kernel can do. */
+static void minor_and_wp_defaults(bool two_step)
 {
 	struct counts c = { 0 };
 	struct uffd_ram_user user = {
@@ -120,6 +122,8 @@ TEST(uffd_ram_minor_and_wp_defaults_keep_contents)
 	p[0] = 0x11;
 	CHECK_EQ(uffd_ram_create(&mem, 1, &u, &err), 0);
 	CHECK(uffd_ram_has_wp(u));
+	if (two_step)
+		uffd_ram_use_two_step_continue(u);
 	CHECK_EQ(uffd_ram_attach(u, &user, &err), 0);
 	CHECK_EQ(uffd_ram_start(u, &err), 0);
 	/* revoked: a read is a minor fault, mapped back write-protected */
@@ -142,8 +146,31 @@ TEST(uffd_ram_minor_and_wp_defaults_keep_contents)
 	CHECK_EQ(uffd_ram_continue(u, 0, 8), 0);
 	CHECK_EQ(p[2], 0x33);
 	CHECK_EQ(seen(&c, UFFD_FAULT_MINOR), 1);
+	/* mapped back write-protected too: the next write faults */
+	p[3] = 0x44;
+	CHECK_EQ(seen(&c, UFFD_FAULT_WP), 3);
+	/* and so does a page mapped back for nobody's fault */
+	CHECK_EQ(madvise((void *)p, 4096, MADV_DONTNEED), 0);
+	CHECK_EQ(uffd_ram_map_back(u, 3, 1), 0);
+	CHECK_EQ(p[3], 0x44);
+	CHECK_EQ(seen(&c, UFFD_FAULT_MINOR), 1);
+	p[4] = 0x55;
+	CHECK_EQ(seen(&c, UFFD_FAULT_WP), 4);
+	CHECK_EQ(uffd_ram_error(u), 0);
 	uffd_ram_destroy(u);
 	guest_mem_destroy(&mem);
+}
+
+TEST(uffd_ram_minor_and_wp_defaults_keep_contents)
+{
+	minor_and_wp_defaults(false);
+}
+
+/* The two steps' order matters: the faulting thread is woken only once
+ * the page is protected, so its write still faults. */
+TEST(uffd_ram_two_step_continue_maps_back_write_protected)
+{
+	minor_and_wp_defaults(true);
 }
 
 struct resolver {
