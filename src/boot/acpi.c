@@ -22,7 +22,7 @@
 
 #define ACPI_XSDT_ENTRIES 2	/* FADT, MADT */
 #define ACPI_XSDT_SIZE (ACPI_HDR_SIZE + 8 * ACPI_XSDT_ENTRIES)
-#define ACPI_DSDT_MAX (BOOT_ACPI_MADT_ADDR - BOOT_ACPI_DSDT_ADDR)
+#define ACPI_DSDT_MAX (BOOT_ACPI_END - BOOT_ACPI_DSDT_ADDR)
 #define ACPI_MADT_MAX (ACPI_MADT_ENTRIES +                             \
 		       ACPI_MAX_CPUS * ACPI_MADT_LAPIC_SIZE +          \
 		       ACPI_MADT_IOAPIC_SIZE + ACPI_MADT_ISO_SIZE +    \
@@ -32,8 +32,8 @@ _Static_assert(BOOT_ACPI_RSDP_ADDR >= 0xE0000 && BOOT_ACPI_RSDP_ADDR % 16 == 0,
 	       "the RSDP must be where a guest scans for it");
 _Static_assert(BOOT_ACPI_RSDP_ADDR + ACPI_RSDP_SIZE <= BOOT_ACPI_XSDT_ADDR &&
 	       BOOT_ACPI_XSDT_ADDR + ACPI_XSDT_SIZE <= BOOT_ACPI_FADT_ADDR &&
-	       BOOT_ACPI_FADT_ADDR + ACPI_FADT_SIZE <= BOOT_ACPI_DSDT_ADDR &&
-	       BOOT_ACPI_MADT_ADDR + ACPI_MADT_MAX <= BOOT_ACPI_END &&
+	       BOOT_ACPI_FADT_ADDR + ACPI_FADT_SIZE <= BOOT_ACPI_MADT_ADDR &&
+	       BOOT_ACPI_MADT_ADDR + ACPI_MADT_MAX <= BOOT_ACPI_DSDT_ADDR &&
 	       BOOT_ACPI_END <= BOOT_BIOS_START,
 	       "ACPI tables overlap each other or the MP table");
 _Static_assert(ACPI_MAX_CPUS == MPTABLE_MAX_CPUS,
@@ -121,15 +121,18 @@ static void put_io_port_gas(uint8_t *p, uint16_t port)
  * zero), so the guest needs none of that hardware.  Power-off goes
  * through the sleep control register (src/devices/acpi_sleep.c) and
  * reboot through the reset register, which is the i8042's reset command
- * so both reboot paths of a PC kernel end up in the same place.  The boot flags tell
- * Linux what legacy hardware is there: the i8042 exists (for reset; with
- * the flag clear Linux would skip it), there is no VGA and no CMOS RTC. */
+ * so both reboot paths of a PC kernel end up in the same place.  The boot
+ * flags tell Linux what legacy hardware is there: no VGA, no CMOS RTC and
+ * no 8042 keyboard controller.  rackvm's i8042 only takes the reset
+ * command (which needs no driver: Linux writes it to port 0x64 directly);
+ * with the 8042 flag set Linux probes it for a keyboard, and waits
+ * seconds for answers it never gets. */
 static void build_fadt(uint8_t *t)
 {
 	memset(t, 0, ACPI_FADT_SIZE);
 	put_le32(t + ACPI_FADT_DSDT, (uint32_t)BOOT_ACPI_DSDT_ADDR);
 	put_le16(t + ACPI_FADT_IAPC_BOOT_ARCH,
-		 ACPI_IAPC_LEGACY_DEVICES | ACPI_IAPC_8042 |
+		 ACPI_IAPC_LEGACY_DEVICES |
 		 ACPI_IAPC_VGA_NOT_PRESENT | ACPI_IAPC_CMOS_RTC_NOT_PRESENT);
 	put_le32(t + ACPI_FADT_FLAGS, ACPI_FADT_F_HW_REDUCED |
 		 ACPI_FADT_F_PWR_BUTTON | ACPI_FADT_F_SLP_BUTTON |
@@ -146,21 +149,38 @@ static void build_fadt(uint8_t *t)
 /*
  * AML for the DSDT.  A hardware-reduced machine has no legacy PIC, so
  * Linux maps no ISA IRQ by default: the serial port only gets IRQ 4 if
- * the DSDT declares it.  The body is
+ * the DSDT declares it.  Each virtio-mmio device gets a "LNRO0005" device,
+ * the ID Linux's virtio_mmio driver binds through ACPI.  The body is
  *
- *	Scope (\_SB) { Device (COM1) {
- *		Name (_HID, EisaId ("PNP0501"))
- *		Name (_UID, Zero)
- *		Name (_CRS, ResourceTemplate () {
- *			IO (Decode16, 0x3F8, 0x3F8, 1, 8)
- *			IRQNoFlags () { 4 }
- *		})
- *	} }
+ *	Scope (\_SB) {
+ *		Device (COM1) {
+ *			Name (_HID, EisaId ("PNP0501"))
+ *			Name (_UID, Zero)
+ *			Name (_CRS, ResourceTemplate () {
+ *				IO (Decode16, 0x3F8, 0x3F8, 1, 8)
+ *				IRQNoFlags () { 4 }
+ *			})
+ *		}
+ *		Device (VR00) {		// VR01 ... VR0F: one per device
+ *			Name (_HID, "LNRO0005")
+ *			Name (_UID, 0)
+ *			Name (_CRS, ResourceTemplate () {
+ *				Memory32Fixed (ReadWrite, base, size)
+ *				Interrupt (ResourceConsumer, Edge, ActiveHigh,
+ *					   Exclusive) { gsi }
+ *			})
+ *		}
+ *	}
+ *
+ * Edge, active high: the transport pulses its GSI through an irqfd
+ * (src/virtio/mmio.h says why), which the IOAPIC latches only as an edge.
  */
 #define AML_ZERO 0x00
+#define AML_ONE 0x01
 #define AML_NAME_OP 0x08
 #define AML_BYTE_PREFIX 0x0A
 #define AML_DWORD_PREFIX 0x0C
+#define AML_STRING_PREFIX 0x0D
 #define AML_SCOPE_OP 0x10
 #define AML_BUFFER_OP 0x11
 #define AML_PACKAGE_OP 0x12
@@ -172,6 +192,31 @@ static void build_fadt(uint8_t *t)
 #define RES_IO 0x47		/* type 8, 7 bytes */
 #define RES_IO_DECODE16 0x01
 #define RES_END_TAG 0x79	/* type 0xF, 1 byte */
+/* Large resource descriptors (6.4.3): tag, 16-bit length, data */
+#define RES_MEMORY32_FIXED 0x86
+#define RES_MEMORY32_FIXED_LEN 9
+#define RES_MEMORY_READ_WRITE 0x01
+#define RES_EXT_IRQ 0x89
+#define RES_EXT_IRQ_LEN 6	/* flags, count, one 32-bit GSI */
+#define RES_EXT_IRQ_CONSUMER (1u << 0)
+#define RES_EXT_IRQ_EDGE (1u << 1)	/* clear: level */
+#define RES_EXT_IRQ_ACTIVE_LOW (1u << 2)
+
+#define VIRTIO_MMIO_HID "LNRO0005"
+
+/* Worst-case AML sizes, so the DSDT provably fits its room (below). */
+#define AML_COM1_DEVICE_MAX 64
+#define AML_VIRTIO_RES_LEN (3 + RES_MEMORY32_FIXED_LEN + 3 + RES_EXT_IRQ_LEN + 2)
+#define AML_VIRTIO_BODY_MAX (15 + 7 + 10 + AML_VIRTIO_RES_LEN)
+#define AML_VIRTIO_DEVICE_MAX (2 + 2 + 4 + AML_VIRTIO_BODY_MAX)
+#define AML_SCOPE_BODY_MAX (AML_COM1_DEVICE_MAX + \
+			    BOOT_MAX_VIRTIO_MMIO * AML_VIRTIO_DEVICE_MAX)
+#define AML_S5_LEN 11
+
+_Static_assert(AML_SCOPE_BODY_MAX + 5 + 2 < 0x1000,
+	       "the scope's PkgLength needs more than two bytes");
+_Static_assert(ACPI_HDR_SIZE + 1 + 2 + 5 + AML_SCOPE_BODY_MAX + AML_S5_LEN <=
+	       ACPI_DSDT_MAX, "the DSDT outgrows its room in layout.h");
 
 /* PkgLength counts its own bytes; rackvm's packages are small enough
  * for the one- and two-byte encodings (up to 4095 bytes). */
@@ -205,11 +250,43 @@ static size_t aml_package(uint8_t *p, const uint8_t *op, size_t op_len,
 	return n + body_len;
 }
 
+static size_t aml_device(uint8_t *p, const char *name, const uint8_t *body,
+			 size_t body_len)
+{
+	static const uint8_t device_op[] = { AML_EXT_PREFIX, AML_DEVICE_OP };
+
+	return aml_package(p, device_op, sizeof(device_op), name, body,
+			   body_len);
+}
+
 static size_t aml_name(uint8_t *p, const char *seg)
 {
 	p[0] = AML_NAME_OP;
 	memcpy(p + 1, seg, 4);
 	return 5;
+}
+
+/* Name (@seg, @v) for a small integer (_UID). */
+static size_t aml_name_byte(uint8_t *p, const char *seg, uint8_t v)
+{
+	size_t n = aml_name(p, seg);
+
+	if (v == 0 || v == 1) {
+		p[n++] = v ? AML_ONE : AML_ZERO;
+		return n;
+	}
+	p[n++] = AML_BYTE_PREFIX;
+	p[n++] = v;
+	return n;
+}
+
+static size_t aml_name_string(uint8_t *p, const char *seg, const char *str)
+{
+	size_t n = aml_name(p, seg), len = strlen(str) + 1;
+
+	p[n++] = AML_STRING_PREFIX;
+	memcpy(p + n, str, len);
+	return n + len;
 }
 
 /* EISA ID: three letters of 5 bits each, then four hex digits, stored
@@ -245,6 +322,13 @@ static size_t aml_name_buffer(uint8_t *p, const char *seg,
 	return n + len;
 }
 
+static size_t res_end(uint8_t *r)
+{
+	r[0] = RES_END_TAG;
+	r[1] = 0;	/* checksum 0: "treat as valid" */
+	return 2;
+}
+
 static size_t com1_resources(uint8_t *r)
 {
 	size_t n = 0;
@@ -259,27 +343,66 @@ static size_t com1_resources(uint8_t *r)
 	r[n++] = RES_IRQ_NOFLAGS;
 	put_le16(r + n, 1u << ACPI_COM1_IRQ);
 	n += 2;
-	r[n++] = RES_END_TAG;
-	r[n++] = 0;	/* checksum 0: "treat as valid" */
-	return n;
+	return n + res_end(r + n);
 }
 
-static size_t build_dsdt_aml(uint8_t *p)
+static size_t aml_com1(uint8_t *p)
+{
+	uint8_t res[16], body[AML_COM1_DEVICE_MAX];
+	size_t n = 0;
+
+	n += aml_name_eisaid(body + n, "_HID", "PNP0501");
+	n += aml_name_byte(body + n, "_UID", 0);
+	n += aml_name_buffer(body + n, "_CRS", res, (uint8_t)com1_resources(res));
+	return aml_device(p, "COM1", body, n);
+}
+
+static size_t virtio_resources(uint8_t *r, const struct boot_virtio_mmio *d)
+{
+	size_t n = 0;
+
+	r[n++] = RES_MEMORY32_FIXED;
+	put_le16(r + n, RES_MEMORY32_FIXED_LEN);
+	n += 2;
+	r[n++] = RES_MEMORY_READ_WRITE;
+	put_le32(r + n, (uint32_t)d->base);
+	put_le32(r + n + 4, (uint32_t)d->size);
+	n += 8;
+	r[n++] = RES_EXT_IRQ;
+	put_le16(r + n, RES_EXT_IRQ_LEN);
+	n += 2;
+	r[n++] = RES_EXT_IRQ_CONSUMER | RES_EXT_IRQ_EDGE;
+	r[n++] = 1;				/* one interrupt */
+	put_le32(r + n, d->gsi);
+	n += 4;
+	return n + res_end(r + n);
+}
+
+/* Device (VRnn), nn the index in hex: _UID is the index too. */
+static size_t aml_virtio_device(uint8_t *p, unsigned index,
+				const struct boot_virtio_mmio *d)
+{
+	uint8_t res[AML_VIRTIO_RES_LEN], body[AML_VIRTIO_BODY_MAX];
+	char name[5] = { 'V', 'R', "0123456789ABCDEF"[index >> 4 & 0xF],
+			 "0123456789ABCDEF"[index & 0xF], 0 };
+	size_t n = 0;
+
+	n += aml_name_string(body + n, "_HID", VIRTIO_MMIO_HID);
+	n += aml_name_byte(body + n, "_UID", (uint8_t)index);
+	n += aml_name_buffer(body + n, "_CRS", res,
+			     (uint8_t)virtio_resources(res, d));
+	return aml_device(p, name, body, n);
+}
+
+static size_t build_dsdt_aml(uint8_t *p, const struct boot_config *cfg)
 {
 	static const uint8_t scope_op[] = { AML_SCOPE_OP };
-	static const uint8_t device_op[] = { AML_EXT_PREFIX, AML_DEVICE_OP };
-	uint8_t res[16], dev_body[64], device[96];
-	size_t n = 0, dev_len;
-	uint8_t res_len = (uint8_t)com1_resources(res);
+	uint8_t body[AML_SCOPE_BODY_MAX];
+	size_t n = aml_com1(body);
 
-	n += aml_name_eisaid(dev_body + n, "_HID", "PNP0501");
-	n += aml_name(dev_body + n, "_UID");
-	dev_body[n++] = AML_ZERO;
-	n += aml_name_buffer(dev_body + n, "_CRS", res, res_len);
-	dev_len = aml_package(device, device_op, sizeof(device_op), "COM1",
-			      dev_body, n);
-	return aml_package(p, scope_op, sizeof(scope_op), "\\_SB_", device,
-			   dev_len);
+	for (unsigned i = 0; i < cfg->nvirtio_mmio; i++)
+		n += aml_virtio_device(body + n, i, &cfg->virtio_mmio[i]);
+	return aml_package(p, scope_op, sizeof(scope_op), "\\_SB_", body, n);
 }
 
 /* Name (_S5, Package () { 5, 0 }): the sleep type a guest writes to the
@@ -297,12 +420,12 @@ static size_t aml_s5(uint8_t *p)
 	return n;
 }
 
-static size_t build_dsdt(uint8_t *t)
+static size_t build_dsdt(uint8_t *t, const struct boot_config *cfg)
 {
 	size_t len;
 
 	memset(t, 0, ACPI_DSDT_MAX);
-	len = ACPI_HDR_SIZE + build_dsdt_aml(t + ACPI_HDR_SIZE);
+	len = ACPI_HDR_SIZE + build_dsdt_aml(t + ACPI_HDR_SIZE, cfg);
 	len += aml_s5(t + len);
 	finish_table(t, "DSDT", len, ACPI_DSDT_REV);
 	return len;
@@ -370,8 +493,32 @@ static size_t build_madt(uint8_t *t, unsigned ncpus)
 	return len;
 }
 
-int acpi_write(const struct guest_mem *m, unsigned ncpus, uint64_t *rsdp,
-	       struct errmsg *err)
+int acpi_check_virtio_mmio(const struct boot_config *cfg, struct errmsg *err)
+{
+	if (cfg->nvirtio_mmio > BOOT_MAX_VIRTIO_MMIO)
+		return errmsg_set(err, -E2BIG,
+				  "%u virtio-mmio devices do not fit the DSDT (at most %u)",
+				  cfg->nvirtio_mmio, BOOT_MAX_VIRTIO_MMIO);
+	if (cfg->nvirtio_mmio && !cfg->virtio_mmio)
+		return errmsg_set(err, -EINVAL, "virtio-mmio devices without a list");
+	for (unsigned i = 0; i < cfg->nvirtio_mmio; i++) {
+		const struct boot_virtio_mmio *d = &cfg->virtio_mmio[i];
+
+		if (!d->size || d->base >= BOOT_4G || d->size > BOOT_4G - d->base)
+			return errmsg_set(err, -EINVAL,
+					  "virtio-mmio device %u at 0x%llx+0x%llx is not a range below 4 GiB",
+					  i, (unsigned long long)d->base,
+					  (unsigned long long)d->size);
+		if (d->gsi >= ACPI_IOAPIC_PINS)
+			return errmsg_set(err, -EINVAL,
+					  "virtio-mmio device %u: GSI %u is not an IOAPIC input (0-%u)",
+					  i, d->gsi, ACPI_IOAPIC_PINS - 1);
+	}
+	return 0;
+}
+
+int acpi_write(const struct guest_mem *m, const struct boot_config *cfg,
+	       uint64_t *rsdp, struct errmsg *err)
 {
 	uint8_t rsdp_buf[ACPI_RSDP_SIZE], xsdt[ACPI_XSDT_SIZE];
 	uint8_t fadt[ACPI_FADT_SIZE], dsdt[ACPI_DSDT_MAX];
@@ -379,14 +526,16 @@ int acpi_write(const struct guest_mem *m, unsigned ncpus, uint64_t *rsdp,
 	size_t dsdt_len, madt_len;
 	int ret;
 
-	ret = acpi_check_ncpus(ncpus, err);
+	ret = acpi_check_ncpus(cfg->ncpus, err);
+	if (!ret)
+		ret = acpi_check_virtio_mmio(cfg, err);
 	if (ret < 0)
 		return ret;
 	build_rsdp(rsdp_buf);
 	build_xsdt(xsdt);
 	build_fadt(fadt);
-	dsdt_len = build_dsdt(dsdt);
-	madt_len = build_madt(madt, ncpus);
+	dsdt_len = build_dsdt(dsdt, cfg);
+	madt_len = build_madt(madt, cfg->ncpus);
 
 	ret = boot_write(m, BOOT_ACPI_XSDT_ADDR, xsdt, sizeof(xsdt),
 			 "ACPI XSDT", err);

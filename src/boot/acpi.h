@@ -2,21 +2,27 @@
 /*
  * Minimal ACPI tables in the BIOS area (RSDP, XSDT, FADT, DSDT, MADT),
  * describing rackvm as a legacy-free "hardware-reduced" ACPI machine: no
- * PM timer, SCI or fixed-feature hardware, only the CPUs, the IOAPIC and
- * the ISA serial port.  Kernels built without an MP-table parser (Debian's
- * cloud kernel, for one) find their vCPUs only through the MADT.
+ * PM timer, SCI or fixed-feature hardware, only the CPUs, the IOAPIC, the
+ * ISA serial port and the virtio-mmio devices.  Kernels built without an
+ * MP-table parser (Debian's cloud kernel, for one) find their vCPUs only
+ * through the MADT; kernels built without VIRTIO_MMIO_CMDLINE_DEVICES
+ * (Debian's, for one) find virtio-mmio devices only through the DSDT.
  */
 #ifndef RACKVM_BOOT_ACPI_H
 #define RACKVM_BOOT_ACPI_H
 
 #include <stdint.h>
 
+#include "boot/boot.h"
 #include "util/errmsg.h"
 #include "vm/guest_mem.h"
 
 /* Processor Local APIC entries carry 8-bit APIC IDs and the IOAPIC takes
  * the ID after the last CPU, as in the MP table. */
 #define ACPI_MAX_CPUS 254
+/* Inputs of KVM's in-kernel IOAPIC, GSI 0-23: the only GSIs the DSDT
+ * may give a device. */
+#define ACPI_IOAPIC_PINS 24
 
 #define ACPI_OEM_ID "RACKVM"		/* exactly 6 characters */
 #define ACPI_OEM_TABLE_ID "RACKVM  "	/* exactly 8 characters */
@@ -75,11 +81,15 @@
 #define ACPI_MADT_LAPIC_ENABLED (1u << 0)
 
 int acpi_check_ncpus(unsigned ncpus, struct errmsg *err);
+/* Each of @cfg's virtio-mmio devices must be a non-empty range below
+ * 4 GiB on an IOAPIC input; at most BOOT_MAX_VIRTIO_MMIO of them. */
+int acpi_check_virtio_mmio(const struct boot_config *cfg, struct errmsg *err);
 
-/* Writes all tables at the BOOT_ACPI_* addresses of layout.h and returns
- * the RSDP's guest physical address in @rsdp (for boot protocols that
- * pass it; a guest can also find it by scanning 0xE0000-0xFFFFF). */
-int acpi_write(const struct guest_mem *m, unsigned ncpus, uint64_t *rsdp,
-	       struct errmsg *err);
+/* Writes all tables for @cfg's vCPUs and virtio-mmio devices at the
+ * BOOT_ACPI_* addresses of layout.h and returns the RSDP's guest physical
+ * address in @rsdp (for boot protocols that pass it; a guest can also
+ * find it by scanning 0xE0000-0xFFFFF). */
+int acpi_write(const struct guest_mem *m, const struct boot_config *cfg,
+	       uint64_t *rsdp, struct errmsg *err);
 
 #endif

@@ -25,6 +25,18 @@
 #include "util/errmsg.h"
 #include "vm/guest_mem.h"
 
+/* A virtio-mmio device for the firmware tables: the ACPI DSDT describes
+ * each one, so a kernel finds them without virtio_mmio.device= (which
+ * Linux accepts only when built with VIRTIO_MMIO_CMDLINE_DEVICES). */
+struct boot_virtio_mmio {
+	uint64_t base;			/* below 4 GiB: Memory32Fixed */
+	uint64_t size;
+	unsigned gsi;			/* an IOAPIC input, edge, active high */
+};
+
+/* At most this many in boot_config (the DSDT's room is fixed). */
+#define BOOT_MAX_VIRTIO_MMIO 16
+
 struct boot_config {
 	const uint8_t *kernel;
 	size_t kernel_size;
@@ -36,6 +48,8 @@ struct boot_config {
 	 * (then the command line is passed alone). */
 	const char *kernel_name;
 	unsigned ncpus;			/* for the MP and ACPI tables */
+	const struct boot_virtio_mmio *virtio_mmio;	/* for the DSDT */
+	unsigned nvirtio_mmio;
 };
 
 enum boot_cpu_mode {

@@ -29,9 +29,9 @@
 #define BOOT_ACPI_RSDP_ADDR 0xE0000ull	/* 36 bytes */
 #define BOOT_ACPI_XSDT_ADDR 0xE0040ull	/* header + 2 pointers */
 #define BOOT_ACPI_FADT_ADDR 0xE0080ull	/* 276 bytes */
-#define BOOT_ACPI_DSDT_ADDR 0xE0200ull	/* header + a little AML */
-#define BOOT_ACPI_MADT_ADDR 0xE0400ull	/* grows with the vCPU count */
-#define BOOT_ACPI_END 0xE1000ull
+#define BOOT_ACPI_MADT_ADDR 0xE0200ull	/* grows with the vCPU count */
+#define BOOT_ACPI_DSDT_ADDR 0xE1000ull	/* grows with the virtio devices */
+#define BOOT_ACPI_END 0xE2000ull
 
 /* GDT selectors the loaders use (Linux's boot protocol wants 0x10/0x18) */
 #define BOOT_CODE_SELECTOR 0x10

@@ -179,7 +179,7 @@ static int write_acpi(const struct guest_mem *m, const struct boot_config *cfg,
 	uint64_t rsdp;
 	int ret;
 
-	ret = acpi_write(m, cfg->ncpus, &rsdp, err);
+	ret = acpi_write(m, cfg, &rsdp, err);
 	if (ret < 0)
 		return ret;
 	if (bz->version >= LINUX_ACPI_RSDP_VERSION)

@@ -296,7 +296,7 @@ int boot_load_multiboot(struct guest_mem *m, const struct boot_config *cfg,
 		ret = mptable_write(m, cfg->ncpus, err);
 	/* Multiboot v1 has no RSDP field: the guest scans for it */
 	if (!ret)
-		ret = acpi_write(m, cfg->ncpus, &rsdp, err);
+		ret = acpi_write(m, cfg, &rsdp, err);
 	if (ret < 0)
 		return ret;
 

@@ -696,10 +696,13 @@ static int run_vm(const struct run_options *o, const struct images *img,
 	struct wss_monitor *monitor = NULL;
 	struct pager_cli pager;
 	char cmdline[BOOT_CMDLINE_MAX + 1];
+	struct boot_virtio_mmio virtio_mmio[VIRTIO_MMIO_MAX_DEVICES];
 	struct boot_config boot = {
 		.kernel = img->kernel, .kernel_size = img->kernel_size,
 		.initrd = img->initrd, .initrd_size = img->initrd_size,
 		.cmdline = cmdline, .ncpus = o->cpus, .kernel_name = o->kernel,
+		.virtio_mmio = virtio_mmio,
+		.nvirtio_mmio = virtio_device_count(o),
 	};
 	struct boot_entry entry;
 	struct vm_exit exit = { 0 };
@@ -707,8 +710,10 @@ static int run_vm(const struct run_options *o, const struct images *img,
 	struct vm vm;
 	int ret;
 
+	/* cannot fail: the option parser allows VIRTIO_MMIO_MAX_DEVICES */
+	(void)virtio_mmio_describe(virtio_mmio, boot.nvirtio_mmio);
 	if (virtio_mmio_cmdline(cmdline, sizeof(cmdline), o->cmdline,
-				virtio_device_count(o))) {
+				boot.nvirtio_mmio)) {
 		fprintf(stderr, "rackvm: the command line with the virtio devices' "
 			"virtio_mmio.device= entries is longer than %d bytes\n",
 			BOOT_CMDLINE_MAX);

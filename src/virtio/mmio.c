@@ -657,3 +657,19 @@ int virtio_mmio_cmdline(char *buf, size_t size, const char *cmdline,
 	}
 	return 0;
 }
+
+_Static_assert(VIRTIO_MMIO_MAX_DEVICES <= BOOT_MAX_VIRTIO_MMIO,
+	       "the firmware tables must be able to describe every device");
+
+int virtio_mmio_describe(struct boot_virtio_mmio *out, unsigned ndevices)
+{
+	if (ndevices > VIRTIO_MMIO_MAX_DEVICES)
+		return -EINVAL;
+	for (unsigned i = 0; i < ndevices; i++)
+		out[i] = (struct boot_virtio_mmio){
+			.base = virtio_mmio_base(i),
+			.size = VIRTIO_MMIO_SIZE,
+			.gsi = virtio_mmio_gsi(i),
+		};
+	return 0;
+}

@@ -5,9 +5,13 @@
  * Layout: device i sits at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE (in the
  * 32-bit MMIO hole, below the IOAPIC) and interrupts on GSI
  * VIRTIO_MMIO_GSI_BASE + i: at most 16 devices, GSIs 5..20, all inside
- * the in-kernel IOAPIC's 24 pins.  Guests learn this from the kernel
- * command line: one "virtio_mmio.device=4K@<base>:<gsi>" per device
- * (Linux's format), which virtio_mmio_cmdline() appends.
+ * the in-kernel IOAPIC's 24 pins.  Guests learn this from the ACPI DSDT
+ * (one "LNRO0005" device each, from virtio_mmio_describe(); how Linux's
+ * virtio_mmio driver finds them when built without
+ * VIRTIO_MMIO_CMDLINE_DEVICES, as distribution kernels are) and from the
+ * kernel command line: one "virtio_mmio.device=4K@<base>:<gsi>" per
+ * device (Linux's format), which virtio_mmio_cmdline() appends, for the
+ * bundled guest and kernels built with that option.
  *
  * Kicks: a KVM_IOEVENTFD per queue on QueueNotify (4-byte write, data =
  * queue index), so a kick never exits to userspace; the device's own I/O
@@ -36,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "boot/boot.h"
 #include "util/errmsg.h"
 #include "virtio/virtio.h"
 #include "vm/vm.h"
@@ -142,5 +147,10 @@ int virtio_mmio_irq_fd(const struct virtio_mmio *t);
  */
 int virtio_mmio_cmdline(char *buf, size_t size, const char *cmdline,
 			unsigned ndevices);
+
+/* Fills @out[0..@ndevices-1] with devices 0..@ndevices-1 for the boot
+ * loaders' firmware tables.  -EINVAL if @ndevices >
+ * VIRTIO_MMIO_MAX_DEVICES. */
+int virtio_mmio_describe(struct boot_virtio_mmio *out, unsigned ndevices);
 
 #endif
