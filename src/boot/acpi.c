@@ -104,8 +104,6 @@ static void build_xsdt(uint8_t *t)
 
 #define ACPI_GAS_SYSTEM_IO 1
 #define ACPI_GAS_ACCESS_BYTE 1
-#define I8042_COMMAND_PORT 0x64
-#define I8042_CMD_RESET 0xfe
 
 /* A Generic Address Structure for one byte-wide I/O port. */
 static void put_io_port_gas(uint8_t *p, uint16_t port)
@@ -138,7 +136,7 @@ static void build_fadt(uint8_t *t)
 		 ACPI_FADT_F_PWR_BUTTON | ACPI_FADT_F_SLP_BUTTON |
 		 ACPI_FADT_F_RESET_REG_SUP);
 	put_io_port_gas(t + ACPI_FADT_RESET_REG, I8042_COMMAND_PORT);
-	t[ACPI_FADT_RESET_VALUE] = I8042_CMD_RESET;
+	t[ACPI_FADT_RESET_VALUE] = I8042_CMD_PULSE_RESET;
 	put_io_port_gas(t + ACPI_FADT_SLEEP_CONTROL_REG, ACPI_SLEEP_CONTROL_PORT);
 	put_io_port_gas(t + ACPI_FADT_SLEEP_STATUS_REG, ACPI_SLEEP_STATUS_PORT);
 	t[ACPI_FADT_MINOR_VERSION] = ACPI_FADT_MINOR;

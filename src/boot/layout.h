@@ -20,6 +20,7 @@
 #define BOOT_PD_ADDR 0xB000ull		/* 4 pages: 4 GiB in 2 MiB pages */
 #define BOOT_LOW_RAM_END 0x9FC00ull	/* e820: RAM below, reserved above */
 #define BOOT_BIOS_START 0xF0000ull	/* MP table lives here (reserved) */
+#define BOOT_RESET_VECTOR_ADDR 0xFFFF0ull	/* F000:FFF0, 16 bytes */
 #define BOOT_HIGH_RAM 0x100000ull	/* 1 MiB: kernels load here or above */
 
 /* ACPI tables, below the MP table in the reserved BIOS area.  The RSDP

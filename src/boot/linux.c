@@ -235,6 +235,8 @@ int boot_load_linux(struct guest_mem *m, const struct boot_config *cfg,
 	if (!ret)
 		ret = mptable_write(m, cfg->ncpus, err);
 	if (!ret)
+		ret = boot_write_reset_vector(m, err);
+	if (!ret)
 		ret = write_acpi(m, cfg, &bz, bp, err);
 	if (!ret)
 		ret = boot_write(m, BOOT_INFO_ADDR, bp, sizeof(bp),

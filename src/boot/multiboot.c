@@ -294,6 +294,8 @@ int boot_load_multiboot(struct guest_mem *m, const struct boot_config *cfg,
 	ret = write_info(m, cfg, kernel_end, err);
 	if (!ret)
 		ret = mptable_write(m, cfg->ncpus, err);
+	if (!ret)
+		ret = boot_write_reset_vector(m, err);
 	/* Multiboot v1 has no RSDP field: the guest scans for it */
 	if (!ret)
 		ret = acpi_write(m, cfg, &rsdp, err);

@@ -121,6 +121,8 @@ int boot_load_pvh(struct guest_mem *m, const struct boot_config *cfg,
 	if (!ret)
 		ret = mptable_write(m, cfg->ncpus, err);
 	if (!ret)
+		ret = boot_write_reset_vector(m, err);
+	if (!ret)
 		ret = acpi_write(m, cfg, &si.rsdp_paddr, err);
 	if (!ret)
 		ret = boot_write(m, BOOT_INFO_ADDR, &si, sizeof(si),

@@ -3,6 +3,7 @@
 
 #include "boot/layout.h"
 #include "boot/loader.h"
+#include "devices/devices.h"
 
 #define PT_ENTRIES 512
 #define PD_PAGES 4		/* one page directory per GiB */
@@ -55,4 +56,17 @@ int boot_write_identity_map(const struct guest_mem *m, struct boot_entry *e,
 		return ret;
 	e->cr3 = BOOT_PML4_ADDR;
 	return 0;
+}
+
+int boot_write_reset_vector(const struct guest_mem *m, struct errmsg *err)
+{
+	static const uint8_t stub[] = {
+		0xB0, I8042_CMD_PULSE_RESET,	/* mov al, 0xfe */
+		0xE6, I8042_COMMAND_PORT,	/* out 0x64, al */
+		0xF4,				/* hlt */
+		0xEB, 0xFD,			/* jmp back to the hlt */
+	};
+
+	return boot_write(m, BOOT_RESET_VECTOR_ADDR, stub, sizeof(stub),
+			  "reset vector", err);
 }

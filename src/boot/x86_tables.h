@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * CPU tables the loaders write for the boot CPU: a flat GDT and identity
- * page tables for a 64-bit entry.
+ * page tables for a 64-bit entry; and the code at the real-mode reset
+ * vector.
  */
 #ifndef RACKVM_BOOT_X86_TABLES_H
 #define RACKVM_BOOT_X86_TABLES_H
@@ -31,5 +32,15 @@ int boot_write_gdt(const struct guest_mem *m, bool long_mode,
 /* Writes PML4/PDPT/PDs at BOOT_PML4/PDPT/PD_ADDR and sets e->cr3. */
 int boot_write_identity_map(const struct guest_mem *m, struct boot_entry *e,
 			    struct errmsg *err);
+
+/*
+ * F000:FFF0 (BOOT_RESET_VECTOR_ADDR) is where a PC's firmware starts, and
+ * where kernels jump in real mode to reboot "through the BIOS".  Linux
+ * does so by default on a hardware-reduced ACPI machine: it tries EFI
+ * first, which it never gets to without EFI, and then the BIOS, without
+ * ever trying the FADT's reset register.  rackvm has no firmware, so the
+ * vector holds a stub that pulses the reset line through the i8042.
+ */
+int boot_write_reset_vector(const struct guest_mem *m, struct errmsg *err);
 
 #endif

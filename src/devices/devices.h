@@ -34,6 +34,8 @@ int fw_cfg_create(struct vm *vm);
 
 /* i8042 keyboard controller: command 0xfe on port 0x64 resets the
  * machine (VM_EXIT_RESET); status reads say "no data". */
+#define I8042_COMMAND_PORT 0x64
+#define I8042_CMD_PULSE_RESET 0xfe
 int i8042_create(struct vm *vm);
 
 /* Hardware-reduced ACPI sleep control (ACPI_SLEEP_CONTROL_PORT) and

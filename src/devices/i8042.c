@@ -13,13 +13,10 @@
 #include "devices/devices.h"
 
 #define I8042_DATA_PORT 0x60
-#define I8042_CMD_PORT 0x64
 
 #define I8042_STR_SYSFLAG 0x04	/* self test passed */
 #define I8042_STR_CMDDAT 0x08	/* last write went to the command port */
 #define I8042_STR_KEYLOCK 0x10	/* keyboard not inhibited */
-
-#define I8042_CMD_PULSE_RESET 0xfe
 
 struct i8042 {
 	struct vm *vm;
@@ -98,6 +95,6 @@ int i8042_create(struct vm *vm)
 			   "i8042-data");
 	if (ret)
 		return ret;
-	return bus_register(&vm->pio_bus, I8042_CMD_PORT, 1, i8042_cmd_io, k,
+	return bus_register(&vm->pio_bus, I8042_COMMAND_PORT, 1, i8042_cmd_io, k,
 			    "i8042-cmd");
 }

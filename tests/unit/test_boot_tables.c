@@ -5,6 +5,7 @@
 
 #include "boot/e820.h"
 #include "boot/mptable.h"
+#include "boot/x86_tables.h"
 #include "harness.h"
 #include "test_boot_util.h"
 
@@ -174,4 +175,29 @@ TEST(boot_detect_rejects_unknown)
 	CHECK(!strcmp(boot_protocol_name(BOOT_PROTOCOL_PVH), "pvh"));
 	CHECK(!strcmp(boot_protocol_name(BOOT_PROTOCOL_MULTIBOOT), "multiboot"));
 	CHECK(!strcmp(boot_protocol_name(BOOT_PROTOCOL_LINUX), "linux"));
+}
+
+/* The reset vector F000:FFF0 holds "mov al, 0xfe; out 0x64, al; hlt",
+ * written by every loader: Linux's reboot through the BIOS (its default
+ * on a hardware-reduced ACPI machine without EFI) then resets the VM. */
+TEST(boot_reset_vector_pulses_i8042_reset)
+{
+	static const uint8_t stub[] = { 0xB0, 0xFE, 0xE6, 0x64, 0xF4, 0xEB,
+					0xFD };
+	static uint8_t img[TB_BZ_SIZE];
+	struct boot_config cfg = tb_config(img, sizeof(img));
+	struct errmsg err = { "" };
+	struct boot_entry e;
+	struct guest_mem m;
+
+	CHECK_EQ(guest_mem_init(&m, TEST_MEM_SIZE, false, &err), 0);
+	CHECK_EQ(boot_write_reset_vector(&m, &err), 0);
+	CHECK(!memcmp(tb_guest(&m, 0xFFFF0, sizeof(stub)), stub, sizeof(stub)));
+
+	memset(tb_guest(&m, 0, BOOT_HIGH_RAM), 0, BOOT_HIGH_RAM);
+	tb_build_bzimage(img);
+	cfg.ncpus = 1;
+	CHECK_EQ(boot_load_linux(&m, &cfg, &e, &err), 0);
+	CHECK(!memcmp(tb_guest(&m, 0xFFFF0, sizeof(stub)), stub, sizeof(stub)));
+	guest_mem_destroy(&m);
 }
