@@ -11,7 +11,8 @@
 #       for rackvm to exit (LINUX_TIMEOUT seconds, default 180; then it is
 #       killed).  Prints "ok NAME_case" if the case ran to its end with
 #       status 0 (else FAIL with the reason and the end of the console),
-#       then every check line the case printed, named NAME_CHECK.
+#       then every check line the case printed, named NAME_CHECK, and its
+#       "# ..." lines.
 #       Sets $status (rackvm's exit status, 124 on timeout), $out (the
 #       console as printable text), $err (rackvm's stderr).
 #   linux_start NAME CASE [ARG...] [-- RACKVM-ARGS...]
@@ -126,7 +127,8 @@ linux_finish() {
 	else
 		fail "${linux_name}_case" "rackvm exited with status $status before the case ended; $(linux_tail)"
 	fi
-	sed -nE "s/^(ok|FAIL|skip) /\\1 ${linux_name}_/p" "$out"
+	sed -nE -e '/^# dmesg: /d' -e "s/^(ok|FAIL|skip) /\\1 ${linux_name}_/p" \
+		-e "s/^# /# $linux_name: /p" "$out"
 	if [ "${LINUX_VERBOSE:-0}" = 1 ]; then
 		sed "s/^/# $linux_name console: /" "$out"
 	else
