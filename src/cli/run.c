@@ -18,6 +18,7 @@
 #include "boot/boot.h"
 #include "cli/cli.h"
 #include "cli/pager_opts.h"
+#include "cli/shutdown_guard.h"
 #include "cli/wss_opts.h"
 #include "devices/devices.h"
 #include "api/balloon_commands.h"
@@ -577,9 +578,14 @@ static void print_exit_stats(const struct vm *vm)
 }
 
 /* Waits for the VM to end, turning SIGINT/SIGTERM/SIGHUP into a clean
- * VM exit.  The signals are blocked in every thread and read here. */
-static void wait_for_vm(struct vm *vm, int sigfd, struct vm_exit *out)
+ * VM exit.  The signals are blocked in every thread and read here.
+ * From the moment the end is requested, the rest is bounded: returns
+ * the armed guard (cli/shutdown_guard.h). */
+static struct shutdown_guard *wait_for_vm(struct vm *vm, int sigfd,
+					  struct vm_exit *out)
 {
+	struct shutdown_guard *guard;
+	struct vm_exit ex;
 	struct pollfd fds[2] = {
 		{ .fd = sigfd, .events = POLLIN },
 		{ .fd = vm->exit_fd, .events = POLLIN },
@@ -596,7 +602,10 @@ static void wait_for_vm(struct vm *vm, int sigfd, struct vm_exit *out)
 					"stopped by signal %s",
 					strsignal((int)si.ssi_signo));
 	}
+	guard = vm_exit_peek(vm, &ex) ?
+		shutdown_guard_arm(exit_status(&ex), ex.detail) : NULL;
 	vm_wait(vm, out);
+	return guard;
 }
 
 struct console {
@@ -694,6 +703,7 @@ static int run_vm(const struct run_options *o, const struct images *img,
 				 .dirty_log = wss_options_dirty_log(&o->wss) };
 	struct wss_options wss = o->wss;
 	struct wss_monitor *monitor = NULL;
+	struct shutdown_guard *guard;
 	struct pager_cli pager;
 	char cmdline[BOOT_CMDLINE_MAX + 1];
 	struct boot_virtio_mmio virtio_mmio[VIRTIO_MMIO_MAX_DEVICES];
@@ -753,13 +763,16 @@ static int run_vm(const struct run_options *o, const struct images *img,
 	}
 	if (wss_cli_start(monitor))
 		vm_request_exit(&vm, VM_EXIT_HOST_ERROR, 0, 0, "--wss could not start");
-	wait_for_vm(&vm, sigfd, &exit);
+	guard = wait_for_vm(&vm, sigfd, &exit);
+	shutdown_guard_stage(guard, "the pager's and the monitor's reports");
 	pager_cli_finish(&pager);
 	if (wss_cli_finish(monitor, &wss) && exit.reason == VM_EXIT_GUEST_DONE)
 		exit.reason = VM_EXIT_HOST_ERROR;
 	if (o->exit_stats)
 		print_exit_stats(&vm);
+	shutdown_guard_stage(guard, "device and memory threads to stop");
 	vm_destroy(&vm);
+	shutdown_guard_disarm(guard);
 
 	if (exit.reason != VM_EXIT_GUEST_DONE && exit.reason != VM_EXIT_DEBUG_EXIT &&
 	    exit.reason != VM_EXIT_SHUTDOWN)

@@ -45,6 +45,7 @@ enum page_state {
 #define RETRY_MAX_NS 1000000000ull
 #define EVICTOR_IDLE_NS 100000000ull
 #define ROOM_WAIT_NS 10000000ull
+#define GIVE_UP_CHECK_NS 50000000ull
 
 /* One fault's fetch: the faulting page first, then the window's pages,
  * ascending; each with the state it was claimed from. */
@@ -405,14 +406,26 @@ static int get_remote(struct pager *p, struct fetch *f, struct errmsg *err)
 }
 
 /* Sleeps up to @ns unless the pager stops first. */
-/* Sleeps up to @ns unless the pager stops first. */
-static void backoff(struct pager *p, uint64_t ns)
+/* Sleeps up to @ns unless the pager stops first, or, with @or_vm_end,
+ * the VM ends: that is looked at every GIVE_UP_CHECK_NS, so that a fault
+ * waiting for an unreachable store lets go soon after a signal (nobody
+ * signals the pager then). */
+static void backoff(struct pager *p, uint64_t ns, bool or_vm_end)
 {
-	struct timespec until = deadline_in(ns);
+	uint64_t end = now_ns() + ns;
 
 	pthread_mutex_lock(&p->lock);
-	if (!p->stopping)
+	while (!p->stopping &&
+	       !(or_vm_end && p->vm && vm_exit_requested(p->vm))) {
+		uint64_t now = now_ns();
+		struct timespec until;
+
+		if (now >= end)
+			break;
+		until = deadline_in(end - now < GIVE_UP_CHECK_NS ?
+				    end - now : GIVE_UP_CHECK_NS);
 		pthread_cond_timedwait(&p->stop, &p->lock, &until);
+	}
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -440,7 +453,7 @@ static int wait_for_store(struct pager *p, struct fetch *f,
 			ret = -ECANCELED;
 			break;
 		}
-		backoff(p, delay);
+		backoff(p, delay, true);
 		if (giving_up(p)) {
 			ret = -ECANCELED;
 			break;
@@ -1148,10 +1161,10 @@ static void evict_down(struct pager *p)
 		if (got)
 			continue;
 		if (!p->put_failing) {
-			backoff(p, 5000000);	/* nothing evictable yet */
+			backoff(p, 5000000, false);	/* nothing evictable yet */
 			break;
 		}
-		backoff(p, p->put_delay_ns);
+		backoff(p, p->put_delay_ns, false);
 		p->put_delay_ns = p->put_delay_ns * 2 < RETRY_MAX_NS ?
 				  p->put_delay_ns * 2 : RETRY_MAX_NS;
 	}

@@ -323,6 +323,18 @@ bool vm_exit_requested(struct vm *vm)
 	return requested;
 }
 
+bool vm_exit_peek(struct vm *vm, struct vm_exit *out)
+{
+	bool requested;
+
+	pthread_mutex_lock(&vm->lock);
+	requested = vm->exit.reason != VM_EXIT_NONE;
+	if (requested)
+		*out = vm->exit;
+	pthread_mutex_unlock(&vm->lock);
+	return requested;
+}
+
 static bool all_paused_locked(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->ncpus; i++)

@@ -136,6 +136,8 @@ void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int code,
 		     unsigned vcpu_id, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 bool vm_exit_requested(struct vm *vm);
+/* vm_exit_requested() that also copies the exit (without waiting). */
+bool vm_exit_peek(struct vm *vm, struct vm_exit *out);
 
 /* Stops every vCPU at an instruction boundary and returns once all are
  * paused (guest state can then be read or changed); resume restarts
