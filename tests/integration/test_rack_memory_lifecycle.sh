@@ -27,8 +27,11 @@ if [ -z "${RACK_HOST:-}" ] && [ -z "${LIFECYCLE_INNER:-}" ]; then
 	fi
 	echo "# in the test host"
 	tests/rack/host run --quiet --timeout "${LIFECYCLE_TIMEOUT:-1500}" -- \
-		env LIFECYCLE_INNER=1 TEST_TMP="$TEST_TMP" bash "$0" 2>&1 |
-		grep -E '^(ok|FAIL|skip|#) |^[a-z_]+: ' || true
+		env LIFECYCLE_INNER=1 TEST_TMP="$TEST_TMP" bash "$0" \
+		> "$TEST_TMP/rack.out" 2>&1
+	rc=$?
+	grep -E '^(ok|FAIL|skip|#) ' "$TEST_TMP/rack.out"
+	[ "$rc" -eq 0 ] || fail lifecycle_test_host "tests/rack/host ended with status $rc: $(grep -v '^ok ' "$TEST_TMP/rack.out" | tail -n 3 | tr '\n' '|')"
 	exit 0
 fi
 
@@ -77,8 +80,8 @@ check wss_both_mode_completes bash -c "[ $status -eq 0 ] && grep -q 'result: wss
 
 timed_run wss_pager 300 "$RACKVM" run --mem 64M --mem-local 8M \
 	--mem-backend "file:$TEST_TMP/pages" --wss=200ms --wss-mode sample \
-	--cmdline "wsswork phases=w16,r16 phase_s=1 arena=16"
-check wss_sample_with_pager_completes bash -c "[ $status -eq 0 ] && grep -q 'result: wsswork verify pages=4096 bad=0' '$out' && grep -Eq 'pager: .*evictions=[1-9]' '$out'"
+	--cmdline "wsswork phases=w12,r12 phase_s=1 arena=12"
+check wss_sample_with_pager_completes bash -c "[ $status -eq 0 ] && grep -q 'result: wsswork verify pages=3072 bad=0' '$out' && grep -Eq 'pager: .*evictions=[1-9]' '$out'"
 
 # --- SIGTERM/SIGINT while a page is unreachable --------------------------------
 # start_memd LOG: sets memd_addr and memd_pid.
