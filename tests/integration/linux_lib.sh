@@ -8,8 +8,9 @@
 #       these tests need a KVM that runs Linux.  Call it first.
 #   linux_run NAME CASE [ARG...] [-- RACKVM-ARGS...]
 #       Boots /cases/CASE.sh with ARGs (rackvm.args=ARG,ARG,...) and waits
-#       for rackvm to exit (LINUX_TIMEOUT seconds, default 180; then it is
-#       killed).  Prints "ok NAME_case" if the case ran to its end with
+#       for rackvm to exit (LINUX_TIMEOUT seconds, default 600: a boot
+#       takes ~10 s in an idle test host, several times that on a busy
+#       machine; then it is killed).  Prints "ok NAME_case" if the case ran to its end with
 #       status 0 (else FAIL with the reason and the end of the console),
 #       then every check line the case printed, named NAME_CHECK, and its
 #       "# ..." lines.
@@ -80,7 +81,7 @@ linux_start() {
 	: > "$linux_raw"
 	: > "$out"
 	linux_started=$SECONDS
-	timeout -k 5 "${LINUX_TIMEOUT:-180}" "$RACKVM" run \
+	timeout -k 5 "${LINUX_TIMEOUT:-600}" "$RACKVM" run \
 		--kernel "${LINUX_KERNEL:-build/linux/vmlinux}" \
 		--initrd "$LINUX_INITRD" \
 		--mem "${LINUX_MEM:-512M}" --cpus "${LINUX_CPUS:-1}" \
@@ -123,7 +124,7 @@ linux_finish() {
 	elif [ -n "$end" ]; then
 		fail "${linux_name}_case" "the case ended with ${end##* }; $(linux_tail)"
 	elif [ "$status" -eq 124 ]; then
-		fail "${linux_name}_case" "no end of the case within ${LINUX_TIMEOUT:-180} s; $(linux_tail)"
+		fail "${linux_name}_case" "no end of the case within ${LINUX_TIMEOUT:-600} s; $(linux_tail)"
 	else
 		fail "${linux_name}_case" "rackvm exited with status $status before the case ended; $(linux_tail)"
 	fi

@@ -48,7 +48,7 @@ def listener(port):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
     s.listen(1)
-    s.settimeout(300)
+    s.settimeout(600)
     return s
 
 def send(s):
@@ -59,7 +59,7 @@ def send(s):
 
 def recv(s):
     c, _ = s.accept()
-    c.settimeout(300)
+    c.settimeout(600)
     with open(recv_path, "wb") as f:
         while True:
             data = c.recv(1 << 16)
@@ -87,7 +87,7 @@ done
 LINUX_CPUS=2 linux_start linux_net net "$GUEST_IP" "$HOST_IP" "$h2g_sha" -- \
 	--net "tap=$TAP"
 pinged=0
-if linux_wait_console '^# net ready for ping' 240; then
+if linux_wait_console '^# net ready for ping' 500; then
 	if ping -c 3 -W 5 "$GUEST_IP" > "$TEST_TMP/ping.out" 2>&1; then
 		pinged=1
 	fi

@@ -44,9 +44,23 @@ dd if=/dev/urandom of=/tmp/g2h bs=1M count=8 2> /dev/null
 note "g2h_sha256=$(sha256sum < /tmp/g2h | cut -d' ' -f1)"
 check bulk_guest_to_host nc "$host" 7002 < /tmp/g2h
 
+# The driver lets go of the device (a device reset) and takes it again:
+# the NIC must work as before.
+dev=$(basename "$(readlink /sys/class/net/eth0/device)")
+echo "$dev" > /sys/bus/virtio/drivers/virtio_net/unbind
+echo "$dev" > /sys/bus/virtio/drivers/virtio_net/bind
+if wait_for 10 test -e /sys/class/net/eth0; then
+	ip addr add "$guest/24" dev eth0
+	ip link set eth0 up
+	wait_for 10 grep -q 1 /sys/class/net/eth0/carrier
+	check rebind_ping_host ping -c 3 -W 5 "$host"
+else
+	fail rebind_ping_host "no eth0 after $dev was unbound and bound again"
+fi
+
 # the host pings us, then says so on port 7003
 note "net ready for ping"
-if timeout 90 nc -l -p 7003 > /tmp/done 2> /tmp/nc.err &&
+if timeout 300 nc -l -p 7003 > /tmp/done 2> /tmp/nc.err &&
 	grep -q done /tmp/done; then
 	ok host_done
 else
