@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Debian's cloud kernel under rackvm's memory management, checked from both
+# sides: the Linux test guest's memfill (tests/linux/progs/memfill.c)
+# fills memory with a pattern per page and pass and reads it back (bad=0
+# or the check fails), while the host measures what rackvm did.
+#   - virtio-balloon: Linux's own driver follows the target set with
+#     `rackvm control SOCK balloon SIZE`: MemTotal falls by the balloon,
+#     rackvm's VmRSS really falls, balloon-stats agrees, deflating gives
+#     MemTotal back, memory held meanwhile is intact and the memory given
+#     back is usable (case balloon.sh);
+#   - free page reporting (--balloon,free-page-reporting): memory the
+#     guest filled and freed leaves rackvm's RSS, and is usable again
+#     (case page_reporting.sh);
+#   - the pager (--mem-local) on a file: store and on rackvm memd over
+#     loopback, memfill bigger than the local budget: bad=0 every pass,
+#     the pager's stats line shows evictions and faults, resident within
+#     the budget;
+#   - --wss while memfill keeps a known set in use: estimates are there,
+#     and within generous bounds of memfill's set (Linux's own pages add
+#     to it).
+# Runs in the emulated test host (linux_prepare): figures it measures are
+# printed as "# ..." lines.  LINUX_MEMORY_PARTS picks parts (default
+# "balloon reporting paging wss").
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+. tests/integration/linux_lib.sh
+
+linux_prepare
+
+export LINUX_MEM=512M
+PAGES_PER_MIB=256
+parts=" ${LINUX_MEMORY_PARTS:-balloon reporting paging wss} "
+part() { [ -z "${parts##* $1 *}" ]; }
+
+# rackvm_pid: the rackvm that linux_start started (under timeout).
+rackvm_pid() { pgrep -P "$linux_pid" | head -n 1; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2> /dev/null; }
+# at_most A B: A <= B, both numbers.
+at_most() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" -le "$2" ]; }
+
+# --- the balloon --------------------------------------------------------------
+if part balloon; then
+sock=$TEST_TMP/balloon.sock
+linux_start linux_balloon balloon 64 256 -- --balloon --control "$sock"
+before= after= ctl=1
+if linux_wait_console '^# balloon ready' 300; then
+	pid=$(rackvm_pid)
+	before=$(rss_kib "$pid")
+	"$RACKVM" control "$sock" balloon 256M > "$TEST_TMP/ctl" 2>&1 && ctl=0
+	if linux_wait_console '^# inflated' 240; then
+		sleep 1
+		after=$(rss_kib "$pid")
+		"$RACKVM" control "$sock" balloon-stats > "$TEST_TMP/stats" 2>&1
+	fi
+	"$RACKVM" control "$sock" balloon 0 > /dev/null 2>&1
+fi
+linux_finish
+linux_check_status linux_balloon_poweroff 0
+echo "# linux_balloon: rackvm VmRSS before=${before:-?} kB, after inflating 256 MiB=${after:-?} kB"
+check linux_balloon_control_accepted bash -c "[ $ctl -eq 0 ]"
+check linux_balloon_rss_falls at_most "${after:-}" "$((${before:-0} - 192 * 1024))"
+check linux_balloon_stats bash -c "grep -Eq '^ok target_pages=65536 actual_pages=65536 ' '$TEST_TMP/stats'"
+fi
+
+# --- free page reporting -------------------------------------------------------
+if part reporting; then
+sock=$TEST_TMP/reporting.sock
+linux_start linux_reporting page_reporting -- --balloon,free-page-reporting \
+	--control "$sock"
+peak=0 low= mib=
+if linux_wait_console '^# filling mib=' 300; then
+	pid=$(rackvm_pid)
+	mib=$(sed -n 's/^# filling mib=//p' "$out" | head -n 1)
+	# the highest RSS while memfill runs, until its memory is free again
+	while kill -0 "$pid" 2> /dev/null; do
+		r=$(rss_kib "$pid")
+		[ -n "$r" ] && [ "$r" -gt "$peak" ] && peak=$r
+		linux_console
+		grep -q '^# freed' "$out" && break
+		sleep 0.2
+	done
+	# then reporting must take at least half of memfill's memory away
+	for _ in $(seq 600); do
+		low=$(rss_kib "$pid")
+		at_most "$low" "$((peak - mib * 1024 / 2))" && break
+		sleep 0.2
+	done
+	"$RACKVM" control "$sock" balloon 16M > /dev/null 2>&1
+fi
+linux_finish
+linux_check_status linux_reporting_poweroff 0
+echo "# linux_reporting: memfill ${mib:-?} MiB; rackvm VmRSS peak=$peak kB, after reporting=${low:-?} kB"
+check linux_reporting_rss_falls at_most "${low:-}" "$((peak - ${mib:-0} * 1024 / 2))"
+fi
+
+# --- the pager ---------------------------------------------------------------------
+# pager_ok LIMIT_MIB: the stats line in $err shows paging within the limit.
+pager_ok() {
+	local line
+	line=$(grep -E '^pager: resident=' "$err" | tail -n 1)
+	echo "# $linux_name: $line"
+	[ -n "$line" ] &&
+		[ "$(echo "$line" | sed -n 's/.* evictions=\([0-9]*\).*/\1/p')" -gt 0 ] &&
+		[ "$(echo "$line" | sed -n 's/.* faults=\([0-9]*\).*/\1/p')" -gt 0 ] &&
+		[ "$(echo "$line" | sed -n 's/^pager: resident=\([0-9]*\).*/\1/p')" -le $(($1 * PAGES_PER_MIB)) ]
+}
+
+if part paging; then
+# a smaller VM and one pass (filled beyond the budget, then read back):
+# in the emulated test host every page beyond the budget costs ~4 ms
+LINUX_MEM=256M LINUX_TIMEOUT=600 linux_run linux_paging_file memfill 128 1 -- \
+	--mem-local 96M --mem-backend "file:$TEST_TMP/pages"
+linux_check_status linux_paging_file_poweroff 0
+out=$err check linux_paging_file_stats pager_ok 96
+
+"$RACKVM" memd --listen 127.0.0.1:0 --capacity 1G > "$TEST_TMP/memd.log" 2>&1 &
+memd_pid=$!
+memd_addr=
+for _ in $(seq 100); do
+	memd_addr=$(sed -n 's/^memd: listening on \([^,]*\),.*/\1/p' "$TEST_TMP/memd.log" | head -n 1)
+	[ -n "$memd_addr" ] && break
+	sleep 0.1
+done
+if [ -n "$memd_addr" ]; then
+	LINUX_MEM=256M LINUX_TIMEOUT=600 linux_run linux_paging_memd memfill 128 1 -- \
+		--mem-local 96M --mem-backend "memd:$memd_addr"
+	linux_check_status linux_paging_memd_poweroff 0
+	out=$err check linux_paging_memd_stats pager_ok 96
+else
+	fail linux_paging_memd "rackvm memd did not start: $(tail -n 2 "$TEST_TMP/memd.log" | tr '\n' '|')"
+fi
+kill "$memd_pid" 2> /dev/null
+wait "$memd_pid" 2> /dev/null
+fi
+
+# --- working-set estimation ----------------------------------------------------------
+# memfill keeps WSS_MIB in use for many passes; the estimates of the
+# intervals that lie wholly inside its run are compared with that set.
+if part wss; then
+WSS_MIB=64
+t0=$EPOCHREALTIME
+LINUX_TIMEOUT=600 linux_start linux_wss memfill "$WSS_MIB" "${WSS_PASSES:-30}" -- \
+	--wss="${WSS_INTERVAL:-2s}"
+ts= te=
+linux_wait_console '^memfill: start' 300 &&
+	ts=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+linux_wait_console '^memfill: done' 600 &&
+	te=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+linux_finish
+linux_check_status linux_wss_poweroff 0
+# estimates of intervals ending in [start + interval + 1 s, done - 1 s]
+ival=$(echo "${WSS_INTERVAL:-2s}" | sed 's/s$//')
+grep -E '^wss: t=' "$err" | sed -n 's/^wss: t=\([0-9.]*\)s wss=\([0-9]*\) .*/\1 \2/p' |
+	awk -v s="${ts:-1e9}" -v e="${te:-0}" -v i="$ival" '$1 >= s + i + 1 && $1 <= e - 1 { print $2 }' |
+	sort -n > "$TEST_TMP/wss.est"
+n=$(wc -l < "$TEST_TMP/wss.est")
+median=$(awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }' "$TEST_TMP/wss.est")
+echo "# linux_wss: memfill $WSS_MIB MiB ($((WSS_MIB * PAGES_PER_MIB)) pages) from ${ts:-?} s to ${te:-?} s: $n estimates inside, median ${median:-?} pages: $(tr '\n' ' ' < "$TEST_TMP/wss.est")"
+check linux_wss_estimates_present bash -c "[ $n -ge 2 ]"
+# generous: at least 3/4 of memfill's set, at most it plus 128 MiB of Linux
+check linux_wss_estimate_plausible bash -c "[ -n '$median' ] &&
+	[ '$median' -ge $((WSS_MIB * PAGES_PER_MIB * 3 / 4)) ] &&
+	[ '$median' -le $(((WSS_MIB + 128) * PAGES_PER_MIB)) ]"
+fi
+exit 0
