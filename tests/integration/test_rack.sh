@@ -23,6 +23,7 @@ timeout -k 5 300 "$HOST" run --quiet -- bash -c '
 	echo "to stderr" >&2
 	echo written > '"$marker"' && echo "wrote=$(cat '"$marker"')"
 	[ -c /dev/kvm ] && echo "kvm=yes"
+	echo "procsub=$(cat <(echo works))"
 	"$RACKVM" run --kernel "$GUEST_ELF" --cmdline hello > /dev/null 2>&1 && echo "guest=ok"
 	exit 200' < /dev/null > "$out" 2> "$err"
 status=$?
@@ -31,6 +32,7 @@ check rack_same_directory grep -qx "pwd=$PWD" "$out"
 check rack_same_environment grep -qxF "value=$RACK_TEST_VALUE" "$out"
 check rack_stdout_and_stderr_apart bash -c "grep -qx 'to stderr' '$err' && ! grep -q 'to stderr' '$out'"
 check rack_writes_stay_inside bash -c "grep -qx 'wrote=written' '$out' && [ ! -e '$marker' ]"
+check rack_dev_fd_for_process_substitution grep -qx "procsub=works" "$out"
 check rack_has_kvm_that_runs_the_guest bash -c "grep -qx 'kvm=yes' '$out' && grep -qx 'guest=ok' '$out'"
 
 # --- NUMA -------------------------------------------------------------------
