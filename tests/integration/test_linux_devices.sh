@@ -57,6 +57,12 @@ if [ -n "$want" ] && [ "$got" = "$want" ]; then
 else
 	fail linux_devices_blk_image_direct "image A's 2 MiB at 4 MiB hash to $got, the guest wrote '$want'"
 fi
+got=$(tail -c +$((8 * 1048576 + 1)) "$disk_a" | head -c 1M | tr -d '\0' | wc -c)
+if [ "$got" -eq 0 ]; then
+	ok linux_devices_blk_image_discarded
+else
+	fail linux_devices_blk_image_discarded "the MiB the guest discarded at 8 MiB still has $got non-zero bytes in image A"
+fi
 got=$(sed -n 's/^# vdb_sha256=//p' "$out")
 if [ "$got" = "$b_head" ]; then
 	ok linux_devices_blk_ro_read
