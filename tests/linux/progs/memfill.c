@@ -4,14 +4,15 @@
  * check.  Fills MIB MiB of anonymous memory with a pattern that names each
  * page, the pass and a per-run seed, then reads every page back, PASSES
  * times (each pass writes a new pattern, so a page that comes back from
- * an older pass, or zeroed, is caught).  With HOLD_FILE, after the last
+ * an older pass, or zeroed, is caught); PASSES "Ns": as many passes as
+ * fit in N seconds (at least one), to hold a working set for a while.  With HOLD_FILE, after the last
  * pass it prints "memfill: filled" and waits until HOLD_FILE exists,
  * then checks everything once more: the data must survive whatever the
  * host did meanwhile (a balloon inflated and deflated around it).
  *
  * Output (stdout, one line each):
  *   memfill: start mib=M passes=P pages=N
- *   memfill: pass=I bad=B seconds=S          per pass
+ *   memfill: pass=I bad=B seconds=S          per pass (timed: the first)
  *   memfill: filled                          with HOLD_FILE
  *   memfill: bad page I word W is X, expected Y   the first few bad pages
  *   memfill: done mib=M passes=P bad=B seconds=S
@@ -84,7 +85,9 @@ static uint64_t verify(const uint64_t *mem, uint64_t pages, unsigned pass,
 int main(int argc, char **argv)
 {
 	unsigned long mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 0;
-	unsigned passes = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 0;
+	char *unit = NULL;
+	unsigned passes = argc > 2 ? (unsigned)strtoul(argv[2], &unit, 0) : 0;
+	double for_s = unit && *unit == 's' ? passes : 0;
 	const char *hold = argc > 3 ? argv[3] : NULL;
 	uint64_t pages = (uint64_t)mib * (1024 * 1024 / PAGE), bad = 0;
 	uint64_t seed = (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid();
@@ -105,6 +108,8 @@ int main(int argc, char **argv)
 	}
 	printf("memfill: start mib=%lu passes=%u pages=%llu\n", mib, passes,
 	       (unsigned long long)pages);
+	if (for_s)
+		passes = UINT32_MAX;
 	for (pass = 1; pass <= passes; pass++) {
 		double ts = now_s();
 		uint64_t b;
@@ -112,14 +117,20 @@ int main(int argc, char **argv)
 		fill(mem, pages, pass, seed);
 		b = verify(mem, pages, pass, seed, &reported);
 		bad += b;
-		printf("memfill: pass=%u bad=%llu seconds=%.2f\n", pass,
-		       (unsigned long long)b, now_s() - ts);
+		/* timed: the first pass only, the console is slow */
+		if (!for_s || pass == 1)
+			printf("memfill: pass=%u bad=%llu seconds=%.2f\n", pass,
+			       (unsigned long long)b, now_s() - ts);
+		if (for_s && now_s() - t0 >= for_s)
+			passes = pass;
 	}
+	if (pass > passes)
+		pass = passes;
 	if (hold) {
 		printf("memfill: filled\n");
 		while (access(hold, F_OK))
 			usleep(100000);
-		bad += verify(mem, pages, passes, seed, &reported);
+		bad += verify(mem, pages, pass, seed, &reported);
 	}
 	printf("memfill: done mib=%lu passes=%u bad=%llu seconds=%.2f\n", mib,
 	       passes, (unsigned long long)bad, now_s() - t0);
