@@ -186,10 +186,22 @@ static bool stopping(struct pager *p)
 	return __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
 }
 
-/* The VM is ending (or the pager is): waiting for the store is over. */
+/*
+ * The VM is ending and a thread waiting for a page can be answered without
+ * it, by poison.  Without UFFDIO_POISON (Linux < 6.6) only the page itself
+ * answers a fault, so the pager keeps trying: if the store comes back
+ * before rackvm run's shutdown guard ends the process, the VM still ends
+ * cleanly.
+ */
+static bool vm_ending_answerable(struct pager *p)
+{
+	return p->vm && vm_exit_requested(p->vm) && uffd_ram_has_poison(p->uffd);
+}
+
+/* Waiting for the store is over: the pager stops, or the VM ends. */
 static bool giving_up(struct pager *p)
 {
-	return stopping(p) || (p->vm && vm_exit_requested(p->vm));
+	return stopping(p) || vm_ending_answerable(p);
 }
 
 /* A state other threads leave within microseconds (BUSY, PUNCHING). */
@@ -415,8 +427,7 @@ static void backoff(struct pager *p, uint64_t ns, bool or_vm_end)
 	uint64_t end = now_ns() + ns;
 
 	pthread_mutex_lock(&p->lock);
-	while (!p->stopping &&
-	       !(or_vm_end && p->vm && vm_exit_requested(p->vm))) {
+	while (!p->stopping && !(or_vm_end && vm_ending_answerable(p))) {
 		uint64_t now = now_ns();
 		struct timespec until;
 

@@ -1080,17 +1080,6 @@ TEST(pager_lets_a_vm_end_while_its_store_is_unreachable)
 			page_store_destroy(&r.store->base);
 		SKIP(skip);
 	}
-	/* Before Linux 6.3 a vCPU waiting in a fault inside KVM_RUN ignores
-	 * kicks, and before 6.6 there is no poison to answer it with: only
-	 * the page, or the process ending, releases it.  rackvm run's
-	 * shutdown guard ends the process then (test_rack_memory_lifecycle);
-	 * poison stands for "new enough" here. */
-	if (!uffd_ram_has_poison(r.uffd)) {
-		vm_destroy(&vm);
-		pthread_cond_destroy(&r.ev.cond);
-		pthread_mutex_destroy(&r.ev.lock);
-		SKIP("this kernel cannot release a vCPU waiting in a fault (no UFFDIO_POISON)");
-	}
 	CHECK(settle_below(&r, LIMIT));
 	CHECK(data_evicted(&r));
 	pager_set_limit(r.pager, r.npages);
@@ -1104,9 +1093,21 @@ TEST(pager_lets_a_vm_end_while_its_store_is_unreachable)
 	CHECK(r.ev.last_page >= KVM_DATA / PAGE &&
 	      r.ev.last_page < KVM_DATA / PAGE + KVM_NDATA);
 	vm_request_exit(&vm, VM_EXIT_SIGNAL, 15, 0, "stopped by the test");
-	vm_wait(&vm, &ex);
+	/* Before Linux 6.3 a vCPU waiting in a fault inside KVM_RUN ignores
+	 * kicks, and before 6.6 there is no poison to answer it with: only
+	 * the page releases it (or the process ending: rackvm run's shutdown
+	 * guard, test_rack_memory_lifecycle).  There the pager keeps trying,
+	 * and the VM ends as soon as the store is back. */
+	if (!uffd_ram_has_poison(r.uffd)) {
+		sleep_ms(300);
+		store_set(r.store, &r.store->fail_get, 0);
+		vm_wait(&vm, &ex);
+	} else {
+		vm_wait(&vm, &ex);
+		/* poison, not data: the guest never finished */
+		CHECK(!__atomic_load_n(&g.done, __ATOMIC_ACQUIRE));
+	}
 	CHECK_EQ(ex.reason, VM_EXIT_SIGNAL);
-	CHECK(!__atomic_load_n(&g.done, __ATOMIC_ACQUIRE));
 	vm_destroy(&vm);
 	pthread_cond_destroy(&r.ev.cond);
 	pthread_mutex_destroy(&r.ev.lock);
