@@ -14,7 +14,8 @@
 #              machine's KVM can boot Linux (see bench_kvm_boots_linux)
 # Inside a test host (RACK_HOST=1) a benchmark always runs where it is.
 # Options of the re-run: BENCH_HOST_CPUS (2), BENCH_HOST_MEM (6G),
-# BENCH_HOST_TIMEOUT (seconds; the benchmark's own default).
+# BENCH_HOST_TIMEOUT (seconds; the benchmark's own default),
+# BENCH_HOST_VERBOSE=1 (the test host's kernel log on stderr).
 #
 # A benchmark calls, in this order:
 #   bench_init NAME NEEDS "$@"   NEEDS: kvm or linux (what auto asks of
@@ -112,6 +113,10 @@ bench_enter() {
 	if [ -n "${RACK_HOST:-}" ]; then
 		BENCH_ENV=emulated
 		bench_kvm_usable || bench_die "the test host has no usable /dev/kvm"
+		# With its log on stderr, the test host's warnings (soft
+		# lockups, hung tasks) come with their backtraces.
+		[ "${BENCH_HOST_VERBOSE:-0}" = 0 ] ||
+			echo 7 > /proc/sys/kernel/printk 2> /dev/null || true
 		bench_print_environment
 		return 0
 	fi
@@ -134,8 +139,10 @@ bench_enter() {
 		# What the test host cannot see itself, for its environment line.
 		export BENCH_MACHINE_CPUS
 		BENCH_MACHINE_CPUS=$(nproc)
+		local verbose=()
+		[ "${BENCH_HOST_VERBOSE:-0}" = 0 ] || verbose=(--verbose)
 		exec "${limit[@]}" tests/rack/host run --cpus "${BENCH_HOST_CPUS:-2}" \
-			--mem "${BENCH_HOST_MEM:-6G}" -- \
+			--mem "${BENCH_HOST_MEM:-6G}" "${verbose[@]}" -- \
 			"bench/$BENCH_NAME" --host emulated "${BENCH_ARGS[@]}"
 	fi
 	BENCH_ENV=direct
