@@ -23,7 +23,10 @@
  *   - an existing empty regular file is used and truncated back to empty
  *     at destroy (guest memory does not outlive the store on disk);
  *   - an existing directory gets an unlinked O_TMPFILE inside it, which
- *     vanishes when the store is destroyed or the process dies;
+ *     vanishes when the store is destroyed or the process dies (where the
+ *     file system has no O_TMPFILE, e.g. overlayfs before Linux 6.6, a
+ *     uniquely named file is created and unlinked at once: the same,
+ *     but for an instant in which a crash leaves the name behind);
  *   - anything else (a non-empty file, a device, a FIFO) is refused.
  *
  * Threads: pread/pwrite/fallocate on distinct pages need no lock; the
@@ -255,6 +258,27 @@ static const struct page_store_ops file_ops = {
 	.destroy = file_destroy,
 };
 
+/* An unlinked file in directory @dir, without O_TMPFILE; -errno. */
+static int open_unlinked_in(const char *dir)
+{
+	size_t len = strlen(dir) + sizeof("/.rackvm-pages-XXXXXX");
+	char *name = malloc(len);
+	int fd, e;
+
+	if (!name)
+		return -ENOMEM;
+	snprintf(name, len, "%s/.rackvm-pages-XXXXXX", dir);
+	fd = mkostemp(name, O_CLOEXEC);
+	e = errno;
+	if (fd >= 0 && unlink(name)) {
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	free(name);
+	return fd >= 0 ? fd : -e;
+}
+
 /* Opens PATH by the rules in the header comment; the fd is in fs->fd. */
 static int open_path(struct file_store *fs, struct errmsg *err)
 {
@@ -271,11 +295,18 @@ static int open_path(struct file_store *fs, struct errmsg *err)
 				  path, strerror(errno));
 	fs->fd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fs->fd < 0 && errno == EISDIR) {
+		int e;
+
 		fs->fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		e = fs->fd < 0 ? -errno : 0;
+		if (e == -EOPNOTSUPP) {
+			e = open_unlinked_in(path);
+			fs->fd = e < 0 ? -1 : e;
+		}
 		if (fs->fd < 0)
-			return errmsg_set(err, -errno,
+			return errmsg_set(err, e,
 					  "file store: cannot make a temporary file in %s: %s",
-					  path, strerror(errno));
+					  path, strerror(-e));
 		fs->origin = FILE_TMPFILE;
 		return 0;
 	}
