@@ -17,6 +17,11 @@ ok() { echo "ok $1"; }
 fail() { echo "FAIL $1: $2"; }
 skip() { echo "skip $1: $2"; }
 
+# in_test_host: true inside the emulated test host (tests/rack/host), where
+# guest memory faults and VM exits cost ~10-40x more: tests scale their
+# work with it, never what they check.
+in_test_host() { [ -n "${RACK_HOST:-}" ]; }
+
 # have_kvm: true if /dev/kvm can be opened read-write.
 have_kvm() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 

@@ -169,12 +169,22 @@ cat > "$TEST_TMP/udp.py" <<'EOF'
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 end = time.time() + float(sys.argv[2])
+first = True
 while time.time() < end:
     s.sendto(b"rackvm" * 30, (sys.argv[1], 9))
+    if first:
+        print("sending", flush=True)
+        first = False
     time.sleep(0.0002)
 EOF
-python3 "$TEST_TMP/udp.py" 198.18.213.2 $((TIMEOUT * 2)) > /dev/null 2>&1 &
+python3 "$TEST_TMP/udp.py" 198.18.213.2 $((TIMEOUT * 2)) > "$TEST_TMP/udp.out" 2>&1 &
 udp_pid=$!
+# the stream must flow before the guest listens (python starts slowly in
+# the emulated test host)
+for _ in $(seq 300); do
+	grep -q sending "$TEST_TMP/udp.out" && break
+	sleep 0.1
+done
 netecho csum ",mac=$MAC" "netecho frames=10000 size=256 offload=1"
 check virtio_net_guest_csum_offload eval 'passed &&
 	has "^result: netecho frames=10000 .* guest_csum=1 .* ignored=[1-9][0-9]* csum_completed=[1-9][0-9]*$"'

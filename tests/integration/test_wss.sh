@@ -25,8 +25,21 @@
 out=$TEST_TMP/out
 WSS_BASELINE=${WSS_BASELINE:-16}	# pages the runtime itself touches (4-6 measured)
 WSS_FULL_SLACK=${WSS_FULL_SLACK:-4}
-INTERVAL_MS=500
-ival=0.5
+# Sizes of the runs.  The guest must sweep a phase's set in under half an
+# interval while every sampled page faults.  In the emulated test host a
+# fault costs ~0.15-1 ms instead of 30-200 us, so there the sets are an
+# eighth (the mixed one a sixteenth), in a VM an eighth the size (the
+# same shares of RAM, so the sampler's statistics are alike), with 1 s
+# intervals.
+if in_test_host; then
+	INTERVAL_MS=1000 ival=1 PHASE_S=4 VM_MIB=128 FULL_MIB=64
+	PHASES="w1,r16,r16@16,w1@16,m2,i" DIRTY_PHASES="w1,r16,r16@16,w1@16"
+	FULL_PHASES="r1,w512k@1,m1,i"
+else
+	INTERVAL_MS=500 ival=0.5 PHASE_S=3 VM_MIB=1024 FULL_MIB=64
+	PHASES="w16,r128,r128@128,w16@128,m32,i" DIRTY_PHASES="w16,r128,r128@128,w16@128"
+	FULL_PHASES="r4,w2@4,m6,i"
+fi
 
 if ! have_kvm; then
 	skip wss_tests "no usable /dev/kvm"
@@ -138,10 +151,9 @@ check_accuracy() {
 # Write sets stay small: every write-protect fault of write logging costs
 # ~30 us on nested KVM, and the guest must still write its whole set in
 # well under an interval.  Reads only fault on sampled pages.
-phases="w16,r128,r128@128,w16@128,m32,i"
-ram_pages=$((1024 * 256))
+ram_pages=$((VM_MIB * 256))
 WSS_BIN=$WSS_RACKVM
-wss_case both 1024 120 -- "wsswork phases=$phases phase_s=3"
+wss_case both "$VM_MIB" 120 -- "wsswork phases=$PHASES phase_s=$PHASE_S"
 check_run both
 check wss_line_format grep -Eq '^wss: t=[0-9.]+s wss=[0-9]+ pages' "$TEST_TMP/both/out"
 csv_has_columns() {
@@ -156,12 +168,12 @@ check wss_csv_header csv_has_columns
 check_accuracy both
 
 # --- reference sampling alone ----------------------------------------------
-wss_case sample 1024 120 --wss-mode sample -- "wsswork phases=$phases phase_s=3"
+wss_case sample "$VM_MIB" 120 --wss-mode sample -- "wsswork phases=$PHASES phase_s=$PHASE_S"
 check_run sample
 check_accuracy sample
 
 # --- write logging alone: blind to reads -----------------------------------
-wss_case dirty 1024 120 --wss-mode dirty -- "wsswork phases=w16,r128,r128@128,w16@128 phase_s=3"
+wss_case dirty "$VM_MIB" 120 --wss-mode dirty -- "wsswork phases=$DIRTY_PHASES phase_s=$PHASE_S"
 check_run dirty
 while read -r line; do
 	case $line in phase=*) ;; *) continue ;; esac
@@ -185,7 +197,7 @@ done < "$TEST_TMP/dirty/phases"
 # nested KVM under ASan (twice for a written page: the trap and the write
 # log), so the sets are small enough for a pass to take under 300 ms.
 WSS_BIN=$RACKVM
-wss_case full 64 120 --wss-sample full -- "wsswork phases=r4,w2@4,m6,i phase_s=3"
+wss_case full "$FULL_MIB" 120 --wss-sample full -- "wsswork phases=$FULL_PHASES phase_s=$PHASE_S"
 check_run full
 while read -r line; do
 	case $line in phase=*) ;; *) continue ;; esac
