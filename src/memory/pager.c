@@ -728,6 +728,11 @@ static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 	} else {
 		set_flag(p, page, PF_REF);
 		set_state(p, page, PS_LOCAL);
+		/* UFFDIO_COPY woke the faulting threads while the page was
+		 * FETCHING; if the sampler revoked it again before now, the
+		 * retry is a minor fault that on_minor() left waiting for
+		 * this wake (it saw FETCHING) */
+		uffd_ram_wake(p->uffd, page, 1);
 		account_filled(p, from);
 		install_window(p, f);
 		record_latency(p, t0);
