@@ -53,6 +53,7 @@ struct uffd_ram {
 	int thread_error;		/* atomic: first read or resolve error */
 	uint64_t cpu_ns[UFFD_FAULT_KINDS];	/* atomic */
 	uint64_t faults[UFFD_FAULT_KINDS];	/* atomic */
+	uint64_t last_sweep_ns;		/* atomic: see sweep_waiters() */
 
 	/* fault threads read the users under the read lock; attach and
 	 * detach take the write lock, so a detached user's callbacks are
@@ -516,6 +517,32 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Once a second, every thread waiting on a fault in guest RAM is woken.
+ * A woken thread retries its access: one whose page is there goes on,
+ * one whose page is not faults again and is resolved anew, so a spurious
+ * wake costs one fault.  This bounds what a lost wake-up costs, whether
+ * in a resolver's state machine or in the kernel (userfaultfd's
+ * write-protection on shmem has had such bugs), to a second's stall
+ * instead of a vCPU stuck for ever.
+ */
+#define SWEEP_NS 1000000000ull
+
+static void sweep_waiters(struct uffd_ram *u)
+{
+	struct timespec ts;
+	uint64_t now, last;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	last = __atomic_load_n(&u->last_sweep_ns, __ATOMIC_RELAXED);
+	if (now - last < SWEEP_NS ||
+	    !__atomic_compare_exchange_n(&u->last_sweep_ns, &last, now, false,
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	uffd_ram_wake(u, 0, u->npages);
+}
+
 /* One message per read: a resolver may block for a while (a fetch from
  * a remote store), and messages it held would wait for it while the
  * other threads idle. */
@@ -533,13 +560,18 @@ static void *fault_thread(void *arg)
 		uint64_t t0;
 		ssize_t n;
 
-		if (poll(fds, 2, -1) < 0) {
+		int ready = poll(fds, 2, (int)(SWEEP_NS / 1000000));
+
+		if (ready < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (fds[1].revents)
 			break;
+		sweep_waiters(u);
+		if (!ready)
+			continue;
 		t0 = thread_cpu_ns();
 		n = read(u->uffd, &msg, sizeof(msg));
 		if (n < 0) {

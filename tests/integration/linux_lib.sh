@@ -89,6 +89,24 @@ linux_start() {
 		--cmdline "console=ttyS0 panic=-1 $quiet rackvm.case=$linux_case${linux_args:+ rackvm.args=$linux_args} ${LINUX_CMDLINE:-}" \
 		"${linux_vm_args[@]}" < /dev/null > "$err" 2>&1 &
 	linux_pid=$!
+	# shortly before the timeout, where each of rackvm's threads waits
+	# (kernel stacks: root in the test host), for the failure report
+	(
+		sleep $((${LINUX_TIMEOUT:-600} - 15))
+		linux_stacks "$(pgrep -P "$linux_pid" | head -n 1)"
+	) > "$TEST_TMP/$linux_name.stacks" 2> /dev/null &
+	linux_watch=$!
+}
+
+# linux_stacks PID: one line per thread: name, state, and its kernel stack.
+linux_stacks() {
+	local task
+	[ -n "$1" ] || return
+	for task in /proc/"$1"/task/*; do
+		echo "$(cat "$task/comm") $(awk '{ print $3 }' "$task/stat"):" \
+			"$(sed -E 's/^\[<[0-9a-f]+>\] //; s/\+0x.*//' "$task/stack" 2> /dev/null |
+				head -n 8 | tr '\n' '<')"
+	done
 }
 
 # linux_console: the console so far into $out, as text (no CRs, nor the
@@ -116,6 +134,10 @@ linux_finish() {
 	local end
 	wait "$linux_pid"
 	status=$?
+	pkill -P "$linux_watch" 2> /dev/null
+	kill "$linux_watch" 2> /dev/null
+	wait "$linux_watch" 2> /dev/null
+	[ "$status" -eq 124 ] && sed "s/^/# $linux_name: stuck: /" "$TEST_TMP/$linux_name.stacks"
 	linux_console
 	echo "# $linux_name: rackvm exited with status $status after $((SECONDS - linux_started)) s"
 	end=$(grep -m1 "^rackvm-guest: end $linux_case status=" "$out" || true)
