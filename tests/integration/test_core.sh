@@ -92,6 +92,18 @@ for sig in TERM INT; do
 	pid=$!
 	sleep 2
 	kill -s $sig $pid
+	# rackvm promises to end within 5 s; 30 s, then where it waits is
+	# recorded (kernel stacks, as root) and it is killed
+	for _ in $(seq 300); do
+		kill -0 $pid 2> /dev/null || break
+		sleep 0.1
+	done
+	if kill -0 $pid 2> /dev/null; then
+		for task in /proc/$pid/task/*; do
+			echo "still running 30 s after SIG$sig: $(cat "$task/comm") $(sed -E 's/^\[<[0-9a-f]+>\] //; s/\+0x.*//' "$task/stack" 2> /dev/null | head -n 6 | tr '\n' '<')"
+		done >> "$out"
+		kill -9 $pid
+	fi
 	wait $pid
 	status=$?
 	want=$([ $sig = TERM ] && echo 143 || echo 130)
