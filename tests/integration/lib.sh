@@ -22,6 +22,19 @@ skip() { echo "skip $1: $2"; }
 # work with it, never what they check.
 in_test_host() { [ -n "${RACK_HOST:-}" ]; }
 
+# thread_stacks PID: one line per thread of PID: its name, state and
+# kernel stack (readable as root, e.g. in the test host), to say where a
+# process that should have ended waits.
+thread_stacks() {
+	local task
+	[ -n "$1" ] || return
+	for task in /proc/"$1"/task/*; do
+		echo "$(cat "$task/comm") $(awk '{ print $3 }' "$task/stat"):" \
+			"$(sed -E 's/^\[<[0-9a-f]+>\] //; s/\+0x.*//' "$task/stack" 2> /dev/null |
+				head -n 8 | tr '\n' '<')"
+	done
+}
+
 # have_kvm: true if /dev/kvm can be opened read-write.
 have_kvm() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 

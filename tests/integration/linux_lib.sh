@@ -93,20 +93,9 @@ linux_start() {
 	# (kernel stacks: root in the test host), for the failure report
 	(
 		sleep $((${LINUX_TIMEOUT:-600} - 15))
-		linux_stacks "$(pgrep -P "$linux_pid" | head -n 1)"
+		thread_stacks "$(pgrep -P "$linux_pid" | head -n 1)"
 	) > "$TEST_TMP/$linux_name.stacks" 2> /dev/null &
 	linux_watch=$!
-}
-
-# linux_stacks PID: one line per thread: name, state, and its kernel stack.
-linux_stacks() {
-	local task
-	[ -n "$1" ] || return
-	for task in /proc/"$1"/task/*; do
-		echo "$(cat "$task/comm") $(awk '{ print $3 }' "$task/stat"):" \
-			"$(sed -E 's/^\[<[0-9a-f]+>\] //; s/\+0x.*//' "$task/stack" 2> /dev/null |
-				head -n 8 | tr '\n' '<')"
-	done
 }
 
 # linux_console: the console so far into $out, as text (no CRs, nor the

@@ -99,9 +99,7 @@ for sig in TERM INT; do
 		sleep 0.1
 	done
 	if kill -0 $pid 2> /dev/null; then
-		for task in /proc/$pid/task/*; do
-			echo "still running 30 s after SIG$sig: $(cat "$task/comm") $(sed -E 's/^\[<[0-9a-f]+>\] //; s/\+0x.*//' "$task/stack" 2> /dev/null | head -n 6 | tr '\n' '<')"
-		done >> "$out"
+		thread_stacks $pid | sed "s/^/still running 30 s after SIG$sig: /" >> "$out"
 		kill -9 $pid
 	fi
 	wait $pid
