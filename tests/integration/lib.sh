@@ -39,13 +39,18 @@ thread_stacks() {
 have_kvm() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 
 # run_cmd SECONDS OUTFILE CMD...: runs CMD with stdin from /dev/null,
-# stdout+stderr into OUTFILE, killed after SECONDS.  Sets $status
-# (124 on timeout).
+# killed after SECONDS; OUTFILE gets its stdout, then its stderr.  Sets
+# $status (124 on timeout).  The two streams are kept apart while CMD
+# runs because the guest's console reaches stdout a byte at a time while
+# rackvm's reports (wss:, pager:) go to stderr: sharing one file split
+# guest lines such as "result: ..." around a report line.
 run_cmd() {
 	local secs=$1 out=$2
 	shift 2
-	timeout -k 5 "$secs" "$@" < /dev/null > "$out" 2>&1
+	timeout -k 5 "$secs" "$@" < /dev/null > "$out" 2> "$out.stderr"
 	status=$?
+	cat "$out.stderr" >> "$out"
+	rm -f "$out.stderr"
 }
 
 # check NAME COND-COMMAND... : ok if the command succeeds, else FAIL with
