@@ -13,51 +13,11 @@
 #include <string.h>
 
 #include "boot/boot.h"
+#include "util/le.h"
+#include "util/page.h"
 
-#define BOOT_PAGE_SIZE 0x1000ull
+#define BOOT_PAGE_SIZE PAGE_SIZE
 #define BOOT_4G 0x100000000ull
-
-/* Readers for fields of a buffer the caller already bounds-checked.
- * memcpy keeps them free of alignment assumptions; x86 is little-endian
- * like every format read here. */
-static inline uint16_t get_le16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static inline void put_le16(uint8_t *p, uint16_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void put_le32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, sizeof(v));
-}
 
 /* True if [off, off+len) lies inside a buffer of @size bytes. */
 static inline bool range_in_buffer(uint64_t off, uint64_t len, uint64_t size)

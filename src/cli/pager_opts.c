@@ -14,9 +14,10 @@
 #include "memory/uffd_ram.h"
 #include "remote/page_store.h"
 #include "util/parse.h"
+#include "util/page.h"
 
 #define DEFAULT_THREADS 2
-#define MIN_LOCAL_BYTES ((uint64_t)PAGER_MIN_LOCAL_PAGES * 4096)
+#define MIN_LOCAL_BYTES ((uint64_t)PAGER_MIN_LOCAL_PAGES * PAGE_SIZE)
 #define SECRET_MAX 64
 #define DEFAULT_SECRET_BYTES 32
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "devices/devices.h"
+#include "util/le.h"
 
 #define FW_CFG_PORT_SEL 0x510
 #define FW_CFG_PORT_DATA 0x511
@@ -43,14 +44,6 @@ struct fw_cfg {
 	unsigned offset;
 };
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /*
  * Fills the item when it is selected, from the VM's current figures, so a
  * read sequence sees one consistent value even if it spans many OUTs.
@@ -67,17 +60,17 @@ static void fw_cfg_select(struct fw_cfg *f, uint16_t key)
 		f->item_len = 4;
 		break;
 	case FW_CFG_ID:
-		put_le(f->item, FW_CFG_ID_TRADITIONAL, 4);
+		put_le_bytes(f->item, FW_CFG_ID_TRADITIONAL, 4);
 		f->item_len = 4;
 		break;
 	case FW_CFG_RAM_SIZE:
-		put_le(f->item, f->vm->mem.size, 8);
+		put_le_bytes(f->item, f->vm->mem.size, 8);
 		f->item_len = 8;
 		break;
 	case FW_CFG_NB_CPUS:
 	case FW_CFG_MAX_CPUS:
 		/* no CPU hotplug: the maximum is what the VM has */
-		put_le(f->item, f->vm->ncpus, 2);
+		put_le_bytes(f->item, f->vm->ncpus, 2);
 		f->item_len = 2;
 		break;
 	case FW_CFG_FILE_DIR:

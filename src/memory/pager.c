@@ -19,8 +19,9 @@
 #include "memory/wss_monitor.h"
 #include "remote/page_store.h"
 #include "vm/vm.h"
+#include "util/full_io.h"
+#include "util/page.h"
 
-#define PAGE 4096ull
 
 /* See pager.h for the moves between them. */
 enum page_state {
@@ -232,7 +233,7 @@ static void emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
 static bool page_mapped(struct pager *p, uint64_t page)
 {
 	uint64_t entry = 0;
-	off_t off = (off_t)(((uintptr_t)p->mem->base / PAGE + page) * 8);
+	off_t off = (off_t)(((uintptr_t)p->mem->base / PAGE_SIZE + page) * 8);
 
 	if (p->pagemap_fd < 0 ||
 	    pread(p->pagemap_fd, &entry, sizeof(entry), off) != sizeof(entry))
@@ -332,7 +333,7 @@ static struct fetch *fetch_get(struct pager *p)
 		return f;
 	f = calloc(1, sizeof(*f));
 	if (f)
-		f->data = malloc((1 + PAGER_MAX_PREFETCH) * PAGE);
+		f->data = malloc((1 + PAGER_MAX_PREFETCH) * PAGE_SIZE);
 	if (f && !f->data) {
 		free(f);
 		f = NULL;
@@ -390,13 +391,13 @@ static size_t remote_runs(struct fetch *f)
 		if (!f->ok[i] || f->from[i] != PS_REMOTE)
 			continue;
 		if (r && r->first + r->count == f->pages[i] &&
-		    r->data + r->count * PAGE == f->data + i * PAGE) {
+		    r->data + r->count * PAGE_SIZE == f->data + i * PAGE_SIZE) {
 			r->count++;
 			continue;
 		}
 		f->runs[nruns++] = (struct page_run){
 			.first = f->pages[i], .count = 1,
-			.data = f->data + i * PAGE, .sums = &f->sums[i],
+			.data = f->data + i * PAGE_SIZE, .sums = &f->sums[i],
 		};
 	}
 	return nruns;
@@ -503,7 +504,7 @@ static void page_lost(struct pager *p, uint64_t page, uint8_t from, int error,
 				"pager: guest page %llu (memfd offset %#llx) cannot be "
 				"brought back from %s: %s",
 				(unsigned long long)page,
-				(unsigned long long)(page * PAGE), p->store_desc,
+				(unsigned long long)(page * PAGE_SIZE), p->store_desc,
 				why);
 	uffd_ram_poison(p->uffd, page, 1);
 }
@@ -522,7 +523,7 @@ static bool verify(struct pager *p, struct fetch *f)
 {
 	for (unsigned i = 0; i < f->n; i++) {
 		if (!f->ok[i] || f->from[i] != PS_REMOTE ||
-		    page_checksum(f->pages[i], f->data + i * PAGE) == f->sums[i])
+		    page_checksum(f->pages[i], f->data + i * PAGE_SIZE) == f->sums[i])
 			continue;
 		if (i == 0)
 			return false;
@@ -532,26 +533,10 @@ static bool verify(struct pager *p, struct fetch *f)
 	return true;
 }
 
-static int write_all(int fd, const uint8_t *data, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, data, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		data += n;
-		len -= (uint64_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int punch(struct pager *p, uint64_t page, uint64_t count)
 {
 	return fallocate(p->mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			 (off_t)(page * PAGE), (off_t)(count * PAGE)) ? -errno : 0;
+			 (off_t)(page * PAGE_SIZE), (off_t)(count * PAGE_SIZE)) ? -errno : 0;
 }
 
 /* Window pages [i, j) of one kind, adjacent: into the memfd, unmapped,
@@ -561,12 +546,12 @@ static int punch(struct pager *p, uint64_t page, uint64_t count)
 static int install_unmapped(struct pager *p, struct fetch *f, unsigned i,
 			    unsigned j)
 {
-	uint64_t off = f->pages[i] * PAGE, len = (uint64_t)(j - i) * PAGE;
+	uint64_t off = f->pages[i] * PAGE_SIZE, len = (uint64_t)(j - i) * PAGE_SIZE;
 	int ret;
 
 	if (f->from[i] != PS_REMOTE)
-		memset(f->data + i * PAGE, 0, len);
-	ret = write_all(p->mem->memfd, f->data + i * PAGE, len, off);
+		memset(f->data + i * PAGE_SIZE, 0, len);
+	ret = pwrite_full(p->mem->memfd, f->data + i * PAGE_SIZE, len, off);
 	if (ret)
 		punch(p, f->pages[i], j - i);	/* nothing half-written stays */
 	return ret;
@@ -577,7 +562,7 @@ static void account_filled(struct pager *p, uint8_t from)
 	if (from == PS_REMOTE) {
 		sub(&p->c.remote, 1);
 		add(&p->c.fetched_pages, 1);
-		add(&p->c.bytes_in, PAGE);
+		add(&p->c.bytes_in, PAGE_SIZE);
 	} else if (from == PS_ZERO) {
 		sub(&p->c.zero, 1);
 	}
@@ -988,27 +973,11 @@ static void keep_resident(struct pager *p, unsigned i, unsigned j,
 	}
 }
 
-static int read_all(int fd, uint8_t *data, uint64_t len, uint64_t off)
-{
-	while (len) {
-		ssize_t n = pread(fd, data, len, (off_t)off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		data += n;
-		len -= (uint64_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static bool all_zero(const uint8_t *page)
 {
 	const uint64_t *w = (const uint64_t *)page;
 
-	for (unsigned i = 0; i < PAGE / 8; i++)
+	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
 		if (w[i])
 			return false;
 	return true;
@@ -1025,17 +994,17 @@ static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
 	for (unsigned i = 0, j; i < n; i = j) {
 		j = run_end(p, i, n, NULL);
 		if (uffd_ram_protect(p->uffd, p->cand[i], j - i, true) ||
-		    read_all(p->mem->memfd, p->buf + i * PAGE,
-			     (uint64_t)(j - i) * PAGE, p->cand[i] * PAGE))
+		    pread_full(p->mem->memfd, p->buf + i * PAGE_SIZE,
+			     (uint64_t)(j - i) * PAGE_SIZE, p->cand[i] * PAGE_SIZE))
 			keep_resident(p, i, j, PS_EVICTING, alive);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		if (!alive[i])
 			continue;
 		kept++;
-		p->zero[i] = all_zero(p->buf + i * PAGE);
+		p->zero[i] = all_zero(p->buf + i * PAGE_SIZE);
 		if (!p->zero[i])
-			p->sums[i] = page_checksum(p->cand[i], p->buf + i * PAGE);
+			p->sums[i] = page_checksum(p->cand[i], p->buf + i * PAGE_SIZE);
 	}
 	return kept;
 }
@@ -1053,7 +1022,7 @@ static size_t mask_runs(struct pager *p, unsigned n, const uint8_t *mask)
 		j = run_end(p, i, n, mask);
 		p->runs[nruns++] = (struct page_run){
 			.first = p->cand[i], .count = j - i,
-			.data = p->buf + i * PAGE, .sums = &p->sums[i],
+			.data = p->buf + i * PAGE_SIZE, .sums = &p->sums[i],
 		};
 	}
 	return nruns;
@@ -1085,7 +1054,7 @@ static int put_batch(struct pager *p, unsigned n, const uint8_t *alive)
 		__atomic_store_n(&p->put_failing, true, __ATOMIC_RELAXED);
 		return ret;
 	}
-	add(&p->c.bytes_out, pages * PAGE);
+	add(&p->c.bytes_out, pages * PAGE_SIZE);
 	if (p->put_failing)
 		emit(p, PAGER_EVENT_EVICT_RESUMED, p->cand[0], 0, "");
 	__atomic_store_n(&p->put_failing, false, __ATOMIC_RELAXED);
@@ -1250,7 +1219,7 @@ static int alloc_arrays(struct pager *p)
 	p->flags = calloc(p->npages, 1);
 	p->cold = calloc((p->npages + WSS_REGION_PAGES - 1) / WSS_REGION_PAGES,
 			 sizeof(*p->cold));
-	p->buf = malloc((size_t)b * PAGE);
+	p->buf = malloc((size_t)b * PAGE_SIZE);
 	p->cand = calloc(b, sizeof(*p->cand));
 	p->sums = calloc(b, sizeof(*p->sums));
 	p->zero = calloc(b, 1);
@@ -1306,7 +1275,7 @@ int pager_create(const struct guest_mem *mem, struct uffd_ram *uffd,
 	p->store = cfg->store;
 	p->vm = cfg->vm;
 	p->cfg = *cfg;
-	p->npages = mem->size / PAGE;
+	p->npages = mem->size / PAGE_SIZE;
 	p->limit = cfg->local_pages;
 	p->window = cfg->max_prefetch < WINDOW_START ? cfg->max_prefetch :
 		    WINDOW_START;

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "memory/dirty_log.h"
+#include "util/page.h"
 
-#define PAGE 4096ull
 
 /* per-page sample state, a byte each, changed with atomics: the fault
  * threads move ARMED -> TOUCHED, the rotating thread resets */
@@ -113,7 +113,7 @@ static int sampler_alloc(const struct guest_mem *mem, uint64_t seed,
 	if (!rs)
 		return errmsg_set(err, -ENOMEM, "reference sampling: out of memory");
 	rs->mem = mem;
-	rs->npages = mem->size / PAGE;
+	rs->npages = mem->size / PAGE_SIZE;
 	rs->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
 	rs->state = calloc(rs->npages, 1);
 	rs->resident = malloc(rs->npages);
@@ -296,7 +296,7 @@ int ref_sample_arm(struct ref_sample *rs, struct errmsg *err)
 		return 0;
 	}
 	for (uint64_t i = 0; i < rs->nsample; i++)
-		if (madvise(base + (uint64_t)rs->sample[i] * PAGE, PAGE,
+		if (madvise(base + (uint64_t)rs->sample[i] * PAGE_SIZE, PAGE_SIZE,
 			    MADV_DONTNEED) < 0)
 			return errmsg_set(err, -errno, "madvise: %s", strerror(errno));
 	return 0;

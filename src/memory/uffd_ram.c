@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "memory/uffd_ram.h"
+#include "util/page.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,6 @@
 
 #include <linux/userfaultfd.h>
 
-#define PAGE 4096ull
 
 /* uapi values from Linux 6.3+ / 6.6+ that Debian 12's headers predate */
 #ifndef UFFDIO_CONTINUE_MODE_WP
@@ -134,9 +134,9 @@ static bool probe_continue_wp(void)
 	memfd = memfd_create("rackvm-uffd-probe", MFD_CLOEXEC);
 	if (memfd < 0)
 		return false;
-	if (ftruncate(memfd, PAGE) || pwrite(memfd, &one, 1, 0) != 1)
+	if (ftruncate(memfd, PAGE_SIZE) || pwrite(memfd, &one, 1, 0) != 1)
 		goto out;
-	map = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	map = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (map == MAP_FAILED)
 		goto out;
 	uffd = uffd_open(want, &got, NULL);
@@ -144,11 +144,11 @@ static bool probe_continue_wp(void)
 		goto out;
 	{
 		struct uffdio_register reg = {
-			.range = { .start = (uintptr_t)map, .len = PAGE },
+			.range = { .start = (uintptr_t)map, .len = PAGE_SIZE },
 			.mode = UFFDIO_REGISTER_MODE_MINOR | UFFDIO_REGISTER_MODE_WP,
 		};
 		struct uffdio_continue c = {
-			.range = { .start = (uintptr_t)map, .len = PAGE },
+			.range = { .start = (uintptr_t)map, .len = PAGE_SIZE },
 			.mode = UFFDIO_CONTINUE_MODE_WP,
 		};
 
@@ -159,7 +159,7 @@ out:
 	if (uffd >= 0)
 		close(uffd);
 	if (map != MAP_FAILED)
-		munmap(map, PAGE);
+		munmap(map, PAGE_SIZE);
 	close(memfd);
 	return works;
 }
@@ -228,13 +228,13 @@ static bool in_ram(const struct uffd_ram *u, uint64_t page, uint64_t count)
 
 static uint64_t page_addr(const struct uffd_ram *u, uint64_t page)
 {
-	return (uintptr_t)u->mem->base + page * PAGE;
+	return (uintptr_t)u->mem->base + page * PAGE_SIZE;
 }
 
 /* Partial progress an interrupted ioctl reports (negative: none). */
 static uint64_t pages_done(int64_t bytes, uint64_t count)
 {
-	uint64_t done = bytes > 0 ? (uint64_t)bytes / PAGE : 0;
+	uint64_t done = bytes > 0 ? (uint64_t)bytes / PAGE_SIZE : 0;
 
 	return done < count ? done : count;
 }
@@ -249,7 +249,7 @@ int uffd_ram_copy(struct uffd_ram *u, uint64_t page, uint64_t count,
 	for (int tries = 0; count && tries < UFFD_RETRIES; tries++) {
 		struct uffdio_copy c = {
 			.dst = page_addr(u, page), .src = (uintptr_t)from,
-			.len = count * PAGE,
+			.len = count * PAGE_SIZE,
 		};
 		uint64_t done;
 
@@ -260,7 +260,7 @@ int uffd_ram_copy(struct uffd_ram *u, uint64_t page, uint64_t count,
 		done = pages_done(c.copy, count);
 		page += done;
 		count -= done;
-		from += done * PAGE;
+		from += done * PAGE_SIZE;
 	}
 	return count ? -EAGAIN : 0;
 }
@@ -272,7 +272,7 @@ int uffd_ram_zeropage(struct uffd_ram *u, uint64_t page, uint64_t count)
 	for (int tries = 0; count && tries < UFFD_RETRIES; tries++) {
 		struct uffdio_zeropage z = {
 			.range = { .start = page_addr(u, page),
-				   .len = count * PAGE },
+				   .len = count * PAGE_SIZE },
 		};
 		uint64_t done;
 
@@ -319,7 +319,7 @@ int uffd_ram_continue(struct uffd_ram *u, uint64_t page, uint64_t count)
 	while (count) {
 		struct uffdio_continue c = {
 			.range = { .start = page_addr(u, page),
-				   .len = count * PAGE },
+				   .len = count * PAGE_SIZE },
 			.mode = wp_after ? UFFDIO_CONTINUE_MODE_DONTWAKE :
 				wp ? UFFDIO_CONTINUE_MODE_WP : 0,
 		};
@@ -358,7 +358,7 @@ int uffd_ram_protect(struct uffd_ram *u, uint64_t page, uint64_t count,
 		     bool protect)
 {
 	struct uffdio_writeprotect w = {
-		.range = { .start = page_addr(u, page), .len = count * PAGE },
+		.range = { .start = page_addr(u, page), .len = count * PAGE_SIZE },
 		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
 	};
 
@@ -376,7 +376,7 @@ int uffd_ram_protect(struct uffd_ram *u, uint64_t page, uint64_t count,
 int uffd_ram_wake(struct uffd_ram *u, uint64_t page, uint64_t count)
 {
 	struct uffdio_range r = { .start = page_addr(u, page),
-				  .len = count * PAGE };
+				  .len = count * PAGE_SIZE };
 
 	if (!in_ram(u, page, count))
 		return -EINVAL;
@@ -392,7 +392,7 @@ int uffd_ram_poison(struct uffd_ram *u, uint64_t page, uint64_t count)
 	for (int tries = 0; count && tries < UFFD_RETRIES; tries++) {
 		struct uffdio_poison p = {
 			.range = { .start = page_addr(u, page),
-				   .len = count * PAGE },
+				   .len = count * PAGE_SIZE },
 		};
 		uint64_t done;
 
@@ -455,7 +455,7 @@ static enum uffd_fault_kind fault_kind(const struct uffd_msg *m)
 
 static void dispatch(struct uffd_ram *u, const struct uffd_msg *m)
 {
-	uint64_t addr = m->arg.pagefault.address & ~(PAGE - 1);
+	uint64_t addr = m->arg.pagefault.address & ~(PAGE_SIZE - 1);
 	uint64_t base = (uintptr_t)u->mem->base;
 	enum uffd_fault_kind kind = fault_kind(m);
 	const struct uffd_ram_user *resolver = NULL;
@@ -463,7 +463,7 @@ static void dispatch(struct uffd_ram *u, const struct uffd_msg *m)
 
 	if (addr < base || addr >= base + u->mem->size)
 		return;	/* only guest RAM is registered */
-	page = (addr - base) / PAGE;
+	page = (addr - base) / PAGE_SIZE;
 	__atomic_fetch_add(&u->faults[kind], 1, __ATOMIC_RELAXED);
 	pthread_rwlock_rdlock(&u->users_lock);
 	for (unsigned i = 0; i < u->nusers; i++) {
@@ -613,7 +613,7 @@ int uffd_ram_create(const struct guest_mem *mem, unsigned nthreads,
 	if (!u)
 		return errmsg_set(err, -ENOMEM, "userfaultfd: out of memory");
 	u->mem = mem;
-	u->npages = mem->size / PAGE;
+	u->npages = mem->size / PAGE_SIZE;
 	u->nthreads = nthreads;
 	u->stop_fd = -1;
 	/* writers first: a detach must not wait behind a stream of faults */

@@ -46,8 +46,9 @@
 #include <stdint.h>
 
 #include "util/errmsg.h"
+#include "util/page.h"
 
-#define PAGE_STORE_PAGE 4096u
+#define PAGE_STORE_PAGE ((unsigned)PAGE_SIZE)
 
 struct page_run {
 	uint64_t first;		/* page number of the run's first page */

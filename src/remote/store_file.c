@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "remote/store_backends.h"
+#include "util/full_io.h"
 
 #define SUM_BYTES sizeof(uint64_t)
 /* ram_pages * (4096 + 8) must fit in off_t with room to spare */
@@ -108,39 +109,23 @@ static int check_runs(const struct file_store *fs, const struct page_run *runs,
 			       need_buffers, err);
 }
 
-/* pread/pwrite the whole range: they may move less than asked (signals,
- * transfers above 2 GiB). */
-static int io_all(int fd, bool write, void *buf, size_t len, off_t off)
+static int file_io(int fd, bool write, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t got = write ? pwrite(fd, p, len, off) :
-				      pread(fd, p, len, off);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return -errno;
-		if (got == 0)
-			return -EIO;	/* a file we sized cannot end early */
-		p += got;
-		len -= (size_t)got;
-		off += got;
-	}
-	return 0;
+	/* a file we sized cannot end early: a short read is -EIO */
+	return write ? pwrite_full(fd, buf, len, off) :
+		       pread_full(fd, buf, len, off);
 }
 
 static int run_io(struct file_store *fs, const struct page_run *r, bool write)
 {
 	int ret;
 
-	ret = io_all(fs->fd, write, r->data, (size_t)r->count * PAGE_STORE_PAGE,
-		     (off_t)(r->first * PAGE_STORE_PAGE));
+	ret = file_io(fs->fd, write, r->data, (size_t)r->count * PAGE_STORE_PAGE,
+		      r->first * PAGE_STORE_PAGE);
 	if (ret)
 		return ret;
-	return io_all(fs->fd, write, r->sums, (size_t)r->count * SUM_BYTES,
-		      fs->sums_base + (off_t)(r->first * SUM_BYTES));
+	return file_io(fs->fd, write, r->sums, (size_t)r->count * SUM_BYTES,
+		       (uint64_t)fs->sums_base + r->first * SUM_BYTES);
 }
 
 static int file_put(struct page_store *s, const struct page_run *runs,

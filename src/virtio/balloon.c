@@ -19,6 +19,7 @@
 #include "virtio/balloon.h"
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
+#include "util/le.h"
 
 #define QUEUE_SIZE 128
 #define STATS_TIMER_TAG 0
@@ -55,16 +56,6 @@ static const char *const stat_names[VIRTIO_BALLOON_STAT_TAGS] = {
 const char *virtio_balloon_stat_name(unsigned tag)
 {
 	return tag < VIRTIO_BALLOON_STAT_TAGS ? stat_names[tag] : NULL;
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
 }
 
 unsigned virtio_balloon_parse_stats(const uint8_t *buf, size_t len,

@@ -18,6 +18,7 @@
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
+#include "util/le.h"
 
 #define BOUNCE_SIZE (1u << 20)		/* O_DIRECT bounce / zero buffer */
 #define DIRECT_ALIGN 4096u		/* buffer alignment for O_DIRECT */
@@ -34,32 +35,6 @@ struct virtio_blk {
 	struct iovec iov[VIRTQ_MAX_SEGS];
 	struct virtq_chain chain;
 };
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* [sector, sector + count) inside a disk of @capacity sectors; written
  * so that nothing can overflow. */

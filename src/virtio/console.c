@@ -19,6 +19,7 @@
 #include "virtio/console.h"
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
+#include "util/full_io.h"
 
 #define QUEUE_SIZE 64
 #define INPUT_TAG 0
@@ -33,22 +34,6 @@ struct virtio_console {
 	size_t pending_off, pending_len;
 	struct virtq_chain chain;
 };
-
-static void write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* a full disk or a closed pipe: the guest's bytes are lost,
-		 * which a console may do; the guest keeps running */
-		if (n <= 0)
-			return;
-		p += n;
-		len -= (size_t)n;
-	}
-}
 
 static void set_watch(struct virtio_console *c, struct virtio_mmio *t,
 		      bool on)
@@ -98,9 +83,13 @@ static void console_queue_notify(void *dev, struct virtio_mmio *t,
 
 		while (virtq_pop(vq, &c->chain) == 1) {
 			for (unsigned i = 0; i < c->chain.nsegs; i++)
+				/* a full disk or a closed pipe loses the
+				 * guest's bytes, as a console may; the guest
+				 * keeps running */
 				if (!c->chain.segs[i].is_write)
-					write_all(c->out_fd, c->chain.segs[i].ptr,
-						  c->chain.segs[i].len);
+					(void)write_full(c->out_fd,
+							 c->chain.segs[i].ptr,
+							 c->chain.segs[i].len);
 			virtq_push(vq, c->chain.head, 0);
 			pushed = true;
 		}

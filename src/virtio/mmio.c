@@ -23,6 +23,7 @@
 
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
+#include "util/le.h"
 
 #define STOP_EVENT UINT32_MAX	/* epoll tag of the stop eventfd */
 #define WATCH_EVENT_BASE 0x100u	/* epoll tags of backend fds: base + tag */
@@ -57,19 +58,6 @@ struct virtio_mmio {
 	pthread_t thread;
 	bool thread_started;
 };
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-	p[2] = v >> 16;
-	p[3] = v >> 24;
-}
 
 static void raise_interrupt(struct virtio_mmio *t, uint32_t bit)
 {

@@ -28,6 +28,7 @@
 #include "virtio/mmio.h"
 #include "virtio/net.h"
 #include "virtio/virtio.h"
+#include "util/le.h"
 
 #define QUEUE_SIZE VIRTQ_MAX_SIZE
 #define TAP_WATCH 0		/* our only watched fd */
@@ -70,11 +71,6 @@ struct virtio_net {
 
 #define STAT_INC(n, field) \
 	__atomic_fetch_add(&(n)->stats.field, 1, __ATOMIC_RELAXED)
-
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
 
 /* ---- pure parts (unit-tested, fuzzed) ---------------------------------- */
 

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+#include "util/full_io.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* One loop for the four calls: @off < 0 means "no offset". */
+static int move_full(int fd, uint8_t *p, size_t len, int64_t off, bool out)
+{
+	while (len) {
+		ssize_t n;
+
+		if (off < 0)
+			n = out ? write(fd, p, len) : read(fd, p, len);
+		else
+			n = out ? pwrite(fd, p, len, (off_t)off) :
+				    pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
+	}
+	return 0;
+}
+
+int read_full(int fd, void *buf, size_t len)
+{
+	return move_full(fd, buf, len, -1, false);
+}
+
+int write_full(int fd, const void *buf, size_t len)
+{
+	return move_full(fd, (uint8_t *)buf, len, -1, true);
+}
+
+int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	if (off > INT64_MAX)
+		return -EINVAL;
+	return move_full(fd, buf, len, (int64_t)off, false);
+}
+
+int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	if (off > INT64_MAX)
+		return -EINVAL;
+	return move_full(fd, (uint8_t *)buf, len, (int64_t)off, true);
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Whole reads and writes: read(2)/write(2)/pread(2)/pwrite(2) may move
+ * fewer bytes than asked (signals, pipes, sockets, large requests) or fail
+ * with EINTR; these retry until the whole buffer moved.
+ *
+ * Each returns 0 when all @len bytes moved, -errno on an error, -EIO when
+ * a read hit end of file or a write moved nothing.  A non-blocking fd that
+ * returns EAGAIN is an error here: use these on blocking fds.
+ */
+#ifndef RACKVM_UTIL_FULL_IO_H
+#define RACKVM_UTIL_FULL_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int read_full(int fd, void *buf, size_t len);
+int write_full(int fd, const void *buf, size_t len);
+int pread_full(int fd, void *buf, size_t len, uint64_t off);
+int pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+#endif

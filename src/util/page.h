@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The page size rackvm manages guest memory in: x86's base page, the unit
+ * of KVM's dirty log, userfaultfd, the pager, the balloon and every page
+ * store.  Huge pages, where used, are multiples of it.
+ */
+#ifndef RACKVM_UTIL_PAGE_H
+#define RACKVM_UTIL_PAGE_H
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1ull << PAGE_SHIFT)
+
+#endif
