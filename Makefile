@@ -16,11 +16,11 @@ CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 CFLAGS_RELEASE := -O2
 CFLAGS_ASAN    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
-LDLIBS  := -lpthread -lm -lmemcached -lxxhash
+LDLIBS  := -lpthread -lm -lmemcached -lxxhash -ljansson
 
 LIB_SRCS := $(wildcard src/util/*.c src/vm/*.c src/boot/*.c src/devices/*.c \
                       src/virtio/*.c src/api/*.c src/memory/*.c \
-                      src/remote/*.c)
+                      src/remote/*.c src/machine/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 

@@ -191,6 +191,8 @@ static void build_fadt(uint8_t *t)
 #define AML_PACKAGE_OP 0x12
 #define AML_EXT_PREFIX 0x5B
 #define AML_DEVICE_OP 0x82	/* after AML_EXT_PREFIX */
+#define AML_METHOD_OP 0x14
+#define AML_NOTIFY_OP 0x86
 
 /* Small resource descriptors (ACPI 6.5, 6.4.2) */
 #define RES_IRQ_NOFLAGS 0x22	/* type 4, 2 bytes */
@@ -214,8 +216,10 @@ static void build_fadt(uint8_t *t)
 #define AML_VIRTIO_RES_LEN (3 + RES_MEMORY32_FIXED_LEN + 3 + RES_EXT_IRQ_LEN + 2)
 #define AML_VIRTIO_BODY_MAX (15 + 7 + 10 + AML_VIRTIO_RES_LEN)
 #define AML_VIRTIO_DEVICE_MAX (2 + 2 + 4 + AML_VIRTIO_BODY_MAX)
+#define AML_POWER_BUTTON_MAX 128	/* GED0 and PWRB */
 #define AML_SCOPE_BODY_MAX (AML_COM1_DEVICE_MAX + \
-			    BOOT_MAX_VIRTIO_MMIO * AML_VIRTIO_DEVICE_MAX)
+			    BOOT_MAX_VIRTIO_MMIO * AML_VIRTIO_DEVICE_MAX + \
+			    AML_POWER_BUTTON_MAX)
 #define AML_S5_LEN 11
 
 _Static_assert(AML_SCOPE_BODY_MAX + 5 + 2 < 0x1000,
@@ -399,6 +403,50 @@ static size_t aml_virtio_device(uint8_t *p, unsigned index,
 	return aml_device(p, name, body, n);
 }
 
+/*
+ * The power button of a hardware-reduced machine (ACPI 6.x, 5.6.9 and
+ * 4.8.2.2.1.2): a Generic Event Device whose one interrupt makes the OS
+ * run _EVT, which notifies the control-method power button PWRB of a
+ * press (0x80); Linux's button driver turns that into KEY_POWER.
+ *
+ *	Device (GED0) {
+ *		Name (_HID, "ACPI0013")
+ *		Name (_UID, 0)
+ *		Name (_CRS, ResourceTemplate () {
+ *			Interrupt (ResourceConsumer, Edge, ActiveHigh,
+ *				   Exclusive) { ACPI_GED_GSI } })
+ *		Method (_EVT, 1) { Notify (PWRB, 0x80) }
+ *	}
+ *	Device (PWRB) { Name (_HID, EisaId ("PNP0C0C")) Name (_UID, 0) }
+ */
+static size_t aml_power_button(uint8_t *p)
+{
+	static const uint8_t evt[] = {
+		AML_METHOD_OP, 13, '_', 'E', 'V', 'T', 1,
+		AML_NOTIFY_OP, 'P', 'W', 'R', 'B', AML_BYTE_PREFIX, 0x80,
+	};
+	uint8_t res[16], body[AML_POWER_BUTTON_MAX];
+	size_t n = 0, r = 0, len;
+
+	res[r++] = RES_EXT_IRQ;
+	put_le16(res + r, RES_EXT_IRQ_LEN);
+	r += 2;
+	res[r++] = RES_EXT_IRQ_CONSUMER | RES_EXT_IRQ_EDGE;
+	res[r++] = 1;				/* one interrupt */
+	put_le32(res + r, ACPI_GED_GSI);
+	r += 4;
+	r += res_end(res + r);
+	n += aml_name_string(body + n, "_HID", "ACPI0013");
+	n += aml_name_byte(body + n, "_UID", 0);
+	n += aml_name_buffer(body + n, "_CRS", res, (uint8_t)r);
+	memcpy(body + n, evt, sizeof(evt));
+	n += sizeof(evt);
+	len = aml_device(p, "GED0", body, n);
+	n = aml_name_eisaid(body, "_HID", "PNP0C0C");
+	n += aml_name_byte(body + n, "_UID", 0);
+	return len + aml_device(p + len, "PWRB", body, n);
+}
+
 static size_t build_dsdt_aml(uint8_t *p, const struct boot_config *cfg)
 {
 	static const uint8_t scope_op[] = { AML_SCOPE_OP };
@@ -407,6 +455,7 @@ static size_t build_dsdt_aml(uint8_t *p, const struct boot_config *cfg)
 
 	for (unsigned i = 0; i < cfg->nvirtio_mmio; i++)
 		n += aml_virtio_device(body + n, i, &cfg->virtio_mmio[i]);
+	n += aml_power_button(body + n);
 	return aml_package(p, scope_op, sizeof(scope_op), "\\_SB_", body, n);
 }
 

@@ -5,6 +5,9 @@
  * SLP_TYP (from the DSDT's \_S5 package) | SLP_EN to it; the VMM ends
  * the VM as a power-off.  The matching sleep status register reads as
  * "not waking".  The FADT points at both (src/boot/acpi.c).
+ *
+ * The power button goes the other way, host to guest: an edge on the
+ * Generic Event Device's GSI (devices.h).
  */
 #include <string.h>
 
@@ -39,4 +42,15 @@ int acpi_sleep_create(struct vm *vm)
 	/* stateless: the VM itself is the handler's context */
 	return bus_register(&vm->pio_bus, ACPI_SLEEP_CONTROL_PORT, 2,
 			    acpi_sleep_io, vm, "acpi-sleep");
+}
+
+int acpi_power_button_press(struct vm *vm)
+{
+	int ret = vm_set_irq_line(vm, ACPI_GED_GSI, 1);
+
+	/* edge-triggered: the rising edge is the event; lower the line so
+	 * the next press is an edge again */
+	if (!ret)
+		ret = vm_set_irq_line(vm, ACPI_GED_GSI, 0);
+	return ret;
 }

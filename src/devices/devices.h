@@ -46,6 +46,14 @@ int i8042_create(struct vm *vm);
 #define ACPI_S5_SLEEP_TYPE 5
 int acpi_sleep_create(struct vm *vm);
 
+/* The ACPI power button: the DSDT's Generic Event Device (boot/acpi.c)
+ * has its interrupt on ACPI_GED_GSI (edge, active high); a press is one
+ * edge there, after which an ACPI guest notifies its power button and
+ * (with a userspace that listens, like systemd-logind or acpid) powers
+ * off.  Any thread; -errno from the irqchip. */
+#define ACPI_GED_GSI 21
+int acpi_power_button_press(struct vm *vm);
+
 /* The result channel of include/rackvm/guest_abi.h on UCALL_PORT; each
  * valid struct ucall is passed to vm->ucall_handler. */
 int ucall_port_create(struct vm *vm);

@@ -497,6 +497,7 @@ const char *vm_exit_reason_name(enum vm_exit_reason r)
 	case VM_EXIT_DEBUG_EXIT: return "debug-exit";
 	case VM_EXIT_INTERNAL_ERROR: return "internal-error";
 	case VM_EXIT_SIGNAL: return "signal";
+	case VM_EXIT_STOPPED: return "stopped";
 	case VM_EXIT_HOST_ERROR: return "host-error";
 	}
 	return "?";

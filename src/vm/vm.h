@@ -38,6 +38,7 @@ enum vm_exit_reason {
 	VM_EXIT_DEBUG_EXIT,	/* isa-debug-exit; code = process status */
 	VM_EXIT_INTERNAL_ERROR,	/* KVM could not run/emulate the guest */
 	VM_EXIT_SIGNAL,		/* host signal; code = signal number */
+	VM_EXIT_STOPPED,	/* stopped by its owner (API, machine_stop) */
 	VM_EXIT_HOST_ERROR,	/* rackvm itself failed */
 };
 

@@ -198,19 +198,27 @@ TEST(boot_acpi_dsdt_declares_com1)
 	len = pkglength(aml + 1, &n);
 	CHECK_EQ(1 + len, dlen - ACPI_HDR_SIZE - S5_OBJECT_LEN);
 	CHECK(!memcmp(aml + 1 + n, "\\_SB_", 5));
-	/* Device (COM1) fills the scope */
+	/* Device (COM1) comes first */
 	dev = aml + 1 + n + 5;
 	CHECK_EQ(dev[0], 0x5B);
 	CHECK_EQ(dev[1], 0x82);
-	CHECK_EQ(2 + pkglength(dev + 2, &n),
-		 dlen - ACPI_HDR_SIZE - 7 - S5_OBJECT_LEN);
+	len = pkglength(dev + 2, &n);
 	CHECK(!memcmp(dev + 2 + n, "COM1", 4));
 	CHECK(memmem(d, dlen, "_HID", 4));
 	CHECK(memmem(d, dlen, pnp0501, sizeof(pnp0501)));
 	CHECK(memmem(d, dlen, io, sizeof(io)));
-	/* IRQ 4, and the resource template ends the scope */
-	CHECK(!memcmp(d + dlen - S5_OBJECT_LEN - sizeof(irq4), irq4,
-		      sizeof(irq4)));
+	/* IRQ 4, and the resource template ends the device */
+	CHECK(!memcmp(dev + 2 + len - sizeof(irq4), irq4, sizeof(irq4)));
+	/* the power button's two devices fill the rest of the scope */
+	dev += 2 + len;
+	CHECK(dev[0] == 0x5B && dev[1] == 0x82);
+	len = pkglength(dev + 2, &n);
+	CHECK(!memcmp(dev + 2 + n, "GED0", 4));
+	dev += 2 + len;
+	CHECK(dev[0] == 0x5B && dev[1] == 0x82);
+	len = pkglength(dev + 2, &n);
+	CHECK(!memcmp(dev + 2 + n, "PWRB", 4));
+	CHECK(dev + 2 + len == d + dlen - S5_OBJECT_LEN);
 	guest_mem_destroy(&m);
 }
 
@@ -492,6 +500,17 @@ TEST(boot_acpi_dsdt_virtio_mmio_iasl)
 		count++;
 	CHECK_EQ(count, 4);
 	CHECK_DSL(dsl, "Name (_S5, Package (0x02) { 0x05, Zero })");
+	/* the power button: a Generic Event Device on ACPI_GED_GSI whose
+	 * event notifies a control-method power button of a press */
+	snprintf(want, sizeof(want),
+		 "Device (GED0) { Name (_HID, \"ACPI0013\") Name (_UID, Zero) "
+		 "Name (_CRS, ResourceTemplate () { Interrupt (ResourceConsumer, "
+		 "Edge, ActiveHigh, Exclusive, ,,) { 0x%08X, } }) "
+		 "Method (_EVT, 1, NotSerialized) { Notify (PWRB, 0x80) } }",
+		 ACPI_GED_GSI);
+	CHECK_DSL(dsl, want);
+	CHECK_DSL(dsl, "Device (PWRB) { Name (_HID, EisaId (\"PNP0C0C\")) "
+		  "Name (_UID, Zero) }");
 }
 
 /* The layout (0xd0000000 + i * 4K, GSI 5 + i) as the README states it. */
