@@ -106,10 +106,10 @@ int boot_load_initrd(const struct guest_mem *m, const struct boot_config *cfg,
 }
 
 void boot_entry_init(struct boot_entry *e, enum boot_protocol protocol,
-		     enum boot_cpu_mode mode)
+		     enum vcpu_mode mode)
 {
 	memset(e, 0, sizeof(*e));
 	e->protocol = protocol;
-	e->mode = mode;
-	e->rsp = BOOT_STACK_TOP;
+	e->cpu.mode = mode;
+	e->cpu.rsp = BOOT_STACK_TOP;
 }

@@ -61,6 +61,6 @@ int boot_load_initrd(const struct guest_mem *m, const struct boot_config *cfg,
 		     struct errmsg *err);
 
 void boot_entry_init(struct boot_entry *e, enum boot_protocol protocol,
-		     enum boot_cpu_mode mode);
+		     enum vcpu_mode mode);
 
 #endif

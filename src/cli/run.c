@@ -755,7 +755,7 @@ static int run_vm(const struct run_options *o, const struct images *img,
 		vm_destroy(&vm);
 		return EXIT_HOST_ERROR;
 	}
-	ret = vm_start(&vm, &entry, &err);
+	ret = vm_start(&vm, &entry.cpu, &err);
 	if (ret) {
 		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text : "VM setup failed");
 		vm_destroy(&vm);

@@ -10,9 +10,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
 #include "vm/cpuid.h"
 #include "vm/msr.h"
+#include "vm/vcpu_entry.h"
 #include "vm/vm.h"
 
 #define X86_CR0_PE (1ull << 0)
@@ -163,10 +163,10 @@ static struct kvm_segment flat_segment(uint16_t selector, bool code, bool long64
 	};
 }
 
-int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_entry *entry,
+int vcpu_set_boot_state(struct vcpu *vcpu, const struct vcpu_entry *entry,
 			struct errmsg *err)
 {
-	bool long64 = entry->mode == BOOT_CPU_LONG64;
+	bool long64 = entry->mode == VCPU_MODE_LONG64;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct kvm_fpu fpu;

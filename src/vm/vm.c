@@ -13,7 +13,6 @@
 
 #include <linux/kvm.h>
 
-#include "boot/boot.h"
 #include "vm/vcpu.h"
 
 /* Intel VMX needs three pages for the real-mode TSS and one for the
@@ -240,7 +239,7 @@ fail:
 	return ret;
 }
 
-int vm_start(struct vm *vm, const struct boot_entry *entry,
+int vm_start(struct vm *vm, const struct vcpu_entry *entry,
 	     struct errmsg *err)
 {
 	int ret;
