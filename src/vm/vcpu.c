@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "util/page.h"
 #include "vm/cpuid.h"
 #include "vm/msr.h"
 #include "vm/vcpu_entry.h"
@@ -297,8 +298,8 @@ static void format_insn_bytes(struct vcpu *vcpu, uint64_t linear, char *buf,
 	} else if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
 		n = 15;
 		/* do not run past the page: the next one may not be mapped */
-		if ((tr.physical_address & 0xfff) + n > 0x1000)
-			n = 0x1000 - (tr.physical_address & 0xfff);
+		if ((tr.physical_address & (PAGE_SIZE - 1)) + n > PAGE_SIZE)
+			n = PAGE_SIZE - (tr.physical_address & (PAGE_SIZE - 1));
 		bytes = copy_guest_bytes(&vcpu->vm->mem, tr.physical_address,
 					 copy, n);
 	}
