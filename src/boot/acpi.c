@@ -46,13 +46,7 @@ _Static_assert(ACPI_MAX_CPUS == MPTABLE_MAX_CPUS,
 
 int acpi_check_ncpus(unsigned ncpus, struct errmsg *err)
 {
-	if (ncpus == 0)
-		return errmsg_set(err, -EINVAL, "need at least one vCPU");
-	if (ncpus > ACPI_MAX_CPUS)
-		return errmsg_set(err, -E2BIG,
-				  "%u vCPUs do not fit the ACPI MADT (at most %u)",
-				  ncpus, ACPI_MAX_CPUS);
-	return 0;
+	return boot_check_ncpus(ncpus, "ACPI MADT", err);
 }
 
 /* The value that makes the bytes of [p, p+len) sum to zero. */

@@ -24,6 +24,7 @@
 
 #include "util/errmsg.h"
 #include "vm/guest_mem.h"
+#include "vm/vcpu_entry.h"
 
 /* A virtio-mmio device for the firmware tables: the ACPI DSDT describes
  * each one, so a kernel finds them without virtio_mmio.device= (which
@@ -52,11 +53,6 @@ struct boot_config {
 	unsigned nvirtio_mmio;
 };
 
-enum boot_cpu_mode {
-	BOOT_CPU_PROTECTED32,	/* flat 32-bit segments, paging off */
-	BOOT_CPU_LONG64,	/* 64-bit, paging on with .cr3 */
-};
-
 enum boot_protocol {
 	BOOT_PROTOCOL_PVH,
 	BOOT_PROTOCOL_MULTIBOOT,
@@ -65,16 +61,7 @@ enum boot_protocol {
 
 struct boot_entry {
 	enum boot_protocol protocol;
-	enum boot_cpu_mode mode;
-	uint64_t rip;
-	uint64_t rsp;
-	uint64_t rax, rbx, rsi;
-	uint64_t cr3;		/* BOOT_CPU_LONG64 only */
-	uint64_t gdt_base;	/* a flat GDT the loader wrote in guest RAM */
-	uint16_t gdt_limit;
-	/* GDT selectors matching the hidden segment state the vCPU gets */
-	uint16_t code_selector;
-	uint16_t data_selector;
+	struct vcpu_entry cpu;	/* for vm_start() */
 };
 
 const char *boot_protocol_name(enum boot_protocol p);

@@ -34,6 +34,11 @@
 #define BOOT_ACPI_DSDT_ADDR 0xE1000ull	/* grows with the virtio devices */
 #define BOOT_ACPI_END 0xE2000ull
 
+/* vCPUs the firmware tables can describe: APIC IDs are 8 bits, 0xFF is
+ * broadcast, and the IOAPIC takes the ID after the last CPU.  Every
+ * loader checks this first (boot_check_ncpus() in loader.c). */
+#define BOOT_MAX_CPUS 254
+
 /* GDT selectors the loaders use (Linux's boot protocol wants 0x10/0x18) */
 #define BOOT_CODE_SELECTOR 0x10
 #define BOOT_DATA_SELECTOR 0x18

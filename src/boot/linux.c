@@ -244,11 +244,11 @@ int boot_load_linux(struct guest_mem *m, const struct boot_config *cfg,
 	if (ret < 0)
 		return ret;
 
-	boot_entry_init(entry, BOOT_PROTOCOL_LINUX, BOOT_CPU_LONG64);
-	entry->rip = load + LINUX_ENTRY64_OFFSET;
-	entry->rsi = BOOT_INFO_ADDR;
-	ret = boot_write_gdt(m, true, entry, err);
+	boot_entry_init(entry, BOOT_PROTOCOL_LINUX, VCPU_MODE_LONG64);
+	entry->cpu.rip = load + LINUX_ENTRY64_OFFSET;
+	entry->cpu.rsi = BOOT_INFO_ADDR;
+	ret = boot_write_gdt(m, true, &entry->cpu, err);
 	if (ret < 0)
 		return ret;
-	return boot_write_identity_map(m, entry, err);
+	return boot_write_identity_map(m, &entry->cpu, err);
 }

@@ -4,7 +4,6 @@
 #include <errno.h>
 
 #include "boot/layout.h"
-#include "boot/mptable.h"
 
 int boot_write(const struct guest_mem *m, uint64_t gpa, const void *src,
 	       uint64_t len, const char *what, struct errmsg *err)
@@ -14,6 +13,17 @@ int boot_write(const struct guest_mem *m, uint64_t gpa, const void *src,
 				  "%s at 0x%llx (%llu bytes) is not guest RAM",
 				  what, (unsigned long long)gpa,
 				  (unsigned long long)len);
+	return 0;
+}
+
+int boot_check_ncpus(unsigned ncpus, const char *table, struct errmsg *err)
+{
+	if (ncpus == 0)
+		return errmsg_set(err, -EINVAL, "need at least one vCPU");
+	if (ncpus > BOOT_MAX_CPUS)
+		return errmsg_set(err, -E2BIG,
+				  "%u vCPUs do not fit the %s (at most %u)",
+				  ncpus, table, BOOT_MAX_CPUS);
 	return 0;
 }
 
@@ -29,7 +39,7 @@ int boot_check_common(const struct guest_mem *m,
 		return errmsg_set(err, -EINVAL,
 				  "initrd size %zu given without data",
 				  cfg->initrd_size);
-	return mptable_check_ncpus(cfg->ncpus, err);
+	return boot_check_ncpus(cfg->ncpus, "MP table", err);
 }
 
 int boot_check_kernel_range(const struct guest_mem *m, uint64_t start,
@@ -106,10 +116,10 @@ int boot_load_initrd(const struct guest_mem *m, const struct boot_config *cfg,
 }
 
 void boot_entry_init(struct boot_entry *e, enum boot_protocol protocol,
-		     enum boot_cpu_mode mode)
+		     enum vcpu_mode mode)
 {
 	memset(e, 0, sizeof(*e));
 	e->protocol = protocol;
-	e->mode = mode;
-	e->rsp = BOOT_STACK_TOP;
+	e->cpu.mode = mode;
+	e->cpu.rsp = BOOT_STACK_TOP;
 }

@@ -30,6 +30,10 @@ static inline bool range_in_buffer(uint64_t off, uint64_t len, uint64_t size)
 int boot_write(const struct guest_mem *m, uint64_t gpa, const void *src,
 	       uint64_t len, const char *what, struct errmsg *err);
 
+/* At least one vCPU and at most BOOT_MAX_CPUS: the firmware tables
+ * have no room for more.  A failure names @table, the one that checked. */
+int boot_check_ncpus(unsigned ncpus, const char *table, struct errmsg *err);
+
 /* Checks the loaders' preconditions on RAM and the config: the low
  * 1 MiB is RAM, a kernel was given, ncpus fits the MP table. */
 int boot_check_common(const struct guest_mem *m,
@@ -61,6 +65,6 @@ int boot_load_initrd(const struct guest_mem *m, const struct boot_config *cfg,
 		     struct errmsg *err);
 
 void boot_entry_init(struct boot_entry *e, enum boot_protocol protocol,
-		     enum boot_cpu_mode mode);
+		     enum vcpu_mode mode);
 
 #endif

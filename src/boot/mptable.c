@@ -37,17 +37,6 @@
 #define MP_TABLE_MAX (MP_HEADER_SIZE + MPTABLE_MAX_CPUS * MP_PROC_SIZE + \
 		      (2 + MP_ISA_IRQS + 2) * MP_SMALL_ENTRY_SIZE)
 
-int mptable_check_ncpus(unsigned ncpus, struct errmsg *err)
-{
-	if (ncpus == 0)
-		return errmsg_set(err, -EINVAL, "need at least one vCPU");
-	if (ncpus > MPTABLE_MAX_CPUS)
-		return errmsg_set(err, -E2BIG,
-				  "%u vCPUs do not fit the MP table (at most %u)",
-				  ncpus, MPTABLE_MAX_CPUS);
-	return 0;
-}
-
 /* The value that makes the bytes of [p, p+len) sum to zero. */
 static uint8_t mp_checksum(const uint8_t *p, size_t len)
 {
@@ -177,7 +166,7 @@ int mptable_write(const struct guest_mem *m, unsigned ncpus,
 	size_t len;
 	int ret;
 
-	ret = mptable_check_ncpus(ncpus, err);
+	ret = boot_check_ncpus(ncpus, "MP table", err);
 	if (ret < 0)
 		return ret;
 	len = build_config_table(table, ncpus, &count);

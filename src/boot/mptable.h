@@ -9,18 +9,16 @@
 
 #include <stdint.h>
 
+#include "boot/layout.h"
 #include "util/errmsg.h"
 #include "vm/guest_mem.h"
 
-/* APIC IDs are 8 bits, 0xFF is broadcast, and the IOAPIC takes the ID
- * after the last CPU. */
-#define MPTABLE_MAX_CPUS 254
+/* the MP table describes every vCPU a loader accepts */
+#define MPTABLE_MAX_CPUS BOOT_MAX_CPUS
 #define MPTABLE_IOAPIC_ADDR 0xFEC00000u
 #define MPTABLE_LAPIC_ADDR 0xFEE00000u
 #define MPTABLE_IOAPIC_VERSION 0x11
 #define MPTABLE_LAPIC_VERSION 0x14
-
-int mptable_check_ncpus(unsigned ncpus, struct errmsg *err);
 
 /* Writes the floating pointer at BOOT_BIOS_START and the configuration
  * table right after it. */

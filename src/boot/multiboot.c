@@ -302,9 +302,9 @@ int boot_load_multiboot(struct guest_mem *m, const struct boot_config *cfg,
 	if (ret < 0)
 		return ret;
 
-	boot_entry_init(entry, BOOT_PROTOCOL_MULTIBOOT, BOOT_CPU_PROTECTED32);
-	entry->rip = rip;
-	entry->rax = MULTIBOOT_BOOTLOADER_MAGIC;
-	entry->rbx = BOOT_INFO_ADDR;
-	return boot_write_gdt(m, false, entry, err);
+	boot_entry_init(entry, BOOT_PROTOCOL_MULTIBOOT, VCPU_MODE_PROTECTED32);
+	entry->cpu.rip = rip;
+	entry->cpu.rax = MULTIBOOT_BOOTLOADER_MAGIC;
+	entry->cpu.rbx = BOOT_INFO_ADDR;
+	return boot_write_gdt(m, false, &entry->cpu, err);
 }

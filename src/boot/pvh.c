@@ -130,8 +130,8 @@ int boot_load_pvh(struct guest_mem *m, const struct boot_config *cfg,
 	if (ret < 0)
 		return ret;
 
-	boot_entry_init(entry, BOOT_PROTOCOL_PVH, BOOT_CPU_PROTECTED32);
-	entry->rip = pvh_entry;
-	entry->rbx = BOOT_INFO_ADDR;
-	return boot_write_gdt(m, false, entry, err);
+	boot_entry_init(entry, BOOT_PROTOCOL_PVH, VCPU_MODE_PROTECTED32);
+	entry->cpu.rip = pvh_entry;
+	entry->cpu.rbx = BOOT_INFO_ADDR;
+	return boot_write_gdt(m, false, &entry->cpu, err);
 }

@@ -10,7 +10,7 @@
 #define LARGE_PAGE (2ull << 20)
 
 int boot_write_gdt(const struct guest_mem *m, bool long_mode,
-		   struct boot_entry *e, struct errmsg *err)
+		   struct vcpu_entry *cpu, struct errmsg *err)
 {
 	uint64_t gdt[GDT_ENTRIES] = { 0 };
 	int ret;
@@ -23,14 +23,14 @@ int boot_write_gdt(const struct guest_mem *m, bool long_mode,
 	ret = boot_write(m, BOOT_GDT_ADDR, gdt, sizeof(gdt), "boot GDT", err);
 	if (ret < 0)
 		return ret;
-	e->gdt_base = BOOT_GDT_ADDR;
-	e->gdt_limit = sizeof(gdt) - 1;
-	e->code_selector = BOOT_CODE_SELECTOR;
-	e->data_selector = BOOT_DATA_SELECTOR;
+	cpu->gdt_base = BOOT_GDT_ADDR;
+	cpu->gdt_limit = sizeof(gdt) - 1;
+	cpu->code_selector = BOOT_CODE_SELECTOR;
+	cpu->data_selector = BOOT_DATA_SELECTOR;
 	return 0;
 }
 
-int boot_write_identity_map(const struct guest_mem *m, struct boot_entry *e,
+int boot_write_identity_map(const struct guest_mem *m, struct vcpu_entry *cpu,
 			    struct errmsg *err)
 {
 	uint64_t pml4[PT_ENTRIES] = { 0 };
@@ -54,7 +54,7 @@ int boot_write_identity_map(const struct guest_mem *m, struct boot_entry *e,
 				 "page directories", err);
 	if (ret < 0)
 		return ret;
-	e->cr3 = BOOT_PML4_ADDR;
+	cpu->cr3 = BOOT_PML4_ADDR;
 	return 0;
 }
 

@@ -25,12 +25,12 @@
 #define PTE_LARGE 0x80ull
 
 /* Writes the GDT at BOOT_GDT_ADDR and sets gdt_base/limit and the code
- * and data selectors in @e.  @long_mode picks a 64-bit code segment. */
+ * and data selectors in @cpu.  @long_mode picks a 64-bit code segment. */
 int boot_write_gdt(const struct guest_mem *m, bool long_mode,
-		   struct boot_entry *e, struct errmsg *err);
+		   struct vcpu_entry *cpu, struct errmsg *err);
 
-/* Writes PML4/PDPT/PDs at BOOT_PML4/PDPT/PD_ADDR and sets e->cr3. */
-int boot_write_identity_map(const struct guest_mem *m, struct boot_entry *e,
+/* Writes PML4/PDPT/PDs at BOOT_PML4/PDPT/PD_ADDR and sets cpu->cr3. */
+int boot_write_identity_map(const struct guest_mem *m, struct vcpu_entry *cpu,
 			    struct errmsg *err);
 
 /*

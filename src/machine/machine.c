@@ -103,7 +103,7 @@ int machine_start(struct machine *m, struct errmsg *err)
 	}
 	ret = machine_memory_start(m, err);
 	if (!ret)
-		ret = vm_start(&m->vm, &m->entry, err);
+		ret = vm_start(&m->vm, &m->entry.cpu, err);
 	if (!ret && m->monitor) {
 		ret = wss_monitor_start(m->monitor, err);
 		if (ret) {

@@ -1,63 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio-mmio version 2: the register file, feature negotiation, status
- * and reset, queue setup, and the I/O thread that serves kicks.  See
- * mmio.h for the layout and the interrupt model.
- *
- * Locking: t->lock guards the register state and the virtqueues.  vCPU
- * threads take it for register and config accesses; the I/O thread holds
- * it while a device serves a queue, so a reset waits for the request in
- * flight.  InterruptStatus/InterruptACK are atomics outside the lock: an
- * interrupt handler never waits for disk I/O.
+ * virtio-mmio version 2, the register file the guest sees: feature
+ * negotiation, status and reset, queue setup, config-space access,
+ * interrupt status, and the layout the firmware tables and the command
+ * line describe.  mmio_io.c owns the fds, the I/O thread and the
+ * transport's lifetime; mmio_internal.h has the locking contract, mmio.h
+ * the layout and the interrupt model.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
-#include <linux/kvm.h>
 
-#include "virtio/mmio.h"
-#include "virtio/virtqueue.h"
 #include "util/le.h"
-
-#define STOP_EVENT UINT32_MAX	/* epoll tag of the stop eventfd */
-#define WATCH_EVENT_BASE 0x100u	/* epoll tags of backend fds: base + tag */
-
-struct virtio_mmio {
-	struct vm *vm;
-	unsigned index;
-	uint64_t base;
-	unsigned gsi;
-	const struct virtio_device_ops *ops;
-	void *dev;
-	char name[32];
-
-	pthread_mutex_t lock;
-	uint64_t device_features;
-	uint64_t driver_features;
-	uint32_t device_features_sel;
-	uint32_t driver_features_sel;
-	uint32_t queue_sel;
-	uint32_t status;
-	uint32_t config_generation;	/* atomic */
-	uint32_t interrupt_status;	/* atomic */
-	struct virtq queues[VIRTIO_MAX_QUEUES];
-
-	int kick_fds[VIRTIO_MAX_QUEUES];
-	bool ioeventfd_assigned[VIRTIO_MAX_QUEUES];
-	int irq_fd;
-	bool irqfd_assigned;
-	int stop_fd;
-	int epoll_fd;
-	int watch_fds[VIRTIO_MMIO_MAX_WATCHES];	/* the device's, not ours */
-	pthread_t thread;
-	bool thread_started;
-};
+#include "virtio/mmio_internal.h"
 
 static void raise_interrupt(struct virtio_mmio *t, uint32_t bit)
 {
@@ -93,9 +50,7 @@ int virtio_mmio_irq_fd(const struct virtio_mmio *t)
 	return t->irq_fd;
 }
 
-/* Called with the lock held: the device stops serving the driver until
- * it resets it (§2.1.1: DEVICE_NEEDS_RESET, then a config interrupt). */
-static void needs_reset_locked(struct virtio_mmio *t)
+void virtio_mmio_needs_reset_locked(struct virtio_mmio *t)
 {
 	if (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
@@ -183,7 +138,7 @@ static void write_queue_ready(struct virtio_mmio *t, struct virtq *vq,
 	if (virtq_enable(vq, t->ops->queue_max_size,
 			 negotiated(t, VIRTIO_RING_F_EVENT_IDX),
 			 negotiated(t, VIRTIO_RING_F_INDIRECT_DESC)))
-		needs_reset_locked(t);
+		virtio_mmio_needs_reset_locked(t);
 }
 
 /* Queue registers: ignored for a queue that does not exist or is live
@@ -305,8 +260,8 @@ static void config_access(struct virtio_mmio *t, uint64_t off, uint8_t *data,
 	pthread_mutex_unlock(&t->lock);
 }
 
-static void mmio_access(void *opaque, unsigned vcpu_id, uint64_t off,
-			uint8_t *data, unsigned len, bool is_write)
+void virtio_mmio_bus_access(void *opaque, unsigned vcpu_id, uint64_t off,
+			    uint8_t *data, unsigned len, bool is_write)
 {
 	struct virtio_mmio *t = opaque;
 	uint32_t v = 0;
@@ -345,21 +300,6 @@ static void mmio_access(void *opaque, unsigned vcpu_id, uint64_t off,
 	}
 }
 
-static void serve_queue(struct virtio_mmio *t, unsigned q)
-{
-	struct virtq *vq = &t->queues[q];
-	uint32_t live = VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET;
-
-	pthread_mutex_lock(&t->lock);
-	if ((t->status & live) == VIRTIO_STATUS_DRIVER_OK && vq->ready &&
-	    !virtq_broken(vq)) {
-		t->ops->queue_notify(t->dev, t, vq, q);
-		if (virtq_broken(vq))
-			needs_reset_locked(t);
-	}
-	pthread_mutex_unlock(&t->lock);
-}
-
 bool virtio_mmio_live_locked(const struct virtio_mmio *t)
 {
 	uint32_t live = VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET;
@@ -375,251 +315,6 @@ uint64_t virtio_mmio_driver_features_locked(const struct virtio_mmio *t)
 struct virtq *virtio_mmio_queue_locked(struct virtio_mmio *t, unsigned q)
 {
 	return q < t->ops->nqueues ? &t->queues[q] : NULL;
-}
-
-static void serve_backend(struct virtio_mmio *t, unsigned tag)
-{
-	pthread_mutex_lock(&t->lock);
-	t->ops->backend_ready(t->dev, t, tag);
-	for (unsigned q = 0; q < t->ops->nqueues; q++)
-		if (virtq_broken(&t->queues[q]))
-			needs_reset_locked(t);
-	pthread_mutex_unlock(&t->lock);
-}
-
-#define IO_THREAD_EVENTS (VIRTIO_MAX_QUEUES + VIRTIO_MMIO_MAX_WATCHES + 1)
-
-static void *io_thread(void *arg)
-{
-	struct virtio_mmio *t = arg;
-	struct epoll_event events[IO_THREAD_EVENTS];
-	eventfd_t count;
-
-	for (;;) {
-		int n = epoll_wait(t->epoll_fd, events, IO_THREAD_EVENTS, -1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return NULL;
-		for (int i = 0; i < n; i++) {
-			uint32_t tag = events[i].data.u32;
-
-			if (tag == STOP_EVENT)
-				return NULL;
-			if (tag >= WATCH_EVENT_BASE)
-				serve_backend(t, tag - WATCH_EVENT_BASE);
-			else if (eventfd_read(t->kick_fds[tag], &count) == 0)
-				serve_queue(t, tag);
-		}
-	}
-}
-
-static int kvm_ioeventfd(struct virtio_mmio *t, unsigned q, bool assign)
-{
-	struct kvm_ioeventfd io = {
-		.datamatch = q,
-		.addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY,
-		.len = 4,
-		.fd = t->kick_fds[q],
-		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH |
-			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
-	};
-
-	return ioctl(t->vm->fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
-}
-
-static int kvm_irqfd(struct virtio_mmio *t, bool assign)
-{
-	struct kvm_irqfd irq = {
-		.fd = (uint32_t)t->irq_fd,
-		.gsi = t->gsi,
-		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
-	};
-
-	return ioctl(t->vm->fd, KVM_IRQFD, &irq) < 0 ? -errno : 0;
-}
-
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-static void transport_destroy(void *obj)
-{
-	struct virtio_mmio *t = obj;
-
-	if (t->thread_started) {
-		(void)eventfd_write(t->stop_fd, 1);
-		pthread_join(t->thread, NULL);
-	}
-	for (unsigned q = 0; q < t->ops->nqueues; q++) {
-		if (t->ioeventfd_assigned[q])
-			kvm_ioeventfd(t, q, false);
-		close_fd(&t->kick_fds[q]);
-	}
-	if (t->irqfd_assigned)
-		kvm_irqfd(t, false);
-	close_fd(&t->irq_fd);
-	close_fd(&t->stop_fd);
-	close_fd(&t->epoll_fd);
-	t->ops->destroy(t->dev);
-	pthread_mutex_destroy(&t->lock);
-	free(t);
-}
-
-static int watch_fd(struct virtio_mmio *t, int fd, uint32_t tag)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
-
-	return epoll_ctl(t->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
-}
-
-static int open_fds(struct virtio_mmio *t, struct errmsg *err)
-{
-	int ret;
-
-	t->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	t->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	t->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (t->epoll_fd < 0 || t->stop_fd < 0 || t->irq_fd < 0)
-		return errmsg_set(err, -errno, "%s: eventfd/epoll: %s", t->name,
-				  strerror(errno));
-	ret = watch_fd(t, t->stop_fd, STOP_EVENT);
-	for (unsigned q = 0; !ret && q < t->ops->nqueues; q++) {
-		t->kick_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (t->kick_fds[q] < 0)
-			ret = -errno;
-		else
-			ret = watch_fd(t, t->kick_fds[q], q);
-	}
-	if (ret)
-		return errmsg_set(err, ret, "%s: eventfd/epoll: %s", t->name,
-				  strerror(-ret));
-	return 0;
-}
-
-/* Binds kicks and the interrupt to KVM; skipped for a bare VM. */
-static int bind_to_kvm(struct virtio_mmio *t, struct errmsg *err)
-{
-	int ret;
-
-	if (t->vm->fd < 0)
-		return 0;
-	for (unsigned q = 0; q < t->ops->nqueues; q++) {
-		ret = kvm_ioeventfd(t, q, true);
-		if (ret)
-			return errmsg_set(err, ret, "%s: KVM_IOEVENTFD: %s",
-					  t->name, strerror(-ret));
-		t->ioeventfd_assigned[q] = true;
-	}
-	ret = kvm_irqfd(t, true);
-	if (ret)
-		return errmsg_set(err, ret, "%s: KVM_IRQFD on GSI %u: %s",
-				  t->name, t->gsi, strerror(-ret));
-	t->irqfd_assigned = true;
-	return 0;
-}
-
-static struct virtio_mmio *transport_alloc(struct vm *vm, unsigned index,
-					   const struct virtio_device_ops *ops,
-					   void *dev)
-{
-	struct virtio_mmio *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return NULL;
-	t->vm = vm;
-	t->index = index;
-	t->base = virtio_mmio_base(index);
-	t->gsi = virtio_mmio_gsi(index);
-	t->ops = ops;
-	t->dev = dev;
-	t->device_features = ops->features(dev) | VIRTIO_TRANSPORT_FEATURES;
-	snprintf(t->name, sizeof(t->name), "virtio-%s%u", ops->name, index);
-	t->epoll_fd = t->stop_fd = t->irq_fd = -1;
-	for (unsigned w = 0; w < VIRTIO_MMIO_MAX_WATCHES; w++)
-		t->watch_fds[w] = -1;
-	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-		t->kick_fds[q] = -1;
-		virtq_init(&t->queues[q], &vm->mem);
-	}
-	pthread_mutex_init(&t->lock, NULL);
-	return t;
-}
-
-int virtio_mmio_create(struct vm *vm, unsigned index,
-		       const struct virtio_device_ops *ops, void *dev,
-		       struct virtio_mmio **out, struct errmsg *err)
-{
-	struct virtio_mmio *t;
-	int ret;
-
-	if (index >= VIRTIO_MMIO_MAX_DEVICES || ops->nqueues == 0 ||
-	    ops->nqueues > VIRTIO_MAX_QUEUES ||
-	    ops->queue_max_size > VIRTQ_MAX_SIZE ||
-	    ops->config_size > VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG) {
-		ops->destroy(dev);
-		return errmsg_set(err, -EINVAL, "virtio device %u: bad index or ops",
-				  index);
-	}
-	t = transport_alloc(vm, index, ops, dev);
-	if (!t) {
-		ops->destroy(dev);
-		return -ENOMEM;
-	}
-	/* owned first: from here every failure is undone by vm_destroy() */
-	ret = vm_own(vm, transport_destroy, t);
-	if (ret) {
-		transport_destroy(t);
-		return ret;
-	}
-	ret = open_fds(t, err);
-	if (!ret)
-		ret = bind_to_kvm(t, err);
-	if (!ret) {
-		ret = bus_register(&vm->mmio_bus, t->base, VIRTIO_MMIO_SIZE,
-				   mmio_access, t, t->name);
-		if (ret)
-			errmsg_set(err, ret, "%s: MMIO range 0x%llx is taken",
-				   t->name, (unsigned long long)t->base);
-	}
-	if (ret)
-		return ret;
-	ret = -pthread_create(&t->thread, NULL, io_thread, t);
-	if (ret)
-		return errmsg_set(err, ret, "%s: I/O thread: %s", t->name,
-				  strerror(-ret));
-	t->thread_started = true;
-	if (out)
-		*out = t;
-	return 0;
-}
-
-int virtio_mmio_watch_fd(struct virtio_mmio *t, int fd, unsigned tag)
-{
-	int ret;
-
-	if (tag >= VIRTIO_MMIO_MAX_WATCHES || fd < 0 || !t->ops->backend_ready ||
-	    t->watch_fds[tag] >= 0)
-		return -EINVAL;
-	ret = watch_fd(t, fd, WATCH_EVENT_BASE + tag);
-	if (!ret)
-		t->watch_fds[tag] = fd;
-	return ret;
-}
-
-int virtio_mmio_set_watch(struct virtio_mmio *t, unsigned tag, bool enabled)
-{
-	struct epoll_event ev = { .events = enabled ? EPOLLIN : 0,
-				  .data.u32 = WATCH_EVENT_BASE + tag };
-
-	if (tag >= VIRTIO_MMIO_MAX_WATCHES || t->watch_fds[tag] < 0)
-		return -EINVAL;
-	return epoll_ctl(t->epoll_fd, EPOLL_CTL_MOD, t->watch_fds[tag], &ev) < 0 ?
-		-errno : 0;
 }
 
 int virtio_mmio_cmdline(char *buf, size_t size, const char *cmdline,

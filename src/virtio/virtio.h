@@ -2,7 +2,8 @@
 /*
  * The virtio device side: constants of the virtio 1.2 specification that
  * the transport and the devices share, and the contract between the
- * virtio-mmio transport (mmio.c) and a device type (blk.c, rng.c, ...).
+ * virtio-mmio transport (mmio.c, mmio_io.c) and a device type (blk.c,
+ * rng.c, ...).
  *
  * A device type is a small ops table (kvmtool style).  The transport owns
  * the register file, the virtqueues, the ioeventfds/irqfd and the I/O

@@ -8,6 +8,8 @@
 #include <linux/memfd.h>
 #include <unistd.h>
 
+#include "util/page.h"
+
 #define HUGE_2M (2ull << 20)
 
 static void add_region(struct guest_mem *m, uint64_t gpa, uint64_t size,
@@ -24,7 +26,7 @@ static void add_region(struct guest_mem *m, uint64_t gpa, uint64_t size,
 int guest_mem_init(struct guest_mem *m, uint64_t size, bool hugetlb,
 		   struct errmsg *err)
 {
-	uint64_t align = hugetlb ? HUGE_2M : 4096;
+	uint64_t align = hugetlb ? HUGE_2M : PAGE_SIZE;
 	unsigned flags = MFD_CLOEXEC;
 	uint64_t low;
 	int ret;

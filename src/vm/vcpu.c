@@ -10,9 +10,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
+#include "util/page.h"
 #include "vm/cpuid.h"
 #include "vm/msr.h"
+#include "vm/vcpu_entry.h"
 #include "vm/vm.h"
 
 #define X86_CR0_PE (1ull << 0)
@@ -163,10 +164,10 @@ static struct kvm_segment flat_segment(uint16_t selector, bool code, bool long64
 	};
 }
 
-int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_entry *entry,
+int vcpu_set_boot_state(struct vcpu *vcpu, const struct vcpu_entry *entry,
 			struct errmsg *err)
 {
-	bool long64 = entry->mode == BOOT_CPU_LONG64;
+	bool long64 = entry->mode == VCPU_MODE_LONG64;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct kvm_fpu fpu;
@@ -297,8 +298,8 @@ static void format_insn_bytes(struct vcpu *vcpu, uint64_t linear, char *buf,
 	} else if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) == 0 && tr.valid) {
 		n = 15;
 		/* do not run past the page: the next one may not be mapped */
-		if ((tr.physical_address & 0xfff) + n > 0x1000)
-			n = 0x1000 - (tr.physical_address & 0xfff);
+		if ((tr.physical_address & (PAGE_SIZE - 1)) + n > PAGE_SIZE)
+			n = PAGE_SIZE - (tr.physical_address & (PAGE_SIZE - 1));
 		bytes = copy_guest_bytes(&vcpu->vm->mem, tr.physical_address,
 					 copy, n);
 	}

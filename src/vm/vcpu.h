@@ -27,7 +27,7 @@
 #include "util/errmsg.h"
 
 struct vm;
-struct boot_entry;
+struct vcpu_entry;
 
 enum vcpu_state {
 	VCPU_CREATED,
@@ -74,7 +74,7 @@ int vcpu_init(struct vcpu *vcpu, struct vm *vm, unsigned id,
 void vcpu_destroy(struct vcpu *vcpu);
 
 /* Sets registers for the boot CPU from the loader's entry state. */
-int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_entry *entry,
+int vcpu_set_boot_state(struct vcpu *vcpu, const struct vcpu_entry *entry,
 			struct errmsg *err);
 
 int vcpu_start(struct vcpu *vcpu);

@@ -13,7 +13,7 @@
 
 #include <linux/kvm.h>
 
-#include "boot/boot.h"
+#include "util/page.h"
 #include "vm/vcpu.h"
 
 /* Intel VMX needs three pages for the real-mode TSS and one for the
@@ -129,7 +129,7 @@ static int setup_dirty_log(struct vm *vm, enum vm_dirty_log want,
 
 			if (max <= 0)
 				continue;
-			while (bytes > (uint32_t)max && bytes > 4096)
+			while (bytes > (uint32_t)max && bytes > PAGE_SIZE)
 				bytes /= 2;
 			if (enable_cap(vm, ring_caps[i], bytes))
 				continue;
@@ -240,7 +240,7 @@ fail:
 	return ret;
 }
 
-int vm_start(struct vm *vm, const struct boot_entry *entry,
+int vm_start(struct vm *vm, const struct vcpu_entry *entry,
 	     struct errmsg *err)
 {
 	int ret;

@@ -4,7 +4,7 @@
  * PIT, the port-I/O and MMIO buses, the vCPUs and the devices it owns.
  *
  * Lifetime: vm_create() -> devices register on the buses -> a loader fills
- * guest RAM and a struct boot_entry -> vm_start() -> vm_wait() returns when
+ * guest RAM and a struct vcpu_entry -> vm_start() -> vm_wait() returns when
  * something ended the VM (guest, device, signal, error) -> vm_destroy().
  *
  * Ending the VM: anyone (a device handler on a vCPU thread, a signal
@@ -24,8 +24,8 @@
 #include "vm/guest_mem.h"
 #include "vm/kvm.h"
 
-struct boot_entry;
 struct vcpu;
+struct vcpu_entry;
 struct vm;
 
 enum vm_exit_reason {
@@ -126,7 +126,7 @@ void vm_destroy(struct vm *vm);
 
 /* Sets the boot vCPU's registers from @entry and starts one thread per
  * vCPU (the others wait for INIT/SIPI in the in-kernel LAPIC). */
-int vm_start(struct vm *vm, const struct boot_entry *entry,
+int vm_start(struct vm *vm, const struct vcpu_entry *entry,
 	     struct errmsg *err);
 /* Blocks until the VM ended and every vCPU thread has stopped. */
 void vm_wait(struct vm *vm, struct vm_exit *out);

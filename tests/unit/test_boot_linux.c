@@ -52,12 +52,12 @@ TEST(boot_linux_boot_params)
 	CHECK_EQ(load_linux(&m, TEST_MEM_SIZE, &cfg, &e, &err), 0);
 
 	CHECK_EQ(e.protocol, BOOT_PROTOCOL_LINUX);
-	CHECK_EQ(e.mode, BOOT_CPU_LONG64);
-	CHECK_EQ(e.rip, 0x1000000 + 0x200);
-	CHECK_EQ(e.rsi, BOOT_INFO_ADDR);
-	CHECK_EQ(e.cr3, BOOT_PML4_ADDR);
-	CHECK_EQ(e.code_selector, 0x10);
-	CHECK_EQ(e.data_selector, 0x18);
+	CHECK_EQ(e.cpu.mode, VCPU_MODE_LONG64);
+	CHECK_EQ(e.cpu.rip, 0x1000000 + 0x200);
+	CHECK_EQ(e.cpu.rsi, BOOT_INFO_ADDR);
+	CHECK_EQ(e.cpu.cr3, BOOT_PML4_ADDR);
+	CHECK_EQ(e.cpu.code_selector, 0x10);
+	CHECK_EQ(e.cpu.data_selector, 0x18);
 	CHECK_EQ(tb_get64(tb_guest(&m, BOOT_GDT_ADDR + 0x10, 8)), GDT_CODE64);
 	CHECK_EQ(tb_get64(tb_guest(&m, BOOT_GDT_ADDR + 0x18, 8)), GDT_DATA);
 	/* identity map: PML4 -> PDPT -> 4 PDs of 2 MiB pages */
@@ -117,7 +117,7 @@ TEST(boot_linux_relocates_and_limits_initrd)
 	cfg.initrd = lx_initrd;
 	cfg.initrd_size = sizeof(lx_initrd);
 	CHECK_EQ(load_linux(&m, TEST_MEM_SIZE, &cfg, &e, &err), 0);
-	CHECK_EQ(e.rip, 0x200000 + 0x200);	/* first 2 MiB boundary */
+	CHECK_EQ(e.cpu.rip, 0x200000 + 0x200);	/* first 2 MiB boundary */
 	initrd = tb_get32(tb_guest(&m, BOOT_INFO_ADDR + 0x218, 4));
 	CHECK(initrd + sizeof(lx_initrd) <= 0x2000000);
 	CHECK(initrd >= 0x200000 + 0x400000);

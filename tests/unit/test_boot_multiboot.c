@@ -67,11 +67,11 @@ TEST(boot_multiboot_elf_info)
 	CHECK_EQ(load_mb(&m, &cfg, &e, &err, true), 0);
 
 	CHECK_EQ(e.protocol, BOOT_PROTOCOL_MULTIBOOT);
-	CHECK_EQ(e.mode, BOOT_CPU_PROTECTED32);
-	CHECK_EQ(e.rip, MB_LOAD + 32);
-	CHECK_EQ(e.rax, 0x2BADB002);
-	CHECK_EQ(e.rbx, BOOT_INFO_ADDR);
-	CHECK_EQ(e.code_selector, BOOT_CODE_SELECTOR);
+	CHECK_EQ(e.cpu.mode, VCPU_MODE_PROTECTED32);
+	CHECK_EQ(e.cpu.rip, MB_LOAD + 32);
+	CHECK_EQ(e.cpu.rax, 0x2BADB002);
+	CHECK_EQ(e.cpu.rbx, BOOT_INFO_ADDR);
+	CHECK_EQ(e.cpu.code_selector, BOOT_CODE_SELECTOR);
 	CHECK_EQ(tb_get64(tb_guest(&m, BOOT_GDT_ADDR + BOOT_CODE_SELECTOR, 8)),
 		 GDT_CODE32);
 	CHECK_EQ(*tb_guest(&m, MB_LOAD + 32, 1), 0xf4);
@@ -125,7 +125,7 @@ TEST(boot_multiboot_virtual_entry)
 	/* higher-half link address, physical load at 1 MiB */
 	cfg.kernel_size = build_mb_elf(img, 0, 0xC0100000u, 0xC0100020u);
 	CHECK_EQ(load_mb(&m, &cfg, &e, &err, false), 0);
-	CHECK_EQ(e.rip, MB_LOAD + 32);
+	CHECK_EQ(e.cpu.rip, MB_LOAD + 32);
 	guest_mem_destroy(&m);
 }
 
@@ -153,7 +153,7 @@ TEST(boot_multiboot_address_fields)
 	cfg.kernel_size = build_mb_aout(img, addr);
 	CHECK_EQ(load_mb(&m, &cfg, &e, &err, true), 0);
 	CHECK_EQ(e.protocol, BOOT_PROTOCOL_MULTIBOOT);
-	CHECK_EQ(e.rip, MB_LOAD + 64);
+	CHECK_EQ(e.cpu.rip, MB_LOAD + 64);
 	CHECK(!memcmp(tb_guest(&m, MB_LOAD, 0x800), img, 0x800));
 	CHECK_EQ(*tb_guest(&m, MB_LOAD + 0x2fff, 1), 0);
 	guest_mem_destroy(&m);

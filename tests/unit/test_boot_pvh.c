@@ -100,13 +100,13 @@ TEST(boot_pvh_elf64_start_info)
 		      sizeof(pvh_initrd)));
 
 	CHECK_EQ(e.protocol, BOOT_PROTOCOL_PVH);
-	CHECK_EQ(e.mode, BOOT_CPU_PROTECTED32);
-	CHECK_EQ(e.rip, PVH_ENTRY);
-	CHECK_EQ(e.rbx, BOOT_INFO_ADDR);
-	CHECK_EQ(e.gdt_base, BOOT_GDT_ADDR);
-	CHECK_EQ(e.gdt_limit, sizeof(gdt) - 1);
-	CHECK_EQ(e.code_selector, BOOT_CODE_SELECTOR);
-	CHECK_EQ(e.data_selector, BOOT_DATA_SELECTOR);
+	CHECK_EQ(e.cpu.mode, VCPU_MODE_PROTECTED32);
+	CHECK_EQ(e.cpu.rip, PVH_ENTRY);
+	CHECK_EQ(e.cpu.rbx, BOOT_INFO_ADDR);
+	CHECK_EQ(e.cpu.gdt_base, BOOT_GDT_ADDR);
+	CHECK_EQ(e.cpu.gdt_limit, sizeof(gdt) - 1);
+	CHECK_EQ(e.cpu.code_selector, BOOT_CODE_SELECTOR);
+	CHECK_EQ(e.cpu.data_selector, BOOT_DATA_SELECTOR);
 	CHECK_EQ(guest_mem_read(&m, BOOT_GDT_ADDR, gdt, sizeof(gdt)), 0);
 	CHECK_EQ(gdt[BOOT_CODE_SELECTOR / 8], GDT_CODE32);
 	CHECK_EQ(gdt[BOOT_DATA_SELECTOR / 8], GDT_DATA);
@@ -129,7 +129,7 @@ TEST(boot_pvh_elf32_detected)
 	CHECK_EQ(guest_mem_init(&m, TEST_MEM_SIZE, false, &err), 0);
 	CHECK_EQ(boot_load_kernel(&m, &cfg, &e, &err), 0);
 	CHECK_EQ(e.protocol, BOOT_PROTOCOL_PVH);
-	CHECK_EQ(e.rip, PVH_ENTRY);
+	CHECK_EQ(e.cpu.rip, PVH_ENTRY);
 	CHECK_EQ(guest_mem_read(&m, BOOT_INFO_ADDR, &si, sizeof(si)), 0);
 	CHECK_EQ(si.nr_modules, 0);
 	CHECK_EQ(si.modlist_paddr, 0);

@@ -14,13 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
 #include "boot/layout.h"
 #include "harness.h"
 #include "memory/dirty_log.h"
 #include "memory/ref_sample.h"
 #include "memory/wss_monitor.h"
 #include "vm/vcpu.h"
+#include "vm/vcpu_entry.h"
 #include "vm/vm.h"
 
 #define CODE_ADDR 0x100000ull
@@ -123,8 +123,8 @@ static const char *create_vm(struct vm *vm, enum vm_dirty_log dl,
 
 static int start(struct vm *vm)
 {
-	struct boot_entry entry = {
-		.protocol = BOOT_PROTOCOL_PVH, .mode = BOOT_CPU_PROTECTED32,
+	struct vcpu_entry entry = {
+		.mode = VCPU_MODE_PROTECTED32,
 		.rip = CODE_ADDR, .code_selector = BOOT_CODE_SELECTOR,
 		.data_selector = BOOT_DATA_SELECTOR,
 	};

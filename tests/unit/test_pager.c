@@ -24,13 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
 #include "boot/layout.h"
 #include "harness.h"
 #include "memory/pager.h"
 #include "memory/ref_sample.h"
 #include "memory/uffd_ram.h"
 #include "remote/page_store.h"
+#include "vm/vcpu_entry.h"
 #include "vm/vm.h"
 
 #define PAGE 4096ull
@@ -1008,8 +1008,8 @@ static const char *kvm_rig(struct vm *vm, struct rig *r, struct guest_sum *g,
 
 static int kvm_start(struct vm *vm)
 {
-	struct boot_entry entry = {
-		.protocol = BOOT_PROTOCOL_PVH, .mode = BOOT_CPU_PROTECTED32,
+	struct vcpu_entry entry = {
+		.mode = VCPU_MODE_PROTECTED32,
 		.rip = KVM_CODE, .code_selector = BOOT_CODE_SELECTOR,
 		.data_selector = BOOT_DATA_SELECTOR,
 	};

@@ -9,10 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "boot/boot.h"
 #include "boot/layout.h"
 #include "harness.h"
 #include "vm/vcpu.h"
+#include "vm/vcpu_entry.h"
 #include "vm/vm.h"
 
 #define CODE_ADDR 0x100000ull
@@ -44,8 +44,8 @@ static const char *start_vm(struct vm *vm, unsigned ncpus, const uint8_t *code,
 			    size_t len, uint64_t *counter)
 {
 	struct vm_config cfg = { .mem_size = 16 << 20, .ncpus = ncpus };
-	struct boot_entry entry = {
-		.protocol = BOOT_PROTOCOL_PVH, .mode = BOOT_CPU_PROTECTED32,
+	struct vcpu_entry entry = {
+		.mode = VCPU_MODE_PROTECTED32,
 		.rip = CODE_ADDR, .code_selector = BOOT_CODE_SELECTOR,
 		.data_selector = BOOT_DATA_SELECTOR,
 	};
