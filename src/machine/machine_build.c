@@ -185,12 +185,12 @@ static int start_control(struct machine *m, struct errmsg *err)
 		control_server_destroy(s);
 		return errmsg_set(err, ret, "control socket: %s", strerror(-ret));
 	}
-	if (m->balloon) {
+	ret = machine_commands_register(m, s);
+	if (!ret && m->balloon)
 		ret = balloon_commands_register(s, m->balloon);
-		if (ret)
-			return errmsg_set(err, ret, "control commands: %s",
-					  strerror(-ret));
-	}
+	if (ret)
+		return errmsg_set(err, ret, "control commands: %s",
+				  strerror(-ret));
 	return control_server_start(s, err);
 }
 

@@ -52,6 +52,10 @@ struct machine {
 	struct virtio_balloon *balloon;
 };
 
+struct control_server;
+/* machine_commands.c: the lifecycle's control-socket commands. */
+int machine_commands_register(struct machine *m, struct control_server *s);
+
 /* machine_build.c: everything machine_create() does after the config
  * was copied; on failure the caller destroys the half-built machine. */
 int machine_build(struct machine *m, struct errmsg *err);

@@ -108,6 +108,27 @@ for sig in TERM INT; do
 	check "sig${sig,,}_stops_vm" bash -c "[ $status -eq $want ] && grep -q 'stopped by signal' '$out'"
 done
 
+# --- the lifecycle on the control socket ------------------------------------
+# state, pause, resume, shutdown (the ACPI power button, which the bundled
+# guest ignores) and stop, each answered with the state it led to; an
+# illegal step is refused naming the state and changes nothing.
+sock=$TEST_TMP/life.sock
+"$RACKVM" run --control "$sock" --cmdline "compute seconds=600" < /dev/null > "$out" 2>&1 &
+pid=$!
+for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.1; done
+replies=
+for cmd in state pause pause resume shutdown pause stop; do
+	replies+="$cmd:$("$RACKVM" control "$sock" $cmd 2>&1)|"
+done
+for _ in $(seq 300); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+kill -9 $pid 2> /dev/null
+wait $pid
+status=$?
+want="state:ok state=running|pause:ok state=paused|pause:error: not possible while the machine is paused|resume:ok state=running|shutdown:ok state=shutting_down|pause:error: not possible while the machine is shutting_down|stop:ok state=stopped|"
+echo "# lifecycle replies: $replies"
+check lifecycle_commands_follow_the_state_machine [ "$replies" = "$want" ]
+check lifecycle_stop_ends_the_vm bash -c "[ $status -eq 0 ] && grep -q 'stopped: stopped by request' '$out'"
+
 # --- hugetlb-backed guest RAM ---------------------------------------------
 hp=/proc/sys/vm/nr_hugepages
 if [ -w "$hp" ]; then
