@@ -121,12 +121,32 @@ static void print_exit_stats(struct machine *m)
 	}
 }
 
+static void print_device_stats(struct machine *m)
+{
+	struct virtio_mmio_stats s;
+
+	for (unsigned i = 0; machine_device_stats(m, i, &s) == 0; i++) {
+		fprintf(stderr, "rackvm: %s: kicks=%llu interrupts=%llu%s", s.name,
+			(unsigned long long)s.kicks,
+			(unsigned long long)s.interrupts,
+			s.needs_reset ? " needs-reset" : "");
+		for (unsigned q = 0; q < s.nqueues; q++)
+			fprintf(stderr, " q%u=%llu/%lluB%s", q,
+				(unsigned long long)s.queues[q].requests,
+				(unsigned long long)s.queues[q].bytes,
+				s.queues[q].broken ? "(broken)" : "");
+		fprintf(stderr, "\n");
+	}
+}
+
 void run_report_end(struct machine *m)
 {
 	struct pager_stats st;
 
 	if (machine_pager_stats(m, &st) == 0)
 		print_pager_stats(&st);
-	if (machine_config(m)->exit_stats)
+	if (machine_config(m)->exit_stats) {
 		print_exit_stats(m);
+		print_device_stats(m);
+	}
 }

@@ -301,6 +301,14 @@ int machine_vcpu_stats(struct machine *m, unsigned i, struct vcpu_stats *out)
 	return 0;
 }
 
+int machine_device_stats(struct machine *m, unsigned i,
+			 struct virtio_mmio_stats *out)
+{
+	if (i >= machine_config_virtio_count(&m->cfg))
+		return -ENOENT;
+	return virtio_mmio_get_stats(&m->vm, i, out);
+}
+
 int machine_pager_stats(struct machine *m, struct pager_stats *out)
 {
 	if (!m->pager)

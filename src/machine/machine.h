@@ -48,6 +48,7 @@
 #include "memory/pager.h"
 #include "memory/wss_monitor.h"
 #include "util/errmsg.h"
+#include "virtio/mmio.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
 
@@ -121,6 +122,10 @@ const struct machine_config *machine_config(const struct machine *m);
 unsigned machine_ncpus(const struct machine *m);
 /* A snapshot of vCPU @i's counters; -EINVAL for no such vCPU. */
 int machine_vcpu_stats(struct machine *m, unsigned i, struct vcpu_stats *out);
+/* Virtio device @i (in config order: disks, NICs, rng, balloon,
+ * console); -ENOENT past the last. */
+int machine_device_stats(struct machine *m, unsigned i,
+			 struct virtio_mmio_stats *out);
 /* -ENOENT without a pager. */
 int machine_pager_stats(struct machine *m, struct pager_stats *out);
 /* The page store's description ("memd:h:p (2 replicas)"), "" without. */

@@ -19,6 +19,7 @@
 static void raise_interrupt(struct virtio_mmio *t, uint32_t bit)
 {
 	__atomic_fetch_or(&t->interrupt_status, bit, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&t->interrupts, 1, __ATOMIC_RELAXED);
 	/* can only fail on counter overflow, which means "still pending" */
 	(void)eventfd_write(t->irq_fd, 1);
 }
@@ -354,5 +355,39 @@ int virtio_mmio_describe(struct boot_virtio_mmio *out, unsigned ndevices)
 			.size = VIRTIO_MMIO_SIZE,
 			.gsi = virtio_mmio_gsi(i),
 		};
+	return 0;
+}
+
+int virtio_mmio_get_stats(struct vm *vm, unsigned index,
+			  struct virtio_mmio_stats *out)
+{
+	const struct bus_range *r;
+	struct virtio_mmio *t;
+
+	if (index >= VIRTIO_MMIO_MAX_DEVICES)
+		return -ENOENT;
+	/* the bus changes only while the VM is assembled */
+	r = bus_find(&vm->mmio_bus, virtio_mmio_base(index));
+	if (!r || r->handler != virtio_mmio_bus_access)
+		return -ENOENT;
+	t = r->opaque;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->name, sizeof(out->name), "%s", t->name);
+	out->kicks = __atomic_load_n(&t->kicks, __ATOMIC_RELAXED);
+	out->interrupts = __atomic_load_n(&t->interrupts, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&t->lock);
+	out->status = t->status;
+	out->needs_reset = t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	out->nqueues = t->ops->nqueues;
+	for (unsigned q = 0; q < out->nqueues && q < VIRTIO_MAX_QUEUES; q++) {
+		const struct virtq *vq = &t->queues[q];
+
+		out->queues[q] = (struct virtio_mmio_queue_stats){
+			.size = vq->layout.size, .ready = vq->ready,
+			.broken = vq->error != VIRTQ_OK,
+			.requests = vq->requests, .bytes = vq->bytes,
+		};
+	}
+	pthread_mutex_unlock(&t->lock);
 	return 0;
 }

@@ -135,6 +135,31 @@ uint64_t virtio_mmio_driver_features_locked(const struct virtio_mmio *t);
  * from backend_ready before the driver ever kicked it.  Lock held. */
 struct virtq *virtio_mmio_queue_locked(struct virtio_mmio *t, unsigned q);
 
+/* What a report or the API shows of one device. */
+struct virtio_mmio_queue_stats {
+	uint16_t size;
+	bool ready;
+	bool broken;		/* the driver broke the ring: until reset */
+	uint64_t requests;	/* chains completed (used ring entries) */
+	uint64_t bytes;		/* bytes the device wrote into them */
+};
+
+struct virtio_mmio_stats {
+	char name[32];		/* "virtio-blk0" */
+	uint32_t status;	/* the device status register */
+	bool needs_reset;	/* DEVICE_NEEDS_RESET: the device gave up */
+	uint64_t kicks;		/* notifications from the driver */
+	uint64_t interrupts;	/* interrupts raised to the driver */
+	unsigned nqueues;
+	struct virtio_mmio_queue_stats queues[VIRTIO_MAX_QUEUES];
+};
+
+/* Device @index of @vm, found on its MMIO bus: -ENOENT if there is no
+ * virtio-mmio device there.  Counters run from the device's creation,
+ * across resets.  Any thread once the VM is assembled. */
+int virtio_mmio_get_stats(struct vm *vm, unsigned index,
+			  struct virtio_mmio_stats *out);
+
 /* Device status and the eventfd interrupts are signalled on (tests). */
 uint32_t virtio_mmio_status(struct virtio_mmio *t);
 int virtio_mmio_irq_fd(const struct virtio_mmio *t);

@@ -43,6 +43,8 @@ struct virtio_mmio {
 	uint32_t status;
 	uint32_t config_generation;	/* atomic */
 	uint32_t interrupt_status;	/* atomic */
+	uint64_t kicks;			/* atomic: driver notifications */
+	uint64_t interrupts;		/* atomic: eventfd signals raised */
 	struct virtq queues[VIRTIO_MAX_QUEUES];
 
 	/* set up and torn down by mmio_io.c; mmio.c signals kick_fds and

@@ -67,8 +67,11 @@ static void *io_thread(void *arg)
 				return NULL;
 			if (tag >= WATCH_EVENT_BASE)
 				serve_backend(t, tag - WATCH_EVENT_BASE);
-			else if (eventfd_read(t->kick_fds[tag], &count) == 0)
+			else if (eventfd_read(t->kick_fds[tag], &count) == 0) {
+				__atomic_fetch_add(&t->kicks, count,
+						   __ATOMIC_RELAXED);
 				serve_queue(t, tag);
+			}
 		}
 	}
 }

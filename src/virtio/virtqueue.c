@@ -39,8 +39,12 @@ const char *virtq_error_name(enum virtq_error e)
 
 void virtq_init(struct virtq *vq, const struct guest_mem *mem)
 {
+	uint64_t requests = vq->requests, bytes = vq->bytes;
+
 	memset(vq, 0, sizeof(*vq));
 	vq->mem = mem;
+	vq->requests = requests;
+	vq->bytes = bytes;
 }
 
 void virtq_set_broken(struct virtq *vq, enum virtq_error e)
@@ -246,7 +250,9 @@ void virtq_push_n(struct virtq *vq, const struct virtq_used_elem *elems,
 		       8 * (size_t)(vq->used_idx % vq->layout.size);
 		memcpy(slot, &elems[i], sizeof(elems[i]));
 		vq->used_idx++;
+		vq->bytes += elems[i].len;
 	}
+	vq->requests += n;
 	/* release: the elements are visible before the index covering them */
 	__atomic_store_n(used_idx_ptr(vq), vq->used_idx, __ATOMIC_RELEASE);
 }

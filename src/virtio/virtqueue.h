@@ -82,6 +82,11 @@ struct virtq {
 	uint16_t used_idx;	/* our copy of used->idx */
 	uint16_t signalled_used; /* used_idx at the last notify decision */
 	bool signalled_used_valid;
+
+	/* chains completed and bytes the device wrote into them since the
+	 * transport was created (virtq_init() keeps them across resets) */
+	uint64_t requests;
+	uint64_t bytes;
 };
 
 /* One buffer of a chain, already translated and checked. */

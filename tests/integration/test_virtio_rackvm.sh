@@ -51,8 +51,12 @@ run_cmd 60 "$out" "$RACKVM" run --disk "$img" --rng --cmdline "blkid expect=disk
 check virtio_guest_blkid bash -c "[ $status -eq 0 ] && grep -q 'id=disk.img capacity=32768 blk_size=512 ro=0 flush=1' '$out'"
 
 # what the guest was told is written is in the file, and reads back
-run_cmd 120 "$out" "$RACKVM" run --disk "$img" --cmdline "blkbench ops=512 mode=seqwrite"
+run_cmd 120 "$out" "$RACKVM" run --disk "$img" --exit-stats --cmdline "blkbench ops=512 mode=seqwrite"
 written=$(tr -d '\0' < "$img" | head -c 1 | wc -c)
+# --exit-stats counts the device's side: every write is one completed
+# request on queue 0 (plus the guest's identify and flush requests)
+reqs=$(sed -n 's/^rackvm: virtio-blk0: kicks=[0-9]* interrupts=[0-9]* q0=\([0-9]*\)\/.*/\1/p' "$out")
+check virtio_exit_stats_count_requests bash -c "[ '${reqs:-0}' -ge 512 ]"
 run_cmd 120 "$TEST_TMP/verify" "$RACKVM" run --disk "$img" --cmdline "blkbench ops=512 mode=verify"
 vstatus=$status
 check virtio_guest_blkbench_write_verify bash -c "[ $status -eq 0 ] && [ $vstatus -eq 0 ] && [ $written -eq 1 ] && grep -q 'valid=512' '$TEST_TMP/verify'"
