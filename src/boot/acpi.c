@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "boot/aml.h"
 #include "boot/layout.h"
 #include "boot/loader.h"
 #include "boot/mptable.h"
@@ -174,35 +175,6 @@ static void build_fadt(uint8_t *t)
  * is right for this machine.  Only "pci=off" on the command line would
  * save those exits, and that is the user's to choose.
  */
-#define AML_ZERO 0x00
-#define AML_ONE 0x01
-#define AML_NAME_OP 0x08
-#define AML_BYTE_PREFIX 0x0A
-#define AML_DWORD_PREFIX 0x0C
-#define AML_STRING_PREFIX 0x0D
-#define AML_SCOPE_OP 0x10
-#define AML_BUFFER_OP 0x11
-#define AML_PACKAGE_OP 0x12
-#define AML_EXT_PREFIX 0x5B
-#define AML_DEVICE_OP 0x82	/* after AML_EXT_PREFIX */
-#define AML_METHOD_OP 0x14
-#define AML_NOTIFY_OP 0x86
-
-/* Small resource descriptors (ACPI 6.5, 6.4.2) */
-#define RES_IRQ_NOFLAGS 0x22	/* type 4, 2 bytes */
-#define RES_IO 0x47		/* type 8, 7 bytes */
-#define RES_IO_DECODE16 0x01
-#define RES_END_TAG 0x79	/* type 0xF, 1 byte */
-/* Large resource descriptors (6.4.3): tag, 16-bit length, data */
-#define RES_MEMORY32_FIXED 0x86
-#define RES_MEMORY32_FIXED_LEN 9
-#define RES_MEMORY_READ_WRITE 0x01
-#define RES_EXT_IRQ 0x89
-#define RES_EXT_IRQ_LEN 6	/* flags, count, one 32-bit GSI */
-#define RES_EXT_IRQ_CONSUMER (1u << 0)
-#define RES_EXT_IRQ_EDGE (1u << 1)	/* clear: level */
-#define RES_EXT_IRQ_ACTIVE_LOW (1u << 2)
-
 #define VIRTIO_MMIO_HID "LNRO0005"
 
 /* Worst-case AML sizes, so the DSDT provably fits its room (below). */
@@ -220,117 +192,6 @@ _Static_assert(AML_SCOPE_BODY_MAX + 5 + 2 < 0x1000,
 	       "the scope's PkgLength needs more than two bytes");
 _Static_assert(ACPI_HDR_SIZE + 1 + 2 + 5 + AML_SCOPE_BODY_MAX + AML_S5_LEN <=
 	       ACPI_DSDT_MAX, "the DSDT outgrows its room in layout.h");
-
-/* PkgLength counts its own bytes; rackvm's packages are small enough
- * for the one- and two-byte encodings (up to 4095 bytes). */
-static size_t aml_pkglength(uint8_t *p, size_t body_len)
-{
-	size_t len = body_len + 1;
-
-	if (len < 0x40) {
-		p[0] = (uint8_t)len;
-		return 1;
-	}
-	len++;
-	p[0] = (uint8_t)(0x40 | (len & 0xF));
-	p[1] = (uint8_t)(len >> 4);
-	return 2;
-}
-
-/* @op (1 or 2 bytes), PkgLength, then @name and @body: Scope and Device. */
-static size_t aml_package(uint8_t *p, const uint8_t *op, size_t op_len,
-			  const char *name, const uint8_t *body,
-			  size_t body_len)
-{
-	size_t name_len = strlen(name);
-	size_t n = op_len;
-
-	memcpy(p, op, op_len);
-	n += aml_pkglength(p + n, name_len + body_len);
-	memcpy(p + n, name, name_len);
-	n += name_len;
-	memcpy(p + n, body, body_len);
-	return n + body_len;
-}
-
-static size_t aml_device(uint8_t *p, const char *name, const uint8_t *body,
-			 size_t body_len)
-{
-	static const uint8_t device_op[] = { AML_EXT_PREFIX, AML_DEVICE_OP };
-
-	return aml_package(p, device_op, sizeof(device_op), name, body,
-			   body_len);
-}
-
-static size_t aml_name(uint8_t *p, const char *seg)
-{
-	p[0] = AML_NAME_OP;
-	memcpy(p + 1, seg, 4);
-	return 5;
-}
-
-/* Name (@seg, @v) for a small integer (_UID). */
-static size_t aml_name_byte(uint8_t *p, const char *seg, uint8_t v)
-{
-	size_t n = aml_name(p, seg);
-
-	if (v == 0 || v == 1) {
-		p[n++] = v ? AML_ONE : AML_ZERO;
-		return n;
-	}
-	p[n++] = AML_BYTE_PREFIX;
-	p[n++] = v;
-	return n;
-}
-
-static size_t aml_name_string(uint8_t *p, const char *seg, const char *str)
-{
-	size_t n = aml_name(p, seg), len = strlen(str) + 1;
-
-	p[n++] = AML_STRING_PREFIX;
-	memcpy(p + n, str, len);
-	return n + len;
-}
-
-/* EISA ID: three letters of 5 bits each, then four hex digits, stored
- * big-endian in a DWord. */
-static size_t aml_name_eisaid(uint8_t *p, const char *seg, const char *id)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = aml_name(p, seg);
-	uint32_t v = 0;
-
-	for (int i = 0; i < 3; i++)
-		v = v << 5 | (uint32_t)(id[i] - 0x40);
-	for (int i = 3; i < 7; i++)
-		v = v << 4 | (uint32_t)(strchr(hex, id[i]) - hex);
-	p[n++] = AML_DWORD_PREFIX;
-	p[n++] = (uint8_t)(v >> 24);
-	p[n++] = (uint8_t)(v >> 16);
-	p[n++] = (uint8_t)(v >> 8);
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-static size_t aml_name_buffer(uint8_t *p, const char *seg,
-			      const uint8_t *data, uint8_t len)
-{
-	size_t n = aml_name(p, seg);
-
-	p[n++] = AML_BUFFER_OP;
-	n += aml_pkglength(p + n, 2 + len);	/* BufferSize + data */
-	p[n++] = AML_BYTE_PREFIX;
-	p[n++] = len;
-	memcpy(p + n, data, len);
-	return n + len;
-}
-
-static size_t res_end(uint8_t *r)
-{
-	r[0] = RES_END_TAG;
-	r[1] = 0;	/* checksum 0: "treat as valid" */
-	return 2;
-}
 
 static size_t com1_resources(uint8_t *r)
 {
