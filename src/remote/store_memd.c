@@ -170,7 +170,7 @@ struct op {
 	size_t npieces, cap;
 	int fatal;			/* ends the op: -EACCES, -ENOMEM, ... */
 	struct errmsg fatal_why;
-	char last_why[sizeof(struct errmsg)]; /* the last server failure seen */
+	struct errmsg last_why;		/* the last server failure seen */
 };
 
 /* How drop_pages() picks the servers of each page. */
@@ -424,13 +424,13 @@ static void link_fail(struct op *op, unsigned s, int error, const char *what)
 	struct link *l = &op->links[s];
 	struct remote *r = &op->st->servers[s];
 
-	snprintf(op->last_why, sizeof(op->last_why), "%s: %s", r->label, what);
+	errmsg_set(&op->last_why, error, "%s: %s", r->label, what);
 	l->failed = true;
 	l->state = LINK_DOWN;
 	l->error = error;
 	conn_close(l->conn);
 	l->conn = NULL;
-	remote_mark_down(r, op->last_why);
+	remote_mark_down(r, op->last_why.text);
 }
 
 static struct creq *link_new_req(struct link *l, uint8_t opcode)
@@ -663,7 +663,7 @@ static int conn_hello(struct memd_store *st, unsigned s, struct conn **c,
 		return errmsg_set(err, -ENOSPC, "memd server %s is full: no room "
 				  "for namespace '%s'", r->label, st->namespace_name);
 	case -1:
-		return errmsg_set(err, -ECONNRESET, "%s", op.last_why);
+		return errmsg_set(err, -ECONNRESET, "%s", op.last_why.text);
 	default:
 		return errmsg_set(err, -EPROTO, "memd server %s: HELLO answered %s",
 				  r->label, memd_status_name((unsigned)status));
@@ -748,8 +748,9 @@ static int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
 			struct creq *q = &l->reqs[i];
 
 			if (q->status != MEMD_ST_OK) {
-				ret = errmsg_set(err, -EAGAIN, "%s", op.last_why[0] ?
-						 op.last_why : "cleanup refused");
+				ret = errmsg_set(err, -EAGAIN, "%s",
+						 op.last_why.text[0] ?
+						 op.last_why.text : "cleanup refused");
 				break;
 			}
 			for (size_t j = 0; j < q->nruns; j++)
@@ -757,7 +758,7 @@ static int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
 					bit_clear(fenced, q->runs[j].first + k);
 		}
 		if (l->failed && !ret)
-			ret = errmsg_set(err, -EAGAIN, "%s", op.last_why);
+			ret = errmsg_set(err, -EAGAIN, "%s", op.last_why.text);
 		*c = l->conn;			/* NULL if the link failed */
 		l->conn = NULL;
 		op_finish(&op);
@@ -854,7 +855,7 @@ static bool op_link(struct op *op, unsigned s)
 	}
 	l->state = LINK_DOWN;
 	l->error = ret;
-	snprintf(op->last_why, sizeof(op->last_why), "%s", why.text);
+	op->last_why = why;
 	if (ret == -EACCES || ret == -ENOMEM)
 		op_fatal(op, ret, "%s", why.text);
 	return false;
@@ -1101,7 +1102,8 @@ static int put_failure(struct op *op, struct errmsg *err)
 					  (unsigned long long)p->first);
 		return errmsg_set(err, -EAGAIN, "no memd server could store page "
 				  "%llu (%s)", (unsigned long long)p->first,
-				  op->last_why[0] ? op->last_why : "all down");
+				  op->last_why.text[0] ? op->last_why.text :
+				  "all down");
 	}
 	return 0;
 }
@@ -1280,7 +1282,8 @@ static int get_failure(struct op *op, struct errmsg *err)
 				  "memd server", (unsigned long long)worst->first);
 	return errmsg_set(err, -EAGAIN, "no memd server holding page %llu is "
 			  "reachable (%s)", (unsigned long long)worst->first,
-			  op->last_why[0] ? op->last_why : "all down");
+			  op->last_why.text[0] ? op->last_why.text :
+			  "all down");
 }
 
 static int memd_get(struct page_store *ps, const struct page_run *runs,
