@@ -34,6 +34,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "util/full_io.h"
+
 #define SLAB_PAGES 512u
 #define SLAB_BYTES ((size_t)SLAB_PAGES * (PAGE_STORE_PAGE + 8))
 #define NO_SLOT UINT32_MAX
@@ -806,20 +808,12 @@ static int conn_process(struct memd_server *s, struct conn *c)
 
 static int conn_flush(struct conn *c)
 {
-	while (out_pending(c)) {
-		ssize_t n = send(c->fd, c->out + c->out_head, out_pending(c),
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	size_t sent;
+	int ret = send_some(c->fd, c->out + c->out_head, out_pending(c), &sent);
 
-		if (n > 0) {
-			c->out_head += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		return n < 0 ? -errno : -EIO;
-	}
+	c->out_head += sent;
+	if (ret || out_pending(c))
+		return ret;
 	c->out_head = c->out_len = 0;
 	if (c->out_cap > BUF_KEEP) {
 		free(c->out);

@@ -70,6 +70,7 @@
 
 #include "remote/memd_proto.h"
 #include "remote/store_backends.h"
+#include "util/full_io.h"
 #include "util/parse.h"
 
 #define MAX_SERVERS 16
@@ -489,26 +490,21 @@ static int link_send(struct op *op, struct link *l)
 	struct conn *c = l->conn;
 
 	while (link_has_tx(l)) {
-		ssize_t n;
+		size_t sent;
+		int ret;
 
 		if (c->tx_off == c->tx_len) {
-			int ret = link_encode(op, l);
-
+			ret = link_encode(op, l);
 			if (ret)
 				return ret;
 		}
-		n = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			c->tx_off += (size_t)n;
+		ret = send_some(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off,
+				&sent);
+		c->tx_off += sent;
+		if (sent)
 			l->last_progress_ms = now_ms();
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		return n < 0 ? -errno : -EIO;
+		if (ret || c->tx_off < c->tx_len)
+			return ret;
 	}
 	return 0;
 }
