@@ -59,9 +59,10 @@
 #include <xxhash.h>
 
 #include "remote/store_backends.h"
+#include "util/le.h"
 #include "util/parse.h"
 
-#define SUM_BYTES 8u
+#define SUM_BYTES 8u		/* the checksum, little-endian */
 #define VALUE_BYTES (SUM_BYTES + PAGE_STORE_PAGE)
 #define MAX_SERVERS 64
 #define MAX_HANDLES 16
@@ -200,18 +201,8 @@ static int page_error(memcached_st *h, const struct mc_page *p,
 
 static void value_pack(uint8_t *v, uint64_t sum, const uint8_t *data)
 {
-	for (unsigned i = 0; i < SUM_BYTES; i++)
-		v[i] = (uint8_t)(sum >> (8 * i));
+	put_le64(v, sum);
 	memcpy(v + SUM_BYTES, data, PAGE_STORE_PAGE);
-}
-
-static uint64_t value_sum(const uint8_t *v)
-{
-	uint64_t sum = 0;
-
-	for (unsigned i = 0; i < SUM_BYTES; i++)
-		sum |= (uint64_t)v[i] << (8 * i);
-	return sum;
 }
 
 /* Checks a value's length (it comes from the network), then hands the
@@ -229,7 +220,7 @@ static int value_unpack(memcached_st *h, struct mc_page *p, const void *v,
 				  server, len, (unsigned long long)p->page,
 				  VALUE_BYTES);
 	}
-	*p->sum = value_sum(v);
+	*p->sum = get_le64(v);
 	memcpy(p->data, (const uint8_t *)v + SUM_BYTES, PAGE_STORE_PAGE);
 	return 0;
 }
@@ -475,7 +466,7 @@ static int answer_put(memcached_st *h, struct mc_page *p, const void *v,
 
 	(void)h;
 	(void)err;
-	p->done = len == VALUE_BYTES && value_sum(stored) == *p->sum &&
+	p->done = len == VALUE_BYTES && get_le64(stored) == *p->sum &&
 		  !memcmp(stored + SUM_BYTES, p->data, PAGE_STORE_PAGE);
 	return 0;
 }
