@@ -48,52 +48,22 @@
  * Threads: a libmemcached handle serves one thread at a time, so the
  * store keeps a pool of clones of one configured handle, made on demand,
  * at most MAX_HANDLES (an op waits when all are busy).
+ *
+ * This file holds the ops; setting up libmemcached, the pool and its
+ * errors are store_memcached_pool.c's (store_memcached_internal.h).
  */
 #include <errno.h>
-#include <libmemcached/memcached.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
-#include "remote/store_backends.h"
-#include "util/parse.h"
+#include "remote/store_memcached_internal.h"
+#include "util/le.h"
 
-#define SUM_BYTES 8u
+#define SUM_BYTES 8u		/* the checksum, little-endian */
 #define VALUE_BYTES (SUM_BYTES + PAGE_STORE_PAGE)
-#define MAX_SERVERS 64
-#define MAX_HANDLES 16
-#define MAX_HOST 255
-/* "<namespace 64>:<tag 16>:<page 16>" and a NUL */
-#define KEY_MAX 100
-#define CONNECT_TIMEOUT_MS 1000
-#define POLL_TIMEOUT_MS 1000
-#define RETRY_TIMEOUT_S 1
-
-struct mc_store {
-	struct page_store base;
-	memcached_st *proto;	/* configured once, only ever cloned */
-	pthread_mutex_t lock;
-	pthread_cond_t handle_free;
-	memcached_st *idle[MAX_HANDLES];
-	unsigned n_idle, n_made;
-	uint64_t ram_pages;
-	char prefix[KEY_MAX];	/* "<namespace>:<tag>:" */
-	char *servers;		/* the spec, for describe */
-	char *namespace_name;
-};
-
-/* One page of a batch: where it comes from or goes to, and its key. */
-struct mc_page {
-	uint64_t page;
-	uint8_t *data;
-	uint64_t *sum;
-	bool done;		/* fetched (get) or verified stored (put) */
-	char key[KEY_MAX];
-	size_t key_len;
-};
 
 /* A batch's pages sorted by page number, with the key arrays mget
  * takes. */
@@ -109,109 +79,12 @@ static struct mc_store *to_mc(struct page_store *s)
 	return (struct mc_store *)s;
 }
 
-/* --- errors ----------------------------------------------------------- */
-
-static bool unreachable(memcached_return_t rc)
-{
-	switch (rc) {
-	case MEMCACHED_CONNECTION_FAILURE:
-	case MEMCACHED_CONNECTION_SOCKET_CREATE_FAILURE:
-	case MEMCACHED_CONNECTION_BIND_FAILURE:
-	case MEMCACHED_HOST_LOOKUP_FAILURE:
-	case MEMCACHED_WRITE_FAILURE:
-	case MEMCACHED_READ_FAILURE:
-	case MEMCACHED_UNKNOWN_READ_FAILURE:
-	case MEMCACHED_ERRNO:
-	case MEMCACHED_TIMEOUT:
-	case MEMCACHED_SERVER_MARKED_DEAD:
-	case MEMCACHED_SERVER_TEMPORARILY_DISABLED:
-	case MEMCACHED_SOME_ERRORS:
-	case MEMCACHED_NO_SERVERS:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static int mc_errno(memcached_return_t rc)
-{
-	if (unreachable(rc))
-		return -EAGAIN;
-	switch (rc) {
-	case MEMCACHED_NOTFOUND:
-		return -ENOENT;
-	case MEMCACHED_MEMORY_ALLOCATION_FAILURE:
-	case MEMCACHED_SERVER_MEMORY_ALLOCATION_FAILURE:
-		return -ENOSPC;
-	case MEMCACHED_AUTH_FAILURE:
-	case MEMCACHED_AUTH_PROBLEM:
-		return -EACCES;
-	default:
-		return -EIO;
-	}
-}
-
-/* "host:port" of the server holding @p. */
-static void server_of(memcached_st *h, const struct mc_page *p, char *buf,
-		      size_t len)
-{
-	memcached_return_t rc;
-	const memcached_instance_st *in =
-		memcached_server_by_key(h, p->key, p->key_len, &rc);
-
-	if (in)
-		snprintf(buf, len, "%s:%u", memcached_server_name(in),
-			 (unsigned)memcached_server_port(in));
-	else
-		snprintf(buf, len, "?");
-}
-
-/* Reports @rc for page @p in an op named @what. */
-static int page_error(memcached_st *h, const struct mc_page *p,
-		      const char *what, memcached_return_t rc,
-		      struct errmsg *err)
-{
-	char server[MAX_HOST + 8];
-	int ret = mc_errno(rc);
-
-	server_of(h, p, server, sizeof(server));
-	if (ret == -ENOENT)
-		return errmsg_set(err, ret,
-				  "memcached: page 0x%llx is not on %s (evicted, "
-				  "or never stored)",
-				  (unsigned long long)p->page, server);
-	if (ret == -ENOSPC)
-		return errmsg_set(err, ret,
-				  "memcached: %s is full, it refused page 0x%llx",
-				  server, (unsigned long long)p->page);
-	if (ret == -EAGAIN)
-		return errmsg_set(err, ret,
-				  "memcached: cannot reach %s for the %s of page 0x%llx (%s)",
-				  server, what, (unsigned long long)p->page,
-				  memcached_strerror(h, rc));
-	return errmsg_set(err, ret, "memcached: %s of page 0x%llx on %s: %s",
-			  what, (unsigned long long)p->page, server,
-			  rc == MEMCACHED_ERRNO || !memcached_failed(rc) ?
-				  memcached_last_error_message(h) :
-				  memcached_strerror(h, rc));
-}
-
 /* --- values ------------------------------------------------------------ */
 
 static void value_pack(uint8_t *v, uint64_t sum, const uint8_t *data)
 {
-	for (unsigned i = 0; i < SUM_BYTES; i++)
-		v[i] = (uint8_t)(sum >> (8 * i));
+	put_le64(v, sum);
 	memcpy(v + SUM_BYTES, data, PAGE_STORE_PAGE);
-}
-
-static uint64_t value_sum(const uint8_t *v)
-{
-	uint64_t sum = 0;
-
-	for (unsigned i = 0; i < SUM_BYTES; i++)
-		sum |= (uint64_t)v[i] << (8 * i);
-	return sum;
 }
 
 /* Checks a value's length (it comes from the network), then hands the
@@ -229,7 +102,7 @@ static int value_unpack(memcached_st *h, struct mc_page *p, const void *v,
 				  server, len, (unsigned long long)p->page,
 				  VALUE_BYTES);
 	}
-	*p->sum = value_sum(v);
+	*p->sum = get_le64(v);
 	memcpy(p->data, (const uint8_t *)v + SUM_BYTES, PAGE_STORE_PAGE);
 	return 0;
 }
@@ -327,36 +200,6 @@ static struct mc_page *batch_find(const struct mc_store *ms,
 	return bsearch(&probe, b->pages, b->n, sizeof(*b->pages), page_cmp);
 }
 
-/* --- the handle pool ------------------------------------------------------ */
-
-static memcached_st *handle_take(struct mc_store *ms, struct errmsg *err)
-{
-	memcached_st *h = NULL;
-
-	pthread_mutex_lock(&ms->lock);
-	while (!ms->n_idle && ms->n_made == MAX_HANDLES)
-		pthread_cond_wait(&ms->handle_free, &ms->lock);
-	if (ms->n_idle) {
-		h = ms->idle[--ms->n_idle];
-	} else {
-		h = memcached_clone(NULL, ms->proto);
-		if (h)
-			ms->n_made++;
-	}
-	pthread_mutex_unlock(&ms->lock);
-	if (!h)
-		errmsg_set(err, -ENOMEM, "memcached: cannot make a connection handle");
-	return h;
-}
-
-static void handle_give(struct mc_store *ms, memcached_st *h)
-{
-	pthread_mutex_lock(&ms->lock);
-	ms->idle[ms->n_idle++] = h;
-	pthread_cond_signal(&ms->handle_free);
-	pthread_mutex_unlock(&ms->lock);
-}
-
 /* --- multi-get ------------------------------------------------------------ */
 
 /* What to do with each answer of a multi-get. */
@@ -378,7 +221,7 @@ static int multi_get(struct mc_store *ms, memcached_st *h, struct mc_batch *b,
 	int ret = 0;
 
 	rc = memcached_mget(h, b->keys, b->key_lens, b->n);
-	if (memcached_failed(rc) && !unreachable(rc) && rc != MEMCACHED_NOTFOUND)
+	if (memcached_failed(rc) && !mc_unreachable(rc) && rc != MEMCACHED_NOTFOUND)
 		return errmsg_set(err, mc_errno(rc), "memcached: multi-get: %s",
 				  memcached_strerror(h, rc));
 	res = memcached_result_create(h, &storage);
@@ -402,7 +245,7 @@ static int multi_get(struct mc_store *ms, memcached_st *h, struct mc_batch *b,
 	}
 	memcached_result_free(res);
 	if (stray || (memcached_failed(rc) && rc != MEMCACHED_END &&
-		      rc != MEMCACHED_NOTFOUND && !unreachable(rc))) {
+		      rc != MEMCACHED_NOTFOUND && !mc_unreachable(rc))) {
 		/* out of step with a server: start the connections afresh */
 		memcached_quit(h);
 		if (!ret)
@@ -475,7 +318,7 @@ static int answer_put(memcached_st *h, struct mc_page *p, const void *v,
 
 	(void)h;
 	(void)err;
-	p->done = len == VALUE_BYTES && value_sum(stored) == *p->sum &&
+	p->done = len == VALUE_BYTES && get_le64(stored) == *p->sum &&
 		  !memcmp(stored + SUM_BYTES, p->data, PAGE_STORE_PAGE);
 	return 0;
 }
@@ -592,129 +435,6 @@ static const struct page_store_ops mc_ops = {
 	.destroy = mc_destroy,
 };
 
-/* --- opening ---------------------------------------------------------------- */
-
-/*
- * Splits one "HOST:PORT" or "[IPv6]:PORT" of the spec into @host and
- * @port.  Host names are checked for the characters a name or address
- * can have, so nothing else reaches the resolver.
- */
-static int parse_server(const char *item, char *host, unsigned *port,
-			struct errmsg *err)
-{
-	const char *colon = strrchr(item, ':');
-	const char *h = item;
-	size_t hlen;
-
-	if (!colon)
-		return errmsg_set(err, -EINVAL,
-				  "memcached: '%s' is not HOST:PORT", item);
-	hlen = (size_t)(colon - item);
-	if (hlen >= 2 && item[0] == '[' && item[hlen - 1] == ']') {
-		h++;
-		hlen -= 2;
-	} else if (memchr(item, ':', hlen)) {
-		return errmsg_set(err, -EINVAL,
-				  "memcached: '%s': write an IPv6 address as [ADDR]:PORT",
-				  item);
-	}
-	if (!hlen || hlen > MAX_HOST)
-		return errmsg_set(err, -EINVAL,
-				  "memcached: '%s' has no valid host", item);
-	for (size_t i = 0; i < hlen; i++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			    "0123456789.-_:", h[i]) || !h[i])
-			return errmsg_set(err, -EINVAL,
-					  "memcached: '%s' has a bad character in its host",
-					  item);
-	if (parse_uint(colon + 1, 1, 65535, port))
-		return errmsg_set(err, -EINVAL,
-				  "memcached: '%s' needs a port in 1-65535", item);
-	memcpy(host, h, hlen);
-	host[hlen] = 0;
-	return 0;
-}
-
-static int add_servers(struct mc_store *ms, const char *args,
-		       struct errmsg *err)
-{
-	char *list = strdup(args), *save = NULL, *item;
-	char seen[MAX_SERVERS][MAX_HOST + 8];
-	unsigned count = 0;
-	int ret = 0;
-
-	if (!list)
-		return errmsg_set(err, -ENOMEM, "memcached: out of memory");
-	if (!*args || args[strlen(args) - 1] == ',' || strstr(args, ",,") ||
-	    args[0] == ',')
-		ret = errmsg_set(err, -EINVAL,
-				 "memcached: give servers as HOST:PORT[,HOST:PORT...], not '%s'",
-				 args);
-	for (item = strtok_r(list, ",", &save); item && !ret;
-	     item = strtok_r(NULL, ",", &save)) {
-		char host[MAX_HOST + 1];
-		unsigned port;
-		memcached_return_t rc;
-
-		ret = parse_server(item, host, &port, err);
-		if (ret)
-			break;
-		if (count == MAX_SERVERS) {
-			ret = errmsg_set(err, -EINVAL,
-					 "memcached: at most %d servers", MAX_SERVERS);
-			break;
-		}
-		snprintf(seen[count], sizeof(seen[count]), "%s:%u", host, port);
-		for (unsigned i = 0; i < count; i++)
-			if (!strcmp(seen[i], seen[count]))
-				ret = errmsg_set(err, -EINVAL,
-						 "memcached: server %s is listed twice",
-						 seen[count]);
-		if (ret)
-			break;
-		count++;
-		rc = memcached_server_add(ms->proto, host, (in_port_t)port);
-		if (memcached_failed(rc))
-			ret = errmsg_set(err, -EINVAL, "memcached: adding %s: %s",
-					 item, memcached_strerror(ms->proto, rc));
-	}
-	free(list);
-	return ret;
-}
-
-static int configure(memcached_st *h, struct errmsg *err)
-{
-	static const struct {
-		memcached_behavior_t behavior;
-		uint64_t value;
-	} settings[] = {
-		{ MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1 },
-		{ MEMCACHED_BEHAVIOR_TCP_NODELAY, 1 },
-		{ MEMCACHED_BEHAVIOR_TCP_KEEPALIVE, 1 },
-		{ MEMCACHED_BEHAVIOR_DISTRIBUTION,
-		  MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA },
-		{ MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS },
-		{ MEMCACHED_BEHAVIOR_POLL_TIMEOUT, POLL_TIMEOUT_MS },
-		{ MEMCACHED_BEHAVIOR_SND_TIMEOUT, POLL_TIMEOUT_MS * 1000 },
-		{ MEMCACHED_BEHAVIOR_RCV_TIMEOUT, POLL_TIMEOUT_MS * 1000 },
-		{ MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, RETRY_TIMEOUT_S },
-		/* keys must stay where they are; see the header comment */
-		{ MEMCACHED_BEHAVIOR_AUTO_EJECT_HOSTS, 0 },
-		{ MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 0 },
-	};
-
-	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
-		memcached_return_t rc = memcached_behavior_set(
-			h, settings[i].behavior, settings[i].value);
-
-		if (memcached_failed(rc))
-			return errmsg_set(err, -EIO,
-					  "memcached: libmemcached setting %d: %s",
-					  (int)settings[i].behavior,
-					  memcached_strerror(h, rc));
-	}
-	return 0;
-}
 
 int store_memcached_open(const char *args, const struct page_store_params *p,
 			 struct page_store **out, struct errmsg *err)
@@ -743,7 +463,7 @@ int store_memcached_open(const char *args, const struct page_store_params *p,
 	}
 	ret = add_servers(ms, args, err);
 	if (!ret)
-		ret = configure(ms->proto, err);
+		ret = mc_configure(ms->proto, err);
 	if (ret)
 		goto fail;
 	*out = &ms->base;

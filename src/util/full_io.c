@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -51,4 +52,26 @@ int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 	if (off > INT64_MAX)
 		return -EINVAL;
 	return move_full(fd, (uint8_t *)buf, len, (int64_t)off, true);
+}
+
+int send_some(int fd, const void *buf, size_t len, size_t *sent)
+{
+	const uint8_t *p = buf;
+
+	*sent = 0;
+	while (*sent < len) {
+		ssize_t n = send(fd, p + *sent, len - *sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			*sent += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		return n < 0 ? -errno : -EIO;
+	}
+	return 0;
 }

@@ -19,4 +19,13 @@ int write_full(int fd, const void *buf, size_t len);
 int pread_full(int fd, void *buf, size_t len, uint64_t off);
 int pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 
+/*
+ * The counterpart for a socket polled by an event loop: sends from @buf
+ * what the socket takes without blocking and says how much in *@sent
+ * (less than @len when it is full: wait for POLLOUT).  0, or -errno
+ * (-EIO when nothing moved without an error) with *@sent the bytes that
+ * went before it.  A peer that went away is -EPIPE, never SIGPIPE.
+ */
+int send_some(int fd, const void *buf, size_t len, size_t *sent);
+
 #endif

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The memd server's protocol side (see memd_server_internal.h): accepting
+ * clients, their connections' buffers, cutting the stream into requests,
+ * running each (the pages are memd_server_storage.c's business) and
+ * queueing its reply, and flushing the replies as the socket takes them.
+ *
+ * A connection's requests are answered in order.  Its reads stop while
+ * more than OUT_HIGH bytes of replies wait, which throttles a client that
+ * sends faster than it reads; buffers over BUF_KEEP are freed once idle.
+ *
+ * Threads: the loop thread only (connections' count is a counter that
+ * memd_server_stats() reads from anywhere).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "remote/memd_server_internal.h"
+#include "util/full_io.h"
+
+#define BUF_KEEP (64u << 10)		/* larger idle buffers are freed */
+#define OUT_HIGH MEMD_MAX_MSG		/* stop reading requests above this */
+#define REPLY_WRITTEN 0x100		/* a handler wrote its reply itself */
+
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	uint32_t events;		/* the epoll interest set now */
+	char peer[64];
+	struct namespace *ns;		/* after a successful HELLO */
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint8_t *out;
+	size_t out_head, out_len, out_cap;
+	bool closing;			/* read no more; close once flushed */
+};
+
+/* ---- connection buffers -------------------------------------------------- */
+
+static size_t out_pending(const struct conn *c)
+{
+	return c->out_len - c->out_head;
+}
+
+/* Room for @n more bytes of replies; NULL when out of memory. */
+static uint8_t *out_reserve(struct conn *c, size_t n)
+{
+	uint8_t *p;
+
+	if (c->out_cap - c->out_len < n && c->out_head) {
+		memmove(c->out, c->out + c->out_head, out_pending(c));
+		c->out_len -= c->out_head;
+		c->out_head = 0;
+	}
+	if (c->out_cap - c->out_len < n) {
+		size_t cap = c->out_len + n < BUF_KEEP ? BUF_KEEP : c->out_len + n;
+
+		p = realloc(c->out, cap);
+		if (!p)
+			return NULL;
+		c->out = p;
+		c->out_cap = cap;
+	}
+	p = c->out + c->out_len;
+	c->out_len += n;
+	return p;
+}
+
+static int reply_empty(struct conn *c, const struct memd_hdr *req,
+		       uint8_t status)
+{
+	struct memd_hdr h = { .op = req->op, .status = status, .id = req->id };
+	uint8_t *p = out_reserve(c, MEMD_HDR_SIZE);
+
+	if (!p)
+		return -ENOMEM;
+	memd_hdr_encode(&h, p);
+	return 0;
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static int handle_hello(struct memd_server *s, struct conn *c,
+			const struct memd_request *req)
+{
+	int status;
+
+	if (c->ns)
+		return MEMD_ST_BAD_REQUEST;
+	status = namespace_hello(s, req, c->peer, &c->ns);
+	if (status == MEMD_ST_BAD_SECRET)
+		c->closing = true;
+	return status;
+}
+
+static int handle_put(struct memd_server *s, struct conn *c,
+		      const struct memd_request *req)
+{
+	if (!c->ns)
+		return MEMD_ST_BAD_SECRET;
+	return namespace_put(s, c->ns, req, c->peer);
+}
+
+static int handle_get(struct memd_server *s, struct conn *c,
+		      const struct memd_request *req)
+{
+	struct memd_hdr h = { .op = MEMD_OP_GET, .id = req->id };
+	uint32_t slots[MEMD_MAX_PAGES], n;
+	int status;
+	uint8_t *p;
+
+	if (!c->ns)
+		return MEMD_ST_BAD_SECRET;
+	status = namespace_find_pages(c->ns, req, slots, &n);
+	if (status != MEMD_ST_OK)
+		return status;
+	h.body_len = n * MEMD_RECORD;
+	p = out_reserve(c, MEMD_HDR_SIZE + h.body_len);
+	if (!p)
+		return -ENOMEM;
+	memd_hdr_encode(&h, p);
+	slots_encode(s, slots, n, p + MEMD_HDR_SIZE);
+	counter_add(&s->c.pages_got, n);
+	return REPLY_WRITTEN;
+}
+
+static int handle_drop(struct memd_server *s, struct conn *c,
+		       const struct memd_request *req)
+{
+	if (!c->ns)
+		return MEMD_ST_BAD_SECRET;
+	return namespace_drop(s, c->ns, req);
+}
+
+static int handle_stats(struct memd_server *s, struct conn *c,
+			const struct memd_request *req)
+{
+	struct memd_hdr h = { .op = MEMD_OP_STATS, .id = req->id,
+			      .body_len = MEMD_STATS_SIZE };
+	struct memd_stats st;
+	uint8_t *p = out_reserve(c, MEMD_HDR_SIZE + MEMD_STATS_SIZE);
+
+	if (!p)
+		return -ENOMEM;
+	memd_server_stats(s, &st);
+	st.namespace_pages = c->ns ? namespace_pages(c->ns) : 0;
+	memd_hdr_encode(&h, p);
+	memd_encode_stats(p + MEMD_HDR_SIZE, &st);
+	return REPLY_WRITTEN;
+}
+
+/* Runs one well-framed request and queues its reply; -errno closes. */
+static int conn_execute(struct memd_server *s, struct conn *c,
+			const struct memd_hdr *h, const uint8_t *body)
+{
+	struct memd_request req;
+	struct errmsg why;
+	int ret;
+
+	if (memd_decode_request(h, body, &req, &why)) {
+		say(s, MEMD_LOG_WARN, "bad request from %s: %s", c->peer, why.text);
+		return reply_empty(c, h, MEMD_ST_BAD_REQUEST);
+	}
+	switch (req.op) {
+	case MEMD_OP_HELLO:
+		ret = handle_hello(s, c, &req);
+		break;
+	case MEMD_OP_PUT:
+		ret = handle_put(s, c, &req);
+		break;
+	case MEMD_OP_GET:
+		ret = handle_get(s, c, &req);
+		break;
+	case MEMD_OP_DROP:
+		ret = handle_drop(s, c, &req);
+		break;
+	default:
+		ret = handle_stats(s, c, &req);
+		break;
+	}
+	if (ret < 0 || ret == REPLY_WRITTEN)
+		return ret < 0 ? ret : 0;
+	return reply_empty(c, h, (uint8_t)ret);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void listen_interest(struct memd_server *s, bool on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
+				  .data.ptr = &s->listen_fd };
+
+	epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
+	s->accept_paused = !on;
+}
+
+static void conn_close(struct memd_server *s, struct conn *c)
+{
+	epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c->in);
+	free(c->out);
+	free(c);
+	counter_add(&s->c.connections, -1);
+	if (s->accept_paused)
+		listen_interest(s, true);
+}
+
+static int conn_update_interest(struct memd_server *s, struct conn *c)
+{
+	uint32_t want = 0;
+	struct epoll_event ev;
+
+	if (!c->closing && out_pending(c) <= OUT_HIGH)
+		want |= EPOLLIN;
+	if (out_pending(c))
+		want |= EPOLLOUT;
+	if (want == c->events)
+		return 0;
+	ev = (struct epoll_event){ .events = want, .data.ptr = c };
+	if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev))
+		return -errno;
+	c->events = want;
+	return 0;
+}
+
+void accept_clients(struct memd_server *s)
+{
+	for (;;) {
+		struct sockaddr_storage addr;
+		socklen_t len = sizeof(addr);
+		struct epoll_event ev;
+		struct conn *c;
+		int one = 1, fd;
+
+		fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN) {
+				/* out of fds or memory: the listening socket
+				 * would stay readable; wait for a close */
+				say(s, MEMD_LOG_WARN, "accept: %s; pausing until a "
+				    "client leaves", strerror(errno));
+				listen_interest(s, false);
+			}
+			return;
+		}
+		if (counter_get(&s->c.connections) >= s->max_clients) {
+			char peer[64];
+
+			format_addr((struct sockaddr *)&addr, len, peer, sizeof(peer));
+			say(s, MEMD_LOG_WARN, "refused %s: %u clients already",
+			    peer, s->max_clients);
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		format_addr((struct sockaddr *)&addr, len, c->peer, sizeof(c->peer));
+		/* replies are small and awaited: do not let Nagle hold them */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->events = EPOLLIN;
+		ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = c };
+		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		counter_add(&s->c.connections, 1);
+	}
+}
+
+static int conn_read(struct conn *c)
+{
+	size_t want = BUF_KEEP;
+	struct memd_hdr h;
+	ssize_t n;
+
+	/* room for the whole message being received (its length was
+	 * checked when it was first seen complete enough to decode) */
+	if (c->in_len >= MEMD_HDR_SIZE && !memd_hdr_decode(c->in, &h) &&
+	    MEMD_HDR_SIZE + h.body_len > want)
+		want = MEMD_HDR_SIZE + h.body_len;
+	if (c->in_cap < want) {
+		uint8_t *p = realloc(c->in, want);
+
+		if (!p)
+			return -ENOMEM;
+		c->in = p;
+		c->in_cap = want;
+	}
+	if (c->in_len == c->in_cap)
+		return 0;
+	n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	if (n > 0) {
+		c->in_len += (size_t)n;
+		return 0;
+	}
+	if (n == 0)
+		return -ECONNRESET;
+	return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+}
+
+/* Executes the complete requests received, while the replies fit. */
+static int conn_process(struct memd_server *s, struct conn *c)
+{
+	size_t pos = 0;
+	int ret = 0;
+
+	while (!c->closing && out_pending(c) <= OUT_HIGH &&
+	       c->in_len - pos >= MEMD_HDR_SIZE) {
+		struct memd_hdr h;
+		int bad = memd_hdr_decode(c->in + pos, &h);
+
+		if (bad) {
+			say(s, MEMD_LOG_WARN, "bad request from %s: %s; closing",
+			    c->peer, bad == -EMSGSIZE ? "message too long" :
+			    "reserved header bytes set");
+			c->closing = true;
+			ret = reply_empty(c, &h, MEMD_ST_BAD_REQUEST);
+			break;
+		}
+		if (c->in_len - pos - MEMD_HDR_SIZE < h.body_len)
+			break;
+		ret = conn_execute(s, c, &h, c->in + pos + MEMD_HDR_SIZE);
+		if (ret)
+			break;
+		pos += MEMD_HDR_SIZE + h.body_len;
+	}
+	if (pos) {
+		memmove(c->in, c->in + pos, c->in_len - pos);
+		c->in_len -= pos;
+	}
+	if (!c->in_len && c->in_cap > BUF_KEEP) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+	return ret;
+}
+
+static int conn_flush(struct conn *c)
+{
+	size_t sent;
+	int ret = send_some(c->fd, c->out + c->out_head, out_pending(c), &sent);
+
+	c->out_head += sent;
+	if (ret || out_pending(c))
+		return ret;
+	c->out_head = c->out_len = 0;
+	if (c->out_cap > BUF_KEEP) {
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+	return 0;
+}
+
+void conn_event(struct memd_server *s, struct conn *c, uint32_t events)
+{
+	int ret = events & EPOLLERR ? -EIO : 0;
+
+	if (!ret && (events & EPOLLOUT))
+		ret = conn_flush(c);
+	if (!ret && (events & (EPOLLIN | EPOLLHUP)) && !c->closing)
+		ret = conn_read(c);
+	/* requests left in the buffer while the replies were too many: a
+	 * flush that makes room must get to them, no event will */
+	while (!ret) {
+		size_t before = c->in_len;
+
+		ret = conn_process(s, c);
+		if (!ret)
+			ret = conn_flush(c);
+		if (c->in_len == before || c->in_len < MEMD_HDR_SIZE ||
+		    c->closing || out_pending(c) > OUT_HIGH)
+			break;
+	}
+	if (ret == -ENOMEM)
+		say(s, MEMD_LOG_WARN, "closing %s: out of memory for its buffers",
+		    c->peer);
+	if (!ret && !(c->closing && !out_pending(c)))
+		ret = conn_update_interest(s, c);
+	if (ret || (c->closing && !out_pending(c)))
+		conn_close(s, c);
+}
+
+void conns_close_all(struct memd_server *s)
+{
+	while (s->conns)
+		conn_close(s, s->conns);
+}

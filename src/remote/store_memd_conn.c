@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The memd store's connections (see store_memd_internal.h): TCP connect
+ * with a timeout, the HELLO that registers our namespace, each server's
+ * pool of idle connections, and a server's down state: marked down by the
+ * op that saw it fail, reconnected by the first op that asks for it after
+ * RETRY_MS, which also cleans up its fenced pages before anyone uses it.
+ *
+ * Threads: any op thread.  A server's pool and state (struct remote below
+ * its lock) change only under that lock; a connection out of the pool
+ * belongs to the one op that checked it out.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "remote/store_memd_internal.h"
+
+#define RETRY_MS 200
+#define CONNECT_TIMEOUT_MS 2000
+#define MAX_IDLE 8			/* idle connections kept per server */
+
+void conn_close(struct conn *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	free(c->tx);
+	free(c->rx);
+	free(c);
+}
+
+void conn_close_list(struct conn *c)
+{
+	while (c) {
+		struct conn *next = c->next;
+
+		conn_close(c);
+		c = next;
+	}
+}
+
+/* An idle connection has nothing to read: if it has, the server closed
+ * it (or broke the protocol). */
+static bool conn_idle_ok(const struct conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 0;
+}
+
+static int tcp_connect(const struct remote *r, int *out, struct errmsg *err)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res, *ai;
+	char port[8];
+	int ret, fd = -1, one = 1;
+
+	snprintf(port, sizeof(port), "%u", r->port);
+	ret = getaddrinfo(r->host, port, &hints, &res);
+	if (ret)
+		return errmsg_set(err, -EHOSTUNREACH, "%s: %s", r->label,
+				  gai_strerror(ret));
+	ret = -ECONNREFUSED;
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct pollfd p = { .events = POLLOUT };
+		socklen_t len = sizeof(ret);
+		int soerr = 0;
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+			    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			ret = -errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) {
+			soerr = errno;
+		} else {
+			p.fd = fd;
+			if (poll(&p, 1, CONNECT_TIMEOUT_MS) != 1)
+				soerr = ETIMEDOUT;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len))
+				soerr = errno;
+		}
+		if (!soerr) {
+			ret = 0;
+			break;
+		}
+		ret = -soerr;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (ret)
+		return errmsg_set(err, ret, "%s: %s", r->label, strerror(-ret));
+	/* requests and replies are awaited: no Nagle delay */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*out = fd;
+	return 0;
+}
+
+static struct conn *conn_new(int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c) {
+		c->tx = malloc(MEMD_MAX_MSG);
+		c->rx = malloc(MEMD_MAX_MSG);
+	}
+	if (!c || !c->tx || !c->rx) {
+		if (c) {
+			free(c->tx);
+			free(c->rx);
+			free(c);
+		}
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->next_id = 1;
+	return c;
+}
+
+void remote_mark_down(struct remote *r, const char *why)
+{
+	struct conn *idle;
+
+	pthread_mutex_lock(&r->lock);
+	r->down = true;
+	r->last_failure_ms = now_ms();
+	r->generation++;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	idle = r->idle;
+	r->idle = NULL;
+	r->nidle = 0;
+	pthread_mutex_unlock(&r->lock);
+	conn_close_list(idle);
+}
+
+void remote_release(struct remote *r, struct conn *c)
+{
+	pthread_mutex_lock(&r->lock);
+	if (c->generation == r->generation && !r->down && r->nidle < MAX_IDLE) {
+		c->next = r->idle;
+		r->idle = c;
+		r->nidle++;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	conn_close(c);
+}
+
+/* Says HELLO on *@c; if the connection fails it is closed and *@c set to
+ * NULL. */
+static int conn_hello(struct memd_store *st, unsigned s, struct conn **c,
+		      struct errmsg *err)
+{
+	struct remote *r = &st->servers[s];
+	struct op op;
+	struct creq *q;
+	int status;
+
+	op_init(&op, st);
+	op.links[s] = (struct link){ .state = LINK_UP, .conn = *c };
+	q = link_new_req(&op.links[s], MEMD_OP_HELLO);
+	if (!q) {
+		op.links[s].conn = NULL;
+		op_finish(&op);
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	}
+	exchange(&op);
+	status = q->status;
+	*c = op.links[s].conn;		/* NULL if the link failed */
+	op.links[s].conn = NULL;
+	op_finish(&op);
+	switch (status) {
+	case MEMD_ST_OK:
+		return 0;
+	case MEMD_ST_BAD_SECRET:
+		return errmsg_set(err, -EACCES, "memd server %s refused the secret "
+				  "of namespace '%s'", r->label, st->namespace_name);
+	case MEMD_ST_FULL:
+		return errmsg_set(err, -ENOSPC, "memd server %s is full: no room "
+				  "for namespace '%s'", r->label, st->namespace_name);
+	case -1:
+		return errmsg_set(err, -ECONNRESET, "%s", op.last_why.text);
+	default:
+		return errmsg_set(err, -EPROTO, "memd server %s: HELLO answered %s",
+				  r->label, memd_status_name((unsigned)status));
+	}
+}
+
+/* Connects and says HELLO.  On failure the connection is closed. */
+static int conn_open(struct memd_store *st, unsigned s, struct conn **out,
+		     struct errmsg *err)
+{
+	struct conn *c;
+	int fd = -1, ret;
+
+	ret = tcp_connect(&st->servers[s], &fd, err);
+	if (ret)
+		return ret;
+	c = conn_new(fd);
+	if (!c)
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	ret = conn_hello(st, s, &c, err);
+	if (ret) {
+		conn_close(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+/*
+ * A connection to server @s for one op: an idle one, or a new one if the
+ * server is up or due for a retry.  -EAGAIN (with why) when it is down,
+ * -EACCES when it refuses our secret.
+ */
+static int remote_acquire(struct memd_store *st, unsigned s,
+			  struct conn **out, struct errmsg *err)
+{
+	struct remote *r = &st->servers[s];
+	struct conn *c = NULL, *stale = NULL;
+	bool recovering = false;
+	uint64_t generation;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	while ((c = r->idle)) {
+		r->idle = c->next;
+		r->nidle--;
+		if (c->generation == r->generation && conn_idle_ok(c))
+			break;
+		c->next = stale;
+		stale = c;
+	}
+	if (!c && r->down) {
+		if (r->recovering || now_ms() - r->last_failure_ms < RETRY_MS) {
+			ret = errmsg_set(err, -EAGAIN, "%s", r->why);
+			pthread_mutex_unlock(&r->lock);
+			conn_close_list(stale);
+			return ret;
+		}
+		r->recovering = recovering = true;
+	}
+	generation = r->generation;
+	pthread_mutex_unlock(&r->lock);
+	conn_close_list(stale);
+	if (c) {
+		*out = c;
+		return 0;
+	}
+
+	ret = conn_open(st, s, &c, err);
+	if (!ret && recovering) {
+		ret = clean_fenced(st, s, &c, err);
+		if (ret)
+			conn_close(c);
+	}
+	pthread_mutex_lock(&r->lock);
+	if (!ret && !recovering && (r->down || r->generation != generation)) {
+		/* it failed meanwhile: its fenced pages are not clean yet */
+		ret = errmsg_set(err, -EAGAIN, "%s", r->why);
+		conn_close(c);
+	}
+	if (ret && ret != -EAGAIN) {
+		r->down = true;
+		r->last_failure_ms = now_ms();
+		r->generation++;
+		snprintf(r->why, sizeof(r->why), "%s", err ? err->text : "");
+	}
+	if (recovering) {
+		r->recovering = false;
+		if (!ret)
+			r->down = false;
+		else
+			r->last_failure_ms = now_ms();
+	}
+	if (!ret)
+		c->generation = r->generation;
+	pthread_mutex_unlock(&r->lock);
+	if (!ret)
+		*out = c;
+	return ret;
+}
+
+/* True when this op can use server @s (connecting on first use). */
+bool op_link(struct op *op, unsigned s)
+{
+	struct link *l = &op->links[s];
+	struct errmsg why;
+	int ret;
+
+	if (l->state != LINK_UNKNOWN)
+		return l->state == LINK_UP;
+	ret = remote_acquire(op->st, s, &l->conn, &why);
+	if (!ret) {
+		l->state = LINK_UP;
+		return true;
+	}
+	l->state = LINK_DOWN;
+	l->error = ret;
+	op->last_why = why;
+	if (ret == -EACCES || ret == -ENOMEM)
+		op_fatal(op, ret, "%s", why.text);
+	return false;
+}
+
+/* Connects to every server; fine as long as one answers.  -EACCES if any
+ * refuses the secret. */
+int connect_all(struct memd_store *st, struct errmsg *err)
+{
+	struct errmsg why, first = { "" };
+	unsigned up = 0;
+	int first_ret = 0;
+
+	for (unsigned s = 0; s < st->nservers; s++) {
+		struct conn *c;
+		int ret = remote_acquire(st, s, &c, &why);
+
+		if (!ret) {
+			remote_release(&st->servers[s], c);
+			up++;
+			continue;
+		}
+		if (ret == -EACCES || ret == -ENOMEM)
+			return errmsg_set(err, ret, "%s", why.text);
+		if (!first_ret) {
+			first_ret = ret;
+			first = why;
+		}
+	}
+	if (!up)
+		return errmsg_set(err, first_ret, "cannot reach any memd server: %s",
+				  first.text);
+	return 0;
+}

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Which copies of a page the memd store may read (see store_memd.c,
+ * "Copies that are not current"): the fenced bitmap of each server and
+ * the spilled bitmap, who may hold a copy and who must not be read, the
+ * bookkeeping after a put and a drop, and the cleanup of a server that
+ * comes back.
+ *
+ * Threads: the bitmaps are shared by every op thread and updated a word
+ * at a time with atomic operations; a page's bits are decided by the one
+ * op on that page, a returning server's by the thread that reconnects it.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "remote/store_memd_internal.h"
+
+/* ---- bitmaps (shared by threads: atomic word updates) ------------------- */
+
+static bool bit_test(const uint64_t *map, uint64_t i)
+{
+	return __atomic_load_n(&map[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
+}
+
+static void bit_set(uint64_t *map, uint64_t i)
+{
+	__atomic_fetch_or(&map[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
+}
+
+static void bit_clear(uint64_t *map, uint64_t i)
+{
+	__atomic_fetch_and(&map[i / 64], ~(1ull << (i % 64)), __ATOMIC_RELAXED);
+}
+
+static uint32_t fenced_mask(const struct memd_store *st, uint64_t page)
+{
+	uint32_t m = 0;
+
+	for (unsigned s = 0; s < st->nservers; s++)
+		if (bit_test(st->servers[s].fenced, page))
+			m |= 1u << s;
+	return m;
+}
+
+uint32_t get_candidates(const struct memd_store *st,
+			const struct piece *group, uint64_t page)
+{
+	uint32_t m = group->home;
+
+	if (bit_test(st->spilled, page))
+		m = all_servers(st);
+	return m & ~fenced_mask(st, page);
+}
+
+/* After a successful put: the new copies are the only readable ones. */
+void put_commit(struct op *op)
+{
+	struct memd_store *st = op->st;
+
+	for (size_t i = 0; i < op->npieces; i++) {
+		const struct piece *p = &op->pieces[i];
+
+		for (uint32_t k = 0; k < p->count; k++) {
+			uint64_t page = p->first + k;
+			bool spilled = bit_test(st->spilled, page);
+
+			for (unsigned s = 0; s < st->nservers; s++) {
+				uint32_t bit = 1u << s;
+
+				if (p->acked & bit)
+					bit_clear(st->servers[s].fenced, page);
+				else if ((p->home & bit) || spilled)
+					bit_set(st->servers[s].fenced, page);
+			}
+			if (p->acked & ~p->home)
+				bit_set(st->spilled, page);
+			else if (spilled)
+				bit_clear(st->spilled, page);
+		}
+	}
+}
+
+static uint32_t drop_targets(const struct memd_store *st,
+			     const struct piece *group, uint64_t page)
+{
+	uint32_t m = group->home | fenced_mask(st, page);
+
+	return bit_test(st->spilled, page) ? all_servers(st) : m;
+}
+
+static uint32_t stale_targets(const struct memd_store *st,
+			      const struct piece *group, uint64_t page)
+{
+	(void)group;
+	return fenced_mask(st, page);
+}
+
+static uint32_t every_server(const struct memd_store *st,
+			     const struct piece *group, uint64_t page)
+{
+	(void)group;
+	(void)page;
+	return all_servers(st);
+}
+
+/* Drops on the servers @mode picks; those that cannot be reached are
+ * fenced for the pages instead.  Fails only for a fatal error. */
+int drop_pages(struct memd_store *st, const struct page_run *runs,
+	       size_t n, enum drop_mode mode, struct errmsg *err)
+{
+	static const page_servers_fn pick[] = {
+		[DROP_PAGES] = drop_targets,
+		[DROP_STALE] = stale_targets,
+		[DROP_EVERYWHERE] = every_server,
+	};
+	struct op op;
+	int ret;
+
+	op_init(&op, st);
+	split_runs(&op, runs, n, pick[mode], false);
+	for (size_t i = 0; i < op.npieces && !op.fatal; i++) {
+		struct piece *p = &op.pieces[i];
+
+		for (unsigned s = 0; s < st->nservers; s++)
+			if ((p->allowed & 1u << s) && op_link(&op, s))
+				p->round |= 1u << s;
+	}
+	if (!op.fatal) {
+		run_round(&op, MEMD_OP_DROP);
+		put_collect(&op);	/* the same: acked per server */
+	}
+	for (size_t i = 0; i < op.npieces && !op.fatal; i++) {
+		const struct piece *p = &op.pieces[i];
+
+		for (uint32_t k = 0; k < p->count; k++) {
+			uint64_t page = p->first + k;
+
+			for (unsigned s = 0; s < st->nservers; s++) {
+				if (p->acked & 1u << s)
+					bit_clear(st->servers[s].fenced, page);
+				else if (p->allowed & 1u << s)
+					bit_set(st->servers[s].fenced, page);
+			}
+			if (mode != DROP_STALE)
+				bit_clear(st->spilled, page);
+		}
+	}
+	ret = op.fatal ? errmsg_set(err, op.fatal, "%s", op.fatal_why.text) : 0;
+	op_finish(&op);
+	return ret;
+}
+
+/* Adds a DROP of [first, first + count) to @l, a request per limit. */
+static int add_drop_run(struct link *l, uint64_t first, uint32_t count)
+{
+	struct creq *q = l->nreqs ? &l->reqs[l->nreqs - 1] : NULL;
+
+	if (!q || q->nruns == MEMD_MAX_RUNS ||
+	    q->npages + count > MEMD_MAX_DROP_PAGES) {
+		q = link_new_req(l, MEMD_OP_DROP);
+		if (!q)
+			return -ENOMEM;
+	}
+	q->runs[q->nruns++] = (struct page_run){ .first = first, .count = count };
+	q->npages += count;
+	return 0;
+}
+
+/* Drops, on a server coming back, the pages fenced on it, a batch of
+ * requests at a time, clearing their bits once acknowledged. */
+int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
+		 struct errmsg *err)
+{
+	uint64_t *fenced = st->servers[s].fenced;
+	uint64_t page = 0;
+	int ret = 0;
+
+	while (page < st->ram_pages && !ret) {
+		struct op op;
+		struct link *l;
+
+		op_init(&op, st);
+		l = &op.links[s];
+		*l = (struct link){ .state = LINK_UP, .conn = *c };
+		while (page < st->ram_pages && l->nreqs < 64 && !ret) {
+			uint64_t end;
+
+			if (page % 64 == 0 &&
+			    !__atomic_load_n(&fenced[page / 64], __ATOMIC_RELAXED)) {
+				page += 64;
+				continue;
+			}
+			if (!bit_test(fenced, page)) {
+				page++;
+				continue;
+			}
+			for (end = page + 1; end < st->ram_pages &&
+			     end - page < MEMD_MAX_DROP_PAGES && bit_test(fenced, end);)
+				end++;
+			ret = add_drop_run(l, page, (uint32_t)(end - page));
+			page = end;
+		}
+		if (!ret && l->nreqs)
+			exchange(&op);
+		for (size_t i = 0; i < l->nreqs && !ret; i++) {
+			struct creq *q = &l->reqs[i];
+
+			if (q->status != MEMD_ST_OK) {
+				ret = errmsg_set(err, -EAGAIN, "%s",
+						 op.last_why.text[0] ?
+						 op.last_why.text : "cleanup refused");
+				break;
+			}
+			for (size_t j = 0; j < q->nruns; j++)
+				for (uint32_t k = 0; k < q->runs[j].count; k++)
+					bit_clear(fenced, q->runs[j].first + k);
+		}
+		if (l->failed && !ret)
+			ret = errmsg_set(err, -EAGAIN, "%s", op.last_why.text);
+		*c = l->conn;			/* NULL if the link failed */
+		l->conn = NULL;
+		op_finish(&op);
+	}
+	return ret;
+}

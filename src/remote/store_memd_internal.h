@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The memd page store's insides, shared by its files and by nothing else
+ * (the design, placement and fencing rules are in store_memd.c):
+ *   store_memd.c            the page_store ops and opening the store
+ *   store_memd_conn.c       connections to one server: connect, HELLO, the
+ *                           idle pool, marking a server down, reconnecting
+ *   store_memd_pipeline.c   an op's requests: batching, sending them to
+ *                           every server at once, reading the replies
+ *   store_memd_placement.c  which servers a page goes to or is read from,
+ *                           round by round, and why an op failed
+ *   store_memd_fence.c      which copies are current: the fenced and
+ *                           spilled bitmaps, drops, and cleaning up a
+ *                           server that comes back
+ *
+ * Contract between them:
+ *   - struct memd_store is filled by store_memd_open() and then read-only,
+ *     but for each server's pool fields (under its lock, store_memd_conn.c
+ *     only) and the fenced and spilled bitmaps (atomic word updates,
+ *     store_memd_fence.c only).
+ *   - struct op is one page_store op in progress, on the caller's stack:
+ *     one thread, no lock.  Its links hold connections checked out of the
+ *     servers' pools; op_finish() gives them back.
+ *   - Ops run on any of the pager's threads, several at once, never two
+ *     on one page (the pager serialises them): which copies of a page are
+ *     current is decided by the op that holds it.  Cleaning a server that
+ *     comes back runs on the one thread that reconnects it, while the
+ *     server is not yet used by any op.
+ *   - An error that ends an op (-EACCES, -ENOMEM, -EPROTO) goes to
+ *     op_fatal(), the first one wins; a server that fails only takes its
+ *     link down, and the op goes on with the other servers.
+ */
+#ifndef RACKVM_REMOTE_STORE_MEMD_INTERNAL_H
+#define RACKVM_REMOTE_STORE_MEMD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "remote/memd_proto.h"
+#include "remote/store_backends.h"
+#include "util/errmsg.h"
+
+#define MAX_SERVERS 16
+#define GROUP_SHIFT 4
+#define REQ_MAX_PIECES 64
+#define LABEL_MAX (MEMD_HOST_MAX + 8)
+
+/* A connection to one server: in its idle list, or checked out by one op. */
+struct conn {
+	struct conn *next;
+	int fd;
+	uint64_t generation;		/* of its server when it was opened */
+	uint64_t next_id;
+	uint8_t *tx;			/* MEMD_MAX_MSG: the request being sent */
+	size_t tx_len, tx_off;
+	uint8_t *rx;			/* MEMD_MAX_MSG: replies being read */
+	size_t rx_len;
+};
+
+/* One server of the spec. */
+struct remote {
+	char host[MEMD_HOST_MAX];
+	uint16_t port;
+	char label[LABEL_MAX];		/* HOST:PORT as given */
+	uint64_t seed;			/* its rendezvous hashing seed */
+	uint64_t *fenced;		/* guest pages not to read here */
+	pthread_mutex_t lock;		/* the fields below */
+	struct conn *idle;
+	unsigned nidle;
+	uint64_t generation;		/* bumped at each failure */
+	bool down;			/* failed; not used until recovered */
+	bool recovering;		/* a thread is reconnecting it */
+	int64_t last_failure_ms;
+	char why[sizeof(struct errmsg)];	/* the last failure */
+};
+
+struct memd_store {
+	struct page_store base;
+	struct remote servers[MAX_SERVERS];
+	unsigned nservers, replicas;
+	char namespace_name[MEMD_NAME_MAX + 1];
+	uint8_t secret[MEMD_SECRET_MAX];
+	size_t secret_len;
+	uint64_t ram_pages;
+	uint64_t *spilled;		/* a current copy may be off home */
+};
+
+/* Pages of one caller run within one group, with the same servers. */
+struct piece {
+	uint64_t first;
+	uint32_t count;
+	uint32_t run;			/* index of the caller's run */
+	uint8_t *data;			/* NULL for drops */
+	uint64_t *sums;
+	uint8_t order[MAX_SERVERS];	/* the group's server ranking */
+	uint32_t home;			/* the first N of @order, as a mask */
+	uint32_t allowed;		/* servers this op may use for it */
+	uint32_t tried;
+	uint32_t acked;			/* servers that stored/returned/dropped it */
+	uint32_t round;			/* servers it goes to in this round */
+	enum { PIECE_PENDING, PIECE_OK, PIECE_FAILED, PIECE_SPLIT } state;
+	bool full, unreachable, bad_sum;
+};
+
+/* One request on one link. */
+struct creq {
+	uint8_t op;
+	uint64_t id;
+	int status;			/* MEMD_ST_*, or -1 before a reply */
+	size_t nruns;
+	struct page_run runs[MEMD_MAX_RUNS];
+	uint32_t last_run;		/* caller run of runs[nruns - 1] */
+	uint32_t npages;
+	uint32_t npieces;
+	uint32_t piece[REQ_MAX_PIECES];
+};
+
+enum link_state { LINK_UNKNOWN, LINK_UP, LINK_DOWN };
+
+/* An op's use of one server. */
+struct link {
+	enum link_state state;
+	int error;			/* why it is down (-errno) */
+	struct conn *conn;
+	struct creq *reqs;
+	size_t nreqs, cap;
+	size_t encoded, replied;
+	int64_t last_progress_ms;
+	bool failed;
+};
+
+struct op {
+	struct memd_store *st;
+	struct link links[MAX_SERVERS];
+	struct piece *pieces;
+	size_t npieces, cap;
+	int fatal;			/* ends the op: -EACCES, -ENOMEM, ... */
+	struct errmsg fatal_why;
+	struct errmsg last_why;		/* the last server failure seen */
+};
+
+/* How drop_pages() picks the servers of each page. */
+enum drop_mode {
+	DROP_PAGES,		/* every server that may hold a copy */
+	DROP_STALE,		/* the servers fenced for it (after a put) */
+	DROP_EVERYWHERE,	/* all servers (after a failed put) */
+};
+
+/* Which servers page @page of @group may use, for split_runs(). */
+typedef uint32_t (*page_servers_fn)(const struct memd_store *st,
+				    const struct piece *group, uint64_t page);
+
+static inline int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline uint32_t all_servers(const struct memd_store *st)
+{
+	return (uint32_t)((1ull << st->nservers) - 1);
+}
+
+/* ---- store_memd_conn.c: connections and servers ------------------------- */
+
+void conn_close(struct conn *c);
+void conn_close_list(struct conn *c);
+/* After a failure: closes the idle connections, retries after a while. */
+void remote_mark_down(struct remote *r, const char *why);
+/* Back to the pool, or closed if the server failed since it was opened. */
+void remote_release(struct remote *r, struct conn *c);
+bool op_link(struct op *op, unsigned s);
+int connect_all(struct memd_store *st, struct errmsg *err);
+
+/* ---- store_memd_pipeline.c: requests and replies ------------------------ */
+
+void op_init(struct op *op, struct memd_store *st);
+__attribute__((format(printf, 3, 4)))
+void op_fatal(struct op *op, int err, const char *fmt, ...);
+void op_finish(struct op *op);
+struct creq *link_new_req(struct link *l, uint8_t opcode);
+void exchange(struct op *op);
+void run_round(struct op *op, uint8_t opcode);
+
+/* ---- store_memd_placement.c: pieces and the servers they use ------------ */
+
+int split_runs(struct op *op, const struct page_run *runs, size_t n,
+	       page_servers_fn servers, bool keep_empty);
+bool put_pick_targets(struct op *op);
+void put_collect(struct op *op);
+int put_failure(struct op *op, struct errmsg *err);
+bool get_pick_sources(struct op *op);
+void get_collect(struct op *op);
+int get_failure(struct op *op, struct errmsg *err);
+
+/* ---- store_memd_fence.c: current copies --------------------------------- */
+
+uint32_t get_candidates(const struct memd_store *st, const struct piece *group,
+			uint64_t page);
+void put_commit(struct op *op);
+int drop_pages(struct memd_store *st, const struct page_run *runs, size_t n,
+	       enum drop_mode mode, struct errmsg *err);
+int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
+		 struct errmsg *err);
+
+#endif

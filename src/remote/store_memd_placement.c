@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Where the memd store's pages go (see store_memd.c for the rules):
+ * ranking the servers of a group, cutting an op's runs into pieces that
+ * share their servers, picking each round's servers for a put (the next
+ * ones in the ranking until a piece has its copies) or a get (the next
+ * candidate copy), reading the round's answers back into the pieces, and
+ * saying why an op failed.
+ *
+ * Threads: the calling op's only.  It reads the store's configuration,
+ * writes its own struct op, and reaches the servers' pools only through
+ * op_link().  Which copies may be read is store_memd_fence.c's to say.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <xxhash.h>
+
+#include "remote/store_memd_internal.h"
+
+/* @group's servers, best first: rendezvous hashing, see store_memd.c. */
+static void rank_servers(const struct memd_store *st, uint64_t group,
+			 uint8_t *order)
+{
+	uint64_t weight[MAX_SERVERS];
+
+	for (unsigned s = 0; s < st->nservers; s++) {
+		weight[s] = XXH3_64bits_withSeed(&group, sizeof(group),
+						 st->servers[s].seed);
+		order[s] = (uint8_t)s;
+	}
+	for (unsigned i = 1; i < st->nservers; i++) {
+		uint8_t s = order[i];
+		unsigned j = i;
+
+		for (; j > 0 && weight[order[j - 1]] < weight[s]; j--)
+			order[j] = order[j - 1];
+		order[j] = s;
+	}
+}
+
+static struct piece *add_piece(struct op *op, const struct piece *p)
+{
+	if (op->npieces == op->cap) {
+		size_t cap = op->cap ? op->cap * 2 : 16;
+		struct piece *n = realloc(op->pieces, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		op->pieces = n;
+		op->cap = cap;
+	}
+	op->pieces[op->npieces] = *p;
+	return &op->pieces[op->npieces++];
+}
+
+/*
+ * Cuts the runs into pieces: within a group, and, with @servers, where
+ * the servers @servers gives a page change (pages given none are left
+ * out unless @keep_empty).  Without @servers every piece may use every
+ * server.
+ */
+int split_runs(struct op *op, const struct page_run *runs, size_t n,
+	       page_servers_fn servers, bool keep_empty)
+{
+	struct memd_store *st = op->st;
+
+	for (size_t i = 0; i < n; i++) {
+		for (uint32_t pos = 0; pos < runs[i].count;) {
+			uint64_t page = runs[i].first + pos;
+			uint64_t group = page >> GROUP_SHIFT;
+			uint64_t group_end = (group + 1) << GROUP_SHIFT;
+			uint32_t len = (uint32_t)(group_end - page);
+			struct piece p = { .run = (uint32_t)i };
+
+			if (len > runs[i].count - pos)
+				len = runs[i].count - pos;
+			rank_servers(st, group, p.order);
+			for (unsigned k = 0; k < st->replicas; k++)
+				p.home |= 1u << p.order[k];
+			for (uint32_t k = 0; k < len;) {
+				uint32_t m = servers ? servers(st, &p, page + k) :
+						       all_servers(st);
+				uint32_t end = k + 1;
+
+				while (servers && end < len &&
+				       servers(st, &p, page + end) == m)
+					end++;
+				if (!servers)
+					end = len;
+				p.first = page + k;
+				p.count = end - k;
+				p.data = runs[i].data ? runs[i].data +
+					 (size_t)(pos + k) * PAGE_STORE_PAGE : NULL;
+				p.sums = runs[i].sums ? runs[i].sums + pos + k : NULL;
+				p.allowed = m;
+				if ((m || keep_empty) && !add_piece(op, &p)) {
+					op_fatal(op, -ENOMEM, "out of memory");
+					return -ENOMEM;
+				}
+				k = end;
+			}
+			pos += len;
+		}
+	}
+	return 0;
+}
+
+/* Picks the next servers for the pieces short of copies; false when none
+ * is left to try. */
+bool put_pick_targets(struct op *op)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < op->npieces && !op->fatal; i++) {
+		struct piece *p = &op->pieces[i];
+		int need = (int)op->st->replicas - __builtin_popcount(p->acked);
+
+		p->round = 0;
+		for (unsigned k = 0; k < op->st->nservers && need > 0; k++) {
+			unsigned s = p->order[k];
+
+			if (p->tried & 1u << s)
+				continue;
+			p->tried |= 1u << s;
+			if (!op_link(op, s)) {
+				p->unreachable = true;
+				p->full |= op->links[s].error == -ENOSPC;
+				continue;
+			}
+			p->round |= 1u << s;
+			need--;
+			any = true;
+		}
+	}
+	return any && !op->fatal;
+}
+
+void put_collect(struct op *op)
+{
+	for (unsigned s = 0; s < op->st->nservers; s++) {
+		struct link *l = &op->links[s];
+
+		for (size_t i = 0; i < l->nreqs; i++) {
+			struct creq *q = &l->reqs[i];
+
+			for (uint32_t j = 0; j < q->npieces; j++) {
+				struct piece *p = &op->pieces[q->piece[j]];
+
+				if (q->status == MEMD_ST_OK)
+					p->acked |= 1u << s;
+				else if (q->status == MEMD_ST_FULL)
+					p->full = true;
+				else
+					p->unreachable = true;
+			}
+		}
+	}
+}
+
+/* Why a put failed, from its first piece with no copy. */
+int put_failure(struct op *op, struct errmsg *err)
+{
+	for (size_t i = 0; i < op->npieces; i++) {
+		const struct piece *p = &op->pieces[i];
+
+		if (p->acked)
+			continue;
+		if (p->full)
+			return errmsg_set(err, -ENOSPC, "no memd server has room for "
+					  "page %llu (capacity reached)",
+					  (unsigned long long)p->first);
+		return errmsg_set(err, -EAGAIN, "no memd server could store page "
+				  "%llu (%s)", (unsigned long long)p->first,
+				  op->last_why.text[0] ? op->last_why.text :
+				  "all down");
+	}
+	return 0;
+}
+
+/* Each pending piece's next candidate in ranking order; false when no
+ * piece has one left. */
+bool get_pick_sources(struct op *op)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < op->npieces && !op->fatal; i++) {
+		struct piece *p = &op->pieces[i];
+
+		p->round = 0;
+		if (p->state != PIECE_PENDING)
+			continue;
+		for (unsigned k = 0; k < op->st->nservers && !p->round; k++) {
+			unsigned s = p->order[k];
+
+			if (!(p->allowed & 1u << s) || (p->tried & 1u << s))
+				continue;
+			p->tried |= 1u << s;
+			if (op_link(op, s))
+				p->round = 1u << s;
+			else
+				p->unreachable = true;
+		}
+		if (p->round)
+			any = true;
+		else
+			p->state = PIECE_FAILED;
+	}
+	return any && !op->fatal;
+}
+
+/* Splits off the pages of @p whose checksum failed as new pending
+ * pieces; the rest of @p is done. */
+static int get_retry_bad_pages(struct op *op, size_t idx, const bool *bad)
+{
+	struct piece p = op->pieces[idx];
+
+	op->pieces[idx].state = PIECE_SPLIT;
+	for (uint32_t k = 0; k < p.count;) {
+		struct piece part = p;
+		uint32_t end = k + 1;
+
+		if (!bad[k]) {
+			k++;
+			continue;
+		}
+		while (end < p.count && bad[end])
+			end++;
+		part.first = p.first + k;
+		part.count = end - k;
+		part.data = p.data + (size_t)k * PAGE_STORE_PAGE;
+		part.sums = p.sums + k;
+		part.state = PIECE_PENDING;
+		part.bad_sum = true;
+		if (!add_piece(op, &part)) {
+			op_fatal(op, -ENOMEM, "out of memory");
+			return -ENOMEM;
+		}
+		k = end;
+	}
+	return 0;
+}
+
+void get_collect(struct op *op)
+{
+	for (unsigned s = 0; s < op->st->nservers; s++) {
+		struct link *l = &op->links[s];
+
+		for (size_t i = 0; i < l->nreqs && !op->fatal; i++) {
+			struct creq *q = &l->reqs[i];
+
+			for (uint32_t j = 0; j < q->npieces; j++) {
+				size_t idx = q->piece[j];
+				struct piece *p = &op->pieces[idx];
+				bool bad[1u << GROUP_SHIFT], any_bad = false;
+
+				if (q->status == -1)
+					p->unreachable = true;
+				if (q->status != MEMD_ST_OK)
+					continue;
+				for (uint32_t k = 0; k < p->count; k++) {
+					bad[k] = page_checksum(p->first + k,
+							       p->data + (size_t)k * PAGE_STORE_PAGE) !=
+						 p->sums[k];
+					any_bad |= bad[k];
+				}
+				if (!any_bad)
+					p->state = PIECE_OK;
+				else if (get_retry_bad_pages(op, idx, bad))
+					return;
+			}
+		}
+	}
+}
+
+/* The batch's error: a bad checksum everywhere beats a missing page,
+ * which beats one that may be on a server out of reach. */
+int get_failure(struct op *op, struct errmsg *err)
+{
+	const struct piece *worst = NULL;
+	int rank = 0;
+
+	for (size_t i = 0; i < op->npieces; i++) {
+		const struct piece *p = &op->pieces[i];
+		int r;
+
+		if (p->state != PIECE_FAILED)
+			continue;
+		r = p->unreachable ? 1 : p->bad_sum ? 3 : 2;
+		if (r > rank) {
+			rank = r;
+			worst = p;
+		}
+	}
+	if (!worst)
+		return 0;
+	if (rank == 3)
+		return errmsg_set(err, -EBADMSG, "page %llu came back with a bad "
+				  "checksum from every memd copy",
+				  (unsigned long long)worst->first);
+	if (rank == 2)
+		return errmsg_set(err, -ENOENT, "page %llu is not stored on any "
+				  "memd server", (unsigned long long)worst->first);
+	return errmsg_set(err, -EAGAIN, "no memd server holding page %llu is "
+			  "reachable (%s)", (unsigned long long)worst->first,
+			  op->last_why.text[0] ? op->last_why.text :
+			  "all down");
+}
