@@ -14,6 +14,7 @@
 #include <linux/falloc.h>
 
 #include "memory/dirty_log.h"
+#include "memory/pager_internal.h"
 #include "memory/uffd_ram.h"
 #include "memory/wss.h"
 #include "memory/wss_monitor.h"
@@ -22,99 +23,10 @@
 #include "util/full_io.h"
 #include "util/page.h"
 
-
-/* See pager.h for the moves between them. */
-enum page_state {
-	PS_HOLE = 0,
-	PS_LOCAL,
-	PS_EVICTING,
-	PS_PUNCHING,
-	PS_REMOTE,
-	PS_ZERO,
-	PS_FETCHING,
-	PS_BUSY,
-	PS_FAILED,
-};
-
-/* Per-page flags, a second byte array, changed with atomic bit ops. */
-#define PF_REF 1u		/* referenced since the hand last passed */
-#define PF_PREFETCHED 2u	/* prefetched, not yet seen touched */
-
 #define WINDOW_START 8u
-#define FETCH_POOL 16
-#define RETRY_FIRST_NS 10000000ull	/* store back-off: 10 ms .. 1 s */
-#define RETRY_MAX_NS 1000000000ull
 #define EVICTOR_IDLE_NS 100000000ull
 #define ROOM_WAIT_NS 10000000ull
 #define GIVE_UP_CHECK_NS 50000000ull
-
-/* One fault's fetch: the faulting page first, then the window's pages,
- * ascending; each with the state it was claimed from. */
-struct fetch {
-	unsigned n;
-	uint64_t pages[1 + PAGER_MAX_PREFETCH];
-	uint8_t from[1 + PAGER_MAX_PREFETCH];
-	bool ok[1 + PAGER_MAX_PREFETCH];
-	uint64_t sums[1 + PAGER_MAX_PREFETCH];
-	struct page_run runs[1 + PAGER_MAX_PREFETCH];
-	uint8_t *data;			/* (1 + PAGER_MAX_PREFETCH) pages */
-};
-
-struct pager_counters {			/* all atomic */
-	uint64_t remote, zero, failed;
-	uint64_t faults, fetches, fetched_pages, prefetched, prefetch_hits;
-	uint64_t evictions, cancelled, puts, bytes_in, bytes_out;
-	uint64_t unreachable;
-	uint64_t hist[PAGER_HIST_BUCKETS];
-};
-
-struct pager {
-	const struct guest_mem *mem;
-	struct uffd_ram *uffd;
-	struct page_store *store;
-	struct vm *vm;
-	struct pager_config cfg;
-	char store_desc[256];
-	uint64_t npages;
-	uint8_t *state;			/* npages, enum page_state */
-	uint8_t *flags;			/* npages, PF_* */
-	int pagemap_fd;			/* -1: hits are not counted */
-	bool attached;
-
-	uint64_t limit;			/* atomic */
-	uint64_t resident;		/* atomic */
-	struct pager_counters c;
-
-	pthread_mutex_t lock;		/* the rest of this block */
-	pthread_cond_t work;		/* to the evictor: over the limit */
-	pthread_cond_t room;		/* from the evictor: pages freed */
-	pthread_cond_t stop;		/* stopping was set */
-	bool stopping;			/* written under lock, read atomic */
-	pthread_t evictor;
-	bool evictor_started;
-	struct fetch *pool[FETCH_POOL];
-	unsigned npool;
-	unsigned unreachable_waiters;
-
-	pthread_mutex_t prefetch_lock;	/* the window and the last prefetch */
-	unsigned window;
-	uint64_t last[PAGER_MAX_PREFETCH];
-	unsigned nlast;
-
-	pthread_mutex_t monitor_lock;
-	struct wss_monitor *monitor;
-
-	/* the evictor's own */
-	struct wss_cold_region *cold;	/* region order, coldest first */
-	uint64_t ncold, cold_pos, cold_off;
-	uint64_t hand;			/* CLOCK */
-	uint8_t *buf;			/* batch pages */
-	uint64_t *cand, *sums;
-	uint8_t *zero, *put, *committed;
-	struct page_run *runs;
-	bool put_failing;		/* atomic: the store refuses puts */
-	uint64_t put_delay_ns;
-};
 
 /* --- small helpers -------------------------------------------------------- */
 
@@ -136,55 +48,6 @@ static struct timespec deadline_in(uint64_t ns)
 	ts.tv_sec += (time_t)(t / 1000000000ull);
 	ts.tv_nsec = (long)(t % 1000000000ull);
 	return ts;
-}
-
-static void add(uint64_t *counter, uint64_t n)
-{
-	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
-}
-
-static void sub(uint64_t *counter, uint64_t n)
-{
-	__atomic_fetch_sub(counter, n, __ATOMIC_RELAXED);
-}
-
-static uint64_t get(const uint64_t *counter)
-{
-	return __atomic_load_n(counter, __ATOMIC_RELAXED);
-}
-
-static uint8_t load_state(struct pager *p, uint64_t page)
-{
-	return __atomic_load_n(&p->state[page], __ATOMIC_ACQUIRE);
-}
-
-static void set_state(struct pager *p, uint64_t page, uint8_t s)
-{
-	__atomic_store_n(&p->state[page], s, __ATOMIC_RELEASE);
-}
-
-static bool move_state(struct pager *p, uint64_t page, uint8_t from,
-		       uint8_t to)
-{
-	return __atomic_compare_exchange_n(&p->state[page], &from, to, false,
-					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-}
-
-static void set_flag(struct pager *p, uint64_t page, uint8_t f)
-{
-	__atomic_fetch_or(&p->flags[page], f, __ATOMIC_RELAXED);
-}
-
-/* Clears @f, true if it was set (exactly one caller sees it set). */
-static bool take_flag(struct pager *p, uint64_t page, uint8_t f)
-{
-	return __atomic_fetch_and(&p->flags[page], (uint8_t)~f,
-				  __ATOMIC_RELAXED) & f;
-}
-
-static bool stopping(struct pager *p)
-{
-	return __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -217,7 +80,7 @@ static void settle_wait(unsigned *spins)
 }
 
 static void emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
-		 int error, const char *detail)
+		int error, const char *detail)
 {
 	struct pager_event ev = {
 		.kind = kind, .page = page, .error = error,
@@ -418,7 +281,6 @@ static int get_remote(struct pager *p, struct fetch *f, struct errmsg *err)
 	return ret;
 }
 
-/* Sleeps up to @ns unless the pager stops first. */
 /* Sleeps up to @ns unless the pager stops first, or, with @or_vm_end,
  * the VM ends: that is looked at every GIVE_UP_CHECK_NS, so that a fault
  * waiting for an unreachable store lets go soon after a signal (nobody
@@ -951,7 +813,7 @@ static unsigned choose_victims(struct pager *p, unsigned want)
 /* End of the run of adjacent candidates from @i among those with
  * @mask set (NULL: all). */
 static unsigned run_end(struct pager *p, unsigned i, unsigned n,
-			const uint8_t *mask)
+		       const uint8_t *mask)
 {
 	unsigned j = i + 1;
 

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pager's insides, shared by its files and by nothing else: include
+ * it from src/memory/pager*.c only.  pager.h is the API and says what the
+ * pager does (page states and their moves, store trouble, lifetime); this
+ * says who does which part of it.
+ *
+ * Files, and the threads that run them:
+ *   pager.c         everything, for now
+ *
+ * What protects what in struct pager:
+ *   - set at create, read-only after: mem, uffd, store, vm, cfg,
+ *     store_desc, npages, pagemap_fd, and the arrays' pointers;
+ *   - atomic: state[] (compare-and-swap only, see move_state()), flags[],
+ *     limit, resident, the counters in c, put_failing (written by the
+ *     evictor), stopping (read);
+ *   - lock: stopping (written), the fetch pool, unreachable_waiters, and
+ *     it is the mutex of the work, room and stop conditions;
+ *   - prefetch_lock: window, last[], nlast;
+ *   - monitor_lock: monitor;
+ *   - the evictor thread's alone: cold..cold_off, hand, the batch arrays
+ *     (buf, cand, sums, zero, put, committed, runs) and put_delay_ns.
+ * No lock is held across a store request or a uffd operation, and no
+ * thread of the pager touches guest RAM through its mapping.
+ *
+ * Functions shared between the files are declared here with a pager_
+ * prefix; the one-line atomic accessors are static inline, so that the
+ * fault path pays no call for them.
+ */
+#ifndef RACKVM_MEMORY_PAGER_INTERNAL_H
+#define RACKVM_MEMORY_PAGER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "memory/pager.h"
+#include "remote/page_store.h"
+
+struct uffd_ram_user;
+struct wss_cold_region;
+
+/* See pager.h for the moves between them. */
+enum page_state {
+	PS_HOLE = 0,
+	PS_LOCAL,
+	PS_EVICTING,
+	PS_PUNCHING,
+	PS_REMOTE,
+	PS_ZERO,
+	PS_FETCHING,
+	PS_BUSY,
+	PS_FAILED,
+};
+
+/* Per-page flags, a second byte array, changed with atomic bit ops. */
+#define PF_REF 1u		/* referenced since the hand last passed */
+#define PF_PREFETCHED 2u	/* prefetched, not yet seen touched */
+
+#define FETCH_POOL 16
+#define RETRY_FIRST_NS 10000000ull	/* store back-off: 10 ms .. 1 s */
+#define RETRY_MAX_NS 1000000000ull
+
+/* One fault's fetch: the faulting page first, then the window's pages,
+ * ascending; each with the state it was claimed from. */
+struct fetch {
+	unsigned n;
+	uint64_t pages[1 + PAGER_MAX_PREFETCH];
+	uint8_t from[1 + PAGER_MAX_PREFETCH];
+	bool ok[1 + PAGER_MAX_PREFETCH];
+	uint64_t sums[1 + PAGER_MAX_PREFETCH];
+	struct page_run runs[1 + PAGER_MAX_PREFETCH];
+	uint8_t *data;			/* (1 + PAGER_MAX_PREFETCH) pages */
+};
+
+struct pager_counters {			/* all atomic */
+	uint64_t remote, zero, failed;
+	uint64_t faults, fetches, fetched_pages, prefetched, prefetch_hits;
+	uint64_t evictions, cancelled, puts, bytes_in, bytes_out;
+	uint64_t unreachable;
+	uint64_t hist[PAGER_HIST_BUCKETS];
+};
+
+struct pager {
+	const struct guest_mem *mem;
+	struct uffd_ram *uffd;
+	struct page_store *store;
+	struct vm *vm;
+	struct pager_config cfg;
+	char store_desc[256];
+	uint64_t npages;
+	uint8_t *state;			/* npages, enum page_state */
+	uint8_t *flags;			/* npages, PF_* */
+	int pagemap_fd;			/* -1: hits are not counted */
+	bool attached;
+
+	uint64_t limit;			/* atomic */
+	uint64_t resident;		/* atomic */
+	struct pager_counters c;
+
+	pthread_mutex_t lock;		/* the rest of this block */
+	pthread_cond_t work;		/* to the evictor: over the limit */
+	pthread_cond_t room;		/* from the evictor: pages freed */
+	pthread_cond_t stop;		/* stopping was set */
+	bool stopping;			/* written under lock, read atomic */
+	pthread_t evictor;
+	bool evictor_started;
+	struct fetch *pool[FETCH_POOL];
+	unsigned npool;
+	unsigned unreachable_waiters;
+
+	pthread_mutex_t prefetch_lock;	/* the window and the last prefetch */
+	unsigned window;
+	uint64_t last[PAGER_MAX_PREFETCH];
+	unsigned nlast;
+
+	pthread_mutex_t monitor_lock;
+	struct wss_monitor *monitor;
+
+	/* the evictor's own */
+	struct wss_cold_region *cold;	/* region order, coldest first */
+	uint64_t ncold, cold_pos, cold_off;
+	uint64_t hand;			/* CLOCK */
+	uint8_t *buf;			/* batch pages */
+	uint64_t *cand, *sums;
+	uint8_t *zero, *put, *committed;
+	struct page_run *runs;
+	bool put_failing;		/* atomic: the store refuses puts */
+	uint64_t put_delay_ns;
+};
+
+/* --- atomic accessors ----------------------------------------------------- */
+
+static inline void add(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+static inline void sub(uint64_t *counter, uint64_t n)
+{
+	__atomic_fetch_sub(counter, n, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t get(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+static inline uint8_t load_state(struct pager *p, uint64_t page)
+{
+	return __atomic_load_n(&p->state[page], __ATOMIC_ACQUIRE);
+}
+
+static inline void set_state(struct pager *p, uint64_t page, uint8_t s)
+{
+	__atomic_store_n(&p->state[page], s, __ATOMIC_RELEASE);
+}
+
+static inline bool move_state(struct pager *p, uint64_t page, uint8_t from,
+			      uint8_t to)
+{
+	return __atomic_compare_exchange_n(&p->state[page], &from, to, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static inline void set_flag(struct pager *p, uint64_t page, uint8_t f)
+{
+	__atomic_fetch_or(&p->flags[page], f, __ATOMIC_RELAXED);
+}
+
+/* Clears @f, true if it was set (exactly one caller sees it set). */
+static inline bool take_flag(struct pager *p, uint64_t page, uint8_t f)
+{
+	return __atomic_fetch_and(&p->flags[page], (uint8_t)~f,
+				  __ATOMIC_RELAXED) & f;
+}
+
+static inline bool stopping(struct pager *p)
+{
+	return __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
+}
+
+#endif
