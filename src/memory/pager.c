@@ -63,7 +63,7 @@ static bool vm_ending_answerable(struct pager *p)
 }
 
 /* Waiting for the store is over: the pager stops, or the VM ends. */
-static bool giving_up(struct pager *p)
+bool pager_giving_up(struct pager *p)
 {
 	return stopping(p) || vm_ending_answerable(p);
 }
@@ -79,7 +79,7 @@ static void settle_wait(unsigned *spins)
 		nanosleep(&ts, NULL);
 }
 
-static void emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
+void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
 		int error, const char *detail)
 {
 	struct pager_event ev = {
@@ -168,7 +168,7 @@ static void reserve_for_fault(struct pager *p)
 	while (!try_reserve(p, 1)) {
 		struct timespec until = deadline_in(ROOM_WAIT_NS);
 
-		if (giving_up(p) ||
+		if (pager_giving_up(p) ||
 		    __atomic_load_n(&p->put_failing, __ATOMIC_RELAXED)) {
 			add(&p->resident, 1);
 			break;
@@ -243,49 +243,11 @@ static void release_window(struct pager *p, struct fetch *f)
 	f->n = 1;
 }
 
-/* Runs of adjacent REMOTE pages, data at each page's slot. */
-static size_t remote_runs(struct fetch *f)
-{
-	size_t nruns = 0;
-
-	for (unsigned i = 0; i < f->n; i++) {
-		struct page_run *r = nruns ? &f->runs[nruns - 1] : NULL;
-
-		if (!f->ok[i] || f->from[i] != PS_REMOTE)
-			continue;
-		if (r && r->first + r->count == f->pages[i] &&
-		    r->data + r->count * PAGE_SIZE == f->data + i * PAGE_SIZE) {
-			r->count++;
-			continue;
-		}
-		f->runs[nruns++] = (struct page_run){
-			.first = f->pages[i], .count = 1,
-			.data = f->data + i * PAGE_SIZE, .sums = &f->sums[i],
-		};
-	}
-	return nruns;
-}
-
-static int get_remote(struct pager *p, struct fetch *f, struct errmsg *err)
-{
-	size_t nruns = remote_runs(f);
-	int ret;
-
-	if (!nruns)
-		return 0;
-	err->text[0] = 0;
-	add(&p->c.fetches, 1);
-	ret = page_store_get(p->store, f->runs, nruns, err);
-	if (ret > 0)
-		ret = -EIO;	/* the contract is 0 or -errno */
-	return ret;
-}
-
 /* Sleeps up to @ns unless the pager stops first, or, with @or_vm_end,
  * the VM ends: that is looked at every GIVE_UP_CHECK_NS, so that a fault
  * waiting for an unreachable store lets go soon after a signal (nobody
  * signals the pager then). */
-static void backoff(struct pager *p, uint64_t ns, bool or_vm_end)
+void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end)
 {
 	uint64_t end = now_ns() + ns;
 
@@ -303,50 +265,6 @@ static void backoff(struct pager *p, uint64_t ns, bool or_vm_end)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/*
- * No copy of a needed page is reachable: pause the VM (without waiting:
- * the faulting vCPU is ours and cannot pause), retry until a copy is
- * back.  -ECANCELED if the VM or the pager ends first.
- */
-static int wait_for_store(struct pager *p, struct fetch *f,
-			  struct errmsg *err)
-{
-	bool paused = p->vm && vm_request_pause(p->vm) == 0;
-	uint64_t delay = RETRY_FIRST_NS, page = f->pages[0];
-	bool first, last;
-	int ret;
-
-	add(&p->c.unreachable, 1);
-	pthread_mutex_lock(&p->lock);
-	first = p->unreachable_waiters++ == 0;
-	pthread_mutex_unlock(&p->lock);
-	if (first)
-		emit(p, PAGER_EVENT_UNREACHABLE, page, -EAGAIN, err->text);
-	for (;;) {
-		if (giving_up(p)) {
-			ret = -ECANCELED;
-			break;
-		}
-		backoff(p, delay, true);
-		if (giving_up(p)) {
-			ret = -ECANCELED;
-			break;
-		}
-		ret = get_remote(p, f, err);
-		if (ret != -EAGAIN)
-			break;
-		delay = delay * 2 < RETRY_MAX_NS ? delay * 2 : RETRY_MAX_NS;
-	}
-	pthread_mutex_lock(&p->lock);
-	last = --p->unreachable_waiters == 0;
-	pthread_mutex_unlock(&p->lock);
-	if (!ret && last)
-		emit(p, PAGER_EVENT_REACHABLE, page, 0, "");
-	if (paused)
-		vm_resume(p->vm);
-	return ret;
-}
-
 /* A needed page cannot be had: stop the VM, never hand out other data.
  * The poison answers the fault (SIGBUS, or EFAULT in a syscall), so a
  * device thread waiting on it can still be stopped. */
@@ -360,7 +278,7 @@ static void page_lost(struct pager *p, uint64_t page, uint8_t from, int error,
 	else if (from == PS_ZERO)
 		sub(&p->c.zero, 1);
 	add(&p->c.failed, 1);
-	emit(p, PAGER_EVENT_PAGE_LOST, page, error, why);
+	pager_emit(p, PAGER_EVENT_PAGE_LOST, page, error, why);
 	if (p->vm)
 		vm_request_exit(p->vm, VM_EXIT_HOST_ERROR, error, 0,
 				"pager: guest page %llu (memfd offset %#llx) cannot be "
@@ -554,13 +472,13 @@ static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 	f->n = 0;
 	fetch_add(f, page, from);
 	claim_window(p, f, page, window_now(p));
-	ret = get_remote(p, f, &err);
+	ret = pager_get_remote(p, f, &err);
 	if (ret && f->n > 1) {
 		release_window(p, f);
-		ret = get_remote(p, f, &err);
+		ret = pager_get_remote(p, f, &err);
 	}
 	if (ret == -EAGAIN)
-		ret = wait_for_store(p, f, &err);
+		ret = pager_wait_for_store(p, f, &err);
 	if (ret == -ECANCELED) {
 		give_up(p, page);
 	} else if (ret) {
@@ -812,7 +730,7 @@ static unsigned choose_victims(struct pager *p, unsigned want)
 
 /* End of the run of adjacent candidates from @i among those with
  * @mask set (NULL: all). */
-static unsigned run_end(struct pager *p, unsigned i, unsigned n,
+unsigned pager_run_end(struct pager *p, unsigned i, unsigned n,
 		       const uint8_t *mask)
 {
 	unsigned j = i + 1;
@@ -854,7 +772,7 @@ static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
 	for (unsigned i = 0; i < n; i++)
 		alive[i] = 1;
 	for (unsigned i = 0, j; i < n; i = j) {
-		j = run_end(p, i, n, NULL);
+		j = pager_run_end(p, i, n, NULL);
 		if (uffd_ram_protect(p->uffd, p->cand[i], j - i, true) ||
 		    pread_full(p->mem->memfd, p->buf + i * PAGE_SIZE,
 			     (uint64_t)(j - i) * PAGE_SIZE, p->cand[i] * PAGE_SIZE))
@@ -871,69 +789,6 @@ static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
 	return kept;
 }
 
-/* Runs of adjacent candidates with @mask set, into p->runs. */
-static size_t mask_runs(struct pager *p, unsigned n, const uint8_t *mask)
-{
-	size_t nruns = 0;
-
-	for (unsigned i = 0, j; i < n; i = j) {
-		if (!mask[i]) {
-			j = i + 1;
-			continue;
-		}
-		j = run_end(p, i, n, mask);
-		p->runs[nruns++] = (struct page_run){
-			.first = p->cand[i], .count = j - i,
-			.data = p->buf + i * PAGE_SIZE, .sums = &p->sums[i],
-		};
-	}
-	return nruns;
-}
-
-/* Puts the non-zero pages still being evicted; 0 or -errno. */
-static int put_batch(struct pager *p, unsigned n, const uint8_t *alive)
-{
-	struct errmsg err = { "" };
-	uint64_t pages = 0;
-	size_t nruns;
-	int ret;
-
-	for (unsigned i = 0; i < n; i++) {
-		p->put[i] = alive[i] && !p->zero[i] &&
-			    load_state(p, p->cand[i]) == PS_EVICTING;
-		pages += p->put[i];
-	}
-	nruns = mask_runs(p, n, p->put);
-	if (!nruns)
-		return 0;
-	add(&p->c.puts, 1);
-	ret = page_store_put(p->store, p->runs, nruns, &err);
-	if (ret > 0)
-		ret = -EIO;
-	if (ret) {
-		if (!p->put_failing)
-			emit(p, PAGER_EVENT_EVICT_FAILED, p->cand[0], ret, err.text);
-		__atomic_store_n(&p->put_failing, true, __ATOMIC_RELAXED);
-		return ret;
-	}
-	add(&p->c.bytes_out, pages * PAGE_SIZE);
-	if (p->put_failing)
-		emit(p, PAGER_EVENT_EVICT_RESUMED, p->cand[0], 0, "");
-	__atomic_store_n(&p->put_failing, false, __ATOMIC_RELAXED);
-	return 0;
-}
-
-/* Forgets stored copies of pages whose eviction a write cancelled: they
- * are stale.  Best effort: a stale copy is never read (the page is not
- * REMOTE), and the next eviction replaces it. */
-static void drop_stale(struct pager *p, unsigned n, const uint8_t *stale)
-{
-	size_t nruns = mask_runs(p, n, stale);
-
-	if (nruns)
-		page_store_drop(p->store, p->runs, nruns, NULL);
-}
-
 /* One batch of at most @want pages; returns the pages evicted. */
 static unsigned evict_batch(struct pager *p, unsigned want)
 {
@@ -942,7 +797,7 @@ static unsigned evict_batch(struct pager *p, unsigned want)
 
 	if (!n || !protect_and_copy(p, n, alive))
 		return 0;
-	if (put_batch(p, n, alive)) {
+	if (pager_put_batch(p, n, alive)) {
 		keep_resident(p, 0, n, PS_EVICTING, alive);
 		return 0;
 	}
@@ -959,7 +814,7 @@ static unsigned evict_batch(struct pager *p, unsigned want)
 			j = i + 1;
 			continue;
 		}
-		j = run_end(p, i, n, alive);
+		j = pager_run_end(p, i, n, alive);
 		if (punch(p, p->cand[i], j - i)) {
 			for (unsigned k = i; k < j; k++)
 				p->put[k] = !p->zero[k];
@@ -978,7 +833,7 @@ static unsigned evict_batch(struct pager *p, unsigned want)
 	add(&p->c.remote, evicted - zeros);
 	add(&p->c.zero, zeros);
 	add(&p->c.evictions, evicted);
-	drop_stale(p, n, p->put);
+	pager_drop_stale(p, n, p->put);
 	return evicted;
 }
 
@@ -1008,10 +863,11 @@ static void evict_down(struct pager *p)
 		if (got)
 			continue;
 		if (!p->put_failing) {
-			backoff(p, 5000000, false);	/* nothing evictable yet */
+			/* nothing evictable yet */
+			pager_backoff(p, 5000000, false);
 			break;
 		}
-		backoff(p, p->put_delay_ns, false);
+		pager_backoff(p, p->put_delay_ns, false);
 		p->put_delay_ns = p->put_delay_ns * 2 < RETRY_MAX_NS ?
 				  p->put_delay_ns * 2 : RETRY_MAX_NS;
 	}

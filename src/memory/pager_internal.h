@@ -6,7 +6,9 @@
  * says who does which part of it.
  *
  * Files, and the threads that run them:
- *   pager.c         everything, for now
+ *   pager.c         the rest, until it is split out too
+ *   pager_store.c   batches to and from the page store: runs of adjacent
+ *                   pages, the retry while no copy is reachable
  *
  * What protects what in struct pager:
  *   - set at create, read-only after: mem, uffd, store, vm, cfg,
@@ -180,5 +182,23 @@ static inline bool stopping(struct pager *p)
 {
 	return __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
 }
+
+/* --- pager.c: what the split-out parts use -------------------------------- */
+
+bool pager_giving_up(struct pager *p);
+void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end);
+void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
+		int error, const char *detail);
+unsigned pager_run_end(struct pager *p, unsigned i, unsigned n,
+		       const uint8_t *mask);
+
+/* --- pager_store.c: store batches ----------------------------------------- */
+
+int pager_get_remote(struct pager *p, struct fetch *f, struct errmsg *err);
+int pager_wait_for_store(struct pager *p, struct fetch *f,
+			 struct errmsg *err);
+/* The evictor's only: */
+int pager_put_batch(struct pager *p, unsigned n, const uint8_t *alive);
+void pager_drop_stale(struct pager *p, unsigned n, const uint8_t *stale);
 
 #endif
