@@ -24,7 +24,6 @@
 #include "util/page.h"
 
 #define WINDOW_START 8u
-#define EVICTOR_IDLE_NS 100000000ull
 #define ROOM_WAIT_NS 10000000ull
 #define GIVE_UP_CHECK_NS 50000000ull
 
@@ -38,7 +37,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static struct timespec deadline_in(uint64_t ns)
+struct timespec pager_deadline_in(uint64_t ns)
 {
 	struct timespec ts;
 	uint64_t t;
@@ -128,7 +127,7 @@ static void record_latency(struct pager *p, uint64_t t0)
 /* Eviction starts when resident reaches the limit; a fault that would
  * go beyond it waits for the evictor.  A limit of all of RAM never
  * evicts. */
-static bool at_limit(struct pager *p)
+bool pager_at_limit(struct pager *p)
 {
 	uint64_t limit = get(&p->limit);
 
@@ -166,7 +165,7 @@ static bool try_reserve(struct pager *p, uint64_t n)
 static void reserve_for_fault(struct pager *p)
 {
 	while (!try_reserve(p, 1)) {
-		struct timespec until = deadline_in(ROOM_WAIT_NS);
+		struct timespec until = pager_deadline_in(ROOM_WAIT_NS);
 
 		if (pager_giving_up(p) ||
 		    __atomic_load_n(&p->put_failing, __ATOMIC_RELAXED)) {
@@ -178,7 +177,7 @@ static void reserve_for_fault(struct pager *p)
 		pthread_cond_timedwait(&p->room, &p->lock, &until);
 		pthread_mutex_unlock(&p->lock);
 	}
-	if (at_limit(p))
+	if (pager_at_limit(p))
 		wake_evictor(p);
 }
 
@@ -258,8 +257,8 @@ void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end)
 
 		if (now >= end)
 			break;
-		until = deadline_in(end - now < GIVE_UP_CHECK_NS ?
-				    end - now : GIVE_UP_CHECK_NS);
+		until = pager_deadline_in(end - now < GIVE_UP_CHECK_NS ?
+					  end - now : GIVE_UP_CHECK_NS);
 		pthread_cond_timedwait(&p->stop, &p->lock, &until);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -313,12 +312,6 @@ static bool verify(struct pager *p, struct fetch *f)
 	return true;
 }
 
-static int punch(struct pager *p, uint64_t page, uint64_t count)
-{
-	return fallocate(p->mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			 (off_t)(page * PAGE_SIZE), (off_t)(count * PAGE_SIZE)) ? -errno : 0;
-}
-
 /* Window pages [i, j) of one kind, adjacent: into the memfd, unmapped,
  * so that their first touch is visible.  Zero pages are written, not
  * fallocated: a fallocated page is not "uptodate" and mincore() (the
@@ -332,8 +325,8 @@ static int install_unmapped(struct pager *p, struct fetch *f, unsigned i,
 	if (f->from[i] != PS_REMOTE)
 		memset(f->data + i * PAGE_SIZE, 0, len);
 	ret = pwrite_full(p->mem->memfd, f->data + i * PAGE_SIZE, len, off);
-	if (ret)
-		punch(p, f->pages[i], j - i);	/* nothing half-written stays */
+	if (ret)	/* nothing half-written stays */
+		pager_punch(p, f->pages[i], j - i);
 	return ret;
 }
 
@@ -669,7 +662,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* The monitor's order of regions, coldest first, for this round. */
-static void refresh_cold(struct pager *p)
+void pager_refresh_cold(struct pager *p)
 {
 	pthread_mutex_lock(&p->monitor_lock);
 	p->ncold = p->monitor ?
@@ -710,7 +703,7 @@ static bool second_chance(struct pager *p, uint64_t page)
 }
 
 /* Up to @want LOCAL pages moved to EVICTING, ascending. */
-static unsigned choose_victims(struct pager *p, unsigned want)
+unsigned pager_choose_victims(struct pager *p, unsigned want)
 {
 	uint64_t scan = 2 * (p->ncold ? p->ncold * WSS_REGION_PAGES : p->npages);
 	unsigned n = 0;
@@ -728,172 +721,11 @@ static unsigned choose_victims(struct pager *p, unsigned want)
 	return n;
 }
 
-/* End of the run of adjacent candidates from @i among those with
- * @mask set (NULL: all). */
-unsigned pager_run_end(struct pager *p, unsigned i, unsigned n,
-		       const uint8_t *mask)
-{
-	unsigned j = i + 1;
-
-	while (j < n && p->cand[j] == p->cand[j - 1] + 1 && (!mask || mask[j]))
-		j++;
-	return j;
-}
-
-/* Candidates [i, j) stay resident after all. */
-static void keep_resident(struct pager *p, unsigned i, unsigned j,
-			  uint8_t from, uint8_t *alive)
-{
-	for (unsigned k = i; k < j; k++) {
-		alive[k] = 0;
-		if (move_state(p, p->cand[k], from, PS_BUSY)) {
-			uffd_ram_protect(p->uffd, p->cand[k], 1, false);
-			set_state(p, p->cand[k], PS_LOCAL);
-		}
-	}
-}
-
-static bool all_zero(const uint8_t *page)
-{
-	const uint64_t *w = (const uint64_t *)page;
-
-	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
-/* Write-protect, then copy out: a write after the protection faults
- * and cancels; one before it is in the copy.  Returns pages kept. */
-static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
-{
-	unsigned kept = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		alive[i] = 1;
-	for (unsigned i = 0, j; i < n; i = j) {
-		j = pager_run_end(p, i, n, NULL);
-		if (uffd_ram_protect(p->uffd, p->cand[i], j - i, true) ||
-		    pread_full(p->mem->memfd, p->buf + i * PAGE_SIZE,
-			     (uint64_t)(j - i) * PAGE_SIZE, p->cand[i] * PAGE_SIZE))
-			keep_resident(p, i, j, PS_EVICTING, alive);
-	}
-	for (unsigned i = 0; i < n; i++) {
-		if (!alive[i])
-			continue;
-		kept++;
-		p->zero[i] = all_zero(p->buf + i * PAGE_SIZE);
-		if (!p->zero[i])
-			p->sums[i] = page_checksum(p->cand[i], p->buf + i * PAGE_SIZE);
-	}
-	return kept;
-}
-
-/* One batch of at most @want pages; returns the pages evicted. */
-static unsigned evict_batch(struct pager *p, unsigned want)
-{
-	uint8_t *alive = p->committed;
-	unsigned n = choose_victims(p, want), evicted = 0, zeros = 0;
-
-	if (!n || !protect_and_copy(p, n, alive))
-		return 0;
-	if (pager_put_batch(p, n, alive)) {
-		keep_resident(p, 0, n, PS_EVICTING, alive);
-		return 0;
-	}
-	/* commit: only pages still EVICTING (no write since protected) */
-	for (unsigned i = 0; i < n; i++) {
-		bool moved = alive[i] &&
-			     move_state(p, p->cand[i], PS_EVICTING, PS_PUNCHING);
-
-		p->put[i] = p->put[i] && !moved;	/* now: stale copies */
-		alive[i] = moved;
-	}
-	for (unsigned i = 0, j; i < n; i = j) {
-		if (!alive[i]) {
-			j = i + 1;
-			continue;
-		}
-		j = pager_run_end(p, i, n, alive);
-		if (punch(p, p->cand[i], j - i)) {
-			for (unsigned k = i; k < j; k++)
-				p->put[k] = !p->zero[k];
-			keep_resident(p, i, j, PS_PUNCHING, alive);
-		}
-	}
-	for (unsigned i = 0; i < n; i++) {
-		if (!alive[i])
-			continue;
-		__atomic_store_n(&p->flags[p->cand[i]], 0, __ATOMIC_RELAXED);
-		set_state(p, p->cand[i], p->zero[i] ? PS_ZERO : PS_REMOTE);
-		evicted++;
-		zeros += p->zero[i];
-	}
-	sub(&p->resident, evicted);
-	add(&p->c.remote, evicted - zeros);
-	add(&p->c.zero, zeros);
-	add(&p->c.evictions, evicted);
-	pager_drop_stale(p, n, p->put);
-	return evicted;
-}
-
-static void room_made(struct pager *p)
+void pager_room_made(struct pager *p)
 {
 	pthread_mutex_lock(&p->lock);
 	pthread_cond_broadcast(&p->room);
 	pthread_mutex_unlock(&p->lock);
-}
-
-/* Down to the low watermark, a batch at a time. */
-static void evict_down(struct pager *p)
-{
-	uint64_t limit = get(&p->limit);
-	uint64_t low = limit * p->cfg.low_pct / 100;
-
-	refresh_cold(p);
-	while (!stopping(p)) {
-		uint64_t r = get(&p->resident);
-		unsigned got;
-
-		if (r <= low)
-			break;
-		got = evict_batch(p, r - low < p->cfg.batch ?
-				     (unsigned)(r - low) : p->cfg.batch);
-		room_made(p);
-		if (got)
-			continue;
-		if (!p->put_failing) {
-			/* nothing evictable yet */
-			pager_backoff(p, 5000000, false);
-			break;
-		}
-		pager_backoff(p, p->put_delay_ns, false);
-		p->put_delay_ns = p->put_delay_ns * 2 < RETRY_MAX_NS ?
-				  p->put_delay_ns * 2 : RETRY_MAX_NS;
-	}
-	if (!p->put_failing)
-		p->put_delay_ns = RETRY_FIRST_NS;
-}
-
-static void *evictor_thread(void *arg)
-{
-	struct pager *p = arg;
-
-	pthread_setname_np(pthread_self(), "pager-evict");
-	pthread_mutex_lock(&p->lock);
-	while (!p->stopping) {
-		if (!at_limit(p)) {
-			struct timespec until = deadline_in(EVICTOR_IDLE_NS);
-
-			pthread_cond_timedwait(&p->work, &p->lock, &until);
-			continue;
-		}
-		pthread_mutex_unlock(&p->lock);
-		evict_down(p);
-		pthread_mutex_lock(&p->lock);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
 }
 
 /* --- lifetime and queries ------------------------------------------------- */
@@ -1049,7 +881,7 @@ int pager_start(struct pager *p, struct errmsg *err)
 	ret = take_resident(p, err);
 	if (ret)
 		return ret;
-	ret = -pthread_create(&p->evictor, NULL, evictor_thread, p);
+	ret = -pthread_create(&p->evictor, NULL, pager_evictor_thread, p);
 	if (ret)
 		return errmsg_set(err, ret, "starting the evictor: %s",
 				  strerror(-ret));
@@ -1134,7 +966,7 @@ void pager_set_limit(struct pager *p, uint64_t local_pages)
 {
 	__atomic_store_n(&p->limit, local_pages, __ATOMIC_RELAXED);
 	wake_evictor(p);
-	room_made(p);
+	pager_room_made(p);
 }
 
 /* The latency below which @q of the faults fell, interpolated within

@@ -7,6 +7,7 @@
  *
  * Files, and the threads that run them:
  *   pager.c         the rest, until it is split out too
+ *   pager_evict.c   the evictor thread: protect, copy out, put, punch
  *   pager_store.c   batches to and from the page store: runs of adjacent
  *                   pages, the retry while no copy is reachable
  *
@@ -185,10 +186,20 @@ static inline bool stopping(struct pager *p)
 
 /* --- pager.c: what the split-out parts use -------------------------------- */
 
+struct timespec pager_deadline_in(uint64_t ns);
 bool pager_giving_up(struct pager *p);
 void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end);
 void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
 		int error, const char *detail);
+bool pager_at_limit(struct pager *p);
+void pager_room_made(struct pager *p);
+void pager_refresh_cold(struct pager *p);
+unsigned pager_choose_victims(struct pager *p, unsigned want);
+
+/* --- pager_evict.c: the evictor ------------------------------------------- */
+
+void *pager_evictor_thread(void *arg);
+int pager_punch(struct pager *p, uint64_t page, uint64_t count);
 unsigned pager_run_end(struct pager *p, unsigned i, unsigned n,
 		       const uint8_t *mask);
 
