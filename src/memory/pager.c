@@ -24,7 +24,6 @@
 #include "util/page.h"
 
 #define WINDOW_START 8u
-#define ROOM_WAIT_NS 10000000ull
 #define GIVE_UP_CHECK_NS 50000000ull
 
 /* --- small helpers -------------------------------------------------------- */
@@ -90,95 +89,12 @@ void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
 		p->cfg.on_event(p->cfg.opaque, &ev);
 }
 
-/* Whether @page is mapped in our page tables: a prefetched page was
- * put in the memfd unmapped, so a mapping is the guest's touch. */
-static bool page_mapped(struct pager *p, uint64_t page)
-{
-	uint64_t entry = 0;
-	off_t off = (off_t)(((uintptr_t)p->mem->base / PAGE_SIZE + page) * 8);
-
-	if (p->pagemap_fd < 0 ||
-	    pread(p->pagemap_fd, &entry, sizeof(entry), off) != sizeof(entry))
-		return false;
-	return entry >> 63;
-}
-
-/* A prefetched page not yet counted: counts it if it was touched. */
-static bool settle_prefetched(struct pager *p, uint64_t page)
-{
-	if (!take_flag(p, page, PF_PREFETCHED))
-		return false;
-	if (!page_mapped(p, page))
-		return false;
-	add(&p->c.prefetch_hits, 1);
-	return true;
-}
-
 static void record_latency(struct pager *p, uint64_t t0)
 {
 	uint64_t us = (now_ns() - t0) / 1000;
 	unsigned b = us < 2 ? 0 : 63 - (unsigned)__builtin_clzll(us);
 
 	add(&p->c.hist[b < PAGER_HIST_BUCKETS ? b : PAGER_HIST_BUCKETS - 1], 1);
-}
-
-/* --- the resident budget -------------------------------------------------- */
-
-/* Eviction starts when resident reaches the limit; a fault that would
- * go beyond it waits for the evictor.  A limit of all of RAM never
- * evicts. */
-bool pager_at_limit(struct pager *p)
-{
-	uint64_t limit = get(&p->limit);
-
-	return limit < p->npages && get(&p->resident) >= limit;
-}
-
-static void wake_evictor(struct pager *p)
-{
-	pthread_mutex_lock(&p->lock);
-	pthread_cond_signal(&p->work);
-	pthread_mutex_unlock(&p->lock);
-}
-
-static bool try_reserve(struct pager *p, uint64_t n)
-{
-	uint64_t r = __atomic_load_n(&p->resident, __ATOMIC_RELAXED);
-
-	do {
-		if (r + n > get(&p->limit))
-			return false;
-	} while (!__atomic_compare_exchange_n(&p->resident, &r, r + n, true,
-					      __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
-	return true;
-}
-
-/*
- * Takes a page of the resident budget for a fault, waiting while the
- * count is at the limit (the evictor frees room).  When the VM ends,
- * or while the store refuses puts (full or unreachable: the evictor
- * cannot make room), it takes it anyway: a guest that keeps running
- * over its local budget is better than one stalled on every fault
- * until a server has room again.
- */
-static void reserve_for_fault(struct pager *p)
-{
-	while (!try_reserve(p, 1)) {
-		struct timespec until = pager_deadline_in(ROOM_WAIT_NS);
-
-		if (pager_giving_up(p) ||
-		    __atomic_load_n(&p->put_failing, __ATOMIC_RELAXED)) {
-			add(&p->resident, 1);
-			break;
-		}
-		pthread_mutex_lock(&p->lock);
-		pthread_cond_signal(&p->work);
-		pthread_cond_timedwait(&p->room, &p->lock, &until);
-		pthread_mutex_unlock(&p->lock);
-	}
-	if (pager_at_limit(p))
-		wake_evictor(p);
 }
 
 /* --- serving faults ------------------------------------------------------- */
@@ -382,39 +298,6 @@ static void install_window(struct pager *p, struct fetch *f)
 	pthread_mutex_unlock(&p->prefetch_lock);
 }
 
-/*
- * The window for this fault, adapted to how the last prefetch fared:
- * mostly touched (sequential access) doubles it, mostly not halves it.
- */
-static unsigned window_now(struct pager *p)
-{
-	unsigned w, touched = 0;
-
-	if (!p->cfg.max_prefetch)
-		return 0;
-	pthread_mutex_lock(&p->prefetch_lock);
-	if (p->nlast) {
-		for (unsigned i = 0; i < p->nlast; i++) {
-			uint64_t q = p->last[i];
-
-			if (load_state(p, q) != PS_LOCAL || !page_mapped(p, q))
-				continue;
-			touched++;
-			if (take_flag(p, q, PF_PREFETCHED))
-				add(&p->c.prefetch_hits, 1);
-		}
-		if (touched * 2 >= p->nlast)
-			p->window = p->window * 2 < p->cfg.max_prefetch ?
-				    p->window * 2 : p->cfg.max_prefetch;
-		else if (touched * 4 < p->nlast && p->window > 1)
-			p->window /= 2;
-		p->nlast = 0;
-	}
-	w = p->window;
-	pthread_mutex_unlock(&p->prefetch_lock);
-	return w;
-}
-
 /* The next pages after @page that are not in the memfd, as far as the
  * budget allows without waiting. */
 static void claim_window(struct pager *p, struct fetch *f, uint64_t page,
@@ -425,7 +308,7 @@ static void claim_window(struct pager *p, struct fetch *f, uint64_t page,
 
 		if (s != PS_REMOTE && s != PS_HOLE && s != PS_ZERO)
 			continue;
-		if (!try_reserve(p, 1))
+		if (!pager_try_reserve(p, 1))
 			break;
 		if (!move_state(p, q, s, PS_FETCHING)) {
 			sub(&p->resident, 1);
@@ -456,7 +339,7 @@ static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 	struct fetch *f;
 	int ret;
 
-	reserve_for_fault(p);
+	pager_reserve_for_fault(p);
 	f = fetch_get(p);
 	if (!f) {
 		release(p, page, from);	/* out of memory: let it retry */
@@ -464,7 +347,7 @@ static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 	}
 	f->n = 0;
 	fetch_add(f, page, from);
-	claim_window(p, f, page, window_now(p));
+	claim_window(p, f, page, pager_window_now(p));
 	ret = pager_get_remote(p, f, &err);
 	if (ret && f->n > 1) {
 		release_window(p, f);
@@ -650,82 +533,6 @@ static void on_note(void *opaque, uint64_t page, enum uffd_fault_kind kind)
 	(void)kind;
 	if (page < p->npages)
 		set_flag(p, page, PF_REF);
-}
-
-/* --- eviction ------------------------------------------------------------- */
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The monitor's order of regions, coldest first, for this round. */
-void pager_refresh_cold(struct pager *p)
-{
-	pthread_mutex_lock(&p->monitor_lock);
-	p->ncold = p->monitor ?
-		   wss_monitor_coldest(p->monitor, p->cold,
-				       (p->npages + WSS_REGION_PAGES - 1) /
-				       WSS_REGION_PAGES) : 0;
-	pthread_mutex_unlock(&p->monitor_lock);
-	p->cold_pos = 0;
-	p->cold_off = 0;
-}
-
-/* The next page the hand considers: region by region from the
- * coldest, or all pages in order (CLOCK). */
-static uint64_t next_candidate(struct pager *p)
-{
-	uint64_t page;
-
-	if (!p->ncold) {
-		page = p->hand;
-		p->hand = (p->hand + 1) % p->npages;
-		return page;
-	}
-	page = p->cold[p->cold_pos].index * WSS_REGION_PAGES + p->cold_off;
-	if (++p->cold_off == WSS_REGION_PAGES) {
-		p->cold_off = 0;
-		p->cold_pos = (p->cold_pos + 1) % p->ncold;
-	}
-	return page;
-}
-
-/* Second chance for a page referenced since the hand last passed; a
- * prefetched page counts as referenced once the guest touched it. */
-static bool second_chance(struct pager *p, uint64_t page)
-{
-	if (settle_prefetched(p, page))
-		return true;
-	return take_flag(p, page, PF_REF);
-}
-
-/* Up to @want LOCAL pages moved to EVICTING, ascending. */
-unsigned pager_choose_victims(struct pager *p, unsigned want)
-{
-	uint64_t scan = 2 * (p->ncold ? p->ncold * WSS_REGION_PAGES : p->npages);
-	unsigned n = 0;
-
-	while (n < want && scan--) {
-		uint64_t page = next_candidate(p);
-
-		if (page >= p->npages || load_state(p, page) != PS_LOCAL ||
-		    second_chance(p, page))
-			continue;
-		if (move_state(p, page, PS_LOCAL, PS_EVICTING))
-			p->cand[n++] = page;
-	}
-	qsort(p->cand, n, sizeof(p->cand[0]), cmp_u64);
-	return n;
-}
-
-void pager_room_made(struct pager *p)
-{
-	pthread_mutex_lock(&p->lock);
-	pthread_cond_broadcast(&p->room);
-	pthread_mutex_unlock(&p->lock);
 }
 
 /* --- lifetime and queries ------------------------------------------------- */
@@ -965,7 +772,7 @@ void pager_note_pages(void *obj, const uint64_t *written,
 void pager_set_limit(struct pager *p, uint64_t local_pages)
 {
 	__atomic_store_n(&p->limit, local_pages, __ATOMIC_RELAXED);
-	wake_evictor(p);
+	pager_wake_evictor(p);
 	pager_room_made(p);
 }
 
@@ -1031,5 +838,5 @@ void pager_settle(struct pager *p)
 	for (uint64_t page = 0; page < p->npages; page++)
 		if (__atomic_load_n(&p->flags[page], __ATOMIC_RELAXED) &
 		    PF_PREFETCHED)
-			settle_prefetched(p, page);
+			pager_settle_prefetched(p, page);
 }

@@ -2,7 +2,7 @@
 /*
  * The evictor: one thread that, once the resident count reaches the
  * limit, evicts down to the low watermark a batch at a time.  A batch:
- * choose victims (LOCAL -> EVICTING, pager.c), write-protect and
+ * choose victims (LOCAL -> EVICTING, pager_policy.c), write-protect and
  * copy them out with pread() (never through the mapping), checksum,
  * put the non-zero ones to the store (pager_store.c), then punch only
  * the pages still EVICTING (-> PUNCHING -> REMOTE or ZERO).  A write

@@ -7,6 +7,9 @@
  *
  * Files, and the threads that run them:
  *   pager.c         the rest, until it is split out too
+ *   pager_policy.c  what stays resident: the resident budget, the
+ *                   evictor's choice of victims, the prefetch window and
+ *                   its hit count; fault threads and the evictor
  *   pager_evict.c   the evictor thread: protect, copy out, put, punch
  *   pager_store.c   batches to and from the page store: runs of adjacent
  *                   pages, the retry while no copy is reachable
@@ -191,8 +194,17 @@ bool pager_giving_up(struct pager *p);
 void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end);
 void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
 		int error, const char *detail);
+
+/* --- pager_policy.c: budget, victims, prefetch window --------------------- */
+
 bool pager_at_limit(struct pager *p);
+void pager_wake_evictor(struct pager *p);
+bool pager_try_reserve(struct pager *p, uint64_t n);
+void pager_reserve_for_fault(struct pager *p);
 void pager_room_made(struct pager *p);
+bool pager_settle_prefetched(struct pager *p, uint64_t page);
+unsigned pager_window_now(struct pager *p);
+/* The evictor's only: */
 void pager_refresh_cold(struct pager *p);
 unsigned pager_choose_victims(struct pager *p, unsigned want);
 
