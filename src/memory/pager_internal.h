@@ -6,10 +6,16 @@
  * says who does which part of it.
  *
  * Files, and the threads that run them:
- *   pager.c         the rest, until it is split out too
+ *   pager.c         create/start/destroy, the queries and stats, and the
+ *                   helpers every part uses (clock, back-off, events);
+ *                   the API may be called from any thread
  *   pager_policy.c  what stays resident: the resident budget, the
  *                   evictor's choice of victims, the prefetch window and
  *                   its hit count; fault threads and the evictor
+ *   pager_fault.c   the uffd callbacks: serving missing faults with their
+ *                   prefetch, write-protect and minor faults; uffd_ram's
+ *                   fault threads, and the sampler's thread through
+ *                   uffd_ram_map_back()
  *   pager_evict.c   the evictor thread: protect, copy out, put, punch
  *   pager_store.c   batches to and from the page store: runs of adjacent
  *                   pages, the retry while no copy is reachable
@@ -187,8 +193,9 @@ static inline bool stopping(struct pager *p)
 	return __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
 }
 
-/* --- pager.c: what the split-out parts use -------------------------------- */
+/* --- pager.c: helpers for every part -------------------------------------- */
 
+uint64_t pager_now_ns(void);
 struct timespec pager_deadline_in(uint64_t ns);
 bool pager_giving_up(struct pager *p);
 void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end);
@@ -207,6 +214,11 @@ unsigned pager_window_now(struct pager *p);
 /* The evictor's only: */
 void pager_refresh_cold(struct pager *p);
 unsigned pager_choose_victims(struct pager *p, unsigned want);
+
+/* --- pager_fault.c: the uffd callbacks ------------------------------------ */
+
+/* The uffd user the pager attaches as: its modes and callbacks. */
+void pager_fault_user(struct pager *p, struct uffd_ram_user *user);
 
 /* --- pager_evict.c: the evictor ------------------------------------------- */
 
