@@ -14,55 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/userfaultfd.h>
-
-
-/* uapi values from Linux 6.3+ / 6.6+ that Debian 12's headers predate */
-#ifndef UFFDIO_CONTINUE_MODE_WP
-#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
-#endif
-#ifndef UFFD_FEATURE_POISON
-#define UFFD_FEATURE_POISON (1 << 14)
-#endif
-#ifndef UFFDIO_POISON
-struct uffdio_poison {
-	struct uffdio_range range;
-	__u64 mode;
-	__s64 updated;
-};
-#define _UFFDIO_POISON 0x08
-#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
-#endif
+#include "memory/uffd_ram_internal.h"
 
 /* How often a page operation retries the kernel's -EAGAIN (the mm is
  * changing under it) before it gives up. */
 #define UFFD_RETRIES 64
-
-struct uffd_ram {
-	const struct guest_mem *mem;
-	uint64_t npages;
-	int uffd;
-	uint64_t features;		/* negotiated */
-	uint64_t ioctls;		/* available on the registered range */
-	bool continue_wp;		/* UFFDIO_CONTINUE_MODE_WP works */
-	unsigned registered;		/* UFFD_RAM_* once started */
-	unsigned nthreads;
-	pthread_t threads[UFFD_RAM_MAX_THREADS];
-	unsigned threads_started;
-	int stop_fd;			/* eventfd: the fault threads end */
-	int thread_error;		/* atomic: first read or resolve error */
-	uint64_t cpu_ns[UFFD_FAULT_KINDS];	/* atomic */
-	uint64_t faults[UFFD_FAULT_KINDS];	/* atomic */
-	uint64_t last_sweep_ns;		/* atomic: see sweep_waiters() */
-
-	/* fault threads read the users under the read lock; attach and
-	 * detach take the write lock, so a detached user's callbacks are
-	 * over when detach returns */
-	pthread_rwlock_t users_lock;
-	struct uffd_ram_user users[UFFD_RAM_MAX_USERS];
-	unsigned nusers;
-	bool started;			/* under users_lock */
-};
 
 static int uffd_open(uint64_t want, uint64_t *got, struct errmsg *err)
 {
