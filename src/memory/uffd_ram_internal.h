@@ -4,7 +4,10 @@
  * (uffd_ram.h is the API and its contract with the users).
  *
  * Files, and the threads that run them:
- *   uffd_ram.c        everything, for now
+ *   uffd_ram.c        the rest, until it is split out too
+ *   uffd_ram_ops.c    the page operations (UFFDIO_COPY, ZEROPAGE,
+ *                     CONTINUE, WRITEPROTECT, WAKE, POISON) with their
+ *                     retries; any thread, mostly the users' resolvers
  *
  * What protects what in struct uffd_ram:
  *   - set by create, read-only after: mem, npages, uffd, features,
@@ -73,5 +76,12 @@ struct uffd_ram {
 	unsigned nusers;
 	bool started;			/* under users_lock */
 };
+
+/* Pages [page, page + count) are guest RAM, and there is at least one. */
+static inline bool in_ram(const struct uffd_ram *u, uint64_t page,
+			  uint64_t count)
+{
+	return count && page < u->npages && count <= u->npages - page;
+}
 
 #endif
