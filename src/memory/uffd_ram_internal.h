@@ -4,10 +4,15 @@
  * (uffd_ram.h is the API and its contract with the users).
  *
  * Files, and the threads that run them:
- *   uffd_ram.c        the rest, until it is split out too
+ *   uffd_ram.c        probing the kernel, create/destroy, attaching users,
+ *                     registering guest RAM and starting the fault
+ *                     threads; the queries; any thread
  *   uffd_ram_ops.c    the page operations (UFFDIO_COPY, ZEROPAGE,
  *                     CONTINUE, WRITEPROTECT, WAKE, POISON) with their
  *                     retries; any thread, mostly the users' resolvers
+ *   uffd_ram_fault.c  the fault threads: read one message, tell the
+ *                     observers, call the resolver or the default; and
+ *                     the once-a-second wake of every waiter
  *
  * What protects what in struct uffd_ram:
  *   - set by create, read-only after: mem, npages, uffd, features,
@@ -21,6 +26,9 @@
  *     start.
  * The fault threads never touch guest RAM through the mapping: they are
  * what resolves faults on it.
+ *
+ * What the files share is declared here: uffd_ram_fault_thread() for the
+ * start, and in_ram(), a one-line check, static inline.
  */
 #ifndef RACKVM_MEMORY_UFFD_RAM_INTERNAL_H
 #define RACKVM_MEMORY_UFFD_RAM_INTERNAL_H
@@ -83,5 +91,8 @@ static inline bool in_ram(const struct uffd_ram *u, uint64_t page,
 {
 	return count && page < u->npages && count <= u->npages - page;
 }
+
+/* uffd_ram_fault.c: one of the fault threads, for pthread_create(). */
+void *uffd_ram_fault_thread(void *arg);
 
 #endif
