@@ -22,11 +22,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "memory/pager_internal.h"
 #include "memory/wss.h"
 #include "memory/wss_monitor.h"
+#include "util/full_io.h"
 #include "util/page.h"
 
 #define ROOM_WAIT_NS 10000000ull
@@ -104,10 +104,10 @@ void pager_room_made(struct pager *p)
 static bool page_mapped(struct pager *p, uint64_t page)
 {
 	uint64_t entry = 0;
-	off_t off = (off_t)(((uintptr_t)p->mem->base / PAGE_SIZE + page) * 8);
+	uint64_t off = ((uintptr_t)p->mem->base / PAGE_SIZE + page) * 8;
 
 	if (p->pagemap_fd < 0 ||
-	    pread(p->pagemap_fd, &entry, sizeof(entry), off) != sizeof(entry))
+	    pread_full(p->pagemap_fd, &entry, sizeof(entry), off))
 		return false;
 	return entry >> 63;
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "memory/uffd_ram_internal.h"
+#include "util/full_io.h"
 #include "util/page.h"
 
 static int uffd_open(uint64_t want, uint64_t *got, struct errmsg *err)
@@ -96,7 +97,7 @@ static bool probe_continue_wp(void)
 	memfd = memfd_create("rackvm-uffd-probe", MFD_CLOEXEC);
 	if (memfd < 0)
 		return false;
-	if (ftruncate(memfd, PAGE_SIZE) || pwrite(memfd, &one, 1, 0) != 1)
+	if (ftruncate(memfd, PAGE_SIZE) || pwrite_full(memfd, &one, 1, 0))
 		goto out;
 	map = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (map == MAP_FAILED)
