@@ -9,6 +9,7 @@
 
 #include <linux/kvm.h>
 
+#include "util/page.h"
 #include "vm/vcpu.h"
 
 struct dirty_log {
@@ -45,9 +46,9 @@ static bool entry_page(const struct dirty_log *dl, uint32_t slot,
 	if (slot >= dl->vm->mem.nregions)
 		return false;
 	r = &dl->vm->mem.regions[slot];
-	if (offset >= r->size >> PAGE_SHIFT_4K)
+	if (offset >= r->size >> PAGE_SHIFT)
 		return false;
-	*page = (r->memfd_offset >> PAGE_SHIFT_4K) + offset;
+	*page = (r->memfd_offset >> PAGE_SHIFT) + offset;
 	return true;
 }
 
@@ -157,7 +158,7 @@ static int64_t collect_bitmap_locked(struct dirty_log *dl, uint64_t *bitmap,
 
 	for (unsigned i = 0; i < dl->vm->mem.nregions; i++) {
 		const struct guest_region *r = &dl->vm->mem.regions[i];
-		uint64_t npages = r->size >> PAGE_SHIFT_4K;
+		uint64_t npages = r->size >> PAGE_SHIFT;
 		uint64_t words = bitmap_words(npages);
 		struct kvm_dirty_log get = { .slot = i,
 					     .dirty_bitmap = dl->slot_bitmap };
@@ -178,7 +179,7 @@ static int64_t collect_bitmap_locked(struct dirty_log *dl, uint64_t *bitmap,
 					  i, strerror(errno));
 		/* memfd offsets of regions are multiples of 3 GiB: word
 		 * aligned, so the slot's words OR straight in */
-		added += or_into(bitmap + (r->memfd_offset >> PAGE_SHIFT_4K) / 64,
+		added += or_into(bitmap + (r->memfd_offset >> PAGE_SHIFT) / 64,
 				 dl->slot_bitmap, words, false);
 	}
 	return added;
@@ -221,7 +222,7 @@ int dirty_log_create(struct vm *vm, struct dirty_log **out, struct errmsg *err)
 		return -ENOMEM;
 	dl->vm = vm;
 	dl->mode = vm->dirty_log;
-	dl->npages = vm->mem.size >> PAGE_SHIFT_4K;
+	dl->npages = vm->mem.size >> PAGE_SHIFT;
 	pthread_mutex_init(&dl->lock, NULL);
 	if (dl->mode == VM_DIRTY_LOG_RING) {
 		dl->pending = calloc(bitmap_words(dl->npages), 8);
@@ -233,8 +234,8 @@ int dirty_log_create(struct vm *vm, struct dirty_log **out, struct errmsg *err)
 		vm->dirty_ring_full = ring_full;
 	} else {
 		for (unsigned i = 0; i < vm->mem.nregions; i++)
-			if (vm->mem.regions[i].size >> PAGE_SHIFT_4K > slot_pages)
-				slot_pages = vm->mem.regions[i].size >> PAGE_SHIFT_4K;
+			if (vm->mem.regions[i].size >> PAGE_SHIFT > slot_pages)
+				slot_pages = vm->mem.regions[i].size >> PAGE_SHIFT;
 		dl->slot_bitmap = calloc(bitmap_words(slot_pages), 8);
 		if (!dl->slot_bitmap)
 			goto nomem;

@@ -33,8 +33,6 @@
 #include "util/errmsg.h"
 #include "vm/vm.h"
 
-#define PAGE_SHIFT_4K 12
-
 struct dirty_log;
 
 int dirty_log_create(struct vm *vm, struct dirty_log **out, struct errmsg *err);

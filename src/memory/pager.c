@@ -1,124 +1,40 @@
 // SPDX-License-Identifier: MIT
+/*
+ * The pager's glue: create, start and destroy, the queries and stats,
+ * and the helpers all its parts use (the clock, the back-off that ends
+ * when the pager stops, the event callback).  The parts and the
+ * threads that run them are listed in pager_internal.h.
+ *
+ * The API here may be called from any thread.  Create and destroy own
+ * the arrays, the locks and the uffd attachment; destroy first stops the
+ * evictor, then detaches, which waits for fault threads still inside the
+ * pager's callbacks (they give up once stopping is set).
+ */
 #include "memory/pager.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/falloc.h>
-
 #include "memory/dirty_log.h"
+#include "memory/pager_internal.h"
 #include "memory/uffd_ram.h"
 #include "memory/wss.h"
-#include "memory/wss_monitor.h"
 #include "remote/page_store.h"
-#include "vm/vm.h"
-#include "util/full_io.h"
 #include "util/page.h"
-
-
-/* See pager.h for the moves between them. */
-enum page_state {
-	PS_HOLE = 0,
-	PS_LOCAL,
-	PS_EVICTING,
-	PS_PUNCHING,
-	PS_REMOTE,
-	PS_ZERO,
-	PS_FETCHING,
-	PS_BUSY,
-	PS_FAILED,
-};
-
-/* Per-page flags, a second byte array, changed with atomic bit ops. */
-#define PF_REF 1u		/* referenced since the hand last passed */
-#define PF_PREFETCHED 2u	/* prefetched, not yet seen touched */
+#include "vm/vm.h"
 
 #define WINDOW_START 8u
-#define FETCH_POOL 16
-#define RETRY_FIRST_NS 10000000ull	/* store back-off: 10 ms .. 1 s */
-#define RETRY_MAX_NS 1000000000ull
-#define EVICTOR_IDLE_NS 100000000ull
-#define ROOM_WAIT_NS 10000000ull
 #define GIVE_UP_CHECK_NS 50000000ull
 
-/* One fault's fetch: the faulting page first, then the window's pages,
- * ascending; each with the state it was claimed from. */
-struct fetch {
-	unsigned n;
-	uint64_t pages[1 + PAGER_MAX_PREFETCH];
-	uint8_t from[1 + PAGER_MAX_PREFETCH];
-	bool ok[1 + PAGER_MAX_PREFETCH];
-	uint64_t sums[1 + PAGER_MAX_PREFETCH];
-	struct page_run runs[1 + PAGER_MAX_PREFETCH];
-	uint8_t *data;			/* (1 + PAGER_MAX_PREFETCH) pages */
-};
+/* --- helpers for every part ----------------------------------------------- */
 
-struct pager_counters {			/* all atomic */
-	uint64_t remote, zero, failed;
-	uint64_t faults, fetches, fetched_pages, prefetched, prefetch_hits;
-	uint64_t evictions, cancelled, puts, bytes_in, bytes_out;
-	uint64_t unreachable;
-	uint64_t hist[PAGER_HIST_BUCKETS];
-};
-
-struct pager {
-	const struct guest_mem *mem;
-	struct uffd_ram *uffd;
-	struct page_store *store;
-	struct vm *vm;
-	struct pager_config cfg;
-	char store_desc[256];
-	uint64_t npages;
-	uint8_t *state;			/* npages, enum page_state */
-	uint8_t *flags;			/* npages, PF_* */
-	int pagemap_fd;			/* -1: hits are not counted */
-	bool attached;
-
-	uint64_t limit;			/* atomic */
-	uint64_t resident;		/* atomic */
-	struct pager_counters c;
-
-	pthread_mutex_t lock;		/* the rest of this block */
-	pthread_cond_t work;		/* to the evictor: over the limit */
-	pthread_cond_t room;		/* from the evictor: pages freed */
-	pthread_cond_t stop;		/* stopping was set */
-	bool stopping;			/* written under lock, read atomic */
-	pthread_t evictor;
-	bool evictor_started;
-	struct fetch *pool[FETCH_POOL];
-	unsigned npool;
-	unsigned unreachable_waiters;
-
-	pthread_mutex_t prefetch_lock;	/* the window and the last prefetch */
-	unsigned window;
-	uint64_t last[PAGER_MAX_PREFETCH];
-	unsigned nlast;
-
-	pthread_mutex_t monitor_lock;
-	struct wss_monitor *monitor;
-
-	/* the evictor's own */
-	struct wss_cold_region *cold;	/* region order, coldest first */
-	uint64_t ncold, cold_pos, cold_off;
-	uint64_t hand;			/* CLOCK */
-	uint8_t *buf;			/* batch pages */
-	uint64_t *cand, *sums;
-	uint8_t *zero, *put, *committed;
-	struct page_run *runs;
-	bool put_failing;		/* atomic: the store refuses puts */
-	uint64_t put_delay_ns;
-};
-
-/* --- small helpers -------------------------------------------------------- */
-
-static uint64_t now_ns(void)
+uint64_t pager_now_ns(void)
 {
 	struct timespec ts;
 
@@ -126,7 +42,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static struct timespec deadline_in(uint64_t ns)
+struct timespec pager_deadline_in(uint64_t ns)
 {
 	struct timespec ts;
 	uint64_t t;
@@ -136,55 +52,6 @@ static struct timespec deadline_in(uint64_t ns)
 	ts.tv_sec += (time_t)(t / 1000000000ull);
 	ts.tv_nsec = (long)(t % 1000000000ull);
 	return ts;
-}
-
-static void add(uint64_t *counter, uint64_t n)
-{
-	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
-}
-
-static void sub(uint64_t *counter, uint64_t n)
-{
-	__atomic_fetch_sub(counter, n, __ATOMIC_RELAXED);
-}
-
-static uint64_t get(const uint64_t *counter)
-{
-	return __atomic_load_n(counter, __ATOMIC_RELAXED);
-}
-
-static uint8_t load_state(struct pager *p, uint64_t page)
-{
-	return __atomic_load_n(&p->state[page], __ATOMIC_ACQUIRE);
-}
-
-static void set_state(struct pager *p, uint64_t page, uint8_t s)
-{
-	__atomic_store_n(&p->state[page], s, __ATOMIC_RELEASE);
-}
-
-static bool move_state(struct pager *p, uint64_t page, uint8_t from,
-		       uint8_t to)
-{
-	return __atomic_compare_exchange_n(&p->state[page], &from, to, false,
-					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-}
-
-static void set_flag(struct pager *p, uint64_t page, uint8_t f)
-{
-	__atomic_fetch_or(&p->flags[page], f, __ATOMIC_RELAXED);
-}
-
-/* Clears @f, true if it was set (exactly one caller sees it set). */
-static bool take_flag(struct pager *p, uint64_t page, uint8_t f)
-{
-	return __atomic_fetch_and(&p->flags[page], (uint8_t)~f,
-				  __ATOMIC_RELAXED) & f;
-}
-
-static bool stopping(struct pager *p)
-{
-	return __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -200,24 +67,35 @@ static bool vm_ending_answerable(struct pager *p)
 }
 
 /* Waiting for the store is over: the pager stops, or the VM ends. */
-static bool giving_up(struct pager *p)
+bool pager_giving_up(struct pager *p)
 {
 	return stopping(p) || vm_ending_answerable(p);
 }
 
-/* A state other threads leave within microseconds (BUSY, PUNCHING). */
-static void settle_wait(unsigned *spins)
+/* Sleeps up to @ns unless the pager stops first, or, with @or_vm_end,
+ * the VM ends: that is looked at every GIVE_UP_CHECK_NS, so that a fault
+ * waiting for an unreachable store lets go soon after a signal (nobody
+ * signals the pager then). */
+void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end)
 {
-	struct timespec ts = { 0, 50000 };
+	uint64_t end = pager_now_ns() + ns;
 
-	if ((*spins)++ < 64)
-		sched_yield();
-	else
-		nanosleep(&ts, NULL);
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping && !(or_vm_end && vm_ending_answerable(p))) {
+		uint64_t now = pager_now_ns();
+		struct timespec until;
+
+		if (now >= end)
+			break;
+		until = pager_deadline_in(end - now < GIVE_UP_CHECK_NS ?
+					  end - now : GIVE_UP_CHECK_NS);
+		pthread_cond_timedwait(&p->stop, &p->lock, &until);
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
-static void emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
-		 int error, const char *detail)
+void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
+		int error, const char *detail)
 {
 	struct pager_event ev = {
 		.kind = kind, .page = page, .error = error,
@@ -226,956 +104,6 @@ static void emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
 
 	if (p->cfg.on_event)
 		p->cfg.on_event(p->cfg.opaque, &ev);
-}
-
-/* Whether @page is mapped in our page tables: a prefetched page was
- * put in the memfd unmapped, so a mapping is the guest's touch. */
-static bool page_mapped(struct pager *p, uint64_t page)
-{
-	uint64_t entry = 0;
-	off_t off = (off_t)(((uintptr_t)p->mem->base / PAGE_SIZE + page) * 8);
-
-	if (p->pagemap_fd < 0 ||
-	    pread(p->pagemap_fd, &entry, sizeof(entry), off) != sizeof(entry))
-		return false;
-	return entry >> 63;
-}
-
-/* A prefetched page not yet counted: counts it if it was touched. */
-static bool settle_prefetched(struct pager *p, uint64_t page)
-{
-	if (!take_flag(p, page, PF_PREFETCHED))
-		return false;
-	if (!page_mapped(p, page))
-		return false;
-	add(&p->c.prefetch_hits, 1);
-	return true;
-}
-
-static void record_latency(struct pager *p, uint64_t t0)
-{
-	uint64_t us = (now_ns() - t0) / 1000;
-	unsigned b = us < 2 ? 0 : 63 - (unsigned)__builtin_clzll(us);
-
-	add(&p->c.hist[b < PAGER_HIST_BUCKETS ? b : PAGER_HIST_BUCKETS - 1], 1);
-}
-
-/* --- the resident budget -------------------------------------------------- */
-
-/* Eviction starts when resident reaches the limit; a fault that would
- * go beyond it waits for the evictor.  A limit of all of RAM never
- * evicts. */
-static bool at_limit(struct pager *p)
-{
-	uint64_t limit = get(&p->limit);
-
-	return limit < p->npages && get(&p->resident) >= limit;
-}
-
-static void wake_evictor(struct pager *p)
-{
-	pthread_mutex_lock(&p->lock);
-	pthread_cond_signal(&p->work);
-	pthread_mutex_unlock(&p->lock);
-}
-
-static bool try_reserve(struct pager *p, uint64_t n)
-{
-	uint64_t r = __atomic_load_n(&p->resident, __ATOMIC_RELAXED);
-
-	do {
-		if (r + n > get(&p->limit))
-			return false;
-	} while (!__atomic_compare_exchange_n(&p->resident, &r, r + n, true,
-					      __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
-	return true;
-}
-
-/*
- * Takes a page of the resident budget for a fault, waiting while the
- * count is at the limit (the evictor frees room).  When the VM ends,
- * or while the store refuses puts (full or unreachable: the evictor
- * cannot make room), it takes it anyway: a guest that keeps running
- * over its local budget is better than one stalled on every fault
- * until a server has room again.
- */
-static void reserve_for_fault(struct pager *p)
-{
-	while (!try_reserve(p, 1)) {
-		struct timespec until = deadline_in(ROOM_WAIT_NS);
-
-		if (giving_up(p) ||
-		    __atomic_load_n(&p->put_failing, __ATOMIC_RELAXED)) {
-			add(&p->resident, 1);
-			break;
-		}
-		pthread_mutex_lock(&p->lock);
-		pthread_cond_signal(&p->work);
-		pthread_cond_timedwait(&p->room, &p->lock, &until);
-		pthread_mutex_unlock(&p->lock);
-	}
-	if (at_limit(p))
-		wake_evictor(p);
-}
-
-/* --- serving faults ------------------------------------------------------- */
-
-static struct fetch *fetch_get(struct pager *p)
-{
-	struct fetch *f = NULL;
-
-	pthread_mutex_lock(&p->lock);
-	if (p->npool)
-		f = p->pool[--p->npool];
-	pthread_mutex_unlock(&p->lock);
-	if (f)
-		return f;
-	f = calloc(1, sizeof(*f));
-	if (f)
-		f->data = malloc((1 + PAGER_MAX_PREFETCH) * PAGE_SIZE);
-	if (f && !f->data) {
-		free(f);
-		f = NULL;
-	}
-	return f;
-}
-
-static void fetch_put(struct pager *p, struct fetch *f)
-{
-	pthread_mutex_lock(&p->lock);
-	if (p->npool < FETCH_POOL) {
-		p->pool[p->npool++] = f;
-		f = NULL;
-	}
-	pthread_mutex_unlock(&p->lock);
-	if (f) {
-		free(f->data);
-		free(f);
-	}
-}
-
-static void fetch_add(struct fetch *f, uint64_t page, uint8_t from)
-{
-	f->pages[f->n] = page;
-	f->from[f->n] = from;
-	f->ok[f->n] = true;
-	f->n++;
-}
-
-/* Gives a claimed page back unfilled, and wakes whoever faulted on it
- * meanwhile (they left it to us): their retry claims it afresh. */
-static void release(struct pager *p, uint64_t page, uint8_t from)
-{
-	set_state(p, page, from);
-	sub(&p->resident, 1);
-	uffd_ram_wake(p->uffd, page, 1);
-}
-
-static void release_window(struct pager *p, struct fetch *f)
-{
-	for (unsigned i = 1; i < f->n; i++)
-		if (f->ok[i])
-			release(p, f->pages[i], f->from[i]);
-	f->n = 1;
-}
-
-/* Runs of adjacent REMOTE pages, data at each page's slot. */
-static size_t remote_runs(struct fetch *f)
-{
-	size_t nruns = 0;
-
-	for (unsigned i = 0; i < f->n; i++) {
-		struct page_run *r = nruns ? &f->runs[nruns - 1] : NULL;
-
-		if (!f->ok[i] || f->from[i] != PS_REMOTE)
-			continue;
-		if (r && r->first + r->count == f->pages[i] &&
-		    r->data + r->count * PAGE_SIZE == f->data + i * PAGE_SIZE) {
-			r->count++;
-			continue;
-		}
-		f->runs[nruns++] = (struct page_run){
-			.first = f->pages[i], .count = 1,
-			.data = f->data + i * PAGE_SIZE, .sums = &f->sums[i],
-		};
-	}
-	return nruns;
-}
-
-static int get_remote(struct pager *p, struct fetch *f, struct errmsg *err)
-{
-	size_t nruns = remote_runs(f);
-	int ret;
-
-	if (!nruns)
-		return 0;
-	err->text[0] = 0;
-	add(&p->c.fetches, 1);
-	ret = page_store_get(p->store, f->runs, nruns, err);
-	if (ret > 0)
-		ret = -EIO;	/* the contract is 0 or -errno */
-	return ret;
-}
-
-/* Sleeps up to @ns unless the pager stops first. */
-/* Sleeps up to @ns unless the pager stops first, or, with @or_vm_end,
- * the VM ends: that is looked at every GIVE_UP_CHECK_NS, so that a fault
- * waiting for an unreachable store lets go soon after a signal (nobody
- * signals the pager then). */
-static void backoff(struct pager *p, uint64_t ns, bool or_vm_end)
-{
-	uint64_t end = now_ns() + ns;
-
-	pthread_mutex_lock(&p->lock);
-	while (!p->stopping && !(or_vm_end && vm_ending_answerable(p))) {
-		uint64_t now = now_ns();
-		struct timespec until;
-
-		if (now >= end)
-			break;
-		until = deadline_in(end - now < GIVE_UP_CHECK_NS ?
-				    end - now : GIVE_UP_CHECK_NS);
-		pthread_cond_timedwait(&p->stop, &p->lock, &until);
-	}
-	pthread_mutex_unlock(&p->lock);
-}
-
-/*
- * No copy of a needed page is reachable: pause the VM (without waiting:
- * the faulting vCPU is ours and cannot pause), retry until a copy is
- * back.  -ECANCELED if the VM or the pager ends first.
- */
-static int wait_for_store(struct pager *p, struct fetch *f,
-			  struct errmsg *err)
-{
-	bool paused = p->vm && vm_request_pause(p->vm) == 0;
-	uint64_t delay = RETRY_FIRST_NS, page = f->pages[0];
-	bool first, last;
-	int ret;
-
-	add(&p->c.unreachable, 1);
-	pthread_mutex_lock(&p->lock);
-	first = p->unreachable_waiters++ == 0;
-	pthread_mutex_unlock(&p->lock);
-	if (first)
-		emit(p, PAGER_EVENT_UNREACHABLE, page, -EAGAIN, err->text);
-	for (;;) {
-		if (giving_up(p)) {
-			ret = -ECANCELED;
-			break;
-		}
-		backoff(p, delay, true);
-		if (giving_up(p)) {
-			ret = -ECANCELED;
-			break;
-		}
-		ret = get_remote(p, f, err);
-		if (ret != -EAGAIN)
-			break;
-		delay = delay * 2 < RETRY_MAX_NS ? delay * 2 : RETRY_MAX_NS;
-	}
-	pthread_mutex_lock(&p->lock);
-	last = --p->unreachable_waiters == 0;
-	pthread_mutex_unlock(&p->lock);
-	if (!ret && last)
-		emit(p, PAGER_EVENT_REACHABLE, page, 0, "");
-	if (paused)
-		vm_resume(p->vm);
-	return ret;
-}
-
-/* A needed page cannot be had: stop the VM, never hand out other data.
- * The poison answers the fault (SIGBUS, or EFAULT in a syscall), so a
- * device thread waiting on it can still be stopped. */
-static void page_lost(struct pager *p, uint64_t page, uint8_t from, int error,
-		      const char *why)
-{
-	set_state(p, page, PS_FAILED);
-	sub(&p->resident, 1);
-	if (from == PS_REMOTE)
-		sub(&p->c.remote, 1);
-	else if (from == PS_ZERO)
-		sub(&p->c.zero, 1);
-	add(&p->c.failed, 1);
-	emit(p, PAGER_EVENT_PAGE_LOST, page, error, why);
-	if (p->vm)
-		vm_request_exit(p->vm, VM_EXIT_HOST_ERROR, error, 0,
-				"pager: guest page %llu (memfd offset %#llx) cannot be "
-				"brought back from %s: %s",
-				(unsigned long long)page,
-				(unsigned long long)(page * PAGE_SIZE), p->store_desc,
-				why);
-	uffd_ram_poison(p->uffd, page, 1);
-}
-
-/* The VM ends while the page is unreachable: the page stays REMOTE,
- * the thread waiting for it gets poison rather than zeros. */
-static void give_up(struct pager *p, uint64_t page)
-{
-	set_state(p, page, PS_REMOTE);
-	sub(&p->resident, 1);
-	uffd_ram_poison(p->uffd, page, 1);
-}
-
-/* The window's checksums; a bad prefetched page only stays remote. */
-static bool verify(struct pager *p, struct fetch *f)
-{
-	for (unsigned i = 0; i < f->n; i++) {
-		if (!f->ok[i] || f->from[i] != PS_REMOTE ||
-		    page_checksum(f->pages[i], f->data + i * PAGE_SIZE) == f->sums[i])
-			continue;
-		if (i == 0)
-			return false;
-		f->ok[i] = false;
-		release(p, f->pages[i], f->from[i]);
-	}
-	return true;
-}
-
-static int punch(struct pager *p, uint64_t page, uint64_t count)
-{
-	return fallocate(p->mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			 (off_t)(page * PAGE_SIZE), (off_t)(count * PAGE_SIZE)) ? -errno : 0;
-}
-
-/* Window pages [i, j) of one kind, adjacent: into the memfd, unmapped,
- * so that their first touch is visible.  Zero pages are written, not
- * fallocated: a fallocated page is not "uptodate" and mincore() (the
- * sampler's population) would not see it. */
-static int install_unmapped(struct pager *p, struct fetch *f, unsigned i,
-			    unsigned j)
-{
-	uint64_t off = f->pages[i] * PAGE_SIZE, len = (uint64_t)(j - i) * PAGE_SIZE;
-	int ret;
-
-	if (f->from[i] != PS_REMOTE)
-		memset(f->data + i * PAGE_SIZE, 0, len);
-	ret = pwrite_full(p->mem->memfd, f->data + i * PAGE_SIZE, len, off);
-	if (ret)
-		punch(p, f->pages[i], j - i);	/* nothing half-written stays */
-	return ret;
-}
-
-static void account_filled(struct pager *p, uint8_t from)
-{
-	if (from == PS_REMOTE) {
-		sub(&p->c.remote, 1);
-		add(&p->c.fetched_pages, 1);
-		add(&p->c.bytes_in, PAGE_SIZE);
-	} else if (from == PS_ZERO) {
-		sub(&p->c.zero, 1);
-	}
-}
-
-static void install_window(struct pager *p, struct fetch *f)
-{
-	unsigned i = 1, n = 0;
-
-	while (i < f->n) {
-		unsigned j = i + 1;
-
-		if (!f->ok[i]) {
-			i++;
-			continue;
-		}
-		while (j < f->n && f->ok[j] && f->from[j] == f->from[i] &&
-		       f->pages[j] == f->pages[j - 1] + 1)
-			j++;
-		if (install_unmapped(p, f, i, j)) {
-			for (unsigned k = i; k < j; k++) {
-				f->ok[k] = false;
-				release(p, f->pages[k], f->from[k]);
-			}
-			i = j;
-			continue;
-		}
-		for (unsigned k = i; k < j; k++) {
-			set_flag(p, f->pages[k], PF_PREFETCHED);
-			set_state(p, f->pages[k], PS_LOCAL);
-			account_filled(p, f->from[k]);
-			add(&p->c.prefetched, 1);
-		}
-		/* after LOCAL: a fault that saw FETCHING is woken here */
-		uffd_ram_wake(p->uffd, f->pages[i], j - i);
-		i = j;
-	}
-	pthread_mutex_lock(&p->prefetch_lock);
-	for (i = 1; i < f->n; i++)
-		if (f->ok[i])
-			p->last[n++] = f->pages[i];
-	if (n)
-		p->nlast = n;
-	pthread_mutex_unlock(&p->prefetch_lock);
-}
-
-/*
- * The window for this fault, adapted to how the last prefetch fared:
- * mostly touched (sequential access) doubles it, mostly not halves it.
- */
-static unsigned window_now(struct pager *p)
-{
-	unsigned w, touched = 0;
-
-	if (!p->cfg.max_prefetch)
-		return 0;
-	pthread_mutex_lock(&p->prefetch_lock);
-	if (p->nlast) {
-		for (unsigned i = 0; i < p->nlast; i++) {
-			uint64_t q = p->last[i];
-
-			if (load_state(p, q) != PS_LOCAL || !page_mapped(p, q))
-				continue;
-			touched++;
-			if (take_flag(p, q, PF_PREFETCHED))
-				add(&p->c.prefetch_hits, 1);
-		}
-		if (touched * 2 >= p->nlast)
-			p->window = p->window * 2 < p->cfg.max_prefetch ?
-				    p->window * 2 : p->cfg.max_prefetch;
-		else if (touched * 4 < p->nlast && p->window > 1)
-			p->window /= 2;
-		p->nlast = 0;
-	}
-	w = p->window;
-	pthread_mutex_unlock(&p->prefetch_lock);
-	return w;
-}
-
-/* The next pages after @page that are not in the memfd, as far as the
- * budget allows without waiting. */
-static void claim_window(struct pager *p, struct fetch *f, uint64_t page,
-			 unsigned w)
-{
-	for (uint64_t q = page + 1; q <= page + w && q < p->npages; q++) {
-		uint8_t s = load_state(p, q);
-
-		if (s != PS_REMOTE && s != PS_HOLE && s != PS_ZERO)
-			continue;
-		if (!try_reserve(p, 1))
-			break;
-		if (!move_state(p, q, s, PS_FETCHING)) {
-			sub(&p->resident, 1);
-			continue;
-		}
-		fetch_add(f, q, s);
-	}
-}
-
-/* The faulting page first, mapped (UFFDIO_COPY wakes every waiter). */
-static int install_faulting(struct pager *p, struct fetch *f)
-{
-	int ret = f->from[0] == PS_REMOTE ?
-		  uffd_ram_copy(p->uffd, f->pages[0], 1, f->data) :
-		  uffd_ram_zeropage(p->uffd, f->pages[0], 1);
-
-	/* -EEXIST: there after all (nothing else fills a page we own;
-	 * kept for safety): the waiters still need waking */
-	if (ret == -EEXIST)
-		ret = uffd_ram_wake(p->uffd, f->pages[0], 1);
-	return ret;
-}
-
-/* @page is FETCHING, claimed by us from @from. */
-static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
-{
-	struct errmsg err = { "" };
-	struct fetch *f;
-	int ret;
-
-	reserve_for_fault(p);
-	f = fetch_get(p);
-	if (!f) {
-		release(p, page, from);	/* out of memory: let it retry */
-		return;
-	}
-	f->n = 0;
-	fetch_add(f, page, from);
-	claim_window(p, f, page, window_now(p));
-	ret = get_remote(p, f, &err);
-	if (ret && f->n > 1) {
-		release_window(p, f);
-		ret = get_remote(p, f, &err);
-	}
-	if (ret == -EAGAIN)
-		ret = wait_for_store(p, f, &err);
-	if (ret == -ECANCELED) {
-		give_up(p, page);
-	} else if (ret) {
-		page_lost(p, page, from, ret, err.text);
-	} else if (!verify(p, f)) {
-		release_window(p, f);
-		page_lost(p, page, from, -EBADMSG,
-			  "its checksum does not match: corrupted in the store or on the way");
-	} else if (install_faulting(p, f)) {
-		release_window(p, f);
-		release(p, page, from);
-	} else {
-		set_flag(p, page, PF_REF);
-		set_state(p, page, PS_LOCAL);
-		/* UFFDIO_COPY woke the faulting threads while the page was
-		 * FETCHING; if the sampler revoked it again before now, the
-		 * retry is a minor fault that on_minor() left waiting for
-		 * this wake (it saw FETCHING) */
-		uffd_ram_wake(p->uffd, page, 1);
-		account_filled(p, from);
-		install_window(p, f);
-		record_latency(p, t0);
-	}
-	fetch_put(p, f);
-}
-
-/* A LOCAL page is missing from the memfd: someone punched it behind
- * our back (the balloon), so the guest gave it away: a zero page. */
-static void refill_punched(struct pager *p, uint64_t page)
-{
-	uffd_ram_zeropage(p->uffd, page, 1);
-	set_flag(p, page, PF_REF);
-	set_state(p, page, PS_LOCAL);
-	uffd_ram_wake(p->uffd, page, 1);
-}
-
-static void on_missing(void *opaque, uint64_t page)
-{
-	struct pager *p = opaque;
-	uint64_t t0 = now_ns();
-	unsigned spins = 0;
-
-	if (page >= p->npages)
-		return;
-	add(&p->c.faults, 1);
-	for (;;) {
-		uint8_t s = load_state(p, page);
-
-		switch (s) {
-		case PS_HOLE:
-		case PS_ZERO:
-		case PS_REMOTE:
-			if (!move_state(p, page, s, PS_FETCHING))
-				continue;
-			serve(p, page, s, t0);
-			return;
-		case PS_FETCHING:
-			return;	/* its fetcher's install wakes us */
-		case PS_LOCAL:
-			if (!move_state(p, page, PS_LOCAL, PS_BUSY))
-				continue;
-			refill_punched(p, page);
-			return;
-		case PS_EVICTING:
-			/* in the memfd: a fault from before it came back */
-			uffd_ram_wake(p->uffd, page, 1);
-			return;
-		case PS_FAILED:
-			if (uffd_ram_poison(p->uffd, page, 1) == -EEXIST)
-				uffd_ram_wake(p->uffd, page, 1);
-			return;
-		default:	/* BUSY, PUNCHING: gone in microseconds */
-			settle_wait(&spins);
-			break;
-		}
-	}
-}
-
-/*
- * A write to a write-protected page: if it is being evicted, the
- * eviction is cancelled; if not, the protection is the sampler's.
- * Either way it is lifted under BUSY, so that it cannot lift a
- * protection the evictor sets meanwhile.
- */
-static void on_wp(void *opaque, uint64_t page)
-{
-	struct pager *p = opaque;
-	unsigned spins = 0;
-
-	if (page >= p->npages)
-		return;
-	for (;;) {
-		uint8_t s = load_state(p, page);
-
-		switch (s) {
-		case PS_LOCAL:
-		case PS_EVICTING:
-			if (!move_state(p, page, s, PS_BUSY))
-				continue;
-			if (uffd_ram_protect(p->uffd, page, 1, false))
-				uffd_ram_wake(p->uffd, page, 1);
-			set_flag(p, page, PF_REF);
-			set_state(p, page, PS_LOCAL);
-			if (s == PS_EVICTING)
-				add(&p->c.cancelled, 1);
-			return;
-		case PS_BUSY:
-		case PS_PUNCHING:
-			settle_wait(&spins);
-			break;
-		default:
-			/* gone from the memfd: the retry faults it back in */
-			uffd_ram_wake(p->uffd, page, 1);
-			return;
-		}
-	}
-}
-
-/*
- * A page the sampler revoked is mapped back under BUSY, so that no
- * eviction copies it meanwhile: where UFFDIO_CONTINUE cannot map it
- * write-protected in one step, the page is writable for a moment, and a
- * write then must not escape an eviction (uffd_ram.h).  A fault on a
- * page being evicted cancels the eviction (the page is in use); mapping
- * back an untouched sample (@fault false) leaves such a page revoked: it
- * is punched, or faults back in later.
- */
-static void on_minor(void *opaque, uint64_t page, bool fault)
-{
-	struct pager *p = opaque;
-	unsigned spins = 0;
-
-	if (page >= p->npages)
-		return;
-	for (;;) {
-		uint8_t s = load_state(p, page);
-
-		switch (s) {
-		case PS_EVICTING:
-			if (!fault)
-				return;
-			/* fall through */
-		case PS_LOCAL:
-			if (!move_state(p, page, s, PS_BUSY))
-				continue;
-			uffd_ram_continue(p->uffd, page, 1);
-			if (fault) {
-				uffd_ram_wake(p->uffd, page, 1);
-				set_flag(p, page, PF_REF);
-			}
-			if (s == PS_EVICTING)
-				add(&p->c.cancelled, 1);
-			set_state(p, page, PS_LOCAL);
-			return;
-		case PS_BUSY:
-		case PS_PUNCHING:
-			if (!fault)
-				return;
-			settle_wait(&spins);
-			break;
-		case PS_FETCHING:
-			return;	/* its fetcher wakes us once it is LOCAL */
-		default:
-			/* gone from the memfd: the retry is a missing fault */
-			if (fault)
-				uffd_ram_wake(p->uffd, page, 1);
-			return;
-		}
-	}
-}
-
-static void on_note(void *opaque, uint64_t page, enum uffd_fault_kind kind)
-{
-	struct pager *p = opaque;
-
-	(void)kind;
-	if (page < p->npages)
-		set_flag(p, page, PF_REF);
-}
-
-/* --- eviction ------------------------------------------------------------- */
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The monitor's order of regions, coldest first, for this round. */
-static void refresh_cold(struct pager *p)
-{
-	pthread_mutex_lock(&p->monitor_lock);
-	p->ncold = p->monitor ?
-		   wss_monitor_coldest(p->monitor, p->cold,
-				       (p->npages + WSS_REGION_PAGES - 1) /
-				       WSS_REGION_PAGES) : 0;
-	pthread_mutex_unlock(&p->monitor_lock);
-	p->cold_pos = 0;
-	p->cold_off = 0;
-}
-
-/* The next page the hand considers: region by region from the
- * coldest, or all pages in order (CLOCK). */
-static uint64_t next_candidate(struct pager *p)
-{
-	uint64_t page;
-
-	if (!p->ncold) {
-		page = p->hand;
-		p->hand = (p->hand + 1) % p->npages;
-		return page;
-	}
-	page = p->cold[p->cold_pos].index * WSS_REGION_PAGES + p->cold_off;
-	if (++p->cold_off == WSS_REGION_PAGES) {
-		p->cold_off = 0;
-		p->cold_pos = (p->cold_pos + 1) % p->ncold;
-	}
-	return page;
-}
-
-/* Second chance for a page referenced since the hand last passed; a
- * prefetched page counts as referenced once the guest touched it. */
-static bool second_chance(struct pager *p, uint64_t page)
-{
-	if (settle_prefetched(p, page))
-		return true;
-	return take_flag(p, page, PF_REF);
-}
-
-/* Up to @want LOCAL pages moved to EVICTING, ascending. */
-static unsigned choose_victims(struct pager *p, unsigned want)
-{
-	uint64_t scan = 2 * (p->ncold ? p->ncold * WSS_REGION_PAGES : p->npages);
-	unsigned n = 0;
-
-	while (n < want && scan--) {
-		uint64_t page = next_candidate(p);
-
-		if (page >= p->npages || load_state(p, page) != PS_LOCAL ||
-		    second_chance(p, page))
-			continue;
-		if (move_state(p, page, PS_LOCAL, PS_EVICTING))
-			p->cand[n++] = page;
-	}
-	qsort(p->cand, n, sizeof(p->cand[0]), cmp_u64);
-	return n;
-}
-
-/* End of the run of adjacent candidates from @i among those with
- * @mask set (NULL: all). */
-static unsigned run_end(struct pager *p, unsigned i, unsigned n,
-			const uint8_t *mask)
-{
-	unsigned j = i + 1;
-
-	while (j < n && p->cand[j] == p->cand[j - 1] + 1 && (!mask || mask[j]))
-		j++;
-	return j;
-}
-
-/* Candidates [i, j) stay resident after all. */
-static void keep_resident(struct pager *p, unsigned i, unsigned j,
-			  uint8_t from, uint8_t *alive)
-{
-	for (unsigned k = i; k < j; k++) {
-		alive[k] = 0;
-		if (move_state(p, p->cand[k], from, PS_BUSY)) {
-			uffd_ram_protect(p->uffd, p->cand[k], 1, false);
-			set_state(p, p->cand[k], PS_LOCAL);
-		}
-	}
-}
-
-static bool all_zero(const uint8_t *page)
-{
-	const uint64_t *w = (const uint64_t *)page;
-
-	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
-		if (w[i])
-			return false;
-	return true;
-}
-
-/* Write-protect, then copy out: a write after the protection faults
- * and cancels; one before it is in the copy.  Returns pages kept. */
-static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
-{
-	unsigned kept = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		alive[i] = 1;
-	for (unsigned i = 0, j; i < n; i = j) {
-		j = run_end(p, i, n, NULL);
-		if (uffd_ram_protect(p->uffd, p->cand[i], j - i, true) ||
-		    pread_full(p->mem->memfd, p->buf + i * PAGE_SIZE,
-			     (uint64_t)(j - i) * PAGE_SIZE, p->cand[i] * PAGE_SIZE))
-			keep_resident(p, i, j, PS_EVICTING, alive);
-	}
-	for (unsigned i = 0; i < n; i++) {
-		if (!alive[i])
-			continue;
-		kept++;
-		p->zero[i] = all_zero(p->buf + i * PAGE_SIZE);
-		if (!p->zero[i])
-			p->sums[i] = page_checksum(p->cand[i], p->buf + i * PAGE_SIZE);
-	}
-	return kept;
-}
-
-/* Runs of adjacent candidates with @mask set, into p->runs. */
-static size_t mask_runs(struct pager *p, unsigned n, const uint8_t *mask)
-{
-	size_t nruns = 0;
-
-	for (unsigned i = 0, j; i < n; i = j) {
-		if (!mask[i]) {
-			j = i + 1;
-			continue;
-		}
-		j = run_end(p, i, n, mask);
-		p->runs[nruns++] = (struct page_run){
-			.first = p->cand[i], .count = j - i,
-			.data = p->buf + i * PAGE_SIZE, .sums = &p->sums[i],
-		};
-	}
-	return nruns;
-}
-
-/* Puts the non-zero pages still being evicted; 0 or -errno. */
-static int put_batch(struct pager *p, unsigned n, const uint8_t *alive)
-{
-	struct errmsg err = { "" };
-	uint64_t pages = 0;
-	size_t nruns;
-	int ret;
-
-	for (unsigned i = 0; i < n; i++) {
-		p->put[i] = alive[i] && !p->zero[i] &&
-			    load_state(p, p->cand[i]) == PS_EVICTING;
-		pages += p->put[i];
-	}
-	nruns = mask_runs(p, n, p->put);
-	if (!nruns)
-		return 0;
-	add(&p->c.puts, 1);
-	ret = page_store_put(p->store, p->runs, nruns, &err);
-	if (ret > 0)
-		ret = -EIO;
-	if (ret) {
-		if (!p->put_failing)
-			emit(p, PAGER_EVENT_EVICT_FAILED, p->cand[0], ret, err.text);
-		__atomic_store_n(&p->put_failing, true, __ATOMIC_RELAXED);
-		return ret;
-	}
-	add(&p->c.bytes_out, pages * PAGE_SIZE);
-	if (p->put_failing)
-		emit(p, PAGER_EVENT_EVICT_RESUMED, p->cand[0], 0, "");
-	__atomic_store_n(&p->put_failing, false, __ATOMIC_RELAXED);
-	return 0;
-}
-
-/* Forgets stored copies of pages whose eviction a write cancelled: they
- * are stale.  Best effort: a stale copy is never read (the page is not
- * REMOTE), and the next eviction replaces it. */
-static void drop_stale(struct pager *p, unsigned n, const uint8_t *stale)
-{
-	size_t nruns = mask_runs(p, n, stale);
-
-	if (nruns)
-		page_store_drop(p->store, p->runs, nruns, NULL);
-}
-
-/* One batch of at most @want pages; returns the pages evicted. */
-static unsigned evict_batch(struct pager *p, unsigned want)
-{
-	uint8_t *alive = p->committed;
-	unsigned n = choose_victims(p, want), evicted = 0, zeros = 0;
-
-	if (!n || !protect_and_copy(p, n, alive))
-		return 0;
-	if (put_batch(p, n, alive)) {
-		keep_resident(p, 0, n, PS_EVICTING, alive);
-		return 0;
-	}
-	/* commit: only pages still EVICTING (no write since protected) */
-	for (unsigned i = 0; i < n; i++) {
-		bool moved = alive[i] &&
-			     move_state(p, p->cand[i], PS_EVICTING, PS_PUNCHING);
-
-		p->put[i] = p->put[i] && !moved;	/* now: stale copies */
-		alive[i] = moved;
-	}
-	for (unsigned i = 0, j; i < n; i = j) {
-		if (!alive[i]) {
-			j = i + 1;
-			continue;
-		}
-		j = run_end(p, i, n, alive);
-		if (punch(p, p->cand[i], j - i)) {
-			for (unsigned k = i; k < j; k++)
-				p->put[k] = !p->zero[k];
-			keep_resident(p, i, j, PS_PUNCHING, alive);
-		}
-	}
-	for (unsigned i = 0; i < n; i++) {
-		if (!alive[i])
-			continue;
-		__atomic_store_n(&p->flags[p->cand[i]], 0, __ATOMIC_RELAXED);
-		set_state(p, p->cand[i], p->zero[i] ? PS_ZERO : PS_REMOTE);
-		evicted++;
-		zeros += p->zero[i];
-	}
-	sub(&p->resident, evicted);
-	add(&p->c.remote, evicted - zeros);
-	add(&p->c.zero, zeros);
-	add(&p->c.evictions, evicted);
-	drop_stale(p, n, p->put);
-	return evicted;
-}
-
-static void room_made(struct pager *p)
-{
-	pthread_mutex_lock(&p->lock);
-	pthread_cond_broadcast(&p->room);
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* Down to the low watermark, a batch at a time. */
-static void evict_down(struct pager *p)
-{
-	uint64_t limit = get(&p->limit);
-	uint64_t low = limit * p->cfg.low_pct / 100;
-
-	refresh_cold(p);
-	while (!stopping(p)) {
-		uint64_t r = get(&p->resident);
-		unsigned got;
-
-		if (r <= low)
-			break;
-		got = evict_batch(p, r - low < p->cfg.batch ?
-				     (unsigned)(r - low) : p->cfg.batch);
-		room_made(p);
-		if (got)
-			continue;
-		if (!p->put_failing) {
-			backoff(p, 5000000, false);	/* nothing evictable yet */
-			break;
-		}
-		backoff(p, p->put_delay_ns, false);
-		p->put_delay_ns = p->put_delay_ns * 2 < RETRY_MAX_NS ?
-				  p->put_delay_ns * 2 : RETRY_MAX_NS;
-	}
-	if (!p->put_failing)
-		p->put_delay_ns = RETRY_FIRST_NS;
-}
-
-static void *evictor_thread(void *arg)
-{
-	struct pager *p = arg;
-
-	pthread_setname_np(pthread_self(), "pager-evict");
-	pthread_mutex_lock(&p->lock);
-	while (!p->stopping) {
-		if (!at_limit(p)) {
-			struct timespec until = deadline_in(EVICTOR_IDLE_NS);
-
-			pthread_cond_timedwait(&p->work, &p->lock, &until);
-			continue;
-		}
-		pthread_mutex_unlock(&p->lock);
-		evict_down(p);
-		pthread_mutex_lock(&p->lock);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
 }
 
 /* --- lifetime and queries ------------------------------------------------- */
@@ -1252,13 +180,7 @@ int pager_create(const struct guest_mem *mem, struct uffd_ram *uffd,
 		 const struct pager_config *cfg, struct pager **out,
 		 struct errmsg *err)
 {
-	struct uffd_ram_user user = {
-		.modes = UFFD_RAM_MISSING | UFFD_RAM_WP,
-		.observe = UFFD_OBSERVE(UFFD_FAULT_MINOR) |
-			   UFFD_OBSERVE(UFFD_FAULT_WP),
-		.note = on_note, .missing = on_missing, .wp = on_wp,
-		.minor = on_minor,
-	};
+	struct uffd_ram_user user;
 	struct pager *p;
 	int ret = check_config(cfg, err);
 
@@ -1287,7 +209,7 @@ int pager_create(const struct guest_mem *mem, struct uffd_ram *uffd,
 		ret = errmsg_set(err, -ENOMEM, "pager: out of memory");
 		goto fail;
 	}
-	user.opaque = p;
+	pager_fault_user(p, &user);
 	ret = uffd_ram_attach(uffd, &user, err);
 	if (ret)
 		goto fail;
@@ -1331,7 +253,7 @@ int pager_start(struct pager *p, struct errmsg *err)
 	ret = take_resident(p, err);
 	if (ret)
 		return ret;
-	ret = -pthread_create(&p->evictor, NULL, evictor_thread, p);
+	ret = -pthread_create(&p->evictor, NULL, pager_evictor_thread, p);
 	if (ret)
 		return errmsg_set(err, ret, "starting the evictor: %s",
 				  strerror(-ret));
@@ -1415,8 +337,8 @@ void pager_note_pages(void *obj, const uint64_t *written,
 void pager_set_limit(struct pager *p, uint64_t local_pages)
 {
 	__atomic_store_n(&p->limit, local_pages, __ATOMIC_RELAXED);
-	wake_evictor(p);
-	room_made(p);
+	pager_wake_evictor(p);
+	pager_room_made(p);
 }
 
 /* The latency below which @q of the faults fell, interpolated within
@@ -1481,5 +403,5 @@ void pager_settle(struct pager *p)
 	for (uint64_t page = 0; page < p->npages; page++)
 		if (__atomic_load_n(&p->flags[page], __ATOMIC_RELAXED) &
 		    PF_PREFETCHED)
-			settle_prefetched(p, page);
+			pager_settle_prefetched(p, page);
 }

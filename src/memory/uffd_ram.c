@@ -1,68 +1,31 @@
 // SPDX-License-Identifier: MIT
+/*
+ * Setting up guest RAM's userfaultfd: what the kernel can do (asked on
+ * throwaway descriptors, so that the real one negotiates only what it
+ * has), create and destroy, the users attaching and detaching, and the
+ * start, which registers guest RAM once with the modes the users need
+ * and starts the fault threads (uffd_ram_fault.c); plus the queries.
+ *
+ * Attach, detach and start take users_lock for writing: attach and
+ * detach may come from any thread at any time, and a fault thread
+ * holds the lock for reading while it calls a user.  Start runs once,
+ * after the users attached: a second start fails.
+ */
 #include "memory/uffd_ram.h"
-#include "util/page.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <linux/userfaultfd.h>
-
-
-/* uapi values from Linux 6.3+ / 6.6+ that Debian 12's headers predate */
-#ifndef UFFDIO_CONTINUE_MODE_WP
-#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
-#endif
-#ifndef UFFD_FEATURE_POISON
-#define UFFD_FEATURE_POISON (1 << 14)
-#endif
-#ifndef UFFDIO_POISON
-struct uffdio_poison {
-	struct uffdio_range range;
-	__u64 mode;
-	__s64 updated;
-};
-#define _UFFDIO_POISON 0x08
-#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
-#endif
-
-/* How often a page operation retries the kernel's -EAGAIN (the mm is
- * changing under it) before it gives up. */
-#define UFFD_RETRIES 64
-
-struct uffd_ram {
-	const struct guest_mem *mem;
-	uint64_t npages;
-	int uffd;
-	uint64_t features;		/* negotiated */
-	uint64_t ioctls;		/* available on the registered range */
-	bool continue_wp;		/* UFFDIO_CONTINUE_MODE_WP works */
-	unsigned registered;		/* UFFD_RAM_* once started */
-	unsigned nthreads;
-	pthread_t threads[UFFD_RAM_MAX_THREADS];
-	unsigned threads_started;
-	int stop_fd;			/* eventfd: the fault threads end */
-	int thread_error;		/* atomic: first read or resolve error */
-	uint64_t cpu_ns[UFFD_FAULT_KINDS];	/* atomic */
-	uint64_t faults[UFFD_FAULT_KINDS];	/* atomic */
-	uint64_t last_sweep_ns;		/* atomic: see sweep_waiters() */
-
-	/* fault threads read the users under the read lock; attach and
-	 * detach take the write lock, so a detached user's callbacks are
-	 * over when detach returns */
-	pthread_rwlock_t users_lock;
-	struct uffd_ram_user users[UFFD_RAM_MAX_USERS];
-	unsigned nusers;
-	bool started;			/* under users_lock */
-};
+#include "memory/uffd_ram_internal.h"
+#include "util/full_io.h"
+#include "util/page.h"
 
 static int uffd_open(uint64_t want, uint64_t *got, struct errmsg *err)
 {
@@ -134,7 +97,7 @@ static bool probe_continue_wp(void)
 	memfd = memfd_create("rackvm-uffd-probe", MFD_CLOEXEC);
 	if (memfd < 0)
 		return false;
-	if (ftruncate(memfd, PAGE_SIZE) || pwrite(memfd, &one, 1, 0) != 1)
+	if (ftruncate(memfd, PAGE_SIZE) || pwrite_full(memfd, &one, 1, 0))
 		goto out;
 	map = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	if (map == MAP_FAILED)
@@ -217,377 +180,6 @@ uint64_t uffd_ram_cpu_ns(const struct uffd_ram *u, enum uffd_fault_kind kind)
 uint64_t uffd_ram_faults(const struct uffd_ram *u, enum uffd_fault_kind kind)
 {
 	return __atomic_load_n(&u->faults[kind], __ATOMIC_RELAXED);
-}
-
-/* --- page operations ------------------------------------------------------ */
-
-static bool in_ram(const struct uffd_ram *u, uint64_t page, uint64_t count)
-{
-	return count && page < u->npages && count <= u->npages - page;
-}
-
-static uint64_t page_addr(const struct uffd_ram *u, uint64_t page)
-{
-	return (uintptr_t)u->mem->base + page * PAGE_SIZE;
-}
-
-/* Partial progress an interrupted ioctl reports (negative: none). */
-static uint64_t pages_done(int64_t bytes, uint64_t count)
-{
-	uint64_t done = bytes > 0 ? (uint64_t)bytes / PAGE_SIZE : 0;
-
-	return done < count ? done : count;
-}
-
-int uffd_ram_copy(struct uffd_ram *u, uint64_t page, uint64_t count,
-		  const void *src)
-{
-	const uint8_t *from = src;
-
-	if (!in_ram(u, page, count))
-		return -EINVAL;
-	for (int tries = 0; count && tries < UFFD_RETRIES; tries++) {
-		struct uffdio_copy c = {
-			.dst = page_addr(u, page), .src = (uintptr_t)from,
-			.len = count * PAGE_SIZE,
-		};
-		uint64_t done;
-
-		if (ioctl(u->uffd, UFFDIO_COPY, &c) == 0)
-			return 0;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		done = pages_done(c.copy, count);
-		page += done;
-		count -= done;
-		from += done * PAGE_SIZE;
-	}
-	return count ? -EAGAIN : 0;
-}
-
-int uffd_ram_zeropage(struct uffd_ram *u, uint64_t page, uint64_t count)
-{
-	if (!in_ram(u, page, count))
-		return -EINVAL;
-	for (int tries = 0; count && tries < UFFD_RETRIES; tries++) {
-		struct uffdio_zeropage z = {
-			.range = { .start = page_addr(u, page),
-				   .len = count * PAGE_SIZE },
-		};
-		uint64_t done;
-
-		if (ioctl(u->uffd, UFFDIO_ZEROPAGE, &z) == 0)
-			return 0;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		done = pages_done(z.zeropage, count);
-		page += done;
-		count -= done;
-	}
-	return count ? -EAGAIN : 0;
-}
-
-/* Keeps the first error resolving a fault for uffd_ram_error(): a fault
- * that cannot be resolved is retried for ever, so its owner must learn
- * of it and end the VM. */
-static void note_error(struct uffd_ram *u, int error)
-{
-	int none = 0;
-
-	if (error && error != -EAGAIN)
-		__atomic_compare_exchange_n(&u->thread_error, &none, error,
-					    false, __ATOMIC_RELAXED,
-					    __ATOMIC_RELAXED);
-}
-
-/*
- * Without UFFDIO_CONTINUE_MODE_WP a page is mapped first and protected
- * after (its faulting threads are woken only then): a write by another
- * thread in between is not caught.  That costs the sampler at most a read
- * logged as a write; users whose correctness rests on the protection
- * resolve minor faults themselves, under a lock of their own (uffd_ram.h).
- */
-int uffd_ram_continue(struct uffd_ram *u, uint64_t page, uint64_t count)
-{
-	bool wp = u->registered & UFFD_RAM_WP;
-	bool wp_after = wp && !u->continue_wp;
-	uint64_t first = page, total = count;
-	int tries = 0, ret = 0;
-
-	if (!in_ram(u, page, count))
-		return -EINVAL;
-	while (count) {
-		struct uffdio_continue c = {
-			.range = { .start = page_addr(u, page),
-				   .len = count * PAGE_SIZE },
-			.mode = wp_after ? UFFDIO_CONTINUE_MODE_DONTWAKE :
-				wp ? UFFDIO_CONTINUE_MODE_WP : 0,
-		};
-		uint64_t done = count;
-		int e = 0;
-
-		if (ioctl(u->uffd, UFFDIO_CONTINUE, &c) < 0) {
-			e = errno;
-			done = pages_done(c.mapped, count);
-		}
-		if (wp_after && done) {
-			int r = uffd_ram_protect(u, page, done, true);
-
-			ret = ret ? ret : r;
-		}
-		/* EEXIST: mapped meanwhile; not in the memfd (punched, a
-		 * hole): ENOENT, EFAULT since Linux 6.6: skip that page */
-		if (e == EEXIST || e == ENOENT || e == EFAULT) {
-			done++;
-		} else if (e && ((e != EAGAIN && e != EINTR) ||
-				 ++tries >= UFFD_RETRIES)) {
-			ret = -e;
-			break;
-		}
-		if (done > count)
-			done = count;
-		page += done;
-		count -= done;
-	}
-	if (wp_after)
-		uffd_ram_wake(u, first, total);
-	return ret;
-}
-
-int uffd_ram_protect(struct uffd_ram *u, uint64_t page, uint64_t count,
-		     bool protect)
-{
-	struct uffdio_writeprotect w = {
-		.range = { .start = page_addr(u, page), .len = count * PAGE_SIZE },
-		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-
-	if (!in_ram(u, page, count))
-		return -EINVAL;
-	for (int tries = 0; tries < UFFD_RETRIES; tries++) {
-		if (ioctl(u->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
-			return 0;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-	}
-	return -EAGAIN;
-}
-
-int uffd_ram_wake(struct uffd_ram *u, uint64_t page, uint64_t count)
-{
-	struct uffdio_range r = { .start = page_addr(u, page),
-				  .len = count * PAGE_SIZE };
-
-	if (!in_ram(u, page, count))
-		return -EINVAL;
-	return ioctl(u->uffd, UFFDIO_WAKE, &r) ? -errno : 0;
-}
-
-int uffd_ram_poison(struct uffd_ram *u, uint64_t page, uint64_t count)
-{
-	if (!in_ram(u, page, count))
-		return -EINVAL;
-	if (!uffd_ram_has_poison(u))
-		return -ENOTSUP;
-	for (int tries = 0; count && tries < UFFD_RETRIES; tries++) {
-		struct uffdio_poison p = {
-			.range = { .start = page_addr(u, page),
-				   .len = count * PAGE_SIZE },
-		};
-		uint64_t done;
-
-		if (ioctl(u->uffd, UFFDIO_POISON, &p) == 0)
-			return 0;
-		/* poison goes only where no entry is, and a write-protect
-		 * marker (left by a protected page being punched) is one:
-		 * lifting the protection clears it */
-		if (errno == EEXIST && !tries &&
-		    (u->registered & UFFD_RAM_WP) &&
-		    !uffd_ram_protect(u, page, count, false))
-			continue;
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		done = pages_done(p.updated, count);
-		page += done;
-		count -= done;
-	}
-	return count ? -EAGAIN : 0;
-}
-
-/* --- dispatch ------------------------------------------------------------- */
-
-/* The defaults must never leave a thread waiting: on failure they wake
- * it, and the fault is retried (and comes back if it still is one). */
-static void resolve_default(struct uffd_ram *u, uint64_t page,
-			    enum uffd_fault_kind kind)
-{
-	int ret;
-
-	switch (kind) {
-	case UFFD_FAULT_MISSING:
-		ret = uffd_ram_zeropage(u, page, 1);
-		break;
-	case UFFD_FAULT_MINOR:
-		/* a page mapped or punched meanwhile is skipped: the wake
-		 * lets its thread retry (a punched page: as a missing fault) */
-		note_error(u, uffd_ram_continue(u, page, 1));
-		uffd_ram_wake(u, page, 1);
-		return;
-	case UFFD_FAULT_WP:
-	default:
-		ret = uffd_ram_protect(u, page, 1, false);
-		break;
-	}
-	if (ret && ret != -EEXIST)
-		note_error(u, ret);
-	if (ret)
-		uffd_ram_wake(u, page, 1);
-}
-
-static enum uffd_fault_kind fault_kind(const struct uffd_msg *m)
-{
-	if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
-		return UFFD_FAULT_WP;
-	if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_MINOR)
-		return UFFD_FAULT_MINOR;
-	return UFFD_FAULT_MISSING;
-}
-
-static void dispatch(struct uffd_ram *u, const struct uffd_msg *m)
-{
-	uint64_t addr = m->arg.pagefault.address & ~(PAGE_SIZE - 1);
-	uint64_t base = (uintptr_t)u->mem->base;
-	enum uffd_fault_kind kind = fault_kind(m);
-	const struct uffd_ram_user *resolver = NULL;
-	uint64_t page;
-
-	if (addr < base || addr >= base + u->mem->size)
-		return;	/* only guest RAM is registered */
-	page = (addr - base) / PAGE_SIZE;
-	__atomic_fetch_add(&u->faults[kind], 1, __ATOMIC_RELAXED);
-	pthread_rwlock_rdlock(&u->users_lock);
-	for (unsigned i = 0; i < u->nusers; i++) {
-		const struct uffd_ram_user *user = &u->users[i];
-
-		if (user->note && (user->observe & UFFD_OBSERVE(kind)))
-			user->note(user->opaque, page, kind);
-		if ((kind == UFFD_FAULT_MISSING && user->missing) ||
-		    (kind == UFFD_FAULT_MINOR && user->minor) ||
-		    (kind == UFFD_FAULT_WP && user->wp))
-			resolver = user;
-	}
-	if (!resolver)
-		resolve_default(u, page, kind);
-	else if (kind == UFFD_FAULT_MISSING)
-		resolver->missing(resolver->opaque, page);
-	else if (kind == UFFD_FAULT_MINOR)
-		resolver->minor(resolver->opaque, page, true);
-	else
-		resolver->wp(resolver->opaque, page);
-	pthread_rwlock_unlock(&u->users_lock);
-}
-
-int uffd_ram_map_back(struct uffd_ram *u, uint64_t page, uint64_t count)
-{
-	const struct uffd_ram_user *resolver = NULL;
-	int ret = 0;
-
-	if (!in_ram(u, page, count))
-		return -EINVAL;
-	pthread_rwlock_rdlock(&u->users_lock);
-	for (unsigned i = 0; i < u->nusers; i++)
-		if (u->users[i].minor)
-			resolver = &u->users[i];
-	if (resolver) {
-		for (uint64_t i = 0; i < count; i++)
-			resolver->minor(resolver->opaque, page + i, false);
-	} else {
-		ret = uffd_ram_continue(u, page, count);
-	}
-	pthread_rwlock_unlock(&u->users_lock);
-	return ret;
-}
-
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Once a second, every thread waiting on a fault in guest RAM is woken.
- * A woken thread retries its access: one whose page is there goes on,
- * one whose page is not faults again and is resolved anew, so a spurious
- * wake costs one fault.  This bounds what a lost wake-up costs, whether
- * in a resolver's state machine or in the kernel (userfaultfd's
- * write-protection on shmem has had such bugs), to a second's stall
- * instead of a vCPU stuck for ever.
- */
-#define SWEEP_NS 1000000000ull
-
-static void sweep_waiters(struct uffd_ram *u)
-{
-	struct timespec ts;
-	uint64_t now, last;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	last = __atomic_load_n(&u->last_sweep_ns, __ATOMIC_RELAXED);
-	if (now - last < SWEEP_NS ||
-	    !__atomic_compare_exchange_n(&u->last_sweep_ns, &last, now, false,
-					 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		return;
-	uffd_ram_wake(u, 0, u->npages);
-}
-
-/* One message per read: a resolver may block for a while (a fetch from
- * a remote store), and messages it held would wait for it while the
- * other threads idle. */
-static void *fault_thread(void *arg)
-{
-	struct uffd_ram *u = arg;
-	struct pollfd fds[2] = {
-		{ .fd = u->uffd, .events = POLLIN },
-		{ .fd = u->stop_fd, .events = POLLIN },
-	};
-
-	pthread_setname_np(pthread_self(), "ram-faults");
-	for (;;) {
-		struct uffd_msg msg;
-		uint64_t t0;
-		ssize_t n;
-
-		int ready = poll(fds, 2, (int)(SWEEP_NS / 1000000));
-
-		if (ready < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (fds[1].revents)
-			break;
-		sweep_waiters(u);
-		if (!ready)
-			continue;
-		t0 = thread_cpu_ns();
-		n = read(u->uffd, &msg, sizeof(msg));
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;	/* another thread took it */
-			__atomic_store_n(&u->thread_error, -errno,
-					 __ATOMIC_RELAXED);
-			break;
-		}
-		if (n != sizeof(msg) || msg.event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		dispatch(u, &msg);
-		__atomic_fetch_add(&u->cpu_ns[fault_kind(&msg)],
-				   thread_cpu_ns() - t0, __ATOMIC_RELAXED);
-	}
-	return NULL;
 }
 
 /* --- lifetime ------------------------------------------------------------- */
@@ -760,7 +352,7 @@ int uffd_ram_start(struct uffd_ram *u, struct errmsg *err)
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < u->nthreads; i++) {
-		ret = -pthread_create(&u->threads[i], NULL, fault_thread, u);
+		ret = -pthread_create(&u->threads[i], NULL, uffd_ram_fault_thread, u);
 		if (ret)
 			return errmsg_set(err, ret, "starting fault thread %u: %s",
 					  i, strerror(-ret));

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util/page.h"
+
 #define WSS_Z95 1.959963984540054
 
 /* Wilson score interval for k successes in n draws without replacement
@@ -91,7 +93,7 @@ int wss_series_write_csv(const struct wss_series *s, FILE *out);
  * never seen have time -1 (coldest).  Sampling sees only a sample of
  * the references, so "not seen" means "not observed", not "unused". */
 #define WSS_REGION_SHIFT 21
-#define WSS_REGION_PAGES (1u << (WSS_REGION_SHIFT - 12))
+#define WSS_REGION_PAGES (1u << (WSS_REGION_SHIFT - PAGE_SHIFT))
 
 struct wss_heatmap {
 	double *last_seen;

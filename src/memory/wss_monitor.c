@@ -13,6 +13,7 @@
 
 #include "memory/dirty_log.h"
 #include "memory/ref_sample.h"
+#include "util/page.h"
 #include "vm/vm.h"
 
 struct wss_monitor {
@@ -225,7 +226,7 @@ int wss_monitor_create(struct vm *vm, const struct wss_config *cfg,
 		return -ENOMEM;
 	m->vm = vm;
 	m->cfg = *cfg;
-	m->npages = vm->mem.size >> PAGE_SHIFT_4K;
+	m->npages = vm->mem.size >> PAGE_SHIFT;
 	m->sample_n = cfg->sample_min;
 	m->stop_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The evictor: one thread that, once the resident count reaches the
+ * limit, evicts down to the low watermark a batch at a time.  A batch:
+ * choose victims (LOCAL -> EVICTING, pager_policy.c), write-protect and
+ * copy them out with pread() (never through the mapping), checksum,
+ * put the non-zero ones to the store (pager_store.c), then punch only
+ * the pages still EVICTING (-> PUNCHING -> REMOTE or ZERO).  A write
+ * since the protection moved its page to BUSY and cancelled it; the
+ * stored copy of such a page is dropped as stale.
+ *
+ * The batch arrays in struct pager are this thread's alone; it takes
+ * p->lock only to wait (for work, or out a back-off) and to signal
+ * room.  When the store
+ * refuses puts it backs off (10 ms doubling to 1 s) and retries, and
+ * put_failing lets faults go over the limit meanwhile.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <linux/falloc.h>
+
+#include "memory/pager_internal.h"
+#include "memory/uffd_ram.h"
+#include "remote/page_store.h"
+#include "util/full_io.h"
+#include "util/page.h"
+
+#define EVICTOR_IDLE_NS 100000000ull
+
+/* Frees the pages' memory; KVM's MMU notifier drops the guest's
+ * mappings of them.  The fault path undoes a half-written window so. */
+int pager_punch(struct pager *p, uint64_t page, uint64_t count)
+{
+	return fallocate(p->mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			 (off_t)(page * PAGE_SIZE), (off_t)(count * PAGE_SIZE)) ? -errno : 0;
+}
+
+/* End of the run of adjacent candidates from @i among those with
+ * @mask set (NULL: all). */
+unsigned pager_run_end(struct pager *p, unsigned i, unsigned n,
+		       const uint8_t *mask)
+{
+	unsigned j = i + 1;
+
+	while (j < n && p->cand[j] == p->cand[j - 1] + 1 && (!mask || mask[j]))
+		j++;
+	return j;
+}
+
+/* Candidates [i, j) stay resident after all. */
+static void keep_resident(struct pager *p, unsigned i, unsigned j,
+			  uint8_t from, uint8_t *alive)
+{
+	for (unsigned k = i; k < j; k++) {
+		alive[k] = 0;
+		if (move_state(p, p->cand[k], from, PS_BUSY)) {
+			uffd_ram_protect(p->uffd, p->cand[k], 1, false);
+			set_state(p, p->cand[k], PS_LOCAL);
+		}
+	}
+}
+
+static bool all_zero(const uint8_t *page)
+{
+	const uint64_t *w = (const uint64_t *)page;
+
+	for (unsigned i = 0; i < PAGE_SIZE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/* Write-protect, then copy out: a write after the protection faults
+ * and cancels; one before it is in the copy.  Returns pages kept. */
+static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
+{
+	unsigned kept = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		alive[i] = 1;
+	for (unsigned i = 0, j; i < n; i = j) {
+		j = pager_run_end(p, i, n, NULL);
+		if (uffd_ram_protect(p->uffd, p->cand[i], j - i, true) ||
+		    pread_full(p->mem->memfd, p->buf + i * PAGE_SIZE,
+			     (uint64_t)(j - i) * PAGE_SIZE, p->cand[i] * PAGE_SIZE))
+			keep_resident(p, i, j, PS_EVICTING, alive);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (!alive[i])
+			continue;
+		kept++;
+		p->zero[i] = all_zero(p->buf + i * PAGE_SIZE);
+		if (!p->zero[i])
+			p->sums[i] = page_checksum(p->cand[i], p->buf + i * PAGE_SIZE);
+	}
+	return kept;
+}
+
+/* One batch of at most @want pages; returns the pages evicted. */
+static unsigned evict_batch(struct pager *p, unsigned want)
+{
+	uint8_t *alive = p->committed;
+	unsigned n = pager_choose_victims(p, want), evicted = 0, zeros = 0;
+
+	if (!n || !protect_and_copy(p, n, alive))
+		return 0;
+	if (pager_put_batch(p, n, alive)) {
+		keep_resident(p, 0, n, PS_EVICTING, alive);
+		return 0;
+	}
+	/* commit: only pages still EVICTING (no write since protected) */
+	for (unsigned i = 0; i < n; i++) {
+		bool moved = alive[i] &&
+			     move_state(p, p->cand[i], PS_EVICTING, PS_PUNCHING);
+
+		p->put[i] = p->put[i] && !moved;	/* now: stale copies */
+		alive[i] = moved;
+	}
+	for (unsigned i = 0, j; i < n; i = j) {
+		if (!alive[i]) {
+			j = i + 1;
+			continue;
+		}
+		j = pager_run_end(p, i, n, alive);
+		if (pager_punch(p, p->cand[i], j - i)) {
+			for (unsigned k = i; k < j; k++)
+				p->put[k] = !p->zero[k];
+			keep_resident(p, i, j, PS_PUNCHING, alive);
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (!alive[i])
+			continue;
+		__atomic_store_n(&p->flags[p->cand[i]], 0, __ATOMIC_RELAXED);
+		set_state(p, p->cand[i], p->zero[i] ? PS_ZERO : PS_REMOTE);
+		evicted++;
+		zeros += p->zero[i];
+	}
+	sub(&p->resident, evicted);
+	add(&p->c.remote, evicted - zeros);
+	add(&p->c.zero, zeros);
+	add(&p->c.evictions, evicted);
+	pager_drop_stale(p, n, p->put);
+	return evicted;
+}
+
+/* Down to the low watermark, a batch at a time. */
+static void evict_down(struct pager *p)
+{
+	uint64_t limit = get(&p->limit);
+	uint64_t low = limit * p->cfg.low_pct / 100;
+
+	pager_refresh_cold(p);
+	while (!stopping(p)) {
+		uint64_t r = get(&p->resident);
+		unsigned got;
+
+		if (r <= low)
+			break;
+		got = evict_batch(p, r - low < p->cfg.batch ?
+				     (unsigned)(r - low) : p->cfg.batch);
+		pager_room_made(p);
+		if (got)
+			continue;
+		if (!p->put_failing) {
+			/* nothing evictable yet */
+			pager_backoff(p, 5000000, false);
+			break;
+		}
+		pager_backoff(p, p->put_delay_ns, false);
+		p->put_delay_ns = p->put_delay_ns * 2 < RETRY_MAX_NS ?
+				  p->put_delay_ns * 2 : RETRY_MAX_NS;
+	}
+	if (!p->put_failing)
+		p->put_delay_ns = RETRY_FIRST_NS;
+}
+
+void *pager_evictor_thread(void *arg)
+{
+	struct pager *p = arg;
+
+	pthread_setname_np(pthread_self(), "pager-evict");
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		if (!pager_at_limit(p)) {
+			struct timespec until;
+
+			until = pager_deadline_in(EVICTOR_IDLE_NS);
+			pthread_cond_timedwait(&p->work, &p->lock, &until);
+			continue;
+		}
+		pthread_mutex_unlock(&p->lock);
+		evict_down(p);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
