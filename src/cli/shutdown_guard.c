@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cli/shutdown_guard.h"
+#include "util/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -51,7 +52,6 @@ struct shutdown_guard *shutdown_guard_arm(int status, const char *why)
 {
 	struct shutdown_guard *g = calloc(1, sizeof(*g));
 	pthread_condattr_t ca;
-	uint64_t ns;
 
 	if (!g)
 		return NULL;
@@ -63,10 +63,7 @@ struct shutdown_guard *shutdown_guard_arm(int status, const char *why)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&g->done, &ca);
 	pthread_condattr_destroy(&ca);
-	clock_gettime(CLOCK_MONOTONIC, &g->deadline);
-	ns = (uint64_t)g->deadline.tv_nsec + SHUTDOWN_GUARD_MS * 1000000ull;
-	g->deadline.tv_sec += (time_t)(ns / 1000000000ull);
-	g->deadline.tv_nsec = (long)(ns % 1000000000ull);
+	g->deadline = monotonic_deadline(SHUTDOWN_GUARD_MS * 1000000ull);
 	if (pthread_create(&g->thread, NULL, guard_thread, g)) {
 		pthread_cond_destroy(&g->done);
 		pthread_mutex_destroy(&g->lock);

@@ -14,14 +14,7 @@
 #include "devices/devices.h"
 #include "machine/machine_internal.h"
 #include "remote/page_store.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "util/clock.h"
 
 const char *machine_state_name(enum machine_state s)
 {
@@ -112,7 +105,7 @@ int machine_start(struct machine *m, struct errmsg *err)
 			errmsg_set(err, ret, "--wss: %s", why.text);
 		}
 	}
-	m->start_ns = now_ns();
+	m->start_ns = monotonic_ns();
 	if (ret) {
 		/* the vCPUs may run already: they stop with the VM */
 		vm_request_exit(&m->vm, VM_EXIT_HOST_ERROR, ret, 0, "%s",
@@ -343,5 +336,5 @@ uint64_t machine_uptime_ns(struct machine *m)
 	pthread_mutex_lock(&m->lock);
 	start = m->start_ns;
 	pthread_mutex_unlock(&m->lock);
-	return start ? now_ns() - start : 0;
+	return start ? monotonic_ns() - start : 0;
 }

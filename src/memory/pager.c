@@ -34,26 +34,6 @@
 
 /* --- helpers for every part ----------------------------------------------- */
 
-uint64_t pager_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-struct timespec pager_deadline_in(uint64_t ns)
-{
-	struct timespec ts;
-	uint64_t t;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t = (uint64_t)ts.tv_nsec + ns;
-	ts.tv_sec += (time_t)(t / 1000000000ull);
-	ts.tv_nsec = (long)(t % 1000000000ull);
-	return ts;
-}
-
 /*
  * The VM is ending and a thread waiting for a page can be answered without
  * it, by poison.  Without UFFDIO_POISON (Linux < 6.6) only the page itself
@@ -78,16 +58,16 @@ bool pager_giving_up(struct pager *p)
  * signals the pager then). */
 void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end)
 {
-	uint64_t end = pager_now_ns() + ns;
+	uint64_t end = monotonic_ns() + ns;
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping && !(or_vm_end && vm_ending_answerable(p))) {
-		uint64_t now = pager_now_ns();
+		uint64_t now = monotonic_ns();
 		struct timespec until;
 
 		if (now >= end)
 			break;
-		until = pager_deadline_in(end - now < GIVE_UP_CHECK_NS ?
+		until = monotonic_deadline(end - now < GIVE_UP_CHECK_NS ?
 					  end - now : GIVE_UP_CHECK_NS);
 		pthread_cond_timedwait(&p->stop, &p->lock, &until);
 	}

@@ -189,7 +189,7 @@ void *pager_evictor_thread(void *arg)
 		if (!pager_at_limit(p)) {
 			struct timespec until;
 
-			until = pager_deadline_in(EVICTOR_IDLE_NS);
+			until = monotonic_deadline(EVICTOR_IDLE_NS);
 			pthread_cond_timedwait(&p->work, &p->lock, &until);
 			continue;
 		}

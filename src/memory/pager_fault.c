@@ -252,7 +252,7 @@ static int install_faulting(struct pager *p, struct fetch *f)
 
 static void record_latency(struct pager *p, uint64_t t0)
 {
-	uint64_t us = (pager_now_ns() - t0) / 1000;
+	uint64_t us = (monotonic_ns() - t0) / 1000;
 	unsigned b = us < 2 ? 0 : 63 - (unsigned)__builtin_clzll(us);
 
 	add(&p->c.hist[b < PAGER_HIST_BUCKETS ? b : PAGER_HIST_BUCKETS - 1], 1);
@@ -333,7 +333,7 @@ static void refill_punched(struct pager *p, uint64_t page)
 static void on_missing(void *opaque, uint64_t page)
 {
 	struct pager *p = opaque;
-	uint64_t t0 = pager_now_ns();
+	uint64_t t0 = monotonic_ns();
 	unsigned spins = 0;
 
 	if (page >= p->npages)

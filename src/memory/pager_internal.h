@@ -49,6 +49,7 @@
 
 #include "memory/pager.h"
 #include "remote/page_store.h"
+#include "util/clock.h"
 
 struct uffd_ram_user;
 struct wss_cold_region;
@@ -195,8 +196,6 @@ static inline bool stopping(struct pager *p)
 
 /* --- pager.c: helpers for every part -------------------------------------- */
 
-uint64_t pager_now_ns(void);
-struct timespec pager_deadline_in(uint64_t ns);
 bool pager_giving_up(struct pager *p);
 void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end);
 void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,

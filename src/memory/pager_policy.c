@@ -74,7 +74,7 @@ bool pager_try_reserve(struct pager *p, uint64_t n)
 void pager_reserve_for_fault(struct pager *p)
 {
 	while (!pager_try_reserve(p, 1)) {
-		struct timespec until = pager_deadline_in(ROOM_WAIT_NS);
+		struct timespec until = monotonic_deadline(ROOM_WAIT_NS);
 
 		if (pager_giving_up(p) ||
 		    __atomic_load_n(&p->put_failing, __ATOMIC_RELAXED)) {

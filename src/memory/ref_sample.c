@@ -10,6 +10,7 @@
 
 #include "memory/dirty_log.h"
 #include "util/page.h"
+#include "util/clock.h"
 
 
 /* per-page sample state, a byte each, changed with atomics: the fault
@@ -64,12 +65,9 @@ pthread_t ref_sample_fault_thread(const struct ref_sample *rs)
 
 static uint64_t thread_cpu_ns(pthread_t t)
 {
-	struct timespec ts;
 	clockid_t id;
 
-	if (pthread_getcpuclockid(t, &id) || clock_gettime(id, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return pthread_getcpuclockid(t, &id) ? 0 : clock_ns(id);
 }
 
 uint64_t ref_sample_fault_cpu_ns(const struct ref_sample *rs)

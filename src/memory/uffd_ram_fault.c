@@ -21,6 +21,7 @@
 
 #include "memory/uffd_ram_internal.h"
 #include "util/page.h"
+#include "util/clock.h"
 
 /* --- dispatch ------------------------------------------------------------- */
 
@@ -131,15 +132,6 @@ int uffd_ram_map_back(struct uffd_ram *u, uint64_t page, uint64_t count)
 
 /* --- the fault threads ---------------------------------------------------- */
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Once a second, every thread waiting on a fault in guest RAM is woken.
  * A woken thread retries its access: one whose page is there goes on,
@@ -153,11 +145,8 @@ static uint64_t thread_cpu_ns(void)
 
 static void sweep_waiters(struct uffd_ram *u)
 {
-	struct timespec ts;
-	uint64_t now, last;
+	uint64_t now = monotonic_ns(), last;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	last = __atomic_load_n(&u->last_sweep_ns, __ATOMIC_RELAXED);
 	if (now - last < SWEEP_NS ||
 	    !__atomic_compare_exchange_n(&u->last_sweep_ns, &last, now, false,
@@ -195,7 +184,7 @@ void *uffd_ram_fault_thread(void *arg)
 		sweep_waiters(u);
 		if (!ready)
 			continue;
-		t0 = thread_cpu_ns();
+		t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 		n = read(u->uffd, &msg, sizeof(msg));
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -208,7 +197,7 @@ void *uffd_ram_fault_thread(void *arg)
 			continue;
 		dispatch(u, &msg);
 		__atomic_fetch_add(&u->cpu_ns[fault_kind(&msg)],
-				   thread_cpu_ns() - t0, __ATOMIC_RELAXED);
+				   clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }

@@ -15,6 +15,7 @@
 #include "memory/ref_sample.h"
 #include "util/page.h"
 #include "vm/vm.h"
+#include "util/clock.h"
 
 struct wss_monitor {
 	struct vm *vm;
@@ -47,15 +48,6 @@ void wss_config_defaults(struct wss_config *c)
 		.rel_error = 0.05,
 		.history = 3600,
 	};
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	if (clock_gettime(id, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t cpu_total(struct wss_monitor *m)

@@ -42,6 +42,7 @@
 #include "remote/memd_proto.h"
 #include "remote/store_backends.h"
 #include "util/errmsg.h"
+#include "util/clock.h"
 
 #define MAX_SERVERS 16
 #define GROUP_SHIFT 4
@@ -155,10 +156,7 @@ typedef uint32_t (*page_servers_fn)(const struct memd_store *st,
 
 static inline int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(monotonic_ns() / 1000000);
 }
 
 static inline uint32_t all_servers(const struct memd_store *st)

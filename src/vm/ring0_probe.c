@@ -13,6 +13,7 @@
 #include <linux/kvm.h>
 
 #include "vm/cpuid.h"
+#include "util/clock.h"
 
 #define PROBE_MEM_SIZE 0x10000ull
 #define PROBE_CODE 0x1000ull
@@ -62,14 +63,6 @@ struct probe_vm {
 double ring0_speed_ratio(uint64_t guest_ns, uint64_t host_ns)
 {
 	return (double)guest_ns / (double)(host_ns ? host_ns : 1);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void host_loop(uint32_t count)
@@ -215,7 +208,7 @@ static int timed_run(struct probe_vm *p, unsigned cpl, uint64_t count,
 	if (ret)
 		return errmsg_set(err, ret, "probe vCPU state: %s",
 				  strerror(-ret));
-	start = now_ns();
+	start = monotonic_ns();
 	for (;;) {
 		if (ioctl(p->vcpu_fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
@@ -231,7 +224,7 @@ static int timed_run(struct probe_vm *p, unsigned cpl, uint64_t count,
 					  "probe VM at CPL %u stopped with KVM exit reason %u",
 					  cpl, p->run->exit_reason);
 	}
-	*ns = now_ns() - start;
+	*ns = monotonic_ns() - start;
 	return 0;
 }
 
@@ -266,9 +259,9 @@ static uint64_t host_loop_ns(uint32_t count)
 	uint64_t best = UINT64_MAX, start, ns;
 
 	for (unsigned i = 0; i < PROBE_REPEATS; i++) {
-		start = now_ns();
+		start = monotonic_ns();
 		host_loop(count);
-		ns = now_ns() - start;
+		ns = monotonic_ns() - start;
 		if (ns < best)
 			best = ns;
 	}

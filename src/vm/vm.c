@@ -15,6 +15,7 @@
 
 #include "util/page.h"
 #include "vm/vcpu.h"
+#include "util/clock.h"
 
 /* Intel VMX needs three pages for the real-mode TSS and one for the
  * identity map, somewhere in the MMIO hole where no device lives. */
@@ -366,21 +367,9 @@ int vm_request_pause(struct vm *vm)
 	return 0;
 }
 
-static struct timespec deadline_after(uint64_t ns)
-{
-	struct timespec ts;
-	uint64_t nsec;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	nsec = (uint64_t)ts.tv_nsec + ns % 1000000000ull;
-	ts.tv_sec += (time_t)(ns / 1000000000ull + nsec / 1000000000ull);
-	ts.tv_nsec = (long)(nsec % 1000000000ull);
-	return ts;
-}
-
 int vm_pause_within(struct vm *vm, uint64_t timeout_ns)
 {
-	struct timespec until = deadline_after(timeout_ns);
+	struct timespec until = monotonic_deadline(timeout_ns);
 	int ret = vm_request_pause(vm);
 
 	if (ret)
