@@ -48,7 +48,9 @@ struct log_scan {
 static struct unit_test *registered;
 static struct result *result;
 static char run_dir[PATH_MAX];		/* every test's scratch directory */
-static char test_dir[PATH_MAX];	/* the running test's, in run_dir */
+static char test_dir[PATH_MAX];	/* the running test's, run_dir/N: short,
+					 * for socket paths and file names in
+					 * fixed-size messages */
 static char log_dir[PATH_MAX];
 static int timeout_s = DEFAULT_TIMEOUT_S;
 static sigset_t caller_mask;		/* given back to each child */
@@ -396,8 +398,10 @@ static void __attribute__((noreturn)) stop_run(pid_t pid, int sig)
 	_exit(128 + sig);
 }
 
-/* Runs @t in a child of its own and prints its line; its outcome. */
-static enum outcome run_test(const struct unit_test *t, const sigset_t *waited)
+/* Runs @t, the @n-th test, in a child of its own and prints its line; its
+ * outcome. */
+static enum outcome run_test(const struct unit_test *t, int n,
+			     const sigset_t *waited)
 {
 	char log_path[PATH_MAX], reason[1024] = "";
 	pid_t pid, harness = getpid();
@@ -405,12 +409,12 @@ static enum outcome run_test(const struct unit_test *t, const sigset_t *waited)
 	int log_fd, status, ret;
 	FILE *f;
 
-	if (pathf(test_dir, sizeof(test_dir), "%s/%s", run_dir, t->name) ||
+	if (pathf(test_dir, sizeof(test_dir), "%s/%d", run_dir, n) ||
 	    pathf(log_path, sizeof(log_path), "%s/%s.log", log_dir, t->name)) {
 		printf("FAIL %s: harness: %s\n", t->name, strerror(errno));
 		return OUTCOME_FAIL;
 	}
-	if (mkdir(test_dir, 0700) && errno != EEXIST) {
+	if (mkdir(test_dir, 0700)) {
 		printf("FAIL %s: harness: mkdir %s: %s\n", t->name, test_dir,
 		       strerror(errno));
 		return OUTCOME_FAIL;
@@ -561,10 +565,11 @@ int main(int argc, char **argv)
 	sigaddset(&waited, SIGTERM);
 	sigaddset(&waited, SIGHUP);
 	sigprocmask(SIG_BLOCK, &waited, &caller_mask);
+	count = 0;
 	for (t = reversed; t; t = t->next) {
 		if (!selected(t, argv + 1, argc - 1))
 			continue;
-		if (run_test(t, &waited) == OUTCOME_FAIL)
+		if (run_test(t, ++count, &waited) == OUTCOME_FAIL)
 			failed++;
 		fflush(stdout);
 	}

@@ -28,8 +28,8 @@
  *     Whatever a test leaves running in its process group is killed
  *     when it ends.
  *   - Temporary files go under harness_tmpdir(), a directory of the test's
- *     own (also $TMPDIR in the child) inside one directory per run
- *     ($TMPDIR or /tmp, rackvm-unit-XXXXXX) that is removed at the end.
+ *     own (also $TMPDIR in the child; short: rackvm-unit-XXXXXX/N) inside
+ *     one directory per run in $TMPDIR or /tmp, removed at the end.
  *   - Arguments select tests: only those whose name contains one of them
  *     run.  "unit-tests --list [PATTERN...]" prints the names it would run.
  */
