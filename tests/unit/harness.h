@@ -5,9 +5,33 @@
  *	TEST(bus_rejects_overlap) { ... CHECK(x == 1); CHECK_EQ(a, b); ... }
  *
  * and they all link into one binary (build/asan/unit-tests) whose main()
- * lives in harness.c.  It prints "ok NAME" or "FAIL NAME: file:line: expr"
- * per test, the line format tests/run counts.  A test may call
- * SKIP("reason") to skip with a printed reason.
+ * lives in harness.c.  A test may call SKIP("reason") to skip with a
+ * printed reason.
+ *
+ * The model:
+ *   - Each test runs in a forked child of its own (its own process group),
+ *     so a crash, a sanitizer report, an abort or a leak fails that test
+ *     only and the others still run.  The child's stdout and stderr go to
+ *     build/test-results/unit/NAME.log ($UNIT_TEST_LOGS to change).
+ *   - The harness prints one line per test, the lines tests/run counts:
+ *	ok NAME
+ *	FAIL NAME: file:line: expr	(a CHECK)
+ *	FAIL NAME: killed by signal 11 (Segmentation fault)
+ *	FAIL NAME: exited with status 1; AddressSanitizer: heap-buffer-overflow ...
+ *	FAIL NAME: timed out after 120 s (UNIT_TEST_TIMEOUT)
+ *	skip NAME: reason
+ *     and after a FAIL the sanitizer report of its log, or the log's last
+ *     lines, each line indented "  | ".  (Inside the emulated test host
+ *     the logs vanish with it; those lines are what remains.)
+ *   - A test that takes longer than $UNIT_TEST_TIMEOUT seconds (default
+ *     120) is killed, and what its threads wait on goes to its log.
+ *     Whatever a test leaves running in its process group is killed
+ *     when it ends.
+ *   - Temporary files go under harness_tmpdir(), a directory of the test's
+ *     own (also $TMPDIR in the child; short: rackvm-unit-XXXXXX/N) inside
+ *     one directory per run in $TMPDIR or /tmp, removed at the end.
+ *   - Arguments select tests: only those whose name contains one of them
+ *     run.  "unit-tests --list [PATTERN...]" prints the names it would run.
  */
 #ifndef RACKVM_TESTS_HARNESS_H
 #define RACKVM_TESTS_HARNESS_H
@@ -26,6 +50,8 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void harness_skip(const char *reason);
 int harness_failed(void);
+/* The running test's scratch directory, removed after the run. */
+const char *harness_tmpdir(void);
 
 #define TEST(name)                                                        \
 	static void test_##name(void);                                    \

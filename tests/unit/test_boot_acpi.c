@@ -394,11 +394,12 @@ static void dsl_normalize(char *s)
  * normalized; 0, or -1 with the reason in @dsl. */
 static int iasl_disassemble(const uint8_t *table, size_t len, char *dsl)
 {
-	char dir[] = "/tmp/rackvm-iasl-XXXXXX", path[64], cmd[160];
+	char dir[256], path[300], cmd[600];
 	size_t n = 0;
 	FILE *f;
 	int ret = -1;
 
+	snprintf(dir, sizeof(dir), "%s/iasl-XXXXXX", harness_tmpdir());
 	if (!mkdtemp(dir)) {
 		snprintf(dsl, DSL_MAX, "mkdtemp: %s", strerror(errno));
 		return -1;
@@ -409,7 +410,7 @@ static int iasl_disassemble(const uint8_t *table, size_t len, char *dsl)
 		n = fwrite(table, 1, len, f);
 		fclose(f);
 	}
-	snprintf(cmd, sizeof(cmd), "cd %s && iasl -d dsdt.aml > iasl.log 2>&1",
+	snprintf(cmd, sizeof(cmd), "cd '%s' && iasl -d dsdt.aml > iasl.log 2>&1",
 		 dir);
 	if (n != len) {
 		snprintf(dsl, DSL_MAX, "cannot write %s", path);
@@ -429,7 +430,7 @@ static int iasl_disassemble(const uint8_t *table, size_t len, char *dsl)
 			snprintf(dsl, DSL_MAX, "iasl wrote no %s", path);
 		}
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		ret = -1;
 	return ret;

@@ -32,9 +32,7 @@ static int echo_cmd(void *opaque, int argc, char **argv, char *reply,
 
 static void sock_path(char *buf, size_t size)
 {
-	const char *dir = getenv("TEST_TMP");
-
-	snprintf(buf, size, "%s/ctl.%d.sock", dir ? dir : "/tmp", (int)getpid());
+	snprintf(buf, size, "%s/ctl.sock", harness_tmpdir());
 }
 
 TEST(control_execute_parses_and_dispatches)

@@ -102,11 +102,12 @@ static enum host_cap_status status_of(const struct host_caps *caps,
 
 TEST(host_caps_reads_a_fake_host)
 {
-	char root[] = "/tmp/rackvm-hostcaps-XXXXXX", kvm[600], cmd[600];
+	char root[256], kvm[600], cmd[600];
 	struct host_caps_config cfg = { .skip_speed_probe = true };
 	struct host_caps caps;
 	const struct host_cap *c;
 
+	snprintf(root, sizeof(root), "%s/hostcaps-XXXXXX", harness_tmpdir());
 	CHECK(mkdtemp(root) != NULL);
 	snprintf(kvm, sizeof(kvm), "%s/dev/kvm", root);
 	cfg.kvm_path = kvm;

@@ -44,7 +44,6 @@ TEST(page_store_open_dispatches_by_prefix)
 	struct page_store *s = NULL;
 	struct errmsg err = { "" };
 	char dir[256], spec[300], desc[300];
-	const char *base = getenv("TEST_TMP");
 
 	/* each backend answers for its own arguments */
 	CHECK_EQ(page_store_open("file:", &p, &s, &err), -EINVAL);
@@ -61,7 +60,7 @@ TEST(page_store_open_dispatches_by_prefix)
 		s = NULL;
 	}
 
-	snprintf(dir, sizeof(dir), "%s/page-store-XXXXXX", base ? base : "/tmp");
+	snprintf(dir, sizeof(dir), "%s/page-store-XXXXXX", harness_tmpdir());
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(spec, sizeof(spec), "file:%s", dir);
 	CHECK_EQ(page_store_open(spec, &p, &s, &err), 0);

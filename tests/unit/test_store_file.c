@@ -28,12 +28,10 @@ static struct page_store_params params(uint64_t ram_pages)
 	};
 }
 
-/* A scratch directory under $TEST_TMP (tests/run) or /tmp. */
+/* A scratch directory in the test's own. */
 static int scratch_dir(char *buf, size_t len)
 {
-	const char *base = getenv("TEST_TMP");
-
-	snprintf(buf, len, "%s/store-file-XXXXXX", base ? base : "/tmp");
+	snprintf(buf, len, "%s/store-file-XXXXXX", harness_tmpdir());
 	return mkdtemp(buf) ? 0 : -errno;
 }
 

@@ -141,12 +141,11 @@ struct blk_fixture {
 static int blk_setup(struct blk_fixture *f, bool read_only, bool direct,
 		     struct errmsg *err)
 {
-	const char *dir = getenv("TEST_TMP");
 	struct virtio_blk_options opt = { .read_only = read_only,
 					  .direct = direct };
 	uint8_t pattern[512];
 
-	snprintf(f->path, sizeof(f->path), "%s/blk-XXXXXX", dir ? dir : "/tmp");
+	snprintf(f->path, sizeof(f->path), "%s/blk-XXXXXX", harness_tmpdir());
 	f->fd = mkstemp(f->path);
 	if (f->fd < 0)
 		return -errno;

@@ -52,9 +52,7 @@ static bool wait_used(struct test_ring *r, uint16_t want)
 
 static void tmp_path(char *buf, size_t size, const char *name)
 {
-	const char *dir = getenv("TEST_TMP");
-
-	snprintf(buf, size, "%s/%s.%d", dir ? dir : "/tmp", name, (int)getpid());
+	snprintf(buf, size, "%s/%s", harness_tmpdir(), name);
 }
 
 TEST(virtio_console_transmit_to_file)

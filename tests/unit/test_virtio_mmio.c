@@ -291,7 +291,6 @@ TEST(virtio_mmio_layout_fits_the_machine)
 
 TEST(virtio_mmio_blk_config_and_features)
 {
-	const char *dir = getenv("TEST_TMP");
 	struct virtio_blk_options opt = { .read_only = true };
 	char path[256];
 	uint8_t cap[8] = { 0 };
@@ -299,7 +298,7 @@ TEST(virtio_mmio_blk_config_and_features)
 	uint8_t d[4] = { 0 };
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/mmio-blk-XXXXXX", dir ? dir : "/tmp");
+	snprintf(path, sizeof(path), "%s/mmio-blk-XXXXXX", harness_tmpdir());
 	fd = mkstemp(path);
 	CHECK(fd >= 0);
 	CHECK_EQ(ftruncate(fd, 1 << 20), 0);
