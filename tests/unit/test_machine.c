@@ -339,6 +339,32 @@ TEST(machine_pause_holds_the_guest_until_resume)
 	machine_destroy(m);
 }
 
+/* An instruction KVM cannot emulate (the emulfail workload) is KVM's
+ * failure, not the guest's end: FAILED, and nothing is legal but
+ * destroy. */
+TEST(machine_fails_when_kvm_cannot_go_on)
+{
+	struct errmsg err = { "" };
+	struct vm_exit exit;
+	struct machine *m;
+	const char *skip;
+	int ret = 0;
+
+	skip = make_machine(&m, "emulfail", &ret);
+	if (skip)
+		SKIP(skip);
+	CHECK_EQ(ret, 0);
+	CHECK_EQ(machine_start(m, &err), 0);
+	machine_wait(m, &exit);
+	CHECK_EQ(exit.reason, VM_EXIT_INTERNAL_ERROR);
+	CHECK_EQ(machine_state(m), MACHINE_FAILED);
+	CHECK_EQ(machine_pause(m), -EBUSY);
+	CHECK_EQ(machine_resume(m), -EBUSY);
+	CHECK_EQ(machine_stop(m), -EBUSY);
+	CHECK_EQ(machine_start(m, &err), -EBUSY);
+	machine_destroy(m);
+}
+
 TEST(machine_create_failure_leaves_nothing_and_says_why)
 {
 	struct machine_config cfg;
