@@ -17,7 +17,11 @@
  * page may be touched, filled and evicted again (by a guest that does not
  * keep its word, or a device writing into it), and a drop arriving after
  * that put would lose the new copy.  A fault on a claimed page waits the
- * way it waits for any BUSY page, for the punch and the drop.
+ * way it waits for any BUSY page, for the punch and the drop.  The drop
+ * of a page claimed from EVICTING may overlap the evictor's put of it:
+ * nothing reads the page from the store meanwhile, and the evictor drops
+ * what it put as stale once the put returns, so the store ends without
+ * it either way.
  *
  * A page can appear twice in what the guest sends; the second time it
  * is BUSY with PF_DISCARD, ours, and is skipped rather than waited for.
