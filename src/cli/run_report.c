@@ -93,7 +93,7 @@ static void print_pager_stats(const struct pager_stats *st)
 	fprintf(stderr, "pager: resident=%llu remote=%llu zero=%llu faults=%llu "
 		"fetches=%llu fetched_pages=%llu prefetch_hit=%.2f evictions=%llu "
 		"bytes_in=%llu bytes_out=%llu fault_p50_us=%llu fault_p90_us=%llu "
-		"fault_p99_us=%llu\n",
+		"fault_p99_us=%llu discarded=%llu\n",
 		(unsigned long long)st->resident, (unsigned long long)st->remote,
 		(unsigned long long)st->zero, (unsigned long long)st->faults,
 		(unsigned long long)st->fetches,
@@ -102,7 +102,8 @@ static void print_pager_stats(const struct pager_stats *st)
 		(unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
 		(unsigned long long)st->fault_p50_us,
 		(unsigned long long)st->fault_p90_us,
-		(unsigned long long)st->fault_p99_us);
+		(unsigned long long)st->fault_p99_us,
+		(unsigned long long)st->discarded);
 }
 
 static void print_exit_stats(struct machine *m)

@@ -267,6 +267,8 @@ int machine_build(struct machine *m, struct errmsg *err)
 	if (!ret)
 		ret = create_virtio_devices(m, err);
 	if (!ret)
+		machine_memory_balloon(m);
+	if (!ret)
 		ret = start_control(m, err);
 	if (!ret)
 		ret = load_kernel(m, err);

@@ -62,6 +62,9 @@ int machine_build(struct machine *m, struct errmsg *err);
 
 /* machine_memory.c, in this order (why: memory/pager.h):
  *   machine_memory_create()   after vm_create(), before the devices;
+ *   machine_memory_balloon()  after the devices: the pages the balloon
+ *                             gives back go through the pager (which
+ *                             the VM destroys after the balloon);
  *   machine_memory_monitor()  after the devices: the monitor, tied to
  *                             the pager;
  *   machine_memory_start()    before the vCPUs run: registers guest RAM
@@ -69,6 +72,7 @@ int machine_build(struct machine *m, struct errmsg *err);
  *   machine_memory_finish()   once the VM ended: the pager settles, the
  *                             CSV is written. */
 int machine_memory_create(struct machine *m, struct errmsg *err);
+void machine_memory_balloon(struct machine *m);
 int machine_memory_monitor(struct machine *m, struct errmsg *err);
 int machine_memory_start(struct machine *m, struct errmsg *err);
 int machine_memory_finish(struct machine *m, struct errmsg *err);

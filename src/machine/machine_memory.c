@@ -3,7 +3,8 @@
  * The machine's memory services: guest RAM's shared userfaultfd, the
  * page store and the pager (--mem-local), and the working-set monitor
  * (--wss), wired to each other: the sampler joins the pager's uffd, the
- * pager takes the monitor's reference bits and its cold map.
+ * pager takes the monitor's reference bits and its cold map, and the
+ * pages the balloon gives back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include "memory/uffd_ram.h"
 #include "remote/page_store.h"
 #include "util/page.h"
+#include "virtio/balloon.h"
 
 #define SECRET_MAX 64
 #define DEFAULT_SECRET_BYTES 32
@@ -202,6 +204,12 @@ int machine_memory_create(struct machine *m, struct errmsg *err)
 	if (ret || !c->pager.enabled)
 		return ret;
 	return create_pager(m, err);
+}
+
+void machine_memory_balloon(struct machine *m)
+{
+	if (m->pager && m->balloon)
+		virtio_balloon_set_discard(m->balloon, pager_discard, m->pager);
 }
 
 static void on_wss_point(void *opaque, const struct wss_point *p)

@@ -25,8 +25,9 @@
  * Page states, a byte per page, changed only by compare-and-swap from
  * the state the mover expects; who may make which move:
  *
- *   HOLE      not in the memfd, never evicted; the first touch is a
- *             zero page               fault thread: -> FETCHING
+ *   HOLE      not in the memfd nor in the store: never evicted, or
+ *             given back (pager_discard()); the first touch is a zero
+ *             page                    fault thread: -> FETCHING
  *   LOCAL     in the memfd            evictor: -> EVICTING
  *                                     fault thread: -> BUSY
  *   EVICTING  in the memfd, write-protected, being copied out and put;
@@ -42,8 +43,10 @@
  *             them                    that thread: -> LOCAL, -> REMOTE
  *                                              (gave up), -> FAILED
  *   BUSY      a fault thread lifts a write protection, or zero-fills a
- *             hole punched behind the pager's back (the balloon); the
- *             evictor keeps off       that thread: -> LOCAL
+ *             hole punched behind the pager's back; or pager_discard()
+ *             punches and drops a page the guest gave back; the evictor
+ *             keeps off               that thread: -> LOCAL
+ *                                     pager_discard(): -> HOLE
  *   FAILED    lost or corrupt in the store: the VM was stopped, the page
  *             is poisoned (a thread touching it gets SIGBUS, a syscall
  *             EFAULT), never given made-up data          final
@@ -72,6 +75,22 @@
  * /proc/self/pagemap: that is how hits are counted (at the next fault,
  * when the page is considered for eviction, or by pager_settle()).
  * Faults on pages being prefetched wait for that one fetch.
+ *
+ * Pages the guest gives back (balloon inflate, free page reporting) go
+ * through pager_discard(), which punches them itself: only the pager
+ * knows which pages a fault thread is filling in (a punch then would
+ * be undone by the fill, and the page counted resident) and which it is
+ * evicting (a page punched under an eviction made its faults retry until
+ * the put ended).  Every page it can claim (LOCAL, EVICTING, REMOTE,
+ * ZERO -> BUSY; it waits out the microseconds of BUSY and PUNCHING)
+ * leaves the resident, remote or zero count, is punched and dropped from
+ * the store while still claimed (so that no later copy of the page can
+ * be dropped by mistake), then becomes a HOLE: the next touch is a zero
+ * page, no fetch.  A claimed EVICTING page cancels its eviction: the
+ * evictor finds it no longer EVICTING, punches nothing and drops the
+ * copy it put, if any, as stale; a fault on it waits for none of that.
+ * Pages being fetched (a prefetch window over them) are left to their
+ * fetcher, FAILED ones stay failed.
  *
  * Store trouble:
  *   -EAGAIN on a needed page (no copy reachable): the VM is paused
@@ -109,9 +128,11 @@
 #define RACKVM_MEMORY_PAGER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/errmsg.h"
+#include "util/page.h"
 #include "vm/guest_mem.h"
 
 struct page_store;
@@ -182,6 +203,7 @@ struct pager_stats {
 	uint64_t bytes_in;	/* page bytes from the store */
 	uint64_t bytes_out;	/* page bytes to the store */
 	uint64_t unreachable;	/* fetches that found no copy reachable */
+	uint64_t discarded;	/* resident, remote or zero pages given back */
 	uint64_t fault_hist[PAGER_HIST_BUCKETS];	/* fault latency */
 	uint64_t fault_p50_us, fault_p90_us, fault_p99_us;
 	unsigned prefetch_window;
@@ -203,6 +225,11 @@ void pager_forget_monitor(void *p);
  * referenced; shaped for wss_config.on_pages. */
 void pager_note_pages(void *p, const uint64_t *written,
 		      const uint64_t *touched);
+/* The guest gave @n ranges of pages back (see above); shaped for
+ * virtio_balloon_set_discard().  0, or -EINVAL (nothing done) if a range
+ * is outside guest RAM, or -errno if a punch failed (those pages stay as
+ * they were). */
+int pager_discard(void *p, const struct page_range *ranges, size_t n);
 /* Changes the resident limit (the evictor follows). */
 void pager_set_limit(struct pager *p, uint64_t local_pages);
 

@@ -19,6 +19,8 @@
  *   pager_evict.c   the evictor thread: protect, copy out, put, punch
  *   pager_store.c   batches to and from the page store: runs of adjacent
  *                   pages, the retry while no copy is reachable
+ *   pager_discard.c pages the guest gave back: claimed, punched, dropped
+ *                   from the store; the balloon's I/O thread
  *
  * What protects what in struct pager:
  *   - set at create, read-only after: mem, uffd, store, vm, cfg,
@@ -70,6 +72,7 @@ enum page_state {
 /* Per-page flags, a second byte array, changed with atomic bit ops. */
 #define PF_REF 1u		/* referenced since the hand last passed */
 #define PF_PREFETCHED 2u	/* prefetched, not yet seen touched */
+#define PF_DISCARD 4u		/* BUSY: claimed by pager_discard() */
 
 #define FETCH_POOL 16
 #define RETRY_FIRST_NS 10000000ull	/* store back-off: 10 ms .. 1 s */
@@ -91,7 +94,7 @@ struct pager_counters {			/* all atomic */
 	uint64_t remote, zero, failed;
 	uint64_t faults, fetches, fetched_pages, prefetched, prefetch_hits;
 	uint64_t evictions, cancelled, puts, bytes_in, bytes_out;
-	uint64_t unreachable;
+	uint64_t unreachable, discarded;
 	uint64_t hist[PAGER_HIST_BUCKETS];
 };
 

@@ -7,7 +7,16 @@
 #ifndef RACKVM_UTIL_PAGE_H
 #define RACKVM_UTIL_PAGE_H
 
+#include <stdint.h>
+
 #define PAGE_SHIFT 12
 #define PAGE_SIZE (1ull << PAGE_SHIFT)
+
+/* Pages [first, first + count) of guest RAM, numbered by memfd offset /
+ * PAGE_SIZE (the numbering of the pager, the balloon and the stores). */
+struct page_range {
+	uint64_t first;
+	uint64_t count;
+};
 
 #endif

@@ -6,7 +6,17 @@
  * config accesses, the stats timer).  The target and `actual' are
  * atomics, because the control thread reads and sets them without the
  * transport's lock; b->lock guards the counters and the statistics,
- * which the I/O thread writes and the control thread reads.
+ * which the I/O thread writes and the control thread reads.  The
+ * discard hook is set once before the VM runs (atomic all the same: the
+ * I/O thread exists already).
+ *
+ * Who punches a page given back: this file, or the discard hook when
+ * there is one, never both.  With a pager, only the pager may: a page
+ * punched while one of its fault threads fills it in (a prefetch over
+ * it) gets filled again and counted resident, and a page punched while
+ * it is being evicted makes every fault on it retry until the put is
+ * done.  The pager punches each page under its own per-page claim, and
+ * leaves alone the pages it is fetching.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +54,9 @@ struct virtio_balloon {
 
 	pthread_mutex_t lock;		/* guards info */
 	struct virtio_balloon_info info;
+
+	virtio_balloon_discard_fn discard;	/* atomic; NULL: we punch */
+	void *discard_opaque;
 };
 
 static const char *const stat_names[VIRTIO_BALLOON_STAT_TAGS] = {
@@ -80,17 +93,66 @@ unsigned virtio_balloon_parse_stats(const uint8_t *buf, size_t len,
 	return (unsigned)n;
 }
 
-/* Gives [off, off + len) of the memfd back to the host. */
-static void discard(struct virtio_balloon *b, uint64_t off, uint64_t len,
-		    uint64_t *discarded, uint64_t *errors)
+/* Pages of the memfd to give back to the host, merged while adjacent
+ * and handed on a batch at a time (the pager drops a batch from its
+ * store in one request). */
+#define GIVE_BACK_BATCH 64
+
+struct give_back {
+	struct page_range r[GIVE_BACK_BATCH];
+	size_t n;
+	uint64_t discarded;	/* bytes */
+	uint64_t errors;
+};
+
+static void punch(struct virtio_balloon *b, const struct page_range *r,
+		  struct give_back *g)
 {
-	if (!len)
-		return;
 	if (fallocate(b->mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)off, (off_t)len) == 0)
-		*discarded += len;
+		      (off_t)(r->first * PAGE_SIZE),
+		      (off_t)(r->count * PAGE_SIZE)) == 0)
+		g->discarded += r->count * PAGE_SIZE;
 	else
-		(*errors)++;
+		g->errors++;
+}
+
+static void give_back_flush(struct virtio_balloon *b, struct give_back *g)
+{
+	virtio_balloon_discard_fn fn = __atomic_load_n(&b->discard,
+						       __ATOMIC_ACQUIRE);
+	uint64_t bytes = 0;
+
+	if (!g->n)
+		return;
+	if (!fn) {
+		for (size_t i = 0; i < g->n; i++)
+			punch(b, &g->r[i], g);
+		g->n = 0;
+		return;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		bytes += g->r[i].count * PAGE_SIZE;
+	if (fn(b->discard_opaque, g->r, g->n) == 0)
+		g->discarded += bytes;
+	else
+		g->errors++;
+	g->n = 0;
+}
+
+/* [off, off + len) of the memfd, both page-aligned. */
+static void give_back(struct virtio_balloon *b, struct give_back *g,
+		      uint64_t off, uint64_t len)
+{
+	struct page_range *last = g->n ? &g->r[g->n - 1] : NULL;
+	uint64_t first = off / PAGE_SIZE;
+
+	if (last && last->first + last->count == first) {
+		last->count += len / PAGE_SIZE;
+		return;
+	}
+	if (g->n == GIVE_BACK_BATCH)
+		give_back_flush(b, g);
+	g->r[g->n++] = (struct page_range){ first, len / PAGE_SIZE };
 }
 
 /* Reads the chain's device-readable bytes as a stream of le32 PFNs (an
@@ -141,8 +203,8 @@ static bool pfn_offset(const struct virtio_balloon *b, uint32_t pfn,
 static void pfn_request(struct virtio_balloon *b, bool inflate)
 {
 	struct pfn_reader r = { .c = &b->chain };
-	uint64_t npfns = 0, run_off = 0, run_len = 0, off = 0;
-	uint64_t discarded = 0, errors = 0;
+	struct give_back g = { .n = 0 };
+	uint64_t npfns = 0, off = 0;
 	uint32_t pfn;
 
 	while (next_pfn(&r, &pfn)) {
@@ -158,23 +220,17 @@ static void pfn_request(struct virtio_balloon *b, bool inflate)
 		r = (struct pfn_reader){ .c = &b->chain };
 		while (next_pfn(&r, &pfn)) {
 			(void)pfn_offset(b, pfn, &off);	/* checked above */
-			if (run_len && off == run_off + run_len) {
-				run_len += VIRTIO_BALLOON_PAGE_SIZE;
-				continue;
-			}
-			discard(b, run_off, run_len, &discarded, &errors);
-			run_off = off;
-			run_len = VIRTIO_BALLOON_PAGE_SIZE;
+			give_back(b, &g, off, VIRTIO_BALLOON_PAGE_SIZE);
 		}
-		discard(b, run_off, run_len, &discarded, &errors);
+		give_back_flush(b, &g);
 	}
 	pthread_mutex_lock(&b->lock);
 	if (inflate)
 		b->info.inflated_pages += npfns;
 	else
 		b->info.deflated_pages += npfns;
-	b->info.discarded_bytes += discarded;
-	b->info.discard_errors += errors;
+	b->info.discarded_bytes += g.discarded;
+	b->info.discard_errors += g.errors;
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -182,7 +238,8 @@ static void pfn_request(struct virtio_balloon *b, bool inflate)
 static void report_request(struct virtio_balloon *b)
 {
 	const uint64_t mask = VIRTIO_BALLOON_PAGE_SIZE - 1;
-	uint64_t discarded = 0, errors = 0, reported = 0;
+	struct give_back g = { .n = 0 };
+	uint64_t reported = 0;
 
 	for (unsigned i = 0; i < b->chain.nsegs; i++) {
 		const struct virtq_seg *s = &b->chain.segs[i];
@@ -194,12 +251,13 @@ static void report_request(struct virtio_balloon *b)
 		if (end <= start)
 			continue;
 		reported += end - start;
-		discard(b, start, end - start, &discarded, &errors);
+		give_back(b, &g, start, end - start);
 	}
+	give_back_flush(b, &g);
 	pthread_mutex_lock(&b->lock);
 	b->info.reported_bytes += reported;
-	b->info.discarded_bytes += discarded;
-	b->info.discard_errors += errors;
+	b->info.discarded_bytes += g.discarded;
+	b->info.discard_errors += g.errors;
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -455,6 +513,13 @@ int virtio_balloon_create(struct vm *vm, unsigned index,
 	if (out)
 		*out = b;
 	return 0;
+}
+
+void virtio_balloon_set_discard(struct virtio_balloon *b,
+				virtio_balloon_discard_fn fn, void *opaque)
+{
+	b->discard_opaque = opaque;
+	__atomic_store_n(&b->discard, fn, __ATOMIC_RELEASE);
 }
 
 uint64_t virtio_balloon_ram_pages(const struct virtio_balloon *b)

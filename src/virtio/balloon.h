@@ -22,7 +22,9 @@
  * counted as bad): a buggy or hostile driver cannot make rackvm touch
  * host memory outside the guest, and the rest of the VM keeps running.
  * Deflate: nothing to do on the host (the holes fill on the next touch);
- * the pages are counted.
+ * the pages are counted.  With a discard hook (virtio_balloon_set_discard:
+ * the pager, when one keeps guest RAM) the pages given back go to the
+ * hook, which punches them, instead of being punched here.
  *
  * MUST_TELL_HOST is always offered: the driver then deflates (and waits
  * for the device) before reusing a page, so a page the guest uses again
@@ -49,6 +51,7 @@
 #include <stdint.h>
 
 #include "util/errmsg.h"
+#include "util/page.h"
 #include "vm/vm.h"
 
 #define VIRTIO_BALLOON_F_MUST_TELL_HOST 0
@@ -121,6 +124,16 @@ int virtio_balloon_create(struct vm *vm, unsigned index,
 			  const struct virtio_balloon_options *opt,
 			  struct virtio_balloon **out, struct errmsg *err);
 
+/* Takes the pages the driver gives back (inflate, free page reporting):
+ * @n ranges of whole pages, adjacent ones merged, a batch at a time; it
+ * punches them out of guest RAM itself.  0 or -errno (then counted in
+ * discard_errors).  Called from the device's I/O thread. */
+typedef int (*virtio_balloon_discard_fn)(void *opaque,
+					 const struct page_range *ranges,
+					 size_t n);
+/* Before the VM runs; @b must not outlive @opaque. */
+void virtio_balloon_set_discard(struct virtio_balloon *b,
+				virtio_balloon_discard_fn fn, void *opaque);
 /* Sets num_pages and raises a config interrupt.  -EINVAL if @pages is
  * more than guest RAM.  Any thread. */
 int virtio_balloon_set_target(struct virtio_balloon *b, uint32_t pages);

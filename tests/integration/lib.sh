@@ -53,6 +53,16 @@ run_cmd() {
 	rm -f "$out.stderr"
 }
 
+# wait_for FILE REGEX SECONDS: true once a line of FILE matches.
+wait_for() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -Eq -- "$2" "$1" 2> /dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # check NAME COND-COMMAND... : ok if the command succeeds, else FAIL with
 # the last lines of $out (set by the caller) as the reason.
 check() {

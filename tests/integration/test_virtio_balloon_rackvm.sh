@@ -30,16 +30,6 @@ if ! grep -q "^  balloon " "$out" || ! grep -q "^  vconsole " "$out"; then
 	exit 0
 fi
 
-# wait_for FILE REGEX SECONDS: true once a line of FILE matches.
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 10; i++)); do
-		grep -Eq -- "$2" "$1" 2> /dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2> /dev/null; }
 
 # --- balloon: RSS ----------------------------------------------------------

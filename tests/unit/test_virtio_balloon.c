@@ -170,6 +170,66 @@ TEST(virtio_balloon_inflate_punches_holes)
 	vm_destroy(&f.vm);
 }
 
+struct hook_log {
+	unsigned calls;
+	size_t n;
+	struct page_range r[8];
+	int ret;
+};
+
+static int log_discard(void *opaque, const struct page_range *ranges,
+		       size_t n)
+{
+	struct hook_log *h = opaque;
+
+	h->calls++;
+	h->n = n;
+	memcpy(h->r, ranges, (n < 8 ? n : 8) * sizeof(*ranges));
+	return h->ret;
+}
+
+/* With a discard hook (the pager) the hook punches, not the balloon:
+ * one call a request, adjacent pages merged. */
+TEST(virtio_balloon_inflate_goes_to_the_discard_hook)
+{
+	uint32_t pfns[5] = { PAGES_GPA >> 12, (PAGES_GPA >> 12) + 1,
+			     (PAGES_GPA >> 12) + 2, (PAGES_GPA >> 12) + 7,
+			     (PAGES_GPA >> 12) + 3 };
+	struct hook_log h = { 0 };
+	struct virtio_balloon_info in;
+	uint64_t first = PAGES_GPA >> 12;
+	struct bfix f;
+
+	CHECK_EQ(setup(&f, false), 0);
+	memset(guest_mem_ptr(&f.vm.mem, PAGES_GPA, 8 * 4096), 0xa5, 8 * 4096);
+	virtio_balloon_set_discard(f.b, log_discard, &h);
+	go_live(&f, VIRTIO_TRANSPORT_FEATURES |
+		(1ull << VIRTIO_BALLOON_F_MUST_TELL_HOST));
+	CHECK(inflate(&f, pfns, 5, 1));
+	CHECK_EQ(h.calls, 1);
+	CHECK_EQ(h.n, 3);
+	CHECK(h.r[0].first == first && h.r[0].count == 3);
+	CHECK(h.r[1].first == first + 7 && h.r[1].count == 1);
+	CHECK(h.r[2].first == first + 3 && h.r[2].count == 1);
+	for (unsigned i = 0; i < 8; i++)
+		CHECK(!is_hole(&f, PAGES_GPA + i * 4096ull));
+	virtio_balloon_get_info(f.b, &in);
+	CHECK_EQ(in.discarded_bytes, 5 * 4096);
+	CHECK_EQ(in.discard_errors, 0);
+	/* a hook that fails: counted, nothing claimed as discarded */
+	h.ret = -EIO;
+	tr_publish(&f.ring, 0);
+	wr(&f, VIRTIO_MMIO_QUEUE_NOTIFY, VIRTIO_BALLOON_Q_INFLATE);
+	for (int i = 0; i < 500 && tr_used_idx(&f.ring) != 2; i++)
+		usleep(10000);
+	virtio_balloon_get_info(f.b, &in);
+	CHECK_EQ(h.calls, 2);
+	CHECK_EQ(in.discarded_bytes, 5 * 4096);
+	CHECK_EQ(in.discard_errors, 1);
+	CHECK_EQ(in.inflated_pages, 10);
+	vm_destroy(&f.vm);
+}
+
 TEST(virtio_balloon_pfn_outside_ram_ignores_request)
 {
 	/* one good page, then a page past RAM, one in the MMIO hole, and
