@@ -238,9 +238,14 @@ TEST(uffd_ram_poison_answers_a_fault_with_no_data)
 	CHECK_EQ(uffd_ram_attach(u, &user, &err), 0);
 	CHECK_EQ(uffd_ram_start(u, &err), 0);
 	if (!uffd_ram_has_poison(u)) {
+		/* Linux < 6.6: the call says so and changes nothing, which
+		 * is what the pager's lost-page path relies on to choose its
+		 * other way */
+		CHECK_EQ(uffd_ram_poison(u, 9, 1), -ENOTSUP);
+		CHECK_EQ(uffd_ram_poison(u, mem.size / 4096, 1), -EINVAL);
 		uffd_ram_destroy(u);
 		guest_mem_destroy(&mem);
-		SKIP("no UFFDIO_POISON in this kernel");
+		return;
 	}
 	CHECK_EQ(uffd_ram_poison(u, 9, 1), 0);
 	CHECK_EQ(read_via_pipe(mem.base + 9 * 4096, buf, sizeof(buf)), -1);
