@@ -13,6 +13,7 @@
 #include "util/page.h"
 #include "vm/cpuid.h"
 #include "vm/msr.h"
+#include "vm/ram_sigbus.h"
 #include "vm/vcpu_entry.h"
 #include "vm/vm.h"
 
@@ -126,6 +127,8 @@ int vcpu_init(struct vcpu *vcpu, struct vm *vm, unsigned id,
 	ret = setup_cpuid(vcpu, err);
 	if (!ret)
 		ret = msr_set_boot_values(vcpu->fd, err);
+	if (!ret)
+		ret = ram_sigbus_install(err);
 	if (ret)
 		goto fail;
 	return 0;
@@ -228,6 +231,35 @@ void vcpu_kick(struct vcpu *vcpu)
 
 /* --- exit dispatch ------------------------------------------------------ */
 
+/*
+ * The guest touched RAM the host cannot provide: a page the pager lost
+ * (memory/uffd_ram.h: poisoned, or fenced where the kernel has no
+ * poison) or one with a memory error.  KVM says so in one of three ways,
+ * depending on the kernel and on how it met the page: it sends this
+ * thread SIGBUS as KVM_RUN returns (poison; vm/ram_sigbus.h catches it,
+ * which would otherwise end the process), it fails KVM_RUN with EFAULT,
+ * or, when it was emulating the access, it exits for MMIO at the page's
+ * address (an unclaimed MMIO read would hand the guest all-ones).  The
+ * VM cannot go on without the page; where the pager stopped it already,
+ * its message (naming the page and the store) stays the one reported.
+ * @how says which; @offset is the memfd offset, UINT64_MAX if unknown.
+ */
+static void guest_ram_unusable(struct vcpu *vcpu, const char *how,
+			       uint64_t offset)
+{
+	if (offset != UINT64_MAX)
+		vm_request_exit(vcpu->vm, VM_EXIT_HOST_ERROR, EFAULT, vcpu->id,
+				"vCPU %u: guest page %llu (memfd offset %#llx) is unusable "
+				"(%s: lost by the pager, or a memory error)",
+				vcpu->id, (unsigned long long)(offset / PAGE_SIZE),
+				(unsigned long long)(offset & ~(PAGE_SIZE - 1)), how);
+	else
+		vm_request_exit(vcpu->vm, VM_EXIT_HOST_ERROR, EFAULT, vcpu->id,
+				"vCPU %u: KVM_RUN failed: Bad address: guest RAM is "
+				"unusable (lost by the pager?)", vcpu->id);
+}
+
+
 static void handle_io(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
@@ -252,7 +284,15 @@ static void handle_mmio(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	unsigned len = run->mmio.len;
+	const struct guest_mem *mem = &vcpu->vm->mem;
+	uint8_t *ram = guest_mem_ptr(mem, run->mmio.phys_addr, 1);
 
+	/* RAM is never MMIO: KVM could not reach the page (see above) */
+	if (ram) {
+		guest_ram_unusable(vcpu, "KVM could not access it",
+				   (uint64_t)(ram - mem->base));
+		return;
+	}
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
 	if (bus_access(&vcpu->vm->mmio_bus, vcpu->id, run->mmio.phys_addr,
@@ -458,6 +498,40 @@ static bool serve_requests(struct vcpu *vcpu)
 	return stop;
 }
 
+/* One KVM_RUN, shaped for ram_sigbus_call(). */
+struct kvm_run_call {
+	struct vcpu *vcpu;
+	int ret;
+	int error;
+};
+
+static void kvm_run_once(void *arg)
+{
+	struct kvm_run_call *c = arg;
+
+	c->ret = ioctl(c->vcpu->fd, KVM_RUN, 0);
+	c->error = errno;
+}
+
+/* Where KVM_RUN's EFAULT was, as a memfd offset, where KVM says
+ * (KVM_EXIT_MEMORY_FAULT, Linux 6.8+); UINT64_MAX if it does not. */
+static uint64_t efault_offset(struct vcpu *vcpu)
+{
+#ifdef KVM_EXIT_MEMORY_FAULT
+	const struct guest_mem *mem = &vcpu->vm->mem;
+	uint8_t *ram;
+
+	if (vcpu->run->exit_reason == KVM_EXIT_MEMORY_FAULT) {
+		ram = guest_mem_ptr(mem, vcpu->run->memory_fault.gpa, 1);
+		if (ram)
+			return (uint64_t)(ram - mem->base);
+	}
+#else
+	(void)vcpu;
+#endif
+	return UINT64_MAX;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -471,17 +545,28 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	while (!serve_requests(vcpu)) {
-		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0) {
+		struct kvm_run_call c = { .vcpu = vcpu };
+		uint64_t offset = 0;
+
+		if (ram_sigbus_call(&vcpu->vm->mem, kvm_run_once, &c, &offset)) {
+			guest_ram_unusable(vcpu, "SIGBUS", offset);
+			continue;
+		}
+		if (c.ret == 0) {
 			handle_exit(vcpu);
 			continue;
 		}
-		if (errno == EINTR || errno == EAGAIN) {
+		if (c.error == EINTR || c.error == EAGAIN) {
 			vcpu->stats.eintr++;
 			continue;
 		}
-		vm_request_exit(vcpu->vm, VM_EXIT_HOST_ERROR, errno, vcpu->id,
+		if (c.error == EFAULT) {
+			guest_ram_unusable(vcpu, "EFAULT", efault_offset(vcpu));
+			continue;
+		}
+		vm_request_exit(vcpu->vm, VM_EXIT_HOST_ERROR, c.error, vcpu->id,
 				"vCPU %u: KVM_RUN failed: %s", vcpu->id,
-				strerror(errno));
+				strerror(c.error));
 	}
 
 	pthread_mutex_lock(&vcpu->vm->lock);
