@@ -239,10 +239,10 @@ void vcpu_kick(struct vcpu *vcpu)
  * thread SIGBUS as KVM_RUN returns (poison; vm/ram_sigbus.h catches it,
  * which would otherwise end the process), it fails KVM_RUN with EFAULT,
  * or, when it was emulating the access, it exits for MMIO at the page's
- * address (an unclaimed MMIO read would hand the guest all-ones).  The
- * VM cannot go on without the page; where the pager stopped it already,
- * its message (naming the page and the store) stays the one reported.
- * @how says which; @offset is the memfd offset, UINT64_MAX if unknown.
+ * address (ram_access() then meets the page itself).  The VM cannot go
+ * on without the page; where the pager stopped it already, its message
+ * (naming the page and the store) stays the one reported.  @how says
+ * which; @offset is the memfd offset, UINT64_MAX if unknown.
  */
 static void guest_ram_unusable(struct vcpu *vcpu, const char *how,
 			       uint64_t offset)
@@ -280,21 +280,56 @@ static void handle_io(struct vcpu *vcpu)
 	}
 }
 
+/* A copy to or from guest RAM, shaped for ram_sigbus_call(). */
+struct ram_copy {
+	void *dst;
+	const void *src;
+	size_t len;
+};
+
+static void ram_copy_run(void *arg)
+{
+	const struct ram_copy *c = arg;
+
+	memcpy(c->dst, c->src, c->len);
+}
+
+/*
+ * KVM exits for MMIO at a guest RAM address when it could not reach the
+ * page while emulating an instruction: the page is refused (lost by the
+ * pager), has a memory error, or its fault was interrupted (a kick while
+ * the pager was bringing it in).  RAM is never a device, and an
+ * unclaimed MMIO read would hand the guest all-ones, so the access is
+ * done here, on the mapping: a page being paged in is waited for as any
+ * fault, a refused one raises SIGBUS, caught, and stops the VM.
+ */
+static void ram_access(struct vcpu *vcpu, uint8_t *ram, unsigned len)
+{
+	struct kvm_run *run = vcpu->run;
+	struct ram_copy c = {
+		.dst = run->mmio.is_write ? (void *)ram : run->mmio.data,
+		.src = run->mmio.is_write ? (void *)run->mmio.data : ram,
+		.len = len,
+	};
+	uint64_t offset = 0;
+
+	if (ram_sigbus_call(&vcpu->vm->mem, ram_copy_run, &c, &offset))
+		guest_ram_unusable(vcpu, "SIGBUS", offset);
+}
+
 static void handle_mmio(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	unsigned len = run->mmio.len;
-	const struct guest_mem *mem = &vcpu->vm->mem;
-	uint8_t *ram = guest_mem_ptr(mem, run->mmio.phys_addr, 1);
+	uint8_t *ram;
 
-	/* RAM is never MMIO: KVM could not reach the page (see above) */
-	if (ram) {
-		guest_ram_unusable(vcpu, "KVM could not access it",
-				   (uint64_t)(ram - mem->base));
-		return;
-	}
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
+	ram = guest_mem_ptr(&vcpu->vm->mem, run->mmio.phys_addr, len);
+	if (ram) {
+		ram_access(vcpu, ram, len);
+		return;
+	}
 	if (bus_access(&vcpu->vm->mmio_bus, vcpu->id, run->mmio.phys_addr,
 		       run->mmio.data, len, run->mmio.is_write))
 		vcpu->stats.io_unclaimed++;
