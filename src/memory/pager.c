@@ -35,21 +35,19 @@
 /* --- helpers for every part ----------------------------------------------- */
 
 /*
- * The VM is ending and a thread waiting for a page can be answered without
- * it, by poison.  Without UFFDIO_POISON (Linux < 6.6) only the page itself
- * answers a fault, so the pager keeps trying: if the store comes back
- * before rackvm run's shutdown guard ends the process, the VM still ends
- * cleanly.
+ * The VM is ending: a thread waiting for a page the store cannot give now
+ * is refused instead (uffd_ram_refuse(): poison, or the fence on kernels
+ * without it), which releases it without data, so that the VM can stop.
  */
-static bool vm_ending_answerable(struct pager *p)
+static bool vm_ending(struct pager *p)
 {
-	return p->vm && vm_exit_requested(p->vm) && uffd_ram_has_poison(p->uffd);
+	return p->vm && vm_exit_requested(p->vm);
 }
 
 /* Waiting for the store is over: the pager stops, or the VM ends. */
 bool pager_giving_up(struct pager *p)
 {
-	return stopping(p) || vm_ending_answerable(p);
+	return stopping(p) || vm_ending(p);
 }
 
 /* Sleeps up to @ns unless the pager stops first, or, with @or_vm_end,
@@ -61,7 +59,7 @@ void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end)
 	uint64_t end = monotonic_ns() + ns;
 
 	pthread_mutex_lock(&p->lock);
-	while (!p->stopping && !(or_vm_end && vm_ending_answerable(p))) {
+	while (!p->stopping && !(or_vm_end && vm_ending(p))) {
 		uint64_t now = monotonic_ns();
 		struct timespec until;
 

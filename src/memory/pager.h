@@ -48,8 +48,10 @@
  *             keeps off               that thread: -> LOCAL
  *                                     pager_discard(): -> HOLE
  *   FAILED    lost or corrupt in the store: the VM was stopped, the page
- *             is poisoned (a thread touching it gets SIGBUS, a syscall
- *             EFAULT), never given made-up data          final
+ *             is refused (uffd_ram_refuse(): poisoned, or fenced where
+ *             the kernel has no poison; a thread touching it gets SIGBUS,
+ *             a syscall or KVM_RUN EFAULT), never given made-up data
+ *                                                        final
  *
  * Why a concurrent write is never lost: the evictor write-protects a
  * page (EVICTING) before copying it, so any later write faults first;
@@ -106,8 +108,13 @@
  *     so once, and eviction retries with a back-off; faults then wait for
  *     room, so the limit holds.
  *   When the VM is ending (or the pager destroyed), a fault still
- *     waiting for an unreachable store is answered with poison: a device
+ *     waiting for an unreachable store is refused the same way: a device
  *     thread waiting there could not be stopped otherwise.
+ * Both refusals release the waiting thread without data on every kernel
+ * (uffd_ram.h says how, and why neither a wake alone nor a zero page
+ * would do); a device thread that meets the SIGBUS survives it
+ * (vm/ram_sigbus.h) and the VM ends with the pager's message, which
+ * names the page.
  *
  * Lifetime: pager_create() attaches to the uffd before uffd_ram_start();
  * pager_start(), once the uffd runs and the kernel is loaded, takes the

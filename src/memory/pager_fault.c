@@ -99,8 +99,11 @@ static void release_window(struct pager *p, struct fetch *f)
 /* --- a fetch's outcome ---------------------------------------------------- */
 
 /* A needed page cannot be had: stop the VM, never hand out other data.
- * The poison answers the fault (SIGBUS, or EFAULT in a syscall), so a
- * device thread waiting on it can still be stopped. */
+ * The refusal (poison, or the fence without it: uffd_ram.h) releases the
+ * threads waiting for the page without data (SIGBUS, or EFAULT in a
+ * syscall or KVM_RUN), so that a device thread waiting on it can still
+ * be stopped; it comes after the exit request, so that theirs is not
+ * the message the VM ends with. */
 static void page_lost(struct pager *p, uint64_t page, uint8_t from, int error,
 		      const char *why)
 {
@@ -119,16 +122,17 @@ static void page_lost(struct pager *p, uint64_t page, uint8_t from, int error,
 				(unsigned long long)page,
 				(unsigned long long)(page * PAGE_SIZE), p->store_desc,
 				why);
-	uffd_ram_poison(p->uffd, page, 1);
+	uffd_ram_refuse(p->uffd, page, 1);
 }
 
-/* The VM ends while the page is unreachable: the page stays REMOTE,
- * the thread waiting for it gets poison rather than zeros. */
+/* The VM ends (or the pager stops) while the page is unreachable: the
+ * page stays REMOTE, the thread waiting for it is refused rather than
+ * given zeros. */
 static void give_up(struct pager *p, uint64_t page)
 {
 	set_state(p, page, PS_REMOTE);
 	sub(&p->resident, 1);
-	uffd_ram_poison(p->uffd, page, 1);
+	uffd_ram_refuse(p->uffd, page, 1);
 }
 
 /* The window's checksums; a bad prefetched page only stays remote. */
@@ -362,8 +366,9 @@ static void on_missing(void *opaque, uint64_t page)
 			uffd_ram_wake(p->uffd, page, 1);
 			return;
 		case PS_FAILED:
-			if (uffd_ram_poison(p->uffd, page, 1) == -EEXIST)
-				uffd_ram_wake(p->uffd, page, 1);
+			/* a fault from before the refusal, or one that
+			 * came in while the page was failing */
+			uffd_ram_refuse(p->uffd, page, 1);
 			return;
 		default:	/* BUSY, PUNCHING: gone in microseconds */
 			settle_wait(&spins);

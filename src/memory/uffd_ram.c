@@ -152,9 +152,25 @@ void uffd_ram_use_two_step_continue(struct uffd_ram *u)
 	u->continue_wp = false;
 }
 
+/* Before the start, the feature the kernel agreed to; after it, the
+ * ioctl the registration offers. */
 bool uffd_ram_has_poison(const struct uffd_ram *u)
 {
-	return u->ioctls & (1ull << _UFFDIO_POISON);
+	if (u->fence_only)
+		return false;
+	if (u->started)
+		return u->ioctls & (1ull << _UFFDIO_POISON);
+	return u->features & UFFD_FEATURE_POISON;
+}
+
+enum uffd_refusal uffd_ram_refusal(const struct uffd_ram *u)
+{
+	return uffd_ram_has_poison(u) ? UFFD_REFUSE_POISON : UFFD_REFUSE_FENCE;
+}
+
+void uffd_ram_use_fence(struct uffd_ram *u)
+{
+	u->fence_only = true;
 }
 
 int uffd_ram_error(const struct uffd_ram *u)
@@ -208,6 +224,7 @@ int uffd_ram_create(const struct guest_mem *mem, unsigned nthreads,
 	u->npages = mem->size / PAGE_SIZE;
 	u->nthreads = nthreads;
 	u->stop_fd = -1;
+	u->fence_fd = -1;
 	/* writers first: a detach must not wait behind a stream of faults */
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr,
@@ -225,6 +242,13 @@ int uffd_ram_create(const struct guest_mem *mem, unsigned nthreads,
 	u->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (u->stop_fd < 0) {
 		ret = errmsg_set(err, -errno, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	/* made now, not when a page is lost: refusing must not fail for
+	 * want of a descriptor */
+	u->fence_fd = memfd_create("rackvm-fence", MFD_CLOEXEC);
+	if (u->fence_fd < 0) {
+		ret = errmsg_set(err, -errno, "memfd_create: %s", strerror(errno));
 		goto fail;
 	}
 	*out = u;
@@ -253,6 +277,8 @@ void uffd_ram_destroy(void *obj)
 		close(u->uffd);
 	if (u->stop_fd >= 0)
 		close(u->stop_fd);
+	if (u->fence_fd >= 0)
+		close(u->fence_fd);
 	pthread_rwlock_destroy(&u->users_lock);
 	free(u);
 }

@@ -118,9 +118,41 @@ int uffd_ram_start(struct uffd_ram *u, struct errmsg *err);
 
 /* Write-protect mode registered (or, before the start, available). */
 bool uffd_ram_has_wp(const struct uffd_ram *u);
-/* UFFDIO_POISON usable: a fault can be answered with "no data" (the
- * thread gets SIGBUS, a syscall EFAULT) instead of being left waiting. */
+/* UFFDIO_POISON usable (Linux 6.6+; asked of the kernel at create,
+ * confirmed by the registration at the start). */
 bool uffd_ram_has_poison(const struct uffd_ram *u);
+
+/*
+ * How uffd_ram_refuse() answers a fault on a page that nobody can
+ * provide (the pager lost it):
+ *   POISON  UFFDIO_POISON: the page's entry says "no data"; a thread
+ *           touching it gets SIGBUS (BUS_MCEERR_AR), a syscall EFAULT,
+ *           and KVM sends a vCPU thread SIGBUS
+ *   FENCE   without poison (Linux < 6.6): the page's part of the guest
+ *           RAM mapping is replaced by a mapping of an empty file, so
+ *           that the page has no backing at all, then its waiters are
+ *           woken; their retry finds the fence: SIGBUS (BUS_ADRERR) in
+ *           a thread, EFAULT in a syscall and from KVM_RUN
+ * Either way the waiting thread is released without data, and no access
+ * can ever read or write the page again.  Why not a zero page or a
+ * UFFDIO_WAKE alone: a wake makes the thread fault again and wait again
+ * (the VM could not stop: a device thread waits holding its transport's
+ * lock); a page of zeros would be consumed as data, by a vCPU before its
+ * kick lands or by a device thread copying it straight to a disk image
+ * (pwritev), and no later check can take such bytes back.  The fence
+ * splits guest RAM's mapping (it is no longer one VMA); page operations
+ * over ranges that cross a fence fail (-ENOENT), which is fine: a VM
+ * with a refused page is ending.
+ */
+enum uffd_refusal {
+	UFFD_REFUSE_POISON,
+	UFFD_REFUSE_FENCE,
+};
+
+enum uffd_refusal uffd_ram_refusal(const struct uffd_ram *u);
+/* For tests: fence even where the kernel has poison (call before the
+ * first refusal). */
+void uffd_ram_use_fence(struct uffd_ram *u);
 
 /* Whether UFFDIO_CONTINUE maps pages write-protected in one step here
  * (else: mapped, protected, then woken). */
@@ -161,5 +193,10 @@ int uffd_ram_protect(struct uffd_ram *u, uint64_t page, uint64_t count,
 int uffd_ram_wake(struct uffd_ram *u, uint64_t page, uint64_t count);
 /* -ENOTSUP without UFFDIO_POISON. */
 int uffd_ram_poison(struct uffd_ram *u, uint64_t page, uint64_t count);
+/* Answers every fault on the pages, now and later, with no data (see
+ * enum uffd_refusal) and wakes the threads waiting there.  Poison where
+ * the kernel has it, the fence otherwise or if poisoning fails.  Final:
+ * only for pages whose contents are gone for good, in a VM that ends. */
+int uffd_ram_refuse(struct uffd_ram *u, uint64_t page, uint64_t count);
 
 #endif

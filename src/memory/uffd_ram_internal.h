@@ -9,7 +9,8 @@
  *                     threads; the queries; any thread
  *   uffd_ram_ops.c    the page operations (UFFDIO_COPY, ZEROPAGE,
  *                     CONTINUE, WRITEPROTECT, WAKE, POISON) with their
- *                     retries; any thread, mostly the users' resolvers
+ *                     retries, and the refusal of a lost page (poison
+ *                     or fence); any thread, mostly the users' resolvers
  *   uffd_ram_fault.c  the fault threads: read one message, tell the
  *                     observers, call the resolver or the default; and
  *                     the once-a-second wake of every waiter
@@ -19,7 +20,8 @@
  *     nthreads, stop_fd; and by start, before the fault threads run:
  *     ioctls, registered, threads[], threads_started;
  *   - continue_wp: set by create; only tests clear it, through
- *     uffd_ram_use_two_step_continue();
+ *     uffd_ram_use_two_step_continue(); fence_only likewise, set by
+ *     tests through uffd_ram_use_fence(), fence_fd by create;
  *   - atomic: thread_error, cpu_ns[], faults[], last_sweep_ns;
  *   - users_lock: users[], nusers, started; held for reading by a fault
  *     thread while a callback runs, for writing by attach, detach and
@@ -66,6 +68,8 @@ struct uffd_ram {
 	uint64_t features;		/* negotiated */
 	uint64_t ioctls;		/* available on the registered range */
 	bool continue_wp;		/* UFFDIO_CONTINUE_MODE_WP works */
+	bool fence_only;		/* tests: refuse by fence, not poison */
+	int fence_fd;			/* an empty memfd: what a fence maps */
 	unsigned registered;		/* UFFD_RAM_* once started */
 	unsigned nthreads;
 	pthread_t threads[UFFD_RAM_MAX_THREADS];

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 
 #include "memory/uffd_ram_internal.h"
 #include "util/page.h"
@@ -195,4 +196,45 @@ int uffd_ram_poison(struct uffd_ram *u, uint64_t page, uint64_t count)
 		count -= done;
 	}
 	return count ? -EAGAIN : 0;
+}
+
+/*
+ * The fence (uffd_ram.h, enum uffd_refusal): the pages' part of guest
+ * RAM's mapping becomes a shared mapping of an empty memfd, in which
+ * every page lies beyond the end of the file.  MAP_FIXED swaps the
+ * mappings under the mm's write lock, and a thread waiting in a
+ * userfaultfd fault holds no lock while it waits, so each waiter is
+ * either queued on the uffd before the swap (the wake after it releases
+ * it) or faults after it and meets the fence directly: none can wait on
+ * past the wake.  A retried access then fails like one on poison: the
+ * kernel finds no page and answers SIGBUS (a load or store), EFAULT (a
+ * syscall's copy, KVM's get_user_pages).  The memfd behind guest RAM is
+ * untouched: only the mapping lost the page.
+ */
+static int fence(struct uffd_ram *u, uint64_t page, uint64_t count)
+{
+	void *at = (void *)(uintptr_t)page_addr(u, page);
+
+	if (mmap(at, count * PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, u->fence_fd, 0) == MAP_FAILED)
+		return -errno;
+	return uffd_ram_wake(u, page, count);
+}
+
+int uffd_ram_refuse(struct uffd_ram *u, uint64_t page, uint64_t count)
+{
+	int ret;
+
+	if (!in_ram(u, page, count))
+		return -EINVAL;
+	if (uffd_ram_has_poison(u)) {
+		ret = uffd_ram_poison(u, page, count);
+		/* poisoned already (a fault that came in late): wake it */
+		if (ret == -EEXIST && count == 1)
+			ret = uffd_ram_wake(u, page, 1);
+		if (!ret)
+			return 0;
+	}
+	/* also where poisoning failed: nobody may be left waiting */
+	return fence(u, page, count);
 }

@@ -17,19 +17,69 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "util/page.h"
+#include "vm/ram_sigbus.h"
+#include "vm/vm.h"
 #include "virtio/mmio_internal.h"
 
 #define STOP_EVENT UINT32_MAX	/* epoll tag of the stop eventfd */
 #define WATCH_EVENT_BASE 0x100u	/* epoll tags of backend fds: base + tag */
 
+/* What the I/O thread asks of the device: a queue's kick or a backend's
+ * readiness (@queue NULL), for ram_sigbus_call(). */
+struct io_call {
+	struct virtio_mmio *t;
+	struct virtq *queue;
+	unsigned index;			/* the queue's, or the backend's tag */
+};
+
+static void io_call_run(void *arg)
+{
+	struct io_call *c = arg;
+
+	if (c->queue)
+		c->t->ops->queue_notify(c->t->dev, c->t, c->queue, c->index);
+	else
+		c->t->ops->backend_ready(c->t->dev, c->t, c->index);
+}
+
+/*
+ * Lock held.  The device touched a guest page that cannot be had (lost
+ * by the pager, or a memory error) and got SIGBUS; ram_sigbus_call()
+ * abandoned the request where it stood.  The devices take no lock of
+ * their own and allocate nothing while touching guest RAM (the transport
+ * lock, which we hold, is the only one), so nothing is left locked.  The
+ * half-served queue cannot be trusted: the device needs a reset, and the
+ * VM ends (the pager, where it lost the page, asked first and its
+ * message names the page).
+ */
+static void guest_ram_unusable(struct virtio_mmio *t, uint64_t offset)
+{
+	virtio_mmio_needs_reset_locked(t);
+	vm_request_exit(t->vm, VM_EXIT_HOST_ERROR, EFAULT, 0,
+			"%s: guest page %llu (memfd offset %#llx) is unusable "
+			"(SIGBUS: lost by the pager, or a memory error)", t->name,
+			(unsigned long long)(offset / PAGE_SIZE),
+			(unsigned long long)(offset & ~(PAGE_SIZE - 1)));
+}
+
+static void serve_guarded(struct io_call *c)
+{
+	uint64_t offset = 0;
+
+	if (ram_sigbus_call(&c->t->vm->mem, io_call_run, c, &offset))
+		guest_ram_unusable(c->t, offset);
+}
+
 static void serve_queue(struct virtio_mmio *t, unsigned q)
 {
-	struct virtq *vq = &t->queues[q];
+	struct io_call c = { .t = t, .queue = &t->queues[q], .index = q };
 
 	pthread_mutex_lock(&t->lock);
-	if (virtio_mmio_live_locked(t) && vq->ready && !virtq_broken(vq)) {
-		t->ops->queue_notify(t->dev, t, vq, q);
-		if (virtq_broken(vq))
+	if (virtio_mmio_live_locked(t) && c.queue->ready &&
+	    !virtq_broken(c.queue)) {
+		serve_guarded(&c);
+		if (virtq_broken(c.queue))
 			virtio_mmio_needs_reset_locked(t);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -37,8 +87,10 @@ static void serve_queue(struct virtio_mmio *t, unsigned q)
 
 static void serve_backend(struct virtio_mmio *t, unsigned tag)
 {
+	struct io_call c = { .t = t, .index = tag };
+
 	pthread_mutex_lock(&t->lock);
-	t->ops->backend_ready(t->dev, t, tag);
+	serve_guarded(&c);
 	for (unsigned q = 0; q < t->ops->nqueues; q++)
 		if (virtq_broken(&t->queues[q]))
 			virtio_mmio_needs_reset_locked(t);
@@ -225,6 +277,12 @@ int virtio_mmio_create(struct vm *vm, unsigned index,
 		ops->destroy(dev);
 		return errmsg_set(err, -EINVAL, "virtio device %u: bad index or ops",
 				  index);
+	}
+	/* before the I/O thread can touch guest RAM */
+	ret = ram_sigbus_install(err);
+	if (ret) {
+		ops->destroy(dev);
+		return ret;
 	}
 	t = transport_alloc(vm, index, ops, dev);
 	if (!t) {

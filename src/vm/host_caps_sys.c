@@ -130,9 +130,17 @@ static const struct uffd_feature uffd_features[] = {
 	{ UFFD_FEATURE_WP_HUGETLBFS_SHMEM, "uffd write-protect (shmem)",
 	  "the pager write-protects pages it evicts, so a racing write cancels the eviction",
 	  "no pager: --mem-local needs write-protect on guest RAM" },
+	/* memory/uffd_ram.h, enum uffd_refusal: both paths stop the VM
+	 * naming the page and never hand the guest data; they differ in how
+	 * the waiting thread is released */
 	{ UFFD_FEATURE_POISON, "UFFDIO_POISON",
-	  "a page the pager lost fails only the access that needs it",
-	  "lost pages cannot fail an access: the VM is stopped instead" },
+	  "lost-page path: poison.  A page the pager cannot bring back is "
+	  "poisoned: the access that needs it fails (SIGBUS, EFAULT), and the "
+	  "VM stops, naming the page",
+	  "lost-page path: wake-and-stop.  A page the pager cannot bring back "
+	  "is fenced off (its mapping replaced by an empty one) and its "
+	  "waiters woken: the access fails as with poison (SIGBUS, EFAULT), and "
+	  "the VM stops, naming the page" },
 };
 
 static void probe_userfaultfd(struct host_caps *caps)

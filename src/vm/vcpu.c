@@ -13,7 +13,9 @@
 #include "util/page.h"
 #include "vm/cpuid.h"
 #include "vm/msr.h"
+#include "vm/ram_sigbus.h"
 #include "vm/vcpu_entry.h"
+#include "vm/vcpu_ram.h"
 #include "vm/vm.h"
 
 #define X86_CR0_PE (1ull << 0)
@@ -126,6 +128,8 @@ int vcpu_init(struct vcpu *vcpu, struct vm *vm, unsigned id,
 	ret = setup_cpuid(vcpu, err);
 	if (!ret)
 		ret = msr_set_boot_values(vcpu->fd, err);
+	if (!ret)
+		ret = ram_sigbus_install(err);
 	if (ret)
 		goto fail;
 	return 0;
@@ -252,9 +256,15 @@ static void handle_mmio(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	unsigned len = run->mmio.len;
+	uint8_t *ram;
 
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
+	ram = guest_mem_ptr(&vcpu->vm->mem, run->mmio.phys_addr, len);
+	if (ram) {
+		vcpu_ram_mmio(vcpu, ram, len);
+		return;
+	}
 	if (bus_access(&vcpu->vm->mmio_bus, vcpu->id, run->mmio.phys_addr,
 		       run->mmio.data, len, run->mmio.is_write))
 		vcpu->stats.io_unclaimed++;
@@ -471,17 +481,21 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	while (!serve_requests(vcpu)) {
-		if (ioctl(vcpu->fd, KVM_RUN, 0) == 0) {
+		int ret = vcpu_ram_run(vcpu);
+
+		if (ret == 0) {
 			handle_exit(vcpu);
 			continue;
 		}
-		if (errno == EINTR || errno == EAGAIN) {
+		if (ret == -EINTR || ret == -EAGAIN) {
 			vcpu->stats.eintr++;
 			continue;
 		}
-		vm_request_exit(vcpu->vm, VM_EXIT_HOST_ERROR, errno, vcpu->id,
+		if (ret == -EFAULT)
+			continue;	/* vcpu_ram_run() ended the VM */
+		vm_request_exit(vcpu->vm, VM_EXIT_HOST_ERROR, -ret, vcpu->id,
 				"vCPU %u: KVM_RUN failed: %s", vcpu->id,
-				strerror(errno));
+				strerror(-ret));
 	}
 
 	pthread_mutex_lock(&vcpu->vm->lock);

@@ -67,6 +67,10 @@ expect_items doctor_lists_required_caps ok \
 expect_items doctor_lists_optional_items 'ok|missing|warn' 'dirty ring' \
 	'manual dirty-log protect' userfaultfd 'huge pages' 'NUMA nodes' \
 	'PMU counters' 'RDT \(resctrl\)' 'RAPL energy'
+# the lost-page path the pager takes here: poison with UFFDIO_POISON
+# (Linux 6.6+), wake-and-stop without it (the test host's 6.1)
+check doctor_names_the_lost_page_path grep -Eq \
+	'^(ok +UFFDIO_POISON +lost-page path: poison\.|missing +UFFDIO_POISON +not offered by this kernel; lost-page path: wake-and-stop\.)' "$out"
 check doctor_ring0_speed_verdict grep -Eq '^(ok|warn) +guest ring 0 speed +a loop takes [0-9.]+x the host' "$out"
 
 run_cmd 120 "$out" "$RACKVM" doctor --json

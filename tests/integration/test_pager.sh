@@ -9,6 +9,9 @@
 #     uffd): exit 0, the guest's checksums find 0 bad pages;
 #   - the default backend (an unlinked file in $TMPDIR) leaves no file;
 #     --mem-local >= --mem never evicts;
+#   - a page lost in the store (corrupted by the test) under a virtio-blk
+#     request, its data or its header: the VM stops naming the page,
+#     rackvm exits 2 within seconds, no wrong byte reaches the disk;
 #   - refusals: --hugetlb, a direct disk, a bad secret file, --mem-backend
 #     without --mem-local, an unknown backend.
 . "$(dirname "$0")/lib.sh"
@@ -72,6 +75,57 @@ run_cmd 60 "$out" "$RACKVM" run --kernel "$GUEST_ELF" --mem 64M \
 	--mem-local 64M --mem-backend "file:$store" \
 	--cmdline "memtouch pages=4096 mode=verify"
 check pager_no_eviction_when_all_fits bash -c "[ $status -eq 0 ] && grep -q ' evictions=0 ' '$out'"
+
+# --- a page lost under a device's request ------------------------------------
+# lost_page TARGET: the guest (workload pagelost) pushes a buffer out to
+# the file: store, says where it is, and after a pause makes virtio-blk
+# read it: the data of a write (pwritev meets the page) or requests'
+# headers (a load in the I/O thread meets it).  Meanwhile the test
+# corrupts those pages in the store file.  The VM must stop with the
+# pager's message naming a corrupted page, rackvm must exit 2 within
+# seconds without its shutdown guard stepping in (Linux < 6.6 has no
+# UFFDIO_POISON: the device thread used to wait for ever), and the disk
+# may hold only what was there (0x5a) or the guest's data (0xa5).
+lost_page() {
+	local target=$1 img=$TEST_TMP/lost.img vm line gpa pages first t0 t1 page
+	local con=$TEST_TMP/lost-$target.con
+	out=$TEST_TMP/lost-$target.err
+	head -c $((1 << 20)) /dev/zero | tr '\0' '\132' > "$img"
+	rm -f "$store"
+	timeout -k 5 300 "$RACKVM" run --kernel "$GUEST_ELF" --mem 128M \
+		--mem-local 8M --mem-backend "file:$store" --disk "$img" \
+		--cmdline "pagelost target=$target pages=32 churn=48 wait_ms=4000" \
+		< /dev/null > "$con" 2> "$out" &
+	vm=$!
+	line=
+	for _ in $(seq 2400); do
+		line=$(grep -m 1 -Eo 'pagelost: target=[a-z]+ gpa=0x[0-9a-f]+ pages=[0-9]+ ready' "$con")
+		[ -n "$line" ] || ! kill -0 "$vm" 2> /dev/null && break
+		sleep 0.1
+	done
+	if [ -z "$line" ]; then
+		wait "$vm"
+		fail "pager_lost_${target}_page_stops_the_vm" "the guest never got ready: $(tail -n 3 "$con" "$out" | tr '\n' '|')"
+		return
+	fi
+	gpa=$(sed 's/.* gpa=\(0x[0-9a-f]*\) .*/\1/' <<< "$line")
+	pages=$(sed 's/.* pages=\([0-9]*\) .*/\1/' <<< "$line")
+	first=$((gpa / 4096))
+	dd if=/dev/urandom of="$store" bs=4096 seek="$first" count="$pages" \
+		conv=notrunc status=none
+	t0=$(date +%s)
+	wait "$vm"
+	status=$?
+	t1=$(date +%s)
+	page=$(sed -n 's/^rackvm: host-error: pager: guest page \([0-9]*\) .*checksum does not match.*/\1/p' "$out")
+	check "pager_lost_${target}_page_stops_the_vm" bash -c "[ $status -eq 2 ] &&
+		[ -n '$page' ] && [ '${page:-0}' -ge $first ] && [ '${page:-0}' -lt $((first + pages)) ]"
+	check "pager_lost_${target}_page_ends_within_seconds" bash -c "[ $((t1 - t0)) -le 20 ] &&
+		! grep -q 'still waiting for' '$out'"
+	check "pager_lost_${target}_page_writes_no_wrong_byte" bash -c "[ \$(tr -d '\\132\\245' < '$img' | wc -c) -eq 0 ]"
+}
+lost_page data
+lost_page header
 
 # refusals: exit 2 with a reason, before any VM runs
 refused() {

@@ -3,9 +3,11 @@
  * Guest RAM's shared userfaultfd, on a plain guest_mem (no VM): the test
  * thread touches RAM the way a device thread would and the fault threads
  * serve it.  Default resolutions, observers, the one-resolver rule,
- * detaching while faults arrive, poison.
+ * detaching while faults arrive, refusing a page (poison, or the fence of
+ * kernels without it) to a load and to a syscall waiting for it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,6 +15,7 @@
 
 #include "harness.h"
 #include "memory/uffd_ram.h"
+#include "vm/ram_sigbus.h"
 
 #define MEM_SIZE (4ull << 20)
 #define NPAGES (MEM_SIZE / 4096)
@@ -223,38 +226,127 @@ TEST(uffd_ram_one_resolver_per_kind_and_detach_restores_the_default)
 	guest_mem_destroy(&mem);
 }
 
-TEST(uffd_ram_poison_answers_a_fault_with_no_data)
+/* A missing resolver that serves nothing: the toucher waits until the
+ * test refuses its page (the once-a-second sweep only makes it fault
+ * again). */
+static void hold_missing(void *opaque, uint64_t page)
 {
-	struct uffd_ram_user user = { .modes = UFFD_RAM_MISSING, .opaque = &user };
+	(void)page;
+	__atomic_fetch_add((uint64_t *)opaque, 1, __ATOMIC_RELAXED);
+}
+
+struct toucher {
+	const struct guest_mem *mem;
+	uint64_t page;
+	bool direct;		/* a load, else a syscall's copy */
+	int ret;		/* 0, or -errno */
+	uint64_t offset;	/* where a load's SIGBUS was */
+	bool done;		/* atomic */
+};
+
+static void load_one(void *arg)
+{
+	struct toucher *t = arg;
+
+	(void)*(volatile uint8_t *)(t->mem->base + t->page * 4096 + 8);
+}
+
+static void *touch(void *arg)
+{
+	struct toucher *t = arg;
+	uint8_t buf[64];
+
+	if (t->direct)
+		t->ret = ram_sigbus_call(t->mem, load_one, t, &t->offset);
+	else
+		t->ret = read_via_pipe(t->mem->base + t->page * 4096, buf,
+				       sizeof(buf)) < 0 ? -errno : 0;
+	__atomic_store_n(&t->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Starts a toucher of @page and waits until its fault arrived. */
+static bool start_waiting(struct toucher *t, pthread_t *th, uint64_t *faults)
+{
+	uint64_t before = __atomic_load_n(faults, __ATOMIC_RELAXED);
+
+	if (pthread_create(th, NULL, touch, t))
+		return false;
+	for (int i = 0; i < 2000; i++) {
+		if (__atomic_load_n(faults, __ATOMIC_RELAXED) > before)
+			return !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
+		usleep(1000);
+	}
+	return false;
+}
+
+/* @fence: refuse as kernels without UFFDIO_POISON must, whatever this
+ * kernel can do. */
+static void refuse_answers_with_no_data(bool fence)
+{
+	uint64_t faults = 0;
+	struct uffd_ram_user user = {
+		.modes = UFFD_RAM_MISSING, .missing = hold_missing,
+		.opaque = &faults,
+	};
+	struct toucher t;
 	struct guest_mem mem;
 	struct uffd_ram *u;
 	struct errmsg err;
 	uint8_t buf[64];
+	pthread_t th;
 	const char *skip = setup(&mem, UFFD_RAM_MISSING);
 
 	if (skip)
 		SKIP(skip);
+	CHECK_EQ(ram_sigbus_install(&err), 0);
 	CHECK_EQ(uffd_ram_create(&mem, 1, &u, &err), 0);
+	if (fence)
+		uffd_ram_use_fence(u);
 	CHECK_EQ(uffd_ram_attach(u, &user, &err), 0);
 	CHECK_EQ(uffd_ram_start(u, &err), 0);
-	if (!uffd_ram_has_poison(u)) {
-		/* Linux < 6.6: the call says so and changes nothing, which
-		 * is what the pager's lost-page path relies on to choose its
-		 * other way */
-		CHECK_EQ(uffd_ram_poison(u, 9, 1), -ENOTSUP);
-		CHECK_EQ(uffd_ram_poison(u, mem.size / 4096, 1), -EINVAL);
+	if (!fence && !uffd_ram_has_poison(u)) {
 		uffd_ram_destroy(u);
 		guest_mem_destroy(&mem);
 		return;
 	}
-	CHECK_EQ(uffd_ram_poison(u, 9, 1), 0);
+	CHECK_EQ(uffd_ram_refusal(u), fence ? UFFD_REFUSE_FENCE : UFFD_REFUSE_POISON);
+	/* a load waiting in the fault is released by SIGBUS, caught */
+	t = (struct toucher){ .mem = &mem, .page = 9, .direct = true };
+	CHECK(start_waiting(&t, &th, &faults));
+	CHECK_EQ(uffd_ram_refuse(u, 9, 1), 0);
+	pthread_join(th, NULL);
+	CHECK_EQ(t.ret, -EFAULT);
+	CHECK_EQ(t.offset, 9 * 4096 + 8);
+	/* a syscall waiting in the fault fails with EFAULT */
+	t = (struct toucher){ .mem = &mem, .page = 12 };
+	CHECK(start_waiting(&t, &th, &faults));
+	CHECK_EQ(uffd_ram_refuse(u, 12, 1), 0);
+	pthread_join(th, NULL);
+	CHECK_EQ(t.ret, -EFAULT);
+	/* later touches fail at once, refusing again is harmless */
 	CHECK_EQ(read_via_pipe(mem.base + 9 * 4096, buf, sizeof(buf)), -1);
 	CHECK_EQ(errno, EFAULT);
+	CHECK_EQ(uffd_ram_refuse(u, 9, 1), 0);
+	t = (struct toucher){ .mem = &mem, .page = 12, .direct = true };
+	touch(&t);
+	CHECK_EQ(t.ret, -EFAULT);
 	/* its neighbour is unaffected */
+	CHECK_EQ(uffd_ram_zeropage(u, 10, 1), 0);
 	CHECK_EQ(read_via_pipe(mem.base + 10 * 4096, buf, sizeof(buf)), (ssize_t)sizeof(buf));
 	CHECK_EQ(buf[0], 0);
 	uffd_ram_destroy(u);
 	guest_mem_destroy(&mem);
+}
+
+TEST(uffd_ram_refuse_by_poison_answers_a_fault_with_no_data)
+{
+	refuse_answers_with_no_data(false);
+}
+
+TEST(uffd_ram_refuse_by_fence_answers_a_fault_with_no_data)
+{
+	refuse_answers_with_no_data(true);
 }
 
 TEST(uffd_ram_rejects_bad_settings)
