@@ -5,8 +5,8 @@
  *                          listening socket, the event loop, stopping
  *   memd_server_conn.c     the protocol: clients' connections, their
  *                          buffers, framing, requests and replies
- *   memd_server_storage.c  the pages: namespaces, slabs, the page index,
- *                          the capacity
+ *   memd_server_storage.c  the pages: namespaces, slabs, the capacity
+ *   memd_server_index.c    a namespace's page index (memd_server_index.h)
  *
  * Contract between them:
  *   - Everything runs on the loop thread (memd_server_run()'s caller)
@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 
 #include "remote/memd_server.h"
+#include "remote/memd_server_index.h"
 
 #define KEY_SIZE 192			/* >= XXH3_SECRET_SIZE_MIN */
 
@@ -57,7 +58,8 @@ struct memd_server {
 	unsigned max_clients;
 	memd_log_fn log;
 	void *log_opaque;
-	uint8_t key[KEY_SIZE];
+	uint8_t key[KEY_SIZE];		/* secrets' hashes */
+	uint8_t index_key[MEMD_INDEX_KEY_SIZE];	/* page indexes' hashes */
 	struct slabs slabs;
 	struct namespace *namespaces;
 	struct conn *conns;
@@ -96,7 +98,8 @@ void conns_close_all(struct memd_server *s);
 
 /* ---- memd_server_storage.c: namespaces and pages ------------------------- */
 
-/* The slab table for s->capacity, and the key secrets are hashed with. */
+/* The slab table for s->capacity, and the keys secrets and page numbers
+ * are hashed with (it starts libsodium). */
 int storage_init(struct memd_server *s, struct errmsg *err);
 /* Every namespace and page; after storage_init(), failed or not. */
 void storage_free(struct memd_server *s);
@@ -115,9 +118,8 @@ int namespace_hello(struct memd_server *s, const struct memd_request *req,
 		    const char *peer, struct namespace **ns);
 int namespace_put(struct memd_server *s, struct namespace *ns,
 		  const struct memd_request *req, const char *peer);
-int namespace_find_pages(const struct namespace *ns,
-			 const struct memd_request *req, uint32_t *slots,
-			 uint32_t *n);
+int namespace_find_pages(struct namespace *ns, const struct memd_request *req,
+			 uint32_t *slots, uint32_t *n);
 int namespace_drop(struct memd_server *s, struct namespace *ns,
 		   const struct memd_request *req);
 /* The page records of @n slots into @out. */
