@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The memd server's storage (see memd_server_internal.h): namespaces, the
- * pages they hold, and the capacity that bounds them.
+ * The memd server's storage (see memd_server_internal.h): the pages
+ * namespaces hold, and the capacity and quota that bound them (the
+ * namespaces themselves are memd_server_namespace.c's).
  *
  * Pages live in slots of slabs mapped SLAB_PAGES at a time (data first,
  * page-aligned, then the checksums); a free slot keeps the number of the
@@ -14,7 +15,9 @@
  * needs beyond the free ones, rounded up to slabs, plus the index table
  * it would grow to, which exists beside the old one while migrating), the
  * memory is then reserved, and only then is any page written: a PUT is
- * stored entirely or not at all, and the writing cannot fail.
+ * stored entirely or not at all, and the writing cannot fail.  Before
+ * the capacity, the namespace's quota: the pages it would hold after the
+ * PUT, against s->quota_pages.
  *
  * Threads: the loop thread only; of what it changes, other threads read
  * just the counters (memd_server_stats()).
@@ -26,7 +29,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <xxhash.h>
 
 #include "remote/memd_server_index.h"
 #include "remote/memd_server_internal.h"
@@ -38,16 +40,9 @@
  * an index that only sees GETs and DROPs moving too. */
 #define MIGRATE_PER_REQUEST 64u
 
-struct namespace {
-	struct namespace *next;
-	char name[MEMD_NAME_MAX + 1];
-	XXH128_hash_t secret_hash;
-	struct memd_index index;
-};
-
 /* ---- budget ------------------------------------------------------------ */
 
-static bool budget_allows(struct memd_server *s, uint64_t bytes)
+bool budget_allows(struct memd_server *s, uint64_t bytes)
 {
 	return bytes <= s->capacity - counter_get(&s->c.used);
 }
@@ -84,6 +79,12 @@ static uint32_t slot_alloc(struct slabs *sl)
 	return slot;
 }
 
+void slot_release(struct memd_server *s, uint32_t slot)
+{
+	slot_free(&s->slabs, slot);
+	counter_add(&s->c.pages, -1);
+}
+
 /* Maps @n more slabs (the caller checked the budget and max_slabs). */
 static int slabs_grow(struct memd_server *s, uint32_t n)
 {
@@ -105,105 +106,12 @@ static int slabs_grow(struct memd_server *s, uint32_t n)
 	return 0;
 }
 
-/* ---- namespaces ---------------------------------------------------------- */
-
-/* What a new namespace costs; it grows with its index's tables. */
-static uint64_t namespace_bytes(void)
-{
-	return sizeof(struct namespace) +
-	       memd_index_table_bytes(MEMD_INDEX_MIN_SIZE);
-}
-
-/* Keeps c.used in step with an index whose tables took @before bytes
- * before a call that may have allocated or freed one. */
-static void index_bytes_changed(struct memd_server *s,
-				const struct memd_index *ix, uint64_t before)
-{
-	counter_add(&s->c.used, (int64_t)memd_index_bytes(ix) - (int64_t)before);
-}
-
-/* Keyed, so a dump of the server's memory does not let anyone test
- * guesses of a secret offline without the key too. */
-static XXH128_hash_t secret_hash(const struct memd_server *s,
-				 const struct memd_request *req)
-{
-	uint8_t buf[2 + MEMD_NAME_MAX + MEMD_SECRET_MAX];
-	XXH128_hash_t h;
-
-	buf[0] = (uint8_t)req->name_len;
-	memcpy(buf + 1, req->name, req->name_len);
-	buf[1 + req->name_len] = (uint8_t)req->secret_len;
-	memcpy(buf + 2 + req->name_len, req->secret, req->secret_len);
-	h = XXH3_128bits_withSecret(buf, 2 + req->name_len + req->secret_len,
-				    s->key, sizeof(s->key));
-	explicit_bzero(buf, sizeof(buf));
-	return h;
-}
-
-static bool hash_equal_ct(XXH128_hash_t a, XXH128_hash_t b)
-{
-	volatile uint64_t diff = (a.low64 ^ b.low64) | (a.high64 ^ b.high64);
-
-	return diff == 0;
-}
-
-static struct namespace *namespace_find(struct memd_server *s,
-					const char *name, size_t len)
-{
-	for (struct namespace *ns = s->namespaces; ns; ns = ns->next)
-		if (strlen(ns->name) == len && !memcmp(ns->name, name, len))
-			return ns;
-	return NULL;
-}
-
-static void namespace_free(struct memd_server *s, struct namespace *ns)
-{
-	counter_add(&s->c.used, -(int64_t)(sizeof(*ns) +
-					   memd_index_bytes(&ns->index)));
-	memd_index_free(&ns->index);
-	free(ns);
-}
-
 /* ---- requests ------------------------------------------------------------ */
 
-int namespace_hello(struct memd_server *s, const struct memd_request *req,
-		    const char *peer, struct namespace **out)
+void index_bytes_changed(struct memd_server *s, const struct memd_index *ix,
+			 uint64_t before)
 {
-	XXH128_hash_t h;
-	struct namespace *ns;
-
-	h = secret_hash(s, req);
-	ns = namespace_find(s, req->name, req->name_len);
-	if (ns) {
-		if (!hash_equal_ct(h, ns->secret_hash)) {
-			counter_add(&s->c.bad_secrets, 1);
-			say(s, MEMD_LOG_WARN, "refused %s: wrong secret for namespace '%s'",
-			    peer, ns->name);
-			return MEMD_ST_BAD_SECRET;
-		}
-		*out = ns;
-		return MEMD_ST_OK;
-	}
-	if (!budget_allows(s, namespace_bytes())) {
-		counter_add(&s->c.full_refusals, 1);
-		say(s, MEMD_LOG_INFO, "capacity reached: no room for namespace "
-		    "'%.*s' of %s", (int)req->name_len, req->name, peer);
-		return MEMD_ST_FULL;
-	}
-	ns = calloc(1, sizeof(*ns));
-	if (!ns || memd_index_init(&ns->index, s->index_key)) {
-		free(ns);
-		return MEMD_ST_FULL;
-	}
-	memcpy(ns->name, req->name, req->name_len);
-	ns->secret_hash = h;
-	ns->next = s->namespaces;
-	s->namespaces = ns;
-	counter_add(&s->c.used, (int64_t)namespace_bytes());
-	counter_add(&s->c.namespaces, 1);
-	*out = ns;
-	say(s, MEMD_LOG_INFO, "namespace '%s' created by %s", ns->name, peer);
-	return MEMD_ST_OK;
+	counter_add(&s->c.used, (int64_t)memd_index_bytes(ix) - (int64_t)before);
 }
 
 static int refuse_full(struct memd_server *s, const struct namespace *ns,
@@ -217,6 +125,22 @@ static int refuse_full(struct memd_server *s, const struct namespace *ns,
 		    (unsigned long long)counter_get(&s->c.used),
 		    (unsigned long long)s->capacity);
 	s->full_logged = true;
+	return MEMD_ST_FULL;
+}
+
+/* A namespace at its quota is refused like a full server: either way
+ * this server takes no more of its pages, and the client places them
+ * elsewhere.  Said once until the namespace stores again. */
+static int refuse_quota(struct memd_server *s, struct namespace *ns,
+			const char *peer, uint32_t pages)
+{
+	counter_add(&s->c.full_refusals, 1);
+	if (!ns->quota_logged)
+		say(s, MEMD_LOG_INFO, "quota reached: refusing %u pages for "
+		    "namespace '%s' of %s (%llu of %llu pages stored)", pages,
+		    ns->name, peer, (unsigned long long)namespace_pages(ns),
+		    (unsigned long long)s->quota_pages);
+	ns->quota_logged = true;
 	return MEMD_ST_FULL;
 }
 
@@ -274,10 +198,14 @@ int namespace_put(struct memd_server *s, struct namespace *ns,
 	for (size_t i = 0; i < req->nruns; i++)
 		for (uint32_t j = 0; j < req->runs[i].count; j++)
 			fresh += !memd_index_find(ix, req->runs[i].first + j, &slot);
+	if (s->quota_pages && memd_index_count(ix) + fresh > s->quota_pages)
+		return refuse_quota(s, ns, peer, req->npages);
 	status = reserve_for_put(s, ns, peer, fresh, req->npages);
 	if (status != MEMD_ST_OK)
 		return status;
 	index_migrate_some(s, ix, req->npages);
+	if (memd_index_resizing(ix))
+		namespace_queue(s, ns);
 	for (size_t i = 0; i < req->nruns; i++) {
 		const struct memd_run_ref *r = &req->runs[i];
 
@@ -296,6 +224,7 @@ int namespace_put(struct memd_server *s, struct namespace *ns,
 	}
 	counter_add(&s->c.pages_put, req->npages);
 	s->full_logged = false;
+	ns->quota_logged = false;
 	return MEMD_ST_OK;
 }
 
@@ -329,8 +258,7 @@ int namespace_drop(struct memd_server *s, struct namespace *ns,
 			if (!memd_index_remove(&ns->index, req->runs[i].first + j,
 					       &slot))
 				continue;
-			slot_free(&s->slabs, slot);
-			counter_add(&s->c.pages, -1);
+			slot_release(s, slot);
 			counter_add(&s->c.pages_dropped, 1);
 		}
 	}
@@ -355,20 +283,13 @@ int storage_init(struct memd_server *s, struct errmsg *err)
 	counter_add(&s->c.used, (int64_t)(s->slabs.max_slabs * sizeof(uint8_t *)));
 	if (getrandom(s->key, sizeof(s->key), 0) != sizeof(s->key))
 		return errmsg_set(err, -EIO, "getrandom: %s", strerror(errno));
-	if (sodium_init() < 0)
-		return errmsg_set(err, -EIO, "libsodium cannot start");
 	crypto_shorthash_keygen(s->index_key);
 	return 0;
 }
 
 void storage_free(struct memd_server *s)
 {
-	while (s->namespaces) {
-		struct namespace *ns = s->namespaces;
-
-		s->namespaces = ns->next;
-		namespace_free(s, ns);
-	}
+	namespaces_free(s);
 	for (uint32_t i = 0; i < s->slabs.nslabs; i++)
 		munmap(s->slabs.slab[i], SLAB_BYTES);
 	free(s->slabs.slab);
