@@ -79,6 +79,9 @@ TEST(memd_put_get_drop_round_trip)
 	run_free(back, 3);
 }
 
+/* While the namespace lives (its store is open), another secret is
+ * refused and the right one finds its pages; destroying the store ends
+ * the namespace (RELEASE), and then the name is anyone's again. */
 TEST(memd_wrong_secret_is_eacces_and_reconnect_sees_pages)
 {
 	struct test_server srv = { 0 };
@@ -92,17 +95,21 @@ TEST(memd_wrong_secret_is_eacces_and_reconnect_sees_pages)
 	CHECK_EQ(open_store(spec, "vm1", "right", &st, &err), 0);
 	run_fill(&r, 7);
 	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
-	page_store_destroy(st);
 
 	CHECK_EQ(open_store(spec, "vm1", "wrong", &other, &err), -EACCES);
 	CHECK(strstr(err.text, "refused the secret of namespace 'vm1'"));
 	CHECK_EQ(open_store(spec, "vm1", "righ", &other, &err), -EACCES);
 	CHECK_EQ(server_stats(&srv).bad_secrets, 2);
 
-	CHECK_EQ(open_store(spec, "vm1", "right", &st, &err), 0);
-	CHECK_EQ(page_store_get(st, &back, 1, &err), 0);
+	CHECK_EQ(open_store(spec, "vm1", "right", &other, &err), 0);
+	CHECK_EQ(page_store_get(other, &back, 1, &err), 0);
 	CHECK(run_holds(&back, 7));
+	page_store_destroy(other);
 	page_store_destroy(st);
+	CHECK_EQ(server_stats(&srv).namespaces, 0);
+	CHECK_EQ(open_store(spec, "vm1", "wrong", &other, &err), 0);
+	CHECK_EQ(page_store_get(other, &back, 1, &err), -ENOENT);
+	page_store_destroy(other);
 	server_stop(&srv);
 	run_free(&r, 1);
 	run_free(&back, 1);

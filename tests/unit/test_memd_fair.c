@@ -306,3 +306,147 @@ TEST(memd_a_thousand_idle_connections_do_not_lock_out_a_client)
 	server_stop(&srv);
 	run_free(&r, 1);
 }
+
+/* ---- the client's side: its store's connections -------------------------- */
+
+TEST(memd_store_destroy_releases_its_namespace)
+{
+	struct test_server srv = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(0, 200);
+	char spec[128];
+
+	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
+	run_fill(&r, 1);
+	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	CHECK_EQ(server_stats(&srv).pages, 200);
+	page_store_destroy(st);
+	CHECK_EQ(server_stats(&srv).namespaces, 0);
+	CHECK(WITHIN_MS(5000, server_stats(&srv).pages == 0));
+	CHECK(WITHIN_MS(1000, server_stats(&srv).connections == 0));
+	server_stop(&srv);
+	run_free(&r, 1);
+}
+
+struct burst {
+	struct page_store *st;
+	pthread_barrier_t *start;
+	uint64_t first;
+	int failures;
+};
+
+/* One of the threads of a burst: a put and a get of 128 pages. */
+static void *burst_main(void *arg)
+{
+	struct burst *b = arg;
+	struct page_run r = run_alloc(b->first, 128);
+	struct errmsg err;
+
+	run_fill(&r, 1);
+	pthread_barrier_wait(b->start);
+	if (page_store_put(b->st, &r, 1, &err) ||
+	    page_store_get(b->st, &r, 1, &err) || !run_holds(&r, 1)) {
+		fprintf(stderr, "burst: %s\n", err.text);
+		b->failures++;
+	}
+	run_free(&r, 1);
+	return NULL;
+}
+
+/* @threads ops at once on @st, as a VM's pager threads do; failures. */
+static int burst(struct page_store *st, int threads)
+{
+	struct burst b[8];
+	pthread_t t[8];
+	pthread_barrier_t start;
+	int failures = 0;
+
+	pthread_barrier_init(&start, NULL, (unsigned)threads);
+	for (int i = 0; i < threads; i++) {
+		b[i] = (struct burst){ st, &start, (uint64_t)i * 128, 0 };
+		pthread_create(&t[i], NULL, burst_main, &b[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		failures += b[i].failures;
+	}
+	pthread_barrier_destroy(&start);
+	return failures;
+}
+
+/* A store keeps one connection per server however long it is quiet
+ * (memd's namespace TTL counts from the last one), and closes the rest
+ * of its pool a few seconds after a burst. */
+TEST(memd_store_keeps_one_connection_and_closes_idle_ones)
+{
+	struct memd_server_config cfg = { .capacity = 64ull << 20,
+					  .namespace_ttl_ns = 500 * MS };
+	struct test_server srv = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(0, 128);
+	char spec[128];
+
+	CHECK_EQ(server_start_cfg(&srv, 0, cfg), 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
+	CHECK_EQ(burst(st, 8), 0);
+	CHECK(server_stats(&srv).connections > 1);
+	/* closed within IDLE_CLOSE_MS (5 s) and a tick of the thread */
+	CHECK(WITHIN_MS(8000, server_stats(&srv).connections == 1));
+	/* quiet for many TTLs: the namespace and its pages are still there */
+	sleep_ms(1500);
+	CHECK_EQ(server_stats(&srv).namespaces, 1);
+	CHECK_EQ(page_store_get(st, &r, 1, &err), 0);
+	CHECK(run_holds(&r, 1));
+	page_store_destroy(st);
+	server_stop(&srv);
+	run_free(&r, 1);
+}
+
+/*
+ * 100 VMs (stores, each with its own namespace) against one memd with
+ * the default flags, all from one address as on one host: each runs a
+ * burst of 4 ops at once, half of them, then after their pools went
+ * quiet the other half, then each once more.  Every op is served.
+ * Before issue 13, the pools of the first half alone (4 connections
+ * each) filled the server's slots for good.
+ */
+TEST(memd_a_hundred_namespaces_get_service_with_default_flags)
+{
+	enum { VMS = 100 };
+	static struct page_store *st[VMS];
+	struct memd_server_config cfg = { .capacity = 512ull << 20 };
+	struct test_server srv = { 0 };
+	struct errmsg err = { "" };
+	int failures = 0;
+	char spec[128], name[16];
+
+	if (!fds_for(4096))
+		SKIP("cannot raise the fd limit to 4096");
+	CHECK_EQ(server_start_cfg(&srv, 0, cfg), 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	for (int i = 0; i < VMS; i++) {
+		snprintf(name, sizeof(name), "vm%d", i);
+		CHECK_EQ(open_store(spec, name, "s", &st[i], &err), 0);
+	}
+	for (int i = 0; i < VMS / 2; i++)
+		failures += burst(st[i], 4);
+	CHECK_EQ(failures, 0);
+	/* the first half's pools shrink to one connection each */
+	CHECK(WITHIN_MS(8000, server_stats(&srv).connections == VMS));
+	for (int i = VMS / 2; i < VMS; i++)
+		failures += burst(st[i], 4);
+	CHECK_EQ(failures, 0);
+	for (int i = 0; i < VMS; i++)
+		failures += burst(st[i], 1);
+	CHECK_EQ(failures, 0);
+	CHECK_EQ(server_stats(&srv).namespaces, VMS);
+	for (int i = 0; i < VMS; i++)
+		page_store_destroy(st[i]);
+	CHECK_EQ(server_stats(&srv).namespaces, 0);
+	server_stop(&srv);
+}
