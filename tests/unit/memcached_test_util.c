@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "memcached_test_util.h"
 
 struct pages {
@@ -213,6 +214,17 @@ int fixture_start(struct fixture *f, int n, struct errmsg *err)
 					f->srv[i].port);
 	}
 	return page_store_open(f->spec, &p, &f->s, err);
+}
+
+bool fixture_up(struct fixture *f, int n)
+{
+	struct errmsg err = { "" };
+
+	if (!fixture_start(f, n, &err))
+		return true;
+	fixture_stop(f);
+	harness_fail(__FILE__, __LINE__, "%s", err.text);
+	return false;
 }
 
 bool have_memcached(void)

@@ -54,6 +54,9 @@ int mc_flush(unsigned port);
  * opens a store on them, namespace "vm-mc" with test_secret. */
 int fixture_start(struct fixture *f, int n, struct errmsg *err);
 void fixture_stop(struct fixture *f);
+/* fixture_start() in a test: on failure, stops what started and fails
+ * the test with the reason; false then. */
+bool fixture_up(struct fixture *f, int n);
 
 bool have_memcached(void);
 #define SKIP_WITHOUT_MEMCACHED()                                              \

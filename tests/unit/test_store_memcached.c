@@ -47,14 +47,10 @@ static void round_trips(struct fixture *f)
 TEST(memcached_store_round_trips_over_three_servers)
 {
 	struct fixture f = { 0 };
-	struct errmsg err = { "" };
 
 	SKIP_WITHOUT_MEMCACHED();
-	if (fixture_start(&f, 3, &err)) {
-		fixture_stop(&f);
-		harness_fail(__FILE__, __LINE__, "%s", err.text);
+	if (!fixture_up(&f, 3))
 		return;
-	}
 	round_trips(&f);
 	fixture_stop(&f);
 }
@@ -89,14 +85,10 @@ static void missing_pages(struct fixture *f)
 TEST(memcached_store_missing_pages_are_enoent)
 {
 	struct fixture f = { 0 };
-	struct errmsg err = { "" };
 
 	SKIP_WITHOUT_MEMCACHED();
-	if (fixture_start(&f, 2, &err)) {
-		fixture_stop(&f);
-		harness_fail(__FILE__, __LINE__, "%s", err.text);
+	if (!fixture_up(&f, 2))
 		return;
-	}
 	missing_pages(&f);
 	fixture_stop(&f);
 }
@@ -154,14 +146,10 @@ static void outage(struct fixture *f)
 TEST(memcached_store_unreachable_servers_are_eagain_then_recover)
 {
 	struct fixture f = { 0 };
-	struct errmsg err = { "" };
 
 	SKIP_WITHOUT_MEMCACHED();
-	if (fixture_start(&f, 2, &err)) {
-		fixture_stop(&f);
-		harness_fail(__FILE__, __LINE__, "%s", err.text);
+	if (!fixture_up(&f, 2))
 		return;
-	}
 	outage(&f);
 	fixture_stop(&f);
 }
@@ -190,16 +178,12 @@ static void full_server(struct fixture *f)
 TEST(memcached_store_full_server_is_enospc)
 {
 	struct fixture f = { 0 };
-	struct errmsg err = { "" };
 
 	SKIP_WITHOUT_MEMCACHED();
 	f.srv[0].megabytes = "2";
 	f.srv[0].no_evict = true;
-	if (fixture_start(&f, 1, &err)) {
-		fixture_stop(&f);
-		harness_fail(__FILE__, __LINE__, "%s", err.text);
+	if (!fixture_up(&f, 1))
 		return;
-	}
 	full_server(&f);
 	fixture_stop(&f);
 }
@@ -231,16 +215,12 @@ static void *worker_main(void *arg)
 TEST(memcached_store_concurrent_threads)
 {
 	struct fixture f = { 0 };
-	struct errmsg err = { "" };
 	struct worker w[4];
 	pthread_t t[4];
 
 	SKIP_WITHOUT_MEMCACHED();
-	if (fixture_start(&f, 2, &err)) {
-		fixture_stop(&f);
-		harness_fail(__FILE__, __LINE__, "%s", err.text);
+	if (!fixture_up(&f, 2))
 		return;
-	}
 	for (int i = 0; i < 4; i++) {
 		w[i] = (struct worker){ f.s, (uint64_t)i * 100, 0 };
 		pthread_create(&t[i], NULL, worker_main, &w[i]);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The memcached store's keys against real memcached processes: the
- * documented format, and that namespace and secret both keep stores
- * apart.
+ * documented format, what a client that lists a server's keys learns,
+ * and that namespace and secret both keep stores apart.
  */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,32 @@
 
 #include "harness.h"
 #include "memcached_test_util.h"
+
+/*
+ * The key the store documents for page @page of namespace @ns, computed
+ * here from the documentation, not the store's code: "<ns>:" and the
+ * page number's BLAKE2b-128 under Argon2id(secret, BLAKE2b-128(ns) keyed
+ * by the domain string), in hex.
+ */
+static void documented_key(const char *ns, uint64_t page, char *out,
+			   size_t size)
+{
+	static const char domain[] = "rackvm memcached page keys, v1";
+	uint8_t salt[16], key[32], le[8], tag[16];
+	char hex[2 * sizeof(tag) + 1];
+
+	crypto_generichash(salt, sizeof(salt), (const uint8_t *)ns, strlen(ns),
+			   (const uint8_t *)domain, sizeof(domain) - 1);
+	if (crypto_pwhash(key, sizeof(key), (const char *)test_secret,
+			  sizeof(test_secret) - 1, salt, 2, 19u << 20,
+			  crypto_pwhash_ALG_ARGON2ID13))
+		abort();
+	for (int i = 0; i < 8; i++)
+		le[i] = (uint8_t)(page >> (8 * i));
+	crypto_generichash(tag, sizeof(tag), le, sizeof(le), key, sizeof(key));
+	sodium_bin2hex(hex, sizeof(hex), tag, sizeof(tag));
+	snprintf(out, size, "%s:%s", ns, hex);
+}
 
 /* Overwrites page @page's value behind the store's back with @len bytes,
  * through the text protocol, under the key the store uses. */
@@ -21,10 +48,7 @@ static int plant_value(unsigned port, uint64_t page, size_t len)
 	char *cmd;
 	int hlen, ret;
 
-	snprintf(key, sizeof(key), "vm-mc:%016llx:%llx",
-		 (unsigned long long)XXH3_64bits(test_secret,
-						 sizeof(test_secret) - 1),
-		 (unsigned long long)page);
+	documented_key("vm-mc", page, key, sizeof(key));
 	hlen = snprintf(head, sizeof(head), "set %s 0 0 %zu\r\n", key, len);
 	cmd = malloc((size_t)hlen + len + 2);
 	if (!cmd)
@@ -66,14 +90,10 @@ static void bad_lengths(struct fixture *f)
 TEST(memcached_store_rejects_values_of_wrong_length)
 {
 	struct fixture f = { 0 };
-	struct errmsg err = { "" };
 
 	SKIP_WITHOUT_MEMCACHED();
-	if (fixture_start(&f, 1, &err)) {
-		fixture_stop(&f);
-		harness_fail(__FILE__, __LINE__, "%s", err.text);
+	if (!fixture_up(&f, 1))
 		return;
-	}
 	bad_lengths(&f);
 	fixture_stop(&f);
 }
@@ -84,6 +104,63 @@ TEST(memcached_store_rejects_values_of_wrong_length)
  * them is a fast hash of the secret (before, each key carried
  * XXH3-64(secret), against which guesses cost nanoseconds).
  */
+/* The server's keys as metadump lists them; how many.  A dump can come
+ * back empty while memcached's own crawler runs: asked again then. */
+static int dump_keys(unsigned port, char *reply, size_t size)
+{
+	int keys = 0;
+
+	for (int attempt = 0; attempt < 50 && !keys; attempt++) {
+		if (attempt)
+			nap_ms(50);
+		if (mc_command(port, "lru_crawler metadump all\r\n", 26,
+			       "END\r\n", reply, size))
+			continue;
+		for (const char *k = strstr(reply, "key="); k;
+		     k = strstr(k + 1, "key="))
+			keys++;
+	}
+	return keys;
+}
+
+static void listed_keys(struct fixture *f)
+{
+	const uint64_t batch[1][2] = { { 0x123, 3 } };
+	char reply[4096], want[128], old_tag[20];
+	struct errmsg err = { "" };
+	int found = 0;
+
+	CHECK_EQ(put_runs(f->s, batch, 1, 0, &err), 0);
+	CHECK_EQ(dump_keys(f->srv[0].port, reply, sizeof(reply)), 3);
+	/* every key: the namespace, then 32 hex digits (metadump escapes
+	 * ':' as %3A) */
+	for (const char *k = strstr(reply, "key="); k; k = strstr(k + 1, "key=")) {
+		CHECK(!strncmp(k + 4, "vm-mc%3A", 8));
+		CHECK_EQ(strspn(k + 12, "0123456789abcdef"), 32);
+		CHECK_EQ(k[44], ' ');
+	}
+	for (uint64_t page = 0x123; page < 0x126; page++) {
+		documented_key("vm-mc", page, want, sizeof(want));
+		found += strstr(reply, want + 6) != NULL;
+	}
+	CHECK_EQ(found, 3);
+	snprintf(old_tag, sizeof(old_tag), "%016llx",
+		 (unsigned long long)XXH3_64bits(test_secret,
+						 sizeof(test_secret) - 1));
+	CHECK(strstr(reply, old_tag) == NULL);
+}
+
+TEST(memcached_store_keys_reveal_neither_pages_nor_secret)
+{
+	struct fixture f = { 0 };
+
+	SKIP_WITHOUT_MEMCACHED();
+	if (!fixture_up(&f, 1))
+		return;
+	listed_keys(&f);
+	fixture_stop(&f);
+}
+
 static void secrets(struct fixture *f)
 {
 	static const uint8_t other[] = "another-secret";
@@ -114,14 +191,10 @@ static void secrets(struct fixture *f)
 TEST(memcached_store_keys_depend_on_namespace_and_secret)
 {
 	struct fixture f = { 0 };
-	struct errmsg err = { "" };
 
 	SKIP_WITHOUT_MEMCACHED();
-	if (fixture_start(&f, 1, &err)) {
-		fixture_stop(&f);
-		harness_fail(__FILE__, __LINE__, "%s", err.text);
+	if (!fixture_up(&f, 1))
 		return;
-	}
 	secrets(&f);
 	fixture_stop(&f);
 }
