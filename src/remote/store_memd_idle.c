@@ -13,10 +13,12 @@
  *     HEARTBEAT_MS, well within memd's default --idle-timeout (60 s), and
  *     a server left without a connection (memd closed it, or it failed)
  *     gets a new one then.
- *   - When the store is destroyed, each server it can reach is told to
- *     RELEASE the namespace: the VM is gone, and so is the use of its
- *     pages.  Only a store that opened does that: one that failed to
- *     open must not drop a namespace another VM may be using.
+ *   - When the store is destroyed, each server it is connected to is told
+ *     to RELEASE the namespace: the VM is gone, and so is the use of its
+ *     pages.  Within RELEASE_WAIT_MS, so that a VM's end stays well
+ *     within rackvm's shutdown bound whatever the servers do.  Only a
+ *     store that opened does that: one that failed to open must not drop
+ *     a namespace another VM may be using.
  *
  * A thread per store does the first two, waking every TICK_MS; it uses
  * the servers' pools and op_link() like any op.
@@ -33,27 +35,52 @@
 #define TICK_MS 1000
 #define IDLE_CLOSE_MS 5000
 #define HEARTBEAT_MS 20000
-#define CALL_TIMEOUT_MS 2000
+#define CALL_TIMEOUT_MS 1000
+#define RELEASE_WAIT_MS 1000
 
 struct idle_reaper {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	bool stop;
+	bool stop;			/* written under lock, atomically */
 	int64_t alive_ms[MAX_SERVERS];	/* a connection last known to work */
 };
 
-/* Waits until @fd is ready for @events or CALL_TIMEOUT_MS passed. */
-static int wait_fd(int fd, short events)
+/* Waits until @fd is ready for @events, or until @deadline (ms). */
+static int wait_fd(int fd, short events, int64_t deadline)
 {
 	struct pollfd p = { .fd = fd, .events = events };
-	int n = poll(&p, 1, CALL_TIMEOUT_MS);
+	int64_t left = deadline - now_ms();
+	int n = left > 0 ? poll(&p, 1, (int)left) : 0;
 
 	return n == 1 ? 0 : n == 0 ? -ETIMEDOUT : -errno;
 }
 
-/* Reads exactly @len bytes from the non-blocking @fd. */
-static int read_exact(int fd, uint8_t *buf, size_t len)
+/* Sends a request without a body (STATS, RELEASE) on @c; its id in
+ * *@id.  0 or -errno. */
+static int send_empty(struct conn *c, uint8_t op, uint64_t *id,
+		      int64_t deadline)
+{
+	uint8_t msg[MEMD_HDR_SIZE];
+	struct memd_hdr h = { .op = op, .id = c->next_id++ };
+	size_t sent = 0;
+	int ret = 0;
+
+	*id = h.id;
+	memd_hdr_encode(&h, msg);
+	while (!ret && sent < sizeof(msg)) {
+		size_t n;
+
+		ret = send_some(c->fd, msg + sent, sizeof(msg) - sent, &n);
+		sent += n;
+		if (!ret && sent < sizeof(msg))
+			ret = wait_fd(c->fd, POLLOUT, deadline);
+	}
+	return ret;
+}
+
+/* Reads exactly @len bytes from the non-blocking @fd by @deadline. */
+static int read_exact(int fd, uint8_t *buf, size_t len, int64_t deadline)
 {
 	while (len) {
 		ssize_t n = recv(fd, buf, len, 0);
@@ -68,57 +95,62 @@ static int read_exact(int fd, uint8_t *buf, size_t len)
 			return -ECONNRESET;
 		if (errno != EAGAIN && errno != EINTR)
 			return -errno;
-		ret = wait_fd(fd, POLLIN);
+		ret = wait_fd(fd, POLLIN, deadline);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-/* One request without a body (STATS, RELEASE) on @c, on its own: the
- * reply's status, or -errno (then @c is not fit for reuse). */
-static int conn_call(struct conn *c, uint8_t op)
+/* The reply to request (@op, @id) on @c: its status, or -errno (then @c
+ * is not fit for reuse). */
+static int read_reply(struct conn *c, uint8_t op, uint64_t id,
+		      int64_t deadline)
 {
-	uint8_t msg[MEMD_HDR_SIZE], body[MEMD_STATS_SIZE];
-	struct memd_hdr h = { .op = op, .id = c->next_id++ };
-	size_t sent = 0;
-	int ret = 0;
+	uint8_t hdr[MEMD_HDR_SIZE], body[MEMD_STATS_SIZE];
+	struct memd_hdr h;
+	int ret = read_exact(c->fd, hdr, sizeof(hdr), deadline);
 
-	memd_hdr_encode(&h, msg);
-	while (!ret && sent < sizeof(msg)) {
-		size_t n;
-
-		ret = send_some(c->fd, msg + sent, sizeof(msg) - sent, &n);
-		sent += n;
-		if (!ret && sent < sizeof(msg))
-			ret = wait_fd(c->fd, POLLOUT);
-	}
-	if (!ret)
-		ret = read_exact(c->fd, msg, sizeof(msg));
-	if (!ret && (memd_hdr_decode(msg, &h) ||
-		     memd_check_reply(&h, op, c->next_id - 1, 0, NULL)))
+	if (!ret && (memd_hdr_decode(hdr, &h) ||
+		     memd_check_reply(&h, op, id, 0, NULL)))
 		ret = -EBADMSG;
 	if (!ret)
-		ret = read_exact(c->fd, body, h.body_len);
+		ret = read_exact(c->fd, body, h.body_len, deadline);
 	return ret ? ret : h.status;
 }
 
-/* Sends @opcode to server @s over a connection of the pool (or a new
- * one); true if it answered OK. */
-static bool call_server(struct memd_store *st, unsigned s, uint8_t opcode)
+static bool remote_down(struct remote *r)
 {
+	bool down;
+
+	pthread_mutex_lock(&r->lock);
+	down = r->down;
+	pthread_mutex_unlock(&r->lock);
+	return down;
+}
+
+/* Says something to server @s over a connection of the pool (or a new
+ * one); true if it answered.  Not to a server that is down: the ops
+ * retry it, and the thread must not block on it while the store may be
+ * destroyed. */
+static bool heartbeat(struct memd_store *st, unsigned s)
+{
+	int64_t deadline = now_ms() + CALL_TIMEOUT_MS;
 	struct link *l;
 	struct op op;
+	uint64_t id;
 	int status = -1;
 
+	if (remote_down(&st->servers[s]))
+		return false;
 	op_init(&op, st);
 	l = &op.links[s];
 	if (op_link(&op, s)) {
-		status = conn_call(l->conn, opcode);
-		/* a broken exchange leaves the connection unfit: not back to
-		 * the pool; nor after RELEASE, which the server answers by
-		 * closing it */
-		if (status || opcode == MEMD_OP_RELEASE) {
+		status = send_empty(l->conn, MEMD_OP_STATS, &id, deadline);
+		if (!status)
+			status = read_reply(l->conn, MEMD_OP_STATS, id, deadline);
+		/* a broken exchange leaves the connection unfit for the pool */
+		if (status) {
 			conn_close(l->conn);
 			l->conn = NULL;
 		}
@@ -171,10 +203,13 @@ static void *reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&rp->lock);
 		now = now_ms();
-		for (unsigned s = 0; s < st->nservers; s++) {
+		/* stop is read without the lock here: a late look costs a
+		 * server's round, nothing else */
+		for (unsigned s = 0; s < st->nservers &&
+		     !__atomic_load_n(&rp->stop, __ATOMIC_RELAXED); s++) {
 			prune(&st->servers[s], now, &rp->alive_ms[s]);
 			if (now - rp->alive_ms[s] >= HEARTBEAT_MS &&
-			    call_server(st, s, MEMD_OP_STATS))
+			    heartbeat(st, s))
 				rp->alive_ms[s] = now_ms();
 		}
 		pthread_mutex_lock(&rp->lock);
@@ -218,7 +253,7 @@ void idle_reaper_stop(struct memd_store *st)
 	if (!rp)
 		return;
 	pthread_mutex_lock(&rp->lock);
-	rp->stop = true;
+	__atomic_store_n(&rp->stop, true, __ATOMIC_RELAXED);
 	pthread_cond_signal(&rp->wake);
 	pthread_mutex_unlock(&rp->lock);
 	pthread_join(rp->thread, NULL);
@@ -228,18 +263,45 @@ void idle_reaper_stop(struct memd_store *st)
 	st->reaper = NULL;
 }
 
+/* A pooled connection to @r, if it is up and has one. */
+static struct conn *take_idle(struct remote *r)
+{
+	struct conn *c = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->down && r->idle) {
+		c = r->idle;
+		r->idle = c->next;
+		r->nidle--;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return c;
+}
+
 void release_namespace(struct memd_store *st)
 {
-	for (unsigned s = 0; s < st->nservers; s++) {
-		struct remote *r = &st->servers[s];
-		bool down;
+	int64_t deadline = now_ms() + RELEASE_WAIT_MS;
+	struct conn *c[MAX_SERVERS];
+	uint64_t id[MAX_SERVERS];
 
-		/* a server known to be down is not waited for: its copy of
-		 * the namespace goes when its TTL runs out */
-		pthread_mutex_lock(&r->lock);
-		down = r->down;
-		pthread_mutex_unlock(&r->lock);
-		if (!down)
-			call_server(st, s, MEMD_OP_RELEASE);
+	/*
+	 * Only over the connection each server's pool keeps: the VM is
+	 * ending, and must not wait to connect or for servers that are down;
+	 * sent to all at once, the answers awaited for RELEASE_WAIT_MS in
+	 * all.  A server that gets no RELEASE drops the namespace when its
+	 * TTL runs out.
+	 */
+	for (unsigned s = 0; s < st->nservers; s++) {
+		c[s] = take_idle(&st->servers[s]);
+		if (c[s] && send_empty(c[s], MEMD_OP_RELEASE, &id[s], deadline)) {
+			conn_close(c[s]);
+			c[s] = NULL;
+		}
+	}
+	for (unsigned s = 0; s < st->nservers; s++) {
+		if (c[s])
+			read_reply(c[s], MEMD_OP_RELEASE, id[s], deadline);
+		/* the server closes it after the reply */
+		conn_close(c[s]);
 	}
 }

@@ -216,7 +216,8 @@ int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
 /* The thread that closes idle connections and keeps one per server. */
 int idle_reaper_start(struct memd_store *st, struct errmsg *err);
 void idle_reaper_stop(struct memd_store *st);
-/* RELEASE on every server that is not down (the store is destroyed). */
+/* RELEASE on every server with a pooled connection (the store is
+ * destroyed); returns within a second. */
 void release_namespace(struct memd_store *st);
 
 #endif
