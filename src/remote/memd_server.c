@@ -224,6 +224,9 @@ static int housekeeping(struct memd_server *s)
 	uint64_t a = conns_expire(s, now), b = namespaces_expire(s, now);
 	uint64_t next = !a || (b && b < a) ? b : a;
 
+	/* no batch of events is being handled: what expired can go now */
+	conns_bury(s);
+
 	if (storage_background(s))
 		return 0;
 	if (!next)
