@@ -31,7 +31,7 @@
  *          name_len bytes of name ([A-Za-z0-9._-], 1..64) and secret_len
  *          bytes of secret (1..64).  Registers the namespace (creating it
  *          if new) or rejoins it; a connection says HELLO once, before
- *          any PUT, GET or DROP.
+ *          any PUT, GET, DROP or RELEASE.
  *   PUT    nruns (2 bytes, 1..MEMD_MAX_RUNS), reserved (2, 0), then per
  *          run its header followed by count page records.  At most
  *          MEMD_MAX_PAGES pages in all.  Stores (or replaces) every
