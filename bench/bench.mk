@@ -16,7 +16,8 @@
 #                     part of `make bench`
 # Where they run: BENCH_FLAGS="--host emulated" (or direct; default auto)
 # is passed to every benchmark (see bench/lib.sh).
-BENCH_BINS := $(BUILD)/bench/pio_bare $(BUILD)/bench/farmem_floor
+BENCH_BINS := $(BUILD)/bench/pio_bare $(BUILD)/bench/farmem_floor \
+              $(BUILD)/bench/memd_flood
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
@@ -26,6 +27,13 @@ $(BUILD)/bench/%: bench/%.c
 $(BUILD)/bench/farmem_floor: bench/farmem_floor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -o $@ $< -lpthread
+
+# memd's page index under crafted page numbers: links the library.
+$(BUILD)/bench/memd_flood: bench/memd_flood.c \
+		$(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -Itests/unit -o $@ \
+		$(filter %.c %.o,$^) $(LDLIBS)
 
 BENCH_FLAGS ?=
 BENCH_ENV := RACKVM=$(BUILD)/rackvm GUEST_ELF=$(GUEST_ELF)

@@ -164,8 +164,10 @@ int memd_decode_request(const struct memd_hdr *h, const uint8_t *body,
 	case MEMD_OP_DROP:
 		return decode_runs(h->op, body, h->body_len, req, err);
 	case MEMD_OP_STATS:
+	case MEMD_OP_RELEASE:
 		if (h->body_len)
-			return errmsg_set(err, -EBADMSG, "STATS with a body");
+			return errmsg_set(err, -EBADMSG, "%s with a body",
+					  h->op == MEMD_OP_STATS ? "STATS" : "RELEASE");
 		return 0;
 	default:
 		return errmsg_set(err, -EBADMSG, "unknown op %u", h->op);
@@ -244,12 +246,22 @@ int memd_encode_hello(uint8_t *out, uint64_t id, const char *name,
 	return (int)(MEMD_HDR_SIZE + h.body_len);
 }
 
-size_t memd_encode_stats_request(uint8_t *out, uint64_t id)
+static size_t encode_empty(uint8_t *out, uint8_t op, uint64_t id)
 {
-	struct memd_hdr h = { .op = MEMD_OP_STATS, .id = id };
+	struct memd_hdr h = { .op = op, .id = id };
 
 	memd_hdr_encode(&h, out);
 	return MEMD_HDR_SIZE;
+}
+
+size_t memd_encode_stats_request(uint8_t *out, uint64_t id)
+{
+	return encode_empty(out, MEMD_OP_STATS, id);
+}
+
+size_t memd_encode_release(uint8_t *out, uint64_t id)
+{
+	return encode_empty(out, MEMD_OP_RELEASE, id);
 }
 
 /* The wire order of the STATS fields. */

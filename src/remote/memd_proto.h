@@ -31,7 +31,7 @@
  *          name_len bytes of name ([A-Za-z0-9._-], 1..64) and secret_len
  *          bytes of secret (1..64).  Registers the namespace (creating it
  *          if new) or rejoins it; a connection says HELLO once, before
- *          any PUT, GET or DROP.
+ *          any PUT, GET, DROP or RELEASE.
  *   PUT    nruns (2 bytes, 1..MEMD_MAX_RUNS), reserved (2, 0), then per
  *          run its header followed by count page records.  At most
  *          MEMD_MAX_PAGES pages in all.  Stores (or replaces) every
@@ -41,6 +41,11 @@
  *   DROP   as GET, at most MEMD_MAX_DROP_PAGES pages.  Forgetting a page
  *          that is not stored is not an error.
  *   STATS  empty.  Allowed before HELLO.
+ *   RELEASE  empty; after HELLO.  Drops the whole namespace: every page
+ *          and the namespace itself (its name may then be registered
+ *          anew, with any secret).  The client sends it when the VM's
+ *          store is destroyed.  The server answers OK and then closes
+ *          this connection and every other one in the namespace.
  *
  * Replies carry a status and, only for these, a body:
  *   GET OK     one page record per requested page, in request order;
@@ -48,16 +53,31 @@
  *              order, 8 bytes each.
  * Statuses: OK; NO_PAGE (GET: some page is not stored, nothing is
  * returned); FULL (PUT, or HELLO of a new namespace: the server's
- * capacity would be exceeded; nothing was stored); BAD_SECRET (HELLO: the
- * namespace exists with another secret, and the server closes the
- * connection after the reply; PUT, GET, DROP: no HELLO yet); BAD_REQUEST
- * (malformed body, unknown op, a second HELLO).
+ * capacity, or for a PUT the namespace's quota, would be exceeded;
+ * nothing was stored); BAD_SECRET (HELLO: the namespace exists with
+ * another secret, and the server closes the connection after the reply;
+ * PUT, GET, DROP, RELEASE: no HELLO yet); BAD_REQUEST (malformed body,
+ * unknown op, a second HELLO).
  *
  * Framing errors (reserved header bytes set, body_len over the limit)
  * get a BAD_REQUEST reply and the connection is closed: the stream
  * cannot be trusted any further.  The server answers a connection's
  * requests in order; a client may pipeline any number of them (the
  * server stops reading while the client does not read its replies).
+ *
+ * What the server keeps, and for how long (its flags say how much and how
+ * long; `rackvm memd --help`):
+ *   - a namespace holds at most the server's namespace quota of pages;
+ *   - a namespace that has had no connection for the namespace TTL is
+ *     dropped with its pages, as if RELEASEd;
+ *   - a connection that has not said HELLO within the HELLO timeout, or
+ *     has moved no bytes for the idle timeout, is closed without a reply
+ *     (a client that keeps a connection open to hold its namespace sends
+ *     a request, STATS say, more often than that);
+ *   - a peer (an IPv4 address, an IPv6 /64) has at most the per-peer
+ *     limit of connections; when every slot is taken, a new connection
+ *     takes the slot of the oldest one that has not said HELLO yet, or is
+ *     closed at once.
  *
  * Everything decoded here comes from the network: the decoders are pure,
  * check every length against the bytes present and the limits below, and
@@ -100,6 +120,7 @@ enum memd_op {
 	MEMD_OP_GET = 3,
 	MEMD_OP_DROP = 4,
 	MEMD_OP_STATS = 5,
+	MEMD_OP_RELEASE = 6,
 };
 
 enum memd_status {
@@ -199,6 +220,8 @@ size_t memd_encode_runs(uint8_t *out, uint8_t op, uint64_t id,
 int memd_encode_hello(uint8_t *out, uint64_t id, const char *name,
 		      const uint8_t *secret, size_t secret_len);
 size_t memd_encode_stats_request(uint8_t *out, uint64_t id);
+/* MEMD_HDR_SIZE bytes. */
+size_t memd_encode_release(uint8_t *out, uint64_t id);
 
 /* Server side: a STATS reply body (MEMD_STATS_SIZE bytes). */
 void memd_encode_stats(uint8_t *out, const struct memd_stats *st);

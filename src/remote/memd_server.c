@@ -2,8 +2,14 @@
 /*
  * The memd server, see memd_server.h: creating it, its listening socket,
  * the event loop, stopping it from any thread, its address and counters.
- * The clients and their requests are memd_server_conn.c's, the pages
- * memd_server_storage.c's; memd_server_internal.h is what they share.
+ * Who is connected is memd_server_accept.c's, the requests
+ * memd_server_conn.c's, namespaces and pages memd_server_namespace.c's
+ * and memd_server_storage.c's; memd_server_internal.h is what they share.
+ *
+ * The loop does, in turn: the connections and namespaces whose deadline
+ * has passed, one step of background work (growing indexes, freeing
+ * released namespaces), and one batch of socket events, waiting for them
+ * until the next deadline, or not at all while background work remains.
  *
  * Threads: memd_server_run()'s caller is the loop thread; create and
  * destroy happen outside a run; stop, address, port and stats may be
@@ -12,8 +18,10 @@
 #include "remote/memd_server_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +45,31 @@ void say(struct memd_server *s, enum memd_log_level level,
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	s->log(s->log_opaque, level, line);
+}
+
+__attribute__((format(printf, 4, 5)))
+void say_limited(struct memd_server *s, struct log_limit *limit,
+		 enum memd_log_level level, const char *fmt, ...)
+{
+	uint64_t now = monotonic_ns();
+	char line[320];
+	va_list ap;
+
+	if (limit->last_ns && now - limit->last_ns < NSEC_PER_SEC) {
+		limit->held++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (limit->held)
+		say(s, level, "%s (and %llu more like it in the last %.0f s)",
+		    line, (unsigned long long)limit->held,
+		    (double)(now - limit->last_ns) / 1e9);
+	else
+		say(s, level, "%s", line);
+	limit->last_ns = now;
+	limit->held = 0;
 }
 
 void format_addr(const struct sockaddr *sa, socklen_t len, char *buf,
@@ -109,25 +142,61 @@ static int epoll_add(struct memd_server *s, int fd, void *tag)
 	return epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+static uint64_t or_default(uint64_t value, uint64_t def)
+{
+	return value ? value : def;
+}
+
+/* The config's limits, its zeros replaced by the defaults. */
+static int take_config(struct memd_server *s, const struct memd_server_config *cfg,
+		       struct errmsg *err)
+{
+	if (cfg->capacity < MEMD_MIN_CAPACITY || cfg->capacity > MEMD_MAX_CAPACITY)
+		return errmsg_set(err, -EINVAL, "the capacity must be 4M to 16T, "
+				  "not %llu bytes", (unsigned long long)cfg->capacity);
+	if (cfg->namespace_quota && cfg->namespace_quota < PAGE_STORE_PAGE)
+		return errmsg_set(err, -EINVAL, "a namespace quota must be at "
+				  "least one page (4K), not %llu bytes",
+				  (unsigned long long)cfg->namespace_quota);
+	s->capacity = cfg->capacity;
+	s->quota_pages = cfg->namespace_quota / PAGE_STORE_PAGE;
+	s->max_clients = (unsigned)or_default(cfg->max_clients,
+					      MEMD_DEFAULT_MAX_CLIENTS);
+	s->max_per_peer = (unsigned)or_default(cfg->max_conns_per_peer,
+					       MEMD_DEFAULT_MAX_CONNS_PER_PEER);
+	s->namespace_ttl_ns = or_default(cfg->namespace_ttl_ns,
+					 MEMD_DEFAULT_NAMESPACE_TTL_NS);
+	s->hello_timeout_ns = or_default(cfg->hello_timeout_ns,
+					 MEMD_DEFAULT_HELLO_TIMEOUT_NS);
+	s->idle_timeout_ns = or_default(cfg->idle_timeout_ns,
+					MEMD_DEFAULT_IDLE_TIMEOUT_NS);
+	s->log = cfg->log;
+	s->log_opaque = cfg->log_opaque;
+	return 0;
+}
+
 int memd_server_create(const struct memd_server_config *cfg,
 		       struct memd_server **out, struct errmsg *err)
 {
 	struct memd_server *s;
 	int ret;
 
-	if (cfg->capacity < MEMD_MIN_CAPACITY || cfg->capacity > MEMD_MAX_CAPACITY)
-		return errmsg_set(err, -EINVAL, "the capacity must be 4M to 16T, "
-				  "not %llu bytes", (unsigned long long)cfg->capacity);
+	/* the keyed hashes' keys come from libsodium's generator */
+	if (sodium_init() < 0)
+		return errmsg_set(err, -EIO, "libsodium cannot start");
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	s->epoll_fd = s->listen_fd = s->stop_fd = -1;
-	s->capacity = cfg->capacity;
-	s->max_clients = cfg->max_clients ? cfg->max_clients :
-					    MEMD_DEFAULT_MAX_CLIENTS;
-	s->log = cfg->log;
-	s->log_opaque = cfg->log_opaque;
-	ret = storage_init(s, err);
+	list_init(&s->waiting);
+	list_init(&s->active);
+	list_init(&s->namespaces);
+	list_init(&s->orphans);
+	ret = take_config(s, cfg, err);
+	if (!ret)
+		ret = storage_init(s, err);
+	if (!ret && peers_init(s))
+		ret = errmsg_set(err, -ENOMEM, "out of memory");
 	if (!ret)
 		ret = open_listener(s, cfg->listen, err);
 	if (ret)
@@ -147,12 +216,32 @@ fail:
 	return ret;
 }
 
+/* Deadlines and background work; how long the loop may then wait for
+ * events (ms, -1: until one comes). */
+static int housekeeping(struct memd_server *s)
+{
+	uint64_t now = monotonic_ns();
+	uint64_t a = conns_expire(s, now), b = namespaces_expire(s, now);
+	uint64_t next = !a || (b && b < a) ? b : a;
+
+	/* no batch of events is being handled: what expired can go now */
+	conns_bury(s);
+
+	if (storage_background(s))
+		return 0;
+	if (!next)
+		return -1;
+	/* rounded up: waking before the deadline would spin */
+	return (next - now) / 1000000 >= INT_MAX ? INT_MAX :
+	       (int)((next - now + 999999) / 1000000);
+}
+
 int memd_server_run(struct memd_server *s, struct errmsg *err)
 {
 	struct epoll_event evs[MAX_EVENTS];
 
 	for (;;) {
-		int n = epoll_wait(s->epoll_fd, evs, MAX_EVENTS, -1);
+		int n = epoll_wait(s->epoll_fd, evs, MAX_EVENTS, housekeeping(s));
 		bool stop = false;
 
 		if (n < 0 && errno == EINTR)
@@ -170,6 +259,7 @@ int memd_server_run(struct memd_server *s, struct errmsg *err)
 			else
 				conn_event(s, tag, evs[i].events);
 		}
+		conns_bury(s);
 		if (stop)
 			return 0;
 	}
@@ -216,6 +306,7 @@ void memd_server_destroy(struct memd_server *s)
 	if (!s)
 		return;
 	conns_close_all(s);
+	peers_free(s);
 	storage_free(s);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);

@@ -20,10 +20,29 @@
  * returned to the system before the server ends.
  * Outside @capacity, per connection: a read buffer of at most one
  * message and a write buffer of at most two (MEMD_MAX_MSG each, ~257
- * KiB; both freed when the connection idles), at most @max_clients
+ * KiB; both freed whenever they are empty), at most @max_clients
  * connections.  A client that sends faster than it reads its replies is
  * throttled: its requests are not read while its write buffer holds more
  * than one message.
+ *
+ * Fairness between clients (the rules clients see are in memd_proto.h):
+ *   - each namespace holds at most @namespace_quota bytes of pages (a
+ *     PUT beyond is refused with FULL, and the client places the pages
+ *     elsewhere); none by default: a server cannot know how many
+ *     tenants it will have, and a quota that refuses pages while memory
+ *     is free costs the VM that owns them, so sharing a server among
+ *     tenants that must not crowd each other out is a choice its
+ *     operator makes with --namespace-quota;
+ *   - a namespace ends on RELEASE, or after @namespace_ttl_ns without a
+ *     connection (its VM is gone without saying so: crashed, killed);
+ *     its pages are then freed in the background;
+ *   - connections: at most @max_conns_per_peer per peer (an IPv4
+ *     address, an IPv6 /64), @hello_timeout_ns to say HELLO, closed
+ *     after @idle_timeout_ns without a byte, and when all @max_clients
+ *     are taken a new one replaces the oldest that has not said HELLO;
+ *   - the page index hashes page numbers with a key drawn at start, so
+ *     no choice of pages makes lookups slow, and grows a few buckets per
+ *     request: no request waits for another namespace's large operation.
  *
  * Threads: memd_server_run() runs the loop on the calling thread until
  * memd_server_stop(), which any thread (or a signal handler) may call;
@@ -39,32 +58,56 @@
 #include "remote/memd_proto.h"
 #include "util/errmsg.h"
 
-#define MEMD_DEFAULT_MAX_CLIENTS 256
+/*
+ * Defaults.  1024 clients: 100 VMs with a few pager threads each fit with
+ * room to spare, each idle connection costing a socket and ~300 bytes.
+ * 256 per peer: a quarter of the slots, so a host can run dozens of VMs
+ * against one memd, but one peer cannot take every slot.  5 s for HELLO:
+ * a client says it right after connecting.  60 s idle: clients close
+ * pooled connections idle for a few seconds and send something on the
+ * one they keep every 20 s (store_memd_idle.c), so this closes only
+ * connections nobody looks after.  10 min TTL: a VM that crashed gives
+ * its memory back then, while a memd outage or network cut shorter than
+ * that (during which its VMs are paused, not lost) keeps their pages.
+ */
+#define MEMD_DEFAULT_MAX_CLIENTS 1024
+#define MEMD_DEFAULT_MAX_CONNS_PER_PEER 256
+#define MEMD_DEFAULT_HELLO_TIMEOUT_NS (5ull * 1000000000)
+#define MEMD_DEFAULT_IDLE_TIMEOUT_NS (60ull * 1000000000)
+#define MEMD_DEFAULT_NAMESPACE_TTL_NS (600ull * 1000000000)
 /* Capacity bounds: one slab, and what 32-bit slot numbers reach. */
 #define MEMD_MIN_CAPACITY (4ull << 20)
 #define MEMD_MAX_CAPACITY (16ull << 40)
 
 enum memd_log_level {
-	MEMD_LOG_INFO,		/* a namespace created, capacity reached */
-	MEMD_LOG_WARN,		/* a wrong secret, a malformed request */
+	MEMD_LOG_INFO,		/* a namespace created or ended, capacity or
+				 * a quota reached, a connection timed out */
+	MEMD_LOG_WARN,		/* a wrong secret, a malformed request, a
+				 * connection refused or closed for room */
 };
 
 /* Called on the loop thread with one line (no newline). */
 typedef void (*memd_log_fn)(void *opaque, enum memd_log_level level,
 			    const char *line);
 
+/* Zero in a limit means its default. */
 struct memd_server_config {
 	const char *listen;	/* "ADDR:PORT" or "[V6]:PORT"; port 0: any */
 	uint64_t capacity;	/* MEMD_MIN_CAPACITY..MEMD_MAX_CAPACITY bytes */
-	unsigned max_clients;	/* 0: MEMD_DEFAULT_MAX_CLIENTS */
+	uint64_t namespace_quota;	/* bytes of pages; 0: no quota */
+	unsigned max_clients;
+	unsigned max_conns_per_peer;
+	uint64_t hello_timeout_ns;
+	uint64_t idle_timeout_ns;
+	uint64_t namespace_ttl_ns;
 	memd_log_fn log;	/* may be NULL */
 	void *log_opaque;
 };
 
 struct memd_server;
 
-/* Checks the config, binds and listens.  -EINVAL (bad address or
- * capacity), -EADDRINUSE, ... with the reason in @err. */
+/* Checks the config, binds and listens.  -EINVAL (bad address,
+ * capacity or quota), -EADDRINUSE, ... with the reason in @err. */
 int memd_server_create(const struct memd_server_config *cfg,
 		       struct memd_server **out, struct errmsg *err);
 

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * The memd server's protocol side (see memd_server_internal.h): accepting
- * clients, their connections' buffers, cutting the stream into requests,
- * running each (the pages are memd_server_storage.c's business) and
- * queueing its reply, and flushing the replies as the socket takes them.
+ * The memd server's protocol side (see memd_server_internal.h): its
+ * connections' buffers, cutting the stream into requests, running each
+ * (the pages are the storage code's business) and queueing its reply,
+ * and flushing the replies as the socket takes them.  Which connections
+ * exist, and until when, is memd_server_accept.c's.
  *
  * A connection's requests are answered in order.  Its reads stop while
  * more than OUT_HIGH bytes of replies wait, which throttles a client that
- * sends faster than it reads; buffers over BUF_KEEP are freed once idle.
+ * sends faster than it reads.  Buffers are freed whenever they are empty,
+ * so that the many connections that are idle at any time cost their
+ * struct and their socket, not two buffers each.
  *
  * Threads: the loop thread only (connections' count is a counter that
  * memd_server_stats() reads from anywhere).
@@ -16,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -25,22 +29,9 @@
 #include "remote/memd_server_internal.h"
 #include "util/full_io.h"
 
-#define BUF_KEEP (64u << 10)		/* larger idle buffers are freed */
+#define BUF_MIN (64u << 10)		/* the smallest buffer allocated */
 #define OUT_HIGH MEMD_MAX_MSG		/* stop reading requests above this */
 #define REPLY_WRITTEN 0x100		/* a handler wrote its reply itself */
-
-struct conn {
-	struct conn *prev, *next;
-	int fd;
-	uint32_t events;		/* the epoll interest set now */
-	char peer[64];
-	struct namespace *ns;		/* after a successful HELLO */
-	uint8_t *in;
-	size_t in_len, in_cap;
-	uint8_t *out;
-	size_t out_head, out_len, out_cap;
-	bool closing;			/* read no more; close once flushed */
-};
 
 /* ---- connection buffers -------------------------------------------------- */
 
@@ -60,7 +51,7 @@ static uint8_t *out_reserve(struct conn *c, size_t n)
 		c->out_head = 0;
 	}
 	if (c->out_cap - c->out_len < n) {
-		size_t cap = c->out_len + n < BUF_KEEP ? BUF_KEEP : c->out_len + n;
+		size_t cap = c->out_len + n < BUF_MIN ? BUF_MIN : c->out_len + n;
 
 		p = realloc(c->out, cap);
 		if (!p)
@@ -97,6 +88,8 @@ static int handle_hello(struct memd_server *s, struct conn *c,
 	status = namespace_hello(s, req, c->peer, &c->ns);
 	if (status == MEMD_ST_BAD_SECRET)
 		c->closing = true;
+	if (status == MEMD_ST_OK)
+		conn_said_hello(s, c);
 	return status;
 }
 
@@ -137,6 +130,31 @@ static int handle_drop(struct memd_server *s, struct conn *c,
 	if (!c->ns)
 		return MEMD_ST_BAD_SECRET;
 	return namespace_drop(s, c->ns, req);
+}
+
+/* Ends the namespace: its other connections are closed (whatever they
+ * were doing: the namespace is gone), and this one after the reply. */
+static int handle_release(struct memd_server *s, struct conn *c)
+{
+	struct namespace *ns = c->ns;
+	struct list *l, *next;
+	char why[96];
+
+	if (!ns)
+		return MEMD_ST_BAD_SECRET;
+	for (l = s->active.next; l != &s->active; l = next) {
+		struct conn *other = list_entry(l, struct conn, link);
+
+		next = l->next;
+		if (other != c && other->ns == ns)
+			conn_end(s, other);
+	}
+	namespace_leave(s, ns);
+	c->ns = NULL;
+	c->closing = true;
+	snprintf(why, sizeof(why), "released by %s", c->peer);
+	namespace_release(s, ns, why);
+	return MEMD_ST_OK;
 }
 
 static int handle_stats(struct memd_server *s, struct conn *c,
@@ -181,6 +199,9 @@ static int conn_execute(struct memd_server *s, struct conn *c,
 	case MEMD_OP_DROP:
 		ret = handle_drop(s, c, &req);
 		break;
+	case MEMD_OP_RELEASE:
+		ret = handle_release(s, c);
+		break;
 	default:
 		ret = handle_stats(s, c, &req);
 		break;
@@ -191,33 +212,6 @@ static int conn_execute(struct memd_server *s, struct conn *c,
 }
 
 /* ---- connections --------------------------------------------------------- */
-
-static void listen_interest(struct memd_server *s, bool on)
-{
-	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
-				  .data.ptr = &s->listen_fd };
-
-	epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, s->listen_fd, &ev);
-	s->accept_paused = !on;
-}
-
-static void conn_close(struct memd_server *s, struct conn *c)
-{
-	epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	free(c->in);
-	free(c->out);
-	free(c);
-	counter_add(&s->c.connections, -1);
-	if (s->accept_paused)
-		listen_interest(s, true);
-}
 
 static int conn_update_interest(struct memd_server *s, struct conn *c)
 {
@@ -237,65 +231,9 @@ static int conn_update_interest(struct memd_server *s, struct conn *c)
 	return 0;
 }
 
-void accept_clients(struct memd_server *s)
-{
-	for (;;) {
-		struct sockaddr_storage addr;
-		socklen_t len = sizeof(addr);
-		struct epoll_event ev;
-		struct conn *c;
-		int one = 1, fd;
-
-		fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &len,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN) {
-				/* out of fds or memory: the listening socket
-				 * would stay readable; wait for a close */
-				say(s, MEMD_LOG_WARN, "accept: %s; pausing until a "
-				    "client leaves", strerror(errno));
-				listen_interest(s, false);
-			}
-			return;
-		}
-		if (counter_get(&s->c.connections) >= s->max_clients) {
-			char peer[64];
-
-			format_addr((struct sockaddr *)&addr, len, peer, sizeof(peer));
-			say(s, MEMD_LOG_WARN, "refused %s: %u clients already",
-			    peer, s->max_clients);
-			close(fd);
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		format_addr((struct sockaddr *)&addr, len, c->peer, sizeof(c->peer));
-		/* replies are small and awaited: do not let Nagle hold them */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->events = EPOLLIN;
-		ev = (struct epoll_event){ .events = EPOLLIN, .data.ptr = c };
-		if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, fd, &ev)) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
-		counter_add(&s->c.connections, 1);
-	}
-}
-
 static int conn_read(struct conn *c)
 {
-	size_t want = BUF_KEEP;
+	size_t want = BUF_MIN;
 	struct memd_hdr h;
 	ssize_t n;
 
@@ -354,7 +292,7 @@ static int conn_process(struct memd_server *s, struct conn *c)
 		memmove(c->in, c->in + pos, c->in_len - pos);
 		c->in_len -= pos;
 	}
-	if (!c->in_len && c->in_cap > BUF_KEEP) {
+	if (!c->in_len) {
 		free(c->in);
 		c->in = NULL;
 		c->in_cap = 0;
@@ -371,17 +309,21 @@ static int conn_flush(struct conn *c)
 	if (ret || out_pending(c))
 		return ret;
 	c->out_head = c->out_len = 0;
-	if (c->out_cap > BUF_KEEP) {
-		free(c->out);
-		c->out = NULL;
-		c->out_cap = 0;
-	}
+	free(c->out);
+	c->out = NULL;
+	c->out_cap = 0;
 	return 0;
 }
 
 void conn_event(struct memd_server *s, struct conn *c, uint32_t events)
 {
 	int ret = events & EPOLLERR ? -EIO : 0;
+
+	/* closed earlier in this batch of events (see conn_end()) */
+	if (c->dead)
+		return;
+	/* an event means bytes came or went: the client is not idle */
+	conn_touch(s, c, monotonic_ns());
 
 	if (!ret && (events & EPOLLOUT))
 		ret = conn_flush(c);
@@ -405,11 +347,5 @@ void conn_event(struct memd_server *s, struct conn *c, uint32_t events)
 	if (!ret && !(c->closing && !out_pending(c)))
 		ret = conn_update_interest(s, c);
 	if (ret || (c->closing && !out_pending(c)))
-		conn_close(s, c);
-}
-
-void conns_close_all(struct memd_server *s)
-{
-	while (s->conns)
-		conn_close(s, s->conns);
+		conn_end(s, c);
 }

@@ -14,11 +14,18 @@
  * memcached is also unauthenticated: it belongs on a trusted rack
  * network.
  *
- * Keys are "<namespace>:<tag>:<page number in hex>", the tag being the
- * hex XXH3-64 of the namespace secret.  That keeps two VMs that share a
- * namespace name but not a secret from reading or overwriting each
- * other's pages by accident.  It is not access control: anyone who can
- * talk to the server can list its keys (lru_crawler metadump).
+ * Keys are "<namespace>:<tag>", the tag being a page number's keyed
+ * hash: BLAKE2b-128 (crypto_generichash) of the page number (8 bytes,
+ * little-endian) under a 32-byte key derived from the namespace secret
+ * by Argon2id (crypto_pwhash: 2 passes over 19 MiB, salted with a
+ * BLAKE2b of the namespace name), in lowercase hex.  That keeps two VMs
+ * that share a namespace name but not a secret apart, as before; and as
+ * anyone who can talk to a server can list its keys (lru_crawler
+ * metadump), the keys now give away neither page numbers nor a fast
+ * hash of the secret to test guesses against: each guess costs an
+ * Argon2id run.  It is still not access control: such a client can
+ * delete or overwrite values, which the page checksum (it covers the
+ * page number) turns into a failed get, never into wrong data.
  * Values are the page's checksum (8 bytes, little-endian) then its 4096
  * bytes; a value of any other length comes back as -EBADMSG.
  *
@@ -57,7 +64,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "remote/store_memcached_internal.h"
 #include "util/le.h"
@@ -107,6 +113,47 @@ static int value_unpack(memcached_st *h, struct mc_page *p, const void *v,
 	return 0;
 }
 
+/* --- keys ---------------------------------------------------------------- */
+
+#define KDF_OPSLIMIT 2
+#define KDF_MEMLIMIT (19u << 20)
+/* BLAKE2b's key for the salt: the salt is the namespace's, in this use */
+#define SALT_DOMAIN "rackvm memcached page keys, v1"
+
+/* ms->prefix and ms->page_key for the namespace @p names. */
+static int keys_init(struct mc_store *ms, const struct page_store_params *p,
+		     struct errmsg *err)
+{
+	uint8_t salt[crypto_pwhash_SALTBYTES];
+
+	if (sodium_init() < 0)
+		return errmsg_set(err, -EIO, "memcached: libsodium cannot start");
+	snprintf(ms->prefix, sizeof(ms->prefix), "%s:", p->namespace_name);
+	crypto_generichash(salt, sizeof(salt), (const uint8_t *)p->namespace_name,
+			   strlen(p->namespace_name), (const uint8_t *)SALT_DOMAIN,
+			   strlen(SALT_DOMAIN));
+	if (crypto_pwhash(ms->page_key, sizeof(ms->page_key),
+			  (const char *)p->secret, p->secret_len, salt,
+			  KDF_OPSLIMIT, KDF_MEMLIMIT, crypto_pwhash_ALG_ARGON2ID13))
+		return errmsg_set(err, -ENOMEM, "memcached: out of memory for "
+				  "the key derivation");
+	return 0;
+}
+
+/* Page @page's key into @key (KEY_MAX bytes); its length. */
+static size_t page_key(const struct mc_store *ms, uint64_t page, char *key)
+{
+	uint8_t in[8], tag[PAGE_TAG_BYTES];
+	size_t plen = strlen(ms->prefix);
+
+	put_le64(in, page);
+	crypto_generichash(tag, sizeof(tag), in, sizeof(in), ms->page_key,
+			   sizeof(ms->page_key));
+	memcpy(key, ms->prefix, plen);
+	sodium_bin2hex(key + plen, KEY_MAX - plen, tag, sizeof(tag));
+	return plen + 2 * sizeof(tag);
+}
+
 /* --- batches ------------------------------------------------------------ */
 
 static int check_runs(const struct mc_store *ms, const struct page_run *runs,
@@ -122,11 +169,12 @@ static int check_runs(const struct mc_store *ms, const struct page_run *runs,
 	return ret;
 }
 
-static int page_cmp(const void *a, const void *b)
+/* By key: an answer carries only its key. */
+static int key_cmp(const void *a, const void *b)
 {
 	const struct mc_page *x = a, *y = b;
 
-	return x->page < y->page ? -1 : x->page > y->page;
+	return strcmp(x->key, y->key);
 }
 
 static void batch_free(struct mc_batch *b)
@@ -165,13 +213,11 @@ static int batch_build(const struct mc_store *ms, const struct page_run *runs,
 				p->data = runs[i].data + (size_t)j * PAGE_STORE_PAGE;
 				p->sum = &runs[i].sums[j];
 			}
-			p->key_len = (size_t)snprintf(p->key, sizeof(p->key),
-						      "%s%llx", ms->prefix,
-						      (unsigned long long)p->page);
+			p->key_len = page_key(ms, p->page, p->key);
 		}
 	}
 	/* sorted, so that an answer's key finds its page by bsearch */
-	qsort(b->pages, total, sizeof(*b->pages), page_cmp);
+	qsort(b->pages, total, sizeof(*b->pages), key_cmp);
 	for (k = 0; k < total; k++) {
 		b->keys[k] = b->pages[k].key;
 		b->key_lens[k] = b->pages[k].key_len;
@@ -180,24 +226,19 @@ static int batch_build(const struct mc_store *ms, const struct page_run *runs,
 }
 
 /* The page an answer's key names, if this batch asked for it.  The key
- * comes from the network: its length, prefix and digits are checked. */
+ * comes from the network: only one of exactly a key's length is looked
+ * up. */
 static struct mc_page *batch_find(const struct mc_store *ms,
 				  struct mc_batch *b, const char *key,
 				  size_t len)
 {
-	size_t plen = strlen(ms->prefix);
-	struct mc_page probe = { 0 };
-	char digits[17];
+	struct mc_page probe;
 
-	if (len <= plen || len - plen >= sizeof(digits) ||
-	    memcmp(key, ms->prefix, plen))
+	if (len != strlen(ms->prefix) + 2 * PAGE_TAG_BYTES)
 		return NULL;
-	memcpy(digits, key + plen, len - plen);
-	digits[len - plen] = 0;
-	if (strspn(digits, "0123456789abcdef") != len - plen)
-		return NULL;
-	probe.page = strtoull(digits, NULL, 16);
-	return bsearch(&probe, b->pages, b->n, sizeof(*b->pages), page_cmp);
+	memcpy(probe.key, key, len);
+	probe.key[len] = 0;
+	return bsearch(&probe, b->pages, b->n, sizeof(*b->pages), key_cmp);
 }
 
 /* --- multi-get ------------------------------------------------------------ */
@@ -424,6 +465,7 @@ static void mc_destroy(struct page_store *s)
 	pthread_mutex_destroy(&ms->lock);
 	free(ms->servers);
 	free(ms->namespace_name);
+	sodium_memzero(ms->page_key, sizeof(ms->page_key));
 	free(ms);
 }
 
@@ -451,9 +493,6 @@ int store_memcached_open(const char *args, const struct page_store_params *p,
 	ms->ram_pages = p->ram_pages;
 	pthread_mutex_init(&ms->lock, NULL);
 	pthread_cond_init(&ms->handle_free, NULL);
-	snprintf(ms->prefix, sizeof(ms->prefix), "%s:%016llx:",
-		 p->namespace_name,
-		 (unsigned long long)XXH3_64bits(p->secret, p->secret_len));
 	ms->servers = strdup(args);
 	ms->namespace_name = strdup(p->namespace_name);
 	ms->proto = memcached_create(NULL);
@@ -464,6 +503,8 @@ int store_memcached_open(const char *args, const struct page_store_params *p,
 	ret = add_servers(ms, args, err);
 	if (!ret)
 		ret = mc_configure(ms->proto, err);
+	if (!ret)
+		ret = keys_init(ms, p, err);
 	if (ret)
 		goto fail;
 	*out = &ms->base;

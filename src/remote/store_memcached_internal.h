@@ -18,6 +18,7 @@
 
 #include <libmemcached/memcached.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,8 +28,10 @@
 
 #define MAX_HANDLES 16
 #define MAX_HOST 255
-/* "<namespace 64>:<tag 16>:<page 16>" and a NUL */
-#define KEY_MAX 100
+#define NAMESPACE_MAX 64		/* page_store.h's bound */
+#define PAGE_TAG_BYTES 16		/* a page's keyed hash */
+/* "<namespace>:<page tag in hex>" and a NUL */
+#define KEY_MAX (NAMESPACE_MAX + 1 + 2 * PAGE_TAG_BYTES + 1)
 
 struct mc_store {
 	struct page_store base;
@@ -38,7 +41,9 @@ struct mc_store {
 	memcached_st *idle[MAX_HANDLES];
 	unsigned n_idle, n_made;
 	uint64_t ram_pages;
-	char prefix[KEY_MAX];	/* "<namespace>:<tag>:" */
+	char prefix[KEY_MAX];	/* "<namespace>:" */
+	/* what page numbers are hashed with: derived from the secret */
+	uint8_t page_key[crypto_generichash_KEYBYTES];
 	char *servers;		/* the spec, for describe */
 	char *namespace_name;
 };

@@ -40,7 +40,12 @@
  *
  * Opening connects to every server and registers the namespace; it
  * succeeds when at least one server answers (the others are retried as
- * above), and fails with -EACCES when any refuses the secret.
+ * above), and fails with -EACCES when any refuses the secret.  While the
+ * store is open, a thread closes connections idle for a few seconds but
+ * one per server, which it keeps alive: memd drops a namespace that has
+ * no connection for a while.  Destroying the store drops the namespace
+ * on every server it reaches (RELEASE): a namespace belongs to one VM,
+ * and its pages die with it (store_memd_idle.c).
  *
  * Concurrency: the ops may run on several threads at once for different
  * pages; two ops on one page must not overlap (the pager serialises
@@ -149,10 +154,9 @@ static void memd_describe(struct page_store *ps, char *buf, size_t len)
 		snprintf(buf + used, len - used, " replicas=%u", st->replicas);
 }
 
-static void memd_destroy(struct page_store *ps)
+/* Frees @st; no thread and no op uses it any more. */
+static void memd_free(struct memd_store *st)
 {
-	struct memd_store *st = (struct memd_store *)ps;
-
 	for (unsigned s = 0; s < st->nservers; s++) {
 		conn_close_list(st->servers[s].idle);
 		pthread_mutex_destroy(&st->servers[s].lock);
@@ -161,6 +165,17 @@ static void memd_destroy(struct page_store *ps)
 	free(st->spilled);
 	explicit_bzero(st->secret, sizeof(st->secret));
 	free(st);
+}
+
+/* The VM is done with its pages: the servers free them now rather than
+ * when the namespace's TTL runs out. */
+static void memd_destroy(struct page_store *ps)
+{
+	struct memd_store *st = (struct memd_store *)ps;
+
+	idle_reaper_stop(st);
+	release_namespace(st);
+	memd_free(st);
 }
 
 static const struct page_store_ops memd_ops = {
@@ -276,13 +291,15 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 			ret = -ENOMEM;
 	}
 	if (ret || !st->spilled) {
-		memd_destroy(&st->base);
+		memd_free(st);
 		return errmsg_set(err, -ENOMEM, "out of memory for the memd "
 				  "backend's page maps");
 	}
 	ret = connect_all(st, err);
+	if (!ret)
+		ret = idle_reaper_start(st, err);
 	if (ret) {
-		memd_destroy(&st->base);
+		memd_free(st);
 		return ret;
 	}
 	*out = &st->base;

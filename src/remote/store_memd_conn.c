@@ -151,6 +151,7 @@ void remote_release(struct remote *r, struct conn *c)
 {
 	pthread_mutex_lock(&r->lock);
 	if (c->generation == r->generation && !r->down && r->nidle < MAX_IDLE) {
+		c->idle_since_ms = now_ms();
 		c->next = r->idle;
 		r->idle = c;
 		r->nidle++;

@@ -12,6 +12,9 @@
  *   store_memd_fence.c      which copies are current: the fenced and
  *                           spilled bitmaps, drops, and cleaning up a
  *                           server that comes back
+ *   store_memd_idle.c       connections between ops (closing idle ones,
+ *                           keeping one alive per server) and RELEASE at
+ *                           the store's end
  *
  * Contract between them:
  *   - struct memd_store is filled by store_memd_open() and then read-only,
@@ -59,6 +62,7 @@ struct conn {
 	size_t tx_len, tx_off;
 	uint8_t *rx;			/* MEMD_MAX_MSG: replies being read */
 	size_t rx_len;
+	int64_t idle_since_ms;		/* when it went back to the pool */
 };
 
 /* One server of the spec. */
@@ -87,6 +91,7 @@ struct memd_store {
 	size_t secret_len;
 	uint64_t ram_pages;
 	uint64_t *spilled;		/* a current copy may be off home */
+	struct idle_reaper *reaper;	/* store_memd_idle.c's */
 };
 
 /* Pages of one caller run within one group, with the same servers. */
@@ -205,5 +210,14 @@ int drop_pages(struct memd_store *st, const struct page_run *runs, size_t n,
 	       enum drop_mode mode, struct errmsg *err);
 int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
 		 struct errmsg *err);
+
+/* ---- store_memd_idle.c: between ops, and at the end --------------------- */
+
+/* The thread that closes idle connections and keeps one per server. */
+int idle_reaper_start(struct memd_store *st, struct errmsg *err);
+void idle_reaper_stop(struct memd_store *st);
+/* RELEASE on every server with a pooled connection (the store is
+ * destroyed); returns within a second. */
+void release_namespace(struct memd_store *st);
 
 #endif

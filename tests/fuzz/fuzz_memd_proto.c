@@ -2,8 +2,8 @@
 /*
  * libFuzzer target: the memd protocol decoders, on arbitrary bytes: each
  * message is decoded as a request, as the server does, and as the reply
- * to a GET of its size and to a STATS, as a client does (input layout
- * below).  Checks what the server relies on: an accepted request stays
+ * to a GET of its size, to a STATS and to a RELEASE, as a client does
+ * (input layout below).  Checks what the server relies on: an accepted request stays
  * within the limits and every page record of a PUT lies inside the body;
  * and what the client relies on: a reply the check accepts decodes.
  */
@@ -33,7 +33,7 @@ static void check_request(const struct memd_request *req,
 		check(req->secret + req->secret_len <= body + len);
 		return;
 	}
-	if (req->op == MEMD_OP_STATS) {
+	if (req->op == MEMD_OP_STATS || req->op == MEMD_OP_RELEASE) {
 		check(len == 0);
 		return;
 	}
@@ -57,7 +57,8 @@ static void check_request(const struct memd_request *req,
 						   MEMD_MAX_PAGES));
 }
 
-/* The client's view: the same bytes as the reply to a GET / STATS. */
+/* The client's view: the same bytes as the reply to a GET, STATS or
+ * RELEASE. */
 static void check_as_reply(const struct memd_hdr *h, const uint8_t *body,
 			   size_t len)
 {
@@ -79,6 +80,9 @@ static void check_as_reply(const struct memd_hdr *h, const uint8_t *body,
 	if (!memd_check_reply(h, MEMD_OP_STATS, h->id, 0, NULL) &&
 	    h->status == MEMD_ST_OK)
 		check(memd_decode_stats(body, len, &st) == 0);
+	/* a RELEASE reply the check accepts has nothing after its header */
+	if (!memd_check_reply(h, MEMD_OP_RELEASE, h->id, 0, NULL))
+		check(len == 0);
 }
 
 /* Decodes one message's @len body bytes as the server and as a client. */

@@ -28,6 +28,21 @@ check memd_rejects_tiny_capacity bash -c "[ $status -eq 2 ] && grep -q 'from 4M 
 run_cmd 10 "$out" "$RACKVM" memd --listen 127.0.0.1:0
 check memd_needs_capacity bash -c "[ $status -eq 2 ] && grep -q -- '--capacity SIZE is required' '$out'"
 
+run_cmd 10 "$out" "$RACKVM" memd --help
+check memd_help_names_the_limits bash -c "grep -q -- '--namespace-quota SIZE' '$out' &&
+	grep -q -- '--namespace-ttl DURATION' '$out' && grep -q -- '--hello-timeout' '$out' &&
+	grep -q -- '--idle-timeout' '$out' && grep -q -- '--max-conns-per-peer N' '$out' &&
+	grep -q 'default 1024' '$out'"
+
+run_cmd 10 "$out" "$RACKVM" memd --listen 127.0.0.1:0 --capacity 64M --namespace-quota 1K
+check memd_rejects_tiny_quota bash -c "[ $status -eq 2 ] && grep -q \"invalid --namespace-quota '1K'\" '$out'"
+
+run_cmd 10 "$out" "$RACKVM" memd --listen 127.0.0.1:0 --capacity 64M --hello-timeout 0
+check memd_rejects_zero_timeout bash -c "[ $status -eq 2 ] && grep -q \"invalid --hello-timeout '0'\" '$out'"
+
+run_cmd 10 "$out" "$RACKVM" memd --listen 127.0.0.1:0 --capacity 64M --max-conns-per-peer 0
+check memd_rejects_zero_per_peer bash -c "[ $status -eq 2 ] && grep -q \"invalid --max-conns-per-peer '0'\" '$out'"
+
 # --- a running server ------------------------------------------------------
 # start_memd NAME ARGS...: starts rackvm memd in the background (stdout in
 # $TEST_TMP/NAME.out, stderr in NAME.err), waits for its listening line and
@@ -74,11 +89,15 @@ if ! command -v python3 > /dev/null; then
 fi
 
 # The client knows only the documented layout: header <IBBHQ, run headers
-# <QII, records <Q + 4096 bytes, STATS 11 x <Q.
+# <QII, records <Q + 4096 bytes, STATS 11 x <Q; and what memd_proto.h
+# says the server keeps for how long (quota, RELEASE, TTL, deadlines,
+# connections per peer), checked against a memd with short limits.
 cat > "$TEST_TMP/client.py" << 'EOF'
 import socket, struct, sys
 
-HELLO, PUT, GET, DROP, STATS = 1, 2, 3, 4, 5
+import time
+
+HELLO, PUT, GET, DROP, STATS, RELEASE = 1, 2, 3, 4, 5, 6
 OK, NO_PAGE, FULL, BAD_SECRET, BAD_REQUEST = 0, 1, 2, 3, 4
 failed = False
 
@@ -205,10 +224,79 @@ def full_checks(port):
            stats[1] <= stats[0] and stats[9] >= 1, (st[1], got[1], stats))
     s.close()
 
+def stats_of(port):
+    s = connect(port)
+    s.sendall(msg(STATS, 1))
+    st = struct.unpack("<11Q", reply(s)[3])
+    s.close()
+    return st
+
+def within(seconds, cond):
+    deadline = time.monotonic() + seconds
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return cond()
+
+def hello_ok(s, name, secret=b"s"):
+    s.sendall(hello(1, name, secret))
+    return reply(s)[1] == OK
+
+def put_pages(s, first, count, ident=2):
+    pages = {n: page(n, 0) for n in range(first, first + count)}
+    s.sendall(runs(PUT, ident, [(first, count)], pages))
+    return reply(s)[1]
+
+# memd with --namespace-quota 256K --namespace-ttl 500ms --hello-timeout
+# 300ms --idle-timeout 1s --max-conns-per-peer 8
+def fair_checks(port):
+    a, b = connect(port), connect(port)
+    ok = hello_ok(a, b"tenant-a") and hello_ok(b, b"tenant-b")
+    st_a = put_pages(a, 0, 64)
+    st_a2 = put_pages(a, 64, 1)
+    st_b = put_pages(b, 0, 64)
+    result("py_quota_refuses_one_tenant_only", ok and (st_a, st_a2, st_b) == (OK, FULL, OK),
+           (st_a, st_a2, st_b))
+
+    a.sendall(msg(RELEASE, 9))
+    op, status, ident, body = reply(a)
+    result("py_release_ok_and_closed", (op, status, ident, body) == (RELEASE, OK, 9, b"") and closed(a),
+           (op, status, ident))
+    result("py_release_frees_pages", within(5, lambda: stats_of(port)[2] == 64 and
+                                            stats_of(port)[4] == 1), stats_of(port))
+
+    b.close()
+    result("py_namespace_expires_after_ttl", within(5, lambda: stats_of(port)[4] == 0 and
+                                                    stats_of(port)[2] == 0), stats_of(port))
+
+    silent = connect(port)
+    t0 = time.monotonic()
+    result("py_hello_deadline_closes_silent", closed(silent) and time.monotonic() - t0 < 3)
+    silent.close()
+
+    quiet = connect(port)
+    hello_ok(quiet, b"quiet")
+    t0 = time.monotonic()
+    result("py_idle_timeout_closes_quiet", closed(quiet) and 0.5 < time.monotonic() - t0 < 4)
+    quiet.close()
+
+    # ten from one address: eight are served, two closed at once
+    crowd = [connect(port) for _ in range(10)]
+    served = 0
+    for c in crowd:
+        try:
+            served += hello_ok(c, b"crowd")
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            pass
+    result("py_per_peer_limit", served == 8, served)
+    for c in crowd:
+        c.close()
+
 try:
     main_checks(int(sys.argv[1]))
-    if len(sys.argv) > 2:
+    if len(sys.argv) > 2 and sys.argv[2] != "-":
         full_checks(int(sys.argv[2]))
+    if len(sys.argv) > 3:
+        fair_checks(int(sys.argv[3]))
 except Exception as e:
     print("FAIL py_client: %r" % (e,))
     failed = True
@@ -221,7 +309,14 @@ else
 	fail memd_small_server "did not start: $(tr '\n' '|' < "$TEST_TMP/small.err")"
 	small_pid= small_port=
 fi
-timeout 60 python3 "$TEST_TMP/client.py" "$main_port" $small_port
+if start_memd fair --listen 127.0.0.1:0 --capacity 64M --namespace-quota 256K \
+	--namespace-ttl 500ms --hello-timeout 300ms --idle-timeout 1s --max-conns-per-peer 8; then
+	fair_pid=$pid fair_port=$port
+else
+	fail memd_fair_server "did not start: $(tr '\n' '|' < "$TEST_TMP/fair.err")"
+	fair_pid= fair_port=
+fi
+timeout 90 python3 "$TEST_TMP/client.py" "$main_port" "${small_port:--}" $fair_port
 
 err=$TEST_TMP/main.err
 check memd_logs_wrong_secret grep -q "memd: warning: refused 127.0.0.1:[0-9]*: wrong secret for namespace 'py-ns'" "$err"
@@ -243,6 +338,18 @@ s.close()"
 stop_memd "$main_pid"
 out=$err
 check memd_sigterm_exits_0 bash -c "[ $status -eq 0 ] && ! grep -q 'Sanitizer' '$err'"
+
+if [ -n "$fair_pid" ]; then
+	stop_memd "$fair_pid"
+	out=$TEST_TMP/fair.err
+	check memd_fair_server_exits_0 bash -c "[ $status -eq 0 ] && ! grep -q 'Sanitizer' '$out'"
+	check memd_logs_quota grep -q "memd: quota reached: refusing 1 pages for namespace 'tenant-a'" "$out"
+	check memd_logs_release grep -q "memd: namespace 'tenant-a' released by 127.0.0.1:[0-9]*: freeing its 64 pages" "$out"
+	check memd_logs_expiry grep -q "memd: namespace 'tenant-b' expired with no client connected" "$out"
+	check memd_logs_timeouts bash -c "grep -q 'memd: closed 127.0.0.1:[0-9]*: no HELLO for 0.3 s' '$out' &&
+		grep -q 'memd: closed 127.0.0.1:[0-9]*: idle for 1.0 s' '$out'"
+	check memd_logs_per_peer_refusal grep -q "memd: warning: refused 127.0.0.1:[0-9]*: 8 connections from that peer already" "$out"
+fi
 
 if [ -n "$small_pid" ]; then
 	stop_memd "$small_pid"

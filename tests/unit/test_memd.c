@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * memd end to end in one process: servers on 127.0.0.1 (port 0) running
- * their loops on threads, the memd page store as the client, and raw
- * sockets where the wire itself is under test.
+ * their loops on threads, the memd page store as the client (the wire by
+ * hand is test_memd_wire.c's, fairness between clients
+ * test_memd_fair.c's).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,170 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "remote/memd_proto.h"
-#include "remote/memd_server.h"
-#include "remote/page_store.h"
-
-#define RAM_PAGES (1u << 16)
-
-struct test_server {
-	struct memd_server *s;
-	pthread_t thread;
-	uint16_t port;
-	bool running;
-};
-
-static void *server_loop(void *arg)
-{
-	struct test_server *t = arg;
-
-	memd_server_run(t->s, NULL);
-	return NULL;
-}
-
-/* Starts a server on @port (0: any) with @capacity bytes. */
-static int server_start(struct test_server *t, uint16_t port, uint64_t capacity)
-{
-	struct memd_server_config cfg = { .capacity = capacity };
-	char listen[32];
-	int ret;
-
-	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
-	cfg.listen = listen;
-	ret = memd_server_create(&cfg, &t->s, NULL);
-	if (ret)
-		return ret;
-	t->port = memd_server_port(t->s);
-	ret = pthread_create(&t->thread, NULL, server_loop, t);
-	if (ret) {
-		memd_server_destroy(t->s);
-		return -ret;
-	}
-	t->running = true;
-	return 0;
-}
-
-static void server_stop(struct test_server *t)
-{
-	if (!t->running)
-		return;
-	memd_server_stop(t->s);
-	pthread_join(t->thread, NULL);
-	memd_server_destroy(t->s);
-	t->running = false;
-}
-
-static struct memd_stats server_stats(struct test_server *t)
-{
-	struct memd_stats st;
-
-	memd_server_stats(t->s, &st);
-	return st;
-}
-
-static int open_store(const char *spec, const char *ns, const char *secret,
-		      struct page_store **out, struct errmsg *err)
-{
-	struct page_store_params p = {
-		.namespace_name = ns,
-		.secret = (const uint8_t *)secret,
-		.secret_len = strlen(secret),
-		.ram_pages = RAM_PAGES,
-	};
-
-	return page_store_open(spec, &p, out, err);
-}
-
-/* "memd:127.0.0.1:P1[,127.0.0.1:P2][,replicas=N]" */
-static void spec_for(char *buf, size_t len, const uint16_t *ports, int n,
-		     int replicas)
-{
-	int used = snprintf(buf, len, "memd:");
-
-	for (int i = 0; i < n; i++)
-		used += snprintf(buf + used, len - (size_t)used, "%s127.0.0.1:%u",
-				 i ? "," : "", ports[i]);
-	if (replicas)
-		snprintf(buf + used, len - (size_t)used, ",replicas=%d", replicas);
-}
-
-/* A page's contents for a version: distinct per page and version. */
-static void fill_page(uint8_t *p, uint64_t page, uint32_t version)
-{
-	uint64_t x = page * 0x9e3779b97f4a7c15ull + version + 1;
-
-	for (size_t i = 0; i < PAGE_STORE_PAGE; i += 8) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		memcpy(p + i, &x, 8);
-	}
-}
-
-static struct page_run run_alloc(uint64_t first, uint32_t count)
-{
-	struct page_run r = { .first = first, .count = count };
-
-	r.data = calloc(count, PAGE_STORE_PAGE);
-	r.sums = calloc(count, sizeof(uint64_t));
-	return r;
-}
-
-static void run_fill(struct page_run *r, uint32_t version)
-{
-	for (uint32_t i = 0; i < r->count; i++) {
-		uint8_t *p = r->data + (size_t)i * PAGE_STORE_PAGE;
-
-		fill_page(p, r->first + i, version);
-		r->sums[i] = page_checksum(r->first + i, p);
-	}
-}
-
-static bool run_holds(const struct page_run *r, uint32_t version)
-{
-	uint8_t want[PAGE_STORE_PAGE];
-
-	for (uint32_t i = 0; i < r->count; i++) {
-		fill_page(want, r->first + i, version);
-		if (memcmp(want, r->data + (size_t)i * PAGE_STORE_PAGE, sizeof(want)) ||
-		    r->sums[i] != page_checksum(r->first + i, want))
-			return false;
-	}
-	return true;
-}
-
-static void run_clear(struct page_run *r)
-{
-	memset(r->data, 0, (size_t)r->count * PAGE_STORE_PAGE);
-	memset(r->sums, 0, r->count * sizeof(uint64_t));
-}
-
-static void run_free(struct page_run *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(r[i].data);
-		free(r[i].sums);
-	}
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Retries @op while it says -EAGAIN (a server that came back is retried
- * at most every 200 ms); bounded, never timed. */
-#define RETRY_EAGAIN(call)                                                \
-	({                                                                \
-		int r_ = (call);                                          \
-		for (int i_ = 0; r_ == -EAGAIN && i_ < 100; i_++) {       \
-			sleep_ms(50);                                     \
-			r_ = (call);                                      \
-		}                                                         \
-		r_;                                                       \
-	})
+#include "memd_test_util.h"
 
 TEST(memd_put_get_drop_round_trip)
 {
@@ -241,6 +79,9 @@ TEST(memd_put_get_drop_round_trip)
 	run_free(back, 3);
 }
 
+/* While the namespace lives (its store is open), another secret is
+ * refused and the right one finds its pages; destroying the store ends
+ * the namespace (RELEASE), and then the name is anyone's again. */
 TEST(memd_wrong_secret_is_eacces_and_reconnect_sees_pages)
 {
 	struct test_server srv = { 0 };
@@ -254,17 +95,21 @@ TEST(memd_wrong_secret_is_eacces_and_reconnect_sees_pages)
 	CHECK_EQ(open_store(spec, "vm1", "right", &st, &err), 0);
 	run_fill(&r, 7);
 	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
-	page_store_destroy(st);
 
 	CHECK_EQ(open_store(spec, "vm1", "wrong", &other, &err), -EACCES);
 	CHECK(strstr(err.text, "refused the secret of namespace 'vm1'"));
 	CHECK_EQ(open_store(spec, "vm1", "righ", &other, &err), -EACCES);
 	CHECK_EQ(server_stats(&srv).bad_secrets, 2);
 
-	CHECK_EQ(open_store(spec, "vm1", "right", &st, &err), 0);
-	CHECK_EQ(page_store_get(st, &back, 1, &err), 0);
+	CHECK_EQ(open_store(spec, "vm1", "right", &other, &err), 0);
+	CHECK_EQ(page_store_get(other, &back, 1, &err), 0);
 	CHECK(run_holds(&back, 7));
+	page_store_destroy(other);
 	page_store_destroy(st);
+	CHECK_EQ(server_stats(&srv).namespaces, 0);
+	CHECK_EQ(open_store(spec, "vm1", "wrong", &other, &err), 0);
+	CHECK_EQ(page_store_get(other, &back, 1, &err), -ENOENT);
+	page_store_destroy(other);
 	server_stop(&srv);
 	run_free(&r, 1);
 	run_free(&back, 1);
@@ -497,20 +342,6 @@ static int tcp_listen(uint16_t port, uint16_t *bound)
 	return fd;
 }
 
-static int tcp_connect_local(uint16_t port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				 .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void proxy_close_all(struct proxy *p)
 {
 	for (int i = 0; i < PROXY_MAX_PAIRS; i++) {
@@ -519,19 +350,6 @@ static void proxy_close_all(struct proxy *p)
 				close(p->pairs[i][k]);
 		p->pairs[i][0] = p->pairs[i][1] = -1;
 	}
-}
-
-static bool write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
 }
 
 static void *proxy_main(void *arg)
@@ -756,162 +574,4 @@ TEST(memd_bad_specs_are_refused)
 	/* nothing listening: not an invalid spec, just unreachable */
 	CHECK(open_store("memd:127.0.0.1:1", "vm1", "s", &st, &err) < 0);
 	CHECK(strstr(err.text, "cannot reach any memd server"));
-}
-
-/* ---- the wire, by hand --------------------------------------------------- */
-
-static bool recv_all(int fd, uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = recv(fd, buf, len, 0);
-
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-/* Reads one reply: header, then its body into @body (at most @cap). */
-static bool recv_reply(int fd, struct memd_hdr *h, uint8_t *body, size_t cap)
-{
-	uint8_t hdr[MEMD_HDR_SIZE];
-
-	return recv_all(fd, hdr, sizeof(hdr)) && !memd_hdr_decode(hdr, h) &&
-	       h->body_len <= cap && recv_all(fd, body, h->body_len);
-}
-
-TEST(memd_server_wire_statuses_and_pipelining)
-{
-	static uint8_t buf[MEMD_MAX_MSG], page[PAGE_STORE_PAGE];
-	struct test_server srv = { 0 };
-	uint64_t sum = 77;
-	struct page_run r = { .first = 9, .count = 1, .data = page, .sums = &sum };
-	struct memd_stats st;
-	struct memd_hdr h;
-	size_t len, total;
-	int fd;
-
-	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
-	fd = tcp_connect_local(srv.port);
-	CHECK(fd >= 0);
-
-	/* before HELLO: STATS works, PUT is refused */
-	len = memd_encode_stats_request(buf, 1);
-	CHECK(write_all(fd, buf, len));
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK_EQ(h.status, MEMD_ST_OK);
-	CHECK_EQ(memd_decode_stats(buf, h.body_len, &st), 0);
-	CHECK_EQ(st.connections, 1);
-	len = memd_encode_runs(buf, MEMD_OP_PUT, 2, &r, 1);
-	CHECK(write_all(fd, buf, len));
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK_EQ(h.status, MEMD_ST_BAD_SECRET);
-
-	/* pipelined: HELLO, PUT, GET, GET of a missing page, a second
-	 * HELLO, DROP, STATS, all sent before reading a reply */
-	total = (size_t)memd_encode_hello(buf, 100, "ns", (const uint8_t *)"x", 1);
-	memset(page, 0x3c, sizeof(page));
-	total += memd_encode_runs(buf + total, MEMD_OP_PUT, 7, &r, 1);
-	total += memd_encode_runs(buf + total, MEMD_OP_GET, 3, &r, 1);
-	r.first = 10;
-	total += memd_encode_runs(buf + total, MEMD_OP_GET, 4, &r, 1);
-	total += (size_t)memd_encode_hello(buf + total, 5, "ns", (const uint8_t *)"x", 1);
-	r.first = 9;
-	total += memd_encode_runs(buf + total, MEMD_OP_DROP, 6, &r, 1);
-	total += memd_encode_stats_request(buf + total, 8);
-	CHECK(write_all(fd, buf, total));
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK(h.id == 100 && h.op == MEMD_OP_HELLO && h.status == MEMD_ST_OK);
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK(h.id == 7 && h.op == MEMD_OP_PUT && h.status == MEMD_ST_OK);
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK(h.id == 3 && h.status == MEMD_ST_OK && h.body_len == MEMD_RECORD);
-	CHECK_EQ(memd_record_sum(buf), 77);
-	CHECK(!memcmp(memd_record_data(buf), page, PAGE_STORE_PAGE));
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK(h.id == 4 && h.status == MEMD_ST_NO_PAGE && h.body_len == 0);
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK(h.id == 5 && h.status == MEMD_ST_BAD_REQUEST);
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK(h.id == 6 && h.status == MEMD_ST_OK);
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK(h.id == 8 && h.status == MEMD_ST_OK);
-	CHECK_EQ(memd_decode_stats(buf, h.body_len, &st), 0);
-	CHECK_EQ(st.pages, 0);
-	CHECK_EQ(st.pages_put, 1);
-
-	/* a malformed body: BAD_REQUEST, and the connection goes on */
-	len = memd_encode_runs(buf, MEMD_OP_GET, 11, &r, 1);
-	buf[MEMD_HDR_SIZE] = 0;		/* nruns 0 */
-	CHECK(write_all(fd, buf, len));
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK(h.id == 11 && h.status == MEMD_ST_BAD_REQUEST);
-	/* a broken frame: BAD_REQUEST, then the server closes */
-	memset(buf, 0xff, MEMD_HDR_SIZE);
-	buf[6] = buf[7] = 0;
-	CHECK(write_all(fd, buf, MEMD_HDR_SIZE));
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK_EQ(h.status, MEMD_ST_BAD_REQUEST);
-	CHECK_EQ(recv(fd, buf, 1, 0), 0);
-	close(fd);
-
-	/* a wrong secret: BAD_SECRET, then closed */
-	fd = tcp_connect_local(srv.port);
-	len = (size_t)memd_encode_hello(buf, 1, "ns", (const uint8_t *)"y", 1);
-	CHECK(write_all(fd, buf, len));
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK_EQ(h.status, MEMD_ST_BAD_SECRET);
-	CHECK_EQ(recv(fd, buf, 1, 0), 0);
-	close(fd);
-	server_stop(&srv);
-}
-
-/* A client that sends requests and never reads the replies is throttled:
- * the server stops reading it instead of buffering replies without end. */
-TEST(memd_server_throttles_a_client_that_does_not_read)
-{
-	static uint8_t page[MEMD_MAX_PAGES * PAGE_STORE_PAGE];
-	static uint8_t req[MEMD_MAX_MSG + 256];
-	uint64_t sums[MEMD_MAX_PAGES] = { 0 };
-	struct page_run r = { .first = 0, .count = MEMD_MAX_PAGES, .data = page,
-			      .sums = sums };
-	struct test_server srv = { 0 };
-	size_t len, one, sent = 0, per = 0;
-	struct memd_hdr h;
-	uint64_t got;
-	int fd;
-
-	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
-	fd = tcp_connect_local(srv.port);
-	CHECK(fd >= 0);
-	len = (size_t)memd_encode_hello(req, 1, "ns", (const uint8_t *)"x", 1);
-	len += memd_encode_runs(req + len, MEMD_OP_PUT, 2, &r, 1);
-	CHECK(write_all(fd, req, len));
-	CHECK(recv_reply(fd, &h, req, sizeof(req)) && h.status == MEMD_ST_OK);
-	CHECK(recv_reply(fd, &h, req, sizeof(req)) && h.status == MEMD_ST_OK);
-
-	/* a buffer of GETs of 64 pages (a 257 KiB reply each) */
-	one = memd_encode_runs(req, MEMD_OP_GET, 3, &r, 1);
-	while (per + one <= (1u << 16)) {
-		memd_encode_runs(req + per, MEMD_OP_GET, 3, &r, 1);
-		per += one;
-	}
-	/* send until the socket refuses: the server stopped reading */
-	for (;;) {
-		ssize_t n = send(fd, req + sent % per, per - sent % per, MSG_DONTWAIT);
-
-		if (n < 0 && errno == EAGAIN)
-			break;
-		CHECK(n > 0);
-		sent += (size_t)n;
-		CHECK(sent < (1ull << 30));	/* it would never stop */
-	}
-	/* every request sent would be 64 pages: far fewer were served */
-	got = server_stats(&srv).pages_got;
-	CHECK(got < sent / one * MEMD_MAX_PAGES / 4);
-	CHECK(server_stats(&srv).connections == 1);
-	close(fd);
-	server_stop(&srv);
 }

@@ -333,10 +333,41 @@ TEST(memd_proto_other_requests)
 	put_le(msg, 0, 4);
 	msg[4] = 0;				/* op 0 */
 	CHECK_EQ(decode(&req), -EBADMSG);
-	msg[4] = 6;				/* op 6 */
+	msg[4] = 7;				/* op 7 */
 	CHECK_EQ(decode(&req), -EBADMSG);
 	msg[4] = 0xff;
 	CHECK_EQ(decode(&req), -EBADMSG);
+}
+
+TEST(memd_proto_release_is_an_empty_request)
+{
+	static const uint8_t want[MEMD_HDR_SIZE] = {
+		0, 0, 0, 0, MEMD_OP_RELEASE, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0,
+	};
+	struct memd_request req;
+	struct memd_hdr h = { .op = MEMD_OP_RELEASE, .id = 9 };
+
+	CHECK_EQ(MEMD_OP_RELEASE, 6);
+	memset(msg, 0xee, sizeof(msg));
+	CHECK_EQ(memd_encode_release(msg, 9), MEMD_HDR_SIZE);
+	CHECK(!memcmp(msg, want, sizeof(want)));
+	CHECK_EQ(decode(&req), 0);
+	CHECK_EQ(req.op, MEMD_OP_RELEASE);
+	CHECK_EQ(req.id, 9);
+	put_le(msg, 1, 4);			/* RELEASE with a body */
+	CHECK_EQ(decode(&req), -EBADMSG);
+	msg[5] = MEMD_ST_OK + 1;		/* a status in a request */
+	put_le(msg, 0, 4);
+	CHECK_EQ(decode(&req), -EBADMSG);
+
+	/* its reply carries a status and nothing else */
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_RELEASE, 9, 0, NULL), 0);
+	h.status = MEMD_ST_BAD_SECRET;
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_RELEASE, 9, 0, NULL), 0);
+	h.body_len = 8;
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_RELEASE, 9, 0, NULL), -EBADMSG);
+	h = (struct memd_hdr){ .op = MEMD_OP_STATS, .id = 9 };
+	CHECK_EQ(memd_check_reply(&h, MEMD_OP_RELEASE, 9, 0, NULL), -EBADMSG);
 }
 
 TEST(memd_proto_reply_checks)
