@@ -3,7 +3,7 @@
  * Page stores: where the pager (memory/pager.h) keeps guest pages it has
  * evicted.  One contract, several backends, one file each:
  *   file:PATH                          local swap file (store_file.c)
- *   memd:HOST:PORT[,HOST:PORT...][,replicas=N]
+ *   memd:HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]
  *                                      rackvm memd servers (store_memd.c)
  *   memcached:HOST:PORT[,HOST:PORT...] a memcached pool (store_memcached.c)
  *
@@ -33,7 +33,8 @@
  *   -ENOSPC  the store refused a put because it is full;
  *   -ENOENT  a get asked for a page the store does not hold;
  *   -EBADMSG a page came back with a bad checksum from every copy;
- *   -EACCES  the server refused our namespace secret;
+ *   -EACCES  the server refused our namespace secret (memd: at open, or
+ *            when every server that may hold a page refused us);
  *   other    fatal for this store.
  * A failed put leaves the pages' previous stored copies (if any) as they
  * were or makes them unreadable (-ENOENT), never silently replaced by

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The memd page store: pages on one or more `rackvm memd` servers,
- * optionally replicated.  Spec: HOST:PORT[,HOST:PORT...][,replicas=N]
- * (at most MAX_SERVERS servers, N from 1 to their number, default 1).
+ * optionally replicated.  Spec:
+ *   HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]
+ * (at most MAX_SERVERS servers, N from 1 to their number, default 1; K
+ * from 1 to N, default N).
  *
  * Placement: pages are placed in groups of 16 (page >> GROUP_SHIFT), so
  * that a run stays in one request where it can.  Each group ranks the
@@ -12,15 +14,18 @@
  * groups it wins.  A group's home is the first N servers of its ranking.
  *
  * put writes every page to its N home servers.  A server that is down,
- * fails, or is full is replaced by the next one in the ranking, so put
- * succeeds as long as every page got at least one acknowledged copy: N
- * copies when N servers were up and had room, fewer (but never none)
- * otherwise.  It fails with -ENOSPC when some page found no room, and
- * -EAGAIN when no server could take it.
+ * fails, refuses us or is full is replaced by the next one in the
+ * ranking.  put succeeds only when every page has N acknowledged copies
+ * (the caller then drops its own copy, so fewer would silently weaken
+ * replicas=N); with min_replicas=K it also succeeds with K to N-1 copies
+ * (degraded, an explicit choice of the spec).  It fails with -ENOSPC when
+ * some page found no room, and -EAGAIN when too few servers could take
+ * it.
  * get reads each page from the first copy in ranking order that is
  * reachable and holds it with a good checksum (page_checksum()), falling
- * back to the next one on a dead server, a missing page or a bad
- * checksum.
+ * back to the next one on anything that goes wrong with one server: a
+ * dead or refusing server, an error status, a missing page or a bad
+ * checksum.  Only when every copy failed is it an error.
  *
  * Copies that are not current.  The checksum covers a page's contents
  * and number, not its version: a copy left on a server that missed a
@@ -40,7 +45,9 @@
  *
  * Opening connects to every server and registers the namespace; it
  * succeeds when at least one server answers (the others are retried as
- * above), and fails with -EACCES when any refuses the secret.
+ * above), and fails with -EACCES when any refuses the secret: a
+ * misconfiguration is best said at once.  Later, a server that refuses
+ * us is only one failed server among the others.
  *
  * Concurrency: the ops may run on several threads at once for different
  * pages; two ops on one page must not overlap (the pager serialises
@@ -146,7 +153,11 @@ static void memd_describe(struct page_store *ps, char *buf, size_t len)
 		used += (size_t)snprintf(buf + used, len - used, "%s%s",
 					 s ? "," : "", st->servers[s].label);
 	if (used < len)
-		snprintf(buf + used, len - used, " replicas=%u", st->replicas);
+		used += (size_t)snprintf(buf + used, len - used, " replicas=%u",
+					 st->replicas);
+	if (used < len && st->min_replicas < st->replicas)
+		snprintf(buf + used, len - used, " min_replicas=%u",
+			 st->min_replicas);
 }
 
 static void memd_destroy(struct page_store *ps)
@@ -171,7 +182,7 @@ static const struct page_store_ops memd_ops = {
 	.destroy = memd_destroy,
 };
 
-#define SPEC_SYNTAX "HOST:PORT[,HOST:PORT...][,replicas=N]"
+#define SPEC_SYNTAX "HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]"
 
 static int parse_server(struct memd_store *st, const char *item,
 			struct errmsg *err)
@@ -205,7 +216,7 @@ static int parse_spec(struct memd_store *st, const char *args,
 		      struct errmsg *err)
 {
 	char *copy = strdup(args), *item, *rest;
-	unsigned replicas = 0;
+	unsigned replicas = 0, min_replicas = 0;
 	int ret = 0;
 
 	if (!copy)
@@ -222,6 +233,12 @@ static int parse_spec(struct memd_store *st, const char *args,
 				ret = errmsg_set(err, -EINVAL, "invalid memd backend '%s': "
 						 "give replicas=N once, N from 1 to %d",
 						 args, MAX_SERVERS);
+		} else if (!strncmp(item, "min_replicas=", 13)) {
+			if (min_replicas ||
+			    parse_uint(item + 13, 1, MAX_SERVERS, &min_replicas))
+				ret = errmsg_set(err, -EINVAL, "invalid memd backend '%s': "
+						 "give min_replicas=K once, K from 1 to "
+						 "replicas", args);
 		} else {
 			ret = parse_server(st, item, err);
 		}
@@ -237,6 +254,11 @@ static int parse_spec(struct memd_store *st, const char *args,
 		return errmsg_set(err, -EINVAL, "invalid memd backend '%s': "
 				  "replicas=%u but only %u servers", args,
 				  st->replicas, st->nservers);
+	st->min_replicas = min_replicas ? min_replicas : st->replicas;
+	if (st->min_replicas > st->replicas)
+		return errmsg_set(err, -EINVAL, "invalid memd backend '%s': "
+				  "min_replicas=%u is more than replicas=%u", args,
+				  st->min_replicas, st->replicas);
 	return 0;
 }
 

@@ -225,7 +225,7 @@ static int conn_open(struct memd_store *st, unsigned s, struct conn **out,
 /*
  * A connection to server @s for one op: an idle one, or a new one if the
  * server is up or due for a retry.  -EAGAIN (with why) when it is down,
- * -EACCES when it refuses our secret.
+ * -EACCES when it refuses our secret (it is then down as well).
  */
 static int remote_acquire(struct memd_store *st, unsigned s,
 			  struct conn **out, struct errmsg *err)
@@ -312,7 +312,8 @@ bool op_link(struct op *op, unsigned s)
 	l->state = LINK_DOWN;
 	l->error = ret;
 	op->last_why = why;
-	if (ret == -EACCES || ret == -ENOMEM)
+	/* a server refusing us is one server failing: others may serve */
+	if (ret == -ENOMEM)
 		op_fatal(op, ret, "%s", why.text);
 	return false;
 }

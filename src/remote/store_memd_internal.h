@@ -26,9 +26,10 @@
  *     current is decided by the op that holds it.  Cleaning a server that
  *     comes back runs on the one thread that reconnects it, while the
  *     server is not yet used by any op.
- *   - An error that ends an op (-EACCES, -ENOMEM, -EPROTO) goes to
- *     op_fatal(), the first one wins; a server that fails only takes its
- *     link down, and the op goes on with the other servers.
+ *   - An error that ends an op (-ENOMEM, a bug: -EPROTO) goes to
+ *     op_fatal(), the first one wins.  Anything one server does wrong
+ *     (unreachable, refusing us, an error status, a broken reply) only
+ *     takes its link down, and the op goes on with the other servers.
  */
 #ifndef RACKVM_REMOTE_STORE_MEMD_INTERNAL_H
 #define RACKVM_REMOTE_STORE_MEMD_INTERNAL_H
@@ -82,6 +83,7 @@ struct memd_store {
 	struct page_store base;
 	struct remote servers[MAX_SERVERS];
 	unsigned nservers, replicas;
+	unsigned min_replicas;		/* copies a put needs, <= replicas */
 	char namespace_name[MEMD_NAME_MAX + 1];
 	uint8_t secret[MEMD_SECRET_MAX];
 	size_t secret_len;
@@ -104,6 +106,7 @@ struct piece {
 	uint32_t round;			/* servers it goes to in this round */
 	enum { PIECE_PENDING, PIECE_OK, PIECE_FAILED, PIECE_SPLIT } state;
 	bool full, unreachable, bad_sum;
+	bool refused;			/* a server refused us (auth, protocol) */
 };
 
 /* One request on one link. */
@@ -138,7 +141,7 @@ struct op {
 	struct link links[MAX_SERVERS];
 	struct piece *pieces;
 	size_t npieces, cap;
-	int fatal;			/* ends the op: -EACCES, -ENOMEM, ... */
+	int fatal;			/* ends the op: -ENOMEM, ... */
 	struct errmsg fatal_why;
 	struct errmsg last_why;		/* the last server failure seen */
 };

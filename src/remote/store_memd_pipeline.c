@@ -316,7 +316,13 @@ static int build_requests(struct op *op, uint8_t opcode)
 	return 0;
 }
 
-/* Runs the round's requests; statuses other than these end the op. */
+/*
+ * Runs the round's requests.  A server that answers BAD_SECRET (it does
+ * not know this connection as ours) or BAD_REQUEST (it cannot read what
+ * we send) is no use for this op or the next ones until it is
+ * reconnected: it fails like a server that went away, and the op goes on
+ * with the others.
+ */
 void run_round(struct op *op, uint8_t opcode)
 {
 	if (build_requests(op, opcode))
@@ -325,16 +331,18 @@ void run_round(struct op *op, uint8_t opcode)
 	for (unsigned s = 0; s < op->st->nservers; s++) {
 		struct link *l = &op->links[s];
 
-		for (size_t i = 0; i < l->nreqs; i++) {
+		for (size_t i = 0; i < l->nreqs && !l->failed; i++) {
 			int st = l->reqs[i].status;
+			char what[96];
 
-			if (st == MEMD_ST_BAD_SECRET || st == MEMD_ST_BAD_REQUEST)
-				op_fatal(op, st == MEMD_ST_BAD_SECRET ? -EACCES : -EPROTO,
-					 "memd server %s answered %s to a %s",
-					 op->st->servers[s].label,
-					 memd_status_name((unsigned)st),
-					 opcode == MEMD_OP_PUT ? "PUT" :
-					 opcode == MEMD_OP_GET ? "GET" : "DROP");
+			if (st != MEMD_ST_BAD_SECRET && st != MEMD_ST_BAD_REQUEST)
+				continue;
+			snprintf(what, sizeof(what), "answered %s to a %s",
+				 memd_status_name((unsigned)st),
+				 opcode == MEMD_OP_PUT ? "PUT" :
+				 opcode == MEMD_OP_GET ? "GET" : "DROP");
+			link_fail(op, s, st == MEMD_ST_BAD_SECRET ? -EACCES :
+				  -EPROTO, what);
 		}
 	}
 }

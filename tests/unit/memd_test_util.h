@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the memd tests share: memd servers on 127.0.0.1 running their
+ * loops on threads, the memd page store as the client, page runs with
+ * contents that say which page and version they hold, raw sockets, and
+ * a TCP proxy that can cut a server off the network, refuse new
+ * connections or hold back the replies of the connections it has.
+ */
+#ifndef RACKVM_TESTS_MEMD_TEST_UTIL_H
+#define RACKVM_TESTS_MEMD_TEST_UTIL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "remote/memd_proto.h"
+#include "remote/memd_server.h"
+#include "remote/page_store.h"
+
+#define RAM_PAGES (1u << 16)
+
+struct test_server {
+	struct memd_server *s;
+	pthread_t thread;
+	uint16_t port;
+	bool running;
+};
+
+/* Starts a server on @port (0: any) with @capacity bytes. */
+int server_start(struct test_server *t, uint16_t port, uint64_t capacity);
+void server_stop(struct test_server *t);
+/* @n servers of 64 MiB on any port, their ports in @ports; stops those
+ * that are running. */
+int servers_start(struct test_server *t, int n, uint16_t *ports);
+void servers_stop(struct test_server *t, int n);
+struct memd_stats server_stats(struct test_server *t);
+
+/* A store of RAM_PAGES pages. */
+int open_store(const char *spec, const char *ns, const char *secret,
+	       struct page_store **out, struct errmsg *err);
+/* "memd:127.0.0.1:P1[,127.0.0.1:P2...][,replicas=N]" then @extra
+ * (",min_replicas=K", or "") */
+void spec_for(char *buf, size_t len, const uint16_t *ports, int n,
+	      int replicas, const char *extra);
+
+/* Runs whose pages hold a content distinct per page and version. */
+struct page_run run_alloc(uint64_t first, uint32_t count);
+void run_fill(struct page_run *r, uint32_t version);
+bool run_holds(const struct page_run *r, uint32_t version);
+void run_clear(struct page_run *r);
+void run_free(struct page_run *r, size_t n);
+
+void sleep_ms(long ms);
+
+/* Retries @call while it says -EAGAIN (a server that came back is
+ * retried every few hundred ms); bounded, never timed. */
+#define RETRY_EAGAIN(call)                                                \
+	({                                                                \
+		int r_ = (call);                                          \
+		for (int i_ = 0; r_ == -EAGAIN && i_ < 100; i_++) {       \
+			sleep_ms(50);                                     \
+			r_ = (call);                                      \
+		}                                                         \
+		r_;                                                       \
+	})
+
+/* ---- sockets --------------------------------------------------------------- */
+
+int tcp_listen(uint16_t port, uint16_t *bound);
+int tcp_connect_local(uint16_t port);
+bool write_all(int fd, const uint8_t *buf, size_t len);
+bool recv_all(int fd, uint8_t *buf, size_t len);
+/* Reads one reply: header, then its body into @body (at most @cap). */
+bool recv_reply(int fd, struct memd_hdr *h, uint8_t *body, size_t cap);
+
+/* ---- a TCP proxy in front of one server -------------------------------------- */
+
+#define PROXY_MAX_PAIRS 32
+
+struct proxy {
+	uint16_t port, backend_port;
+	int listen_fd, wake_fd;
+	int pairs[PROXY_MAX_PAIRS][2];	/* client, backend; -1 unused */
+	bool held[PROXY_MAX_PAIRS];	/* replies not forwarded */
+	pthread_t thread;
+	pthread_mutex_t lock;		/* the requests below, and applied */
+	bool cut, quit, refuse, hold;
+	unsigned hold_seq, hold_applied;
+};
+
+int proxy_start(struct proxy *p, uint16_t backend_port);
+/* Cuts (or restores) the network: every connection closed, nothing
+ * accepted; waits until it is done. */
+void proxy_set_cut(struct proxy *p, bool cut);
+/* New connections are accepted and closed at once (or not any more). */
+void proxy_set_refuse(struct proxy *p, bool refuse);
+/* The replies of the connections open now stay in the proxy (or go on
+ * again, for all of them); waits until it is done. */
+void proxy_set_hold(struct proxy *p, bool hold);
+void proxy_stop(struct proxy *p);
+
+/* ---- a fake memd ------------------------------------------------------------ */
+
+#define FAKE_MAX_CONNS 16
+
+/*
+ * Says HELLO as a real server would and answers every other request with
+ * @status (BAD_SECRET, BAD_REQUEST, ...): a server that went wrong.
+ */
+struct fake_server {
+	uint16_t port;
+	uint8_t status;
+	int listen_fd, wake_fd;
+	int fds[FAKE_MAX_CONNS];
+	uint8_t *in[FAKE_MAX_CONNS];
+	size_t in_len[FAKE_MAX_CONNS];
+	pthread_t thread;
+	_Atomic unsigned answered;	/* requests other than HELLO */
+};
+
+int fake_start(struct fake_server *f, uint16_t port, uint8_t status);
+void fake_stop(struct fake_server *f);
+
+#endif
