@@ -56,9 +56,13 @@
  * (connecting and saying HELLO when the pool is empty), sends all its
  * requests to all servers pipelined, reads the replies as they come, and
  * gives the connections back.  A server that fails is marked down: its
- * idle connections are closed, and reconnecting is tried again at most
- * every RETRY_MS, by one thread at a time.  A request that makes no
- * progress for IO_TIMEOUT_MS marks its server down.
+ * idle connections are closed, ops skip it, and the store's maintenance
+ * thread reconnects it every RETRY_MS or so.  Before it cleans the
+ * server's fenced pages it waits until every connection of before the
+ * failure is back: a PUT in flight on one may have been stored, and the
+ * op that sent it may yet commit that copy as current; a cleanup running
+ * alongside could drop it after the server stored it.  A request that
+ * makes no progress for IO_TIMEOUT_MS marks its server down.
  *
  * This file holds the page_store ops and opening the store; the
  * connections, the request pipeline, placement and fencing have a file
@@ -74,6 +78,17 @@
 
 #include "remote/store_memd_internal.h"
 #include "util/parse.h"
+
+/* For timed waits against monotonic_deadline(). */
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
 
 static int check_runs(const struct memd_store *st, const struct page_run *runs,
 		      size_t n, bool need_data, struct errmsg *err)
@@ -164,11 +179,15 @@ static void memd_destroy(struct page_store *ps)
 {
 	struct memd_store *st = (struct memd_store *)ps;
 
+	maint_stop(st);
 	for (unsigned s = 0; s < st->nservers; s++) {
 		conn_close_list(st->servers[s].idle);
 		pthread_mutex_destroy(&st->servers[s].lock);
+		pthread_cond_destroy(&st->servers[s].unbusy);
 		free(st->servers[s].fenced);
 	}
+	pthread_mutex_destroy(&st->maint_lock);
+	pthread_cond_destroy(&st->maint_wake);
 	free(st->spilled);
 	explicit_bzero(st->secret, sizeof(st->secret));
 	free(st);
@@ -291,8 +310,11 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 	st->ram_pages = p->ram_pages;
 	words = (size_t)((p->ram_pages + 63) / 64);
 	st->spilled = calloc(words, sizeof(uint64_t));
+	pthread_mutex_init(&st->maint_lock, NULL);
+	cond_init_monotonic(&st->maint_wake);
 	for (unsigned s = 0; s < st->nservers; s++) {
 		pthread_mutex_init(&st->servers[s].lock, NULL);
+		cond_init_monotonic(&st->servers[s].unbusy);
 		st->servers[s].fenced = calloc(words, sizeof(uint64_t));
 		if (!st->servers[s].fenced)
 			ret = -ENOMEM;
@@ -303,6 +325,8 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 				  "backend's page maps");
 	}
 	ret = connect_all(st, err);
+	if (!ret)
+		ret = maint_start(st, err);
 	if (ret) {
 		memd_destroy(&st->base);
 		return ret;

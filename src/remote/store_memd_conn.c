@@ -3,12 +3,16 @@
  * The memd store's connections (see store_memd_internal.h): TCP connect
  * with a timeout, the HELLO that registers our namespace, each server's
  * pool of idle connections, and a server's down state: marked down by the
- * op that saw it fail, reconnected by the first op that asks for it after
- * RETRY_MS, which also cleans up its fenced pages before anyone uses it.
+ * op that saw it fail, brought back after RETRY_MS by the maintenance
+ * thread, which first waits for the requests still in flight on the
+ * connections of before the failure, then cleans up its fenced pages,
+ * and only then lets ops use it again.
  *
- * Threads: any op thread.  A server's pool and state (struct remote below
- * its lock) change only under that lock; a connection out of the pool
- * belongs to the one op that checked it out.
+ * Threads: any op thread, and the maintenance thread (recovery, probes).
+ * A server's pool and state (struct remote below its lock) change only
+ * under that lock; a connection out of the pool belongs to the one op
+ * that checked it out, and counts in its server's nbusy until it is back
+ * in the pool or closed.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -27,23 +31,47 @@
 #define RETRY_MS 200
 #define CONNECT_TIMEOUT_MS 2000
 #define MAX_IDLE 8			/* idle connections kept per server */
+#define PROBE_MS 1000			/* an idle server is checked on */
+/* How long recovery waits for requests of before a failure: longer
+ * than an op's I/O timeout, several times over. */
+#define RECOVER_WAIT_MS 10000
 
-void conn_close(struct conn *c)
+/* A connection out of the pool is counted in its server's nbusy, so that
+ * recovery can wait for the requests sent before a failure. */
+static void conn_unbusy(struct conn *c)
 {
-	if (!c)
-		return;
+	struct remote *r = c->owner;
+
+	pthread_mutex_lock(&r->lock);
+	if (--r->nbusy == 0)
+		pthread_cond_broadcast(&r->unbusy);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void conn_free(struct conn *c)
+{
 	close(c->fd);
 	free(c->tx);
 	free(c->rx);
 	free(c);
 }
 
+void conn_close(struct conn *c)
+{
+	if (!c)
+		return;
+	if (!c->idle)
+		conn_unbusy(c);
+	conn_free(c);
+}
+
+/* Idle connections only: they are not counted. */
 void conn_close_list(struct conn *c)
 {
 	while (c) {
 		struct conn *next = c->next;
 
-		conn_close(c);
+		conn_free(c);
 		c = next;
 	}
 }
@@ -109,7 +137,7 @@ static int tcp_connect(const struct remote *r, int *out, struct errmsg *err)
 	return 0;
 }
 
-static struct conn *conn_new(int fd)
+static struct conn *conn_new(struct remote *r, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -128,6 +156,10 @@ static struct conn *conn_new(int fd)
 	}
 	c->fd = fd;
 	c->next_id = 1;
+	c->owner = r;
+	pthread_mutex_lock(&r->lock);
+	r->nbusy++;
+	pthread_mutex_unlock(&r->lock);
 	return c;
 }
 
@@ -152,8 +184,11 @@ void remote_release(struct remote *r, struct conn *c)
 	pthread_mutex_lock(&r->lock);
 	if (c->generation == r->generation && !r->down && r->nidle < MAX_IDLE) {
 		c->next = r->idle;
+		c->idle = true;
 		r->idle = c;
 		r->nidle++;
+		if (--r->nbusy == 0)
+			pthread_cond_broadcast(&r->unbusy);
 		c = NULL;
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -210,7 +245,7 @@ static int conn_open(struct memd_store *st, unsigned s, struct conn **out,
 	ret = tcp_connect(&st->servers[s], &fd, err);
 	if (ret)
 		return ret;
-	c = conn_new(fd);
+	c = conn_new(&st->servers[s], fd);
 	if (!c)
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	ret = conn_hello(st, s, &c, err);
@@ -222,9 +257,22 @@ static int conn_open(struct memd_store *st, unsigned s, struct conn **out,
 	return 0;
 }
 
+/* Marks @r failed (under its lock) unless it already is. */
+static void remote_fail_locked(struct remote *r, const char *why)
+{
+	if (!r->down) {
+		r->down = true;
+		r->generation++;
+		snprintf(r->why, sizeof(r->why), "%s", why);
+	}
+	r->last_failure_ms = now_ms();
+}
+
 /*
  * A connection to server @s for one op: an idle one, or a new one if the
- * server is up or due for a retry.  -EAGAIN (with why) when it is down,
+ * server is up.  -EAGAIN (with why) when it is down: bringing it back is
+ * the maintenance thread's (remote_recover()), never an op's, so that an
+ * op neither waits for a cleanup nor uses a server before it is clean.
  * -EACCES when it refuses our secret (it is then down as well).
  */
 static int remote_acquire(struct memd_store *st, unsigned s,
@@ -232,7 +280,6 @@ static int remote_acquire(struct memd_store *st, unsigned s,
 {
 	struct remote *r = &st->servers[s];
 	struct conn *c = NULL, *stale = NULL;
-	bool recovering = false;
 	uint64_t generation;
 	int ret;
 
@@ -245,14 +292,14 @@ static int remote_acquire(struct memd_store *st, unsigned s,
 		c->next = stale;
 		stale = c;
 	}
-	if (!c && r->down) {
-		if (r->recovering || now_ms() - r->last_failure_ms < RETRY_MS) {
-			ret = errmsg_set(err, -EAGAIN, "%s", r->why);
-			pthread_mutex_unlock(&r->lock);
-			conn_close_list(stale);
-			return ret;
-		}
-		r->recovering = recovering = true;
+	if (c) {
+		c->idle = false;
+		r->nbusy++;
+	} else if (r->down) {
+		ret = errmsg_set(err, -EAGAIN, "%s", r->why);
+		pthread_mutex_unlock(&r->lock);
+		conn_close_list(stale);
+		return ret;
 	}
 	generation = r->generation;
 	pthread_mutex_unlock(&r->lock);
@@ -263,36 +310,105 @@ static int remote_acquire(struct memd_store *st, unsigned s,
 	}
 
 	ret = conn_open(st, s, &c, err);
-	if (!ret && recovering) {
-		ret = clean_fenced(st, s, &c, err);
-		if (ret)
-			conn_close(c);
-	}
 	pthread_mutex_lock(&r->lock);
-	if (!ret && !recovering && (r->down || r->generation != generation)) {
+	if (!ret && (r->down || r->generation != generation)) {
 		/* it failed meanwhile: its fenced pages are not clean yet */
 		ret = errmsg_set(err, -EAGAIN, "%s", r->why);
-		conn_close(c);
-	}
-	if (ret && ret != -EAGAIN) {
-		r->down = true;
-		r->last_failure_ms = now_ms();
-		r->generation++;
-		snprintf(r->why, sizeof(r->why), "%s", err ? err->text : "");
-	}
-	if (recovering) {
-		r->recovering = false;
-		if (!ret)
-			r->down = false;
-		else
-			r->last_failure_ms = now_ms();
-	}
-	if (!ret)
+	} else if (ret) {
+		remote_fail_locked(r, err ? err->text : "");
+	} else {
 		c->generation = r->generation;
+	}
 	pthread_mutex_unlock(&r->lock);
+	if (ret) {
+		conn_close(c);
+		return ret;
+	}
+	*out = c;
+	return 0;
+}
+
+/*
+ * Waits until no connection to @r opened before its failure is out: a
+ * request still in flight on one (a PUT the server may have stored, whose
+ * acknowledgement the op has yet to commit) must be settled before the
+ * cleanup decides what to drop.  Ops finish in bounded time (the I/O
+ * timeout), and @r, down, gives out no new connection meanwhile.  False
+ * if they are not back within @ms.
+ */
+static bool remote_wait_unbusy(struct remote *r, int64_t ms)
+{
+	struct timespec until = monotonic_deadline((uint64_t)ms * 1000000);
+
+	pthread_mutex_lock(&r->lock);
+	while (r->nbusy &&
+	       pthread_cond_timedwait(&r->unbusy, &r->lock, &until) == 0)
+		;
+	ms = r->nbusy;
+	pthread_mutex_unlock(&r->lock);
+	return !ms;
+}
+
+/*
+ * Brings server @s back if it is down and due for a retry: waits for the
+ * connections of before the failure, reconnects, drops its fenced pages,
+ * and only then lets ops use it.  The maintenance thread's alone.
+ */
+void remote_recover(struct memd_store *st, unsigned s)
+{
+	struct remote *r = &st->servers[s];
+	struct errmsg why = { "" };
+	struct conn *c = NULL;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	if (!r->down || now_ms() - r->last_failure_ms < RETRY_MS) {
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!remote_wait_unbusy(r, RECOVER_WAIT_MS))
+		ret = errmsg_set(&why, -EAGAIN, "%s: requests of before its "
+				 "failure still pending", r->label);
+	else
+		ret = conn_open(st, s, &c, &why);
 	if (!ret)
-		*out = c;
-	return ret;
+		ret = clean_fenced(st, s, &c, &why);
+	if (ret) {
+		conn_close(c);
+		pthread_mutex_lock(&r->lock);
+		r->last_failure_ms = now_ms();
+		snprintf(r->why, sizeof(r->why), "%s", why.text);
+		pthread_mutex_unlock(&r->lock);
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->down = false;
+	c->generation = r->generation;
+	pthread_mutex_unlock(&r->lock);
+	remote_release(r, c);
+}
+
+/*
+ * Checks on an idle server now and then: an idle connection the server
+ * closed (it restarted, or timed us out) is replaced by a new one, whose
+ * HELLO says who answers now.  Left alone while ops use the server: they
+ * see its failures themselves.
+ */
+void remote_probe(struct memd_store *st, unsigned s)
+{
+	struct remote *r = &st->servers[s];
+	struct errmsg why;
+	struct conn *c;
+	bool due;
+
+	pthread_mutex_lock(&r->lock);
+	due = !r->down && !r->nbusy && now_ms() - r->last_probe_ms >= PROBE_MS;
+	if (due)
+		r->last_probe_ms = now_ms();
+	pthread_mutex_unlock(&r->lock);
+	if (due && !remote_acquire(st, s, &c, &why))
+		remote_release(r, c);
 }
 
 /* True when this op can use server @s (connecting on first use). */

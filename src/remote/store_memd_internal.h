@@ -12,6 +12,8 @@
  *   store_memd_fence.c      which copies are current: the fenced and
  *                           spilled bitmaps, drops, and cleaning up a
  *                           server that comes back
+ *   store_memd_maint.c      the maintenance thread: brings failed servers
+ *                           back, checks on idle ones
  *
  * Contract between them:
  *   - struct memd_store is filled by store_memd_open() and then read-only,
@@ -24,8 +26,8 @@
  *   - Ops run on any of the pager's threads, several at once, never two
  *     on one page (the pager serialises them): which copies of a page are
  *     current is decided by the op that holds it.  Cleaning a server that
- *     comes back runs on the one thread that reconnects it, while the
- *     server is not yet used by any op.
+ *     comes back runs on the maintenance thread, once no connection of
+ *     before the failure is out and while no op can use the server.
  *   - An error that ends an op (-ENOMEM, a bug: -EPROTO) goes to
  *     op_fatal(), the first one wins.  Anything one server does wrong
  *     (unreachable, refusing us, an error status, a broken reply) only
@@ -53,6 +55,8 @@
 /* A connection to one server: in its idle list, or checked out by one op. */
 struct conn {
 	struct conn *next;
+	struct remote *owner;
+	bool idle;			/* in the pool (else counted in nbusy) */
 	int fd;
 	uint64_t generation;		/* of its server when it was opened */
 	uint64_t next_id;
@@ -73,9 +77,11 @@ struct remote {
 	struct conn *idle;
 	unsigned nidle;
 	uint64_t generation;		/* bumped at each failure */
+	unsigned nbusy;			/* connections out of the pool */
+	pthread_cond_t unbusy;		/* nbusy dropped to 0 */
 	bool down;			/* failed; not used until recovered */
-	bool recovering;		/* a thread is reconnecting it */
 	int64_t last_failure_ms;
+	int64_t last_probe_ms;
 	char why[sizeof(struct errmsg)];	/* the last failure */
 };
 
@@ -89,6 +95,11 @@ struct memd_store {
 	size_t secret_len;
 	uint64_t ram_pages;
 	uint64_t *spilled;		/* a current copy may be off home */
+	/* the maintenance thread */
+	pthread_t maint;
+	pthread_mutex_t maint_lock;	/* maint_stop */
+	pthread_cond_t maint_wake;
+	bool maint_stop, maint_running;
 };
 
 /* Pages of one caller run within one group, with the same servers. */
@@ -177,6 +188,10 @@ void remote_mark_down(struct remote *r, const char *why);
 void remote_release(struct remote *r, struct conn *c);
 bool op_link(struct op *op, unsigned s);
 int connect_all(struct memd_store *st, struct errmsg *err);
+/* The maintenance thread's: a failed server back once due, an idle one
+ * checked on. */
+void remote_recover(struct memd_store *st, unsigned s);
+void remote_probe(struct memd_store *st, unsigned s);
 
 /* ---- store_memd_pipeline.c: requests and replies ------------------------ */
 
@@ -208,5 +223,11 @@ int drop_pages(struct memd_store *st, const struct page_run *runs, size_t n,
 	       enum drop_mode mode, struct errmsg *err);
 int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
 		 struct errmsg *err);
+
+/* ---- store_memd_maint.c: the maintenance thread ------------------------- */
+
+int maint_start(struct memd_store *st, struct errmsg *err);
+/* Stops and joins it; fine if it never started. */
+void maint_stop(struct memd_store *st);
 
 #endif

@@ -19,6 +19,8 @@
 #include "remote/page_store.h"
 
 #define RAM_PAGES (1u << 16)
+/* Replies a client reads before its connection is ready (HELLO's). */
+#define HELLO_REPLIES 1
 
 struct test_server {
 	struct memd_server *s;
@@ -78,14 +80,25 @@ bool recv_reply(int fd, struct memd_hdr *h, uint8_t *body, size_t cap);
 
 #define PROXY_MAX_PAIRS 32
 
+/* How far a pair's replies went: whole messages, and the one under way. */
+struct proxy_count {
+	unsigned hold_after;		/* 0, or hold after so many replies */
+	unsigned replies;
+	uint8_t hdr[MEMD_HDR_SIZE];
+	size_t hdr_got, body_left;
+};
+
 struct proxy {
 	uint16_t port, backend_port;
 	int listen_fd, wake_fd;
+	/* written by the proxy thread under the lock, read by it without */
 	int pairs[PROXY_MAX_PAIRS][2];	/* client, backend; -1 unused */
 	bool held[PROXY_MAX_PAIRS];	/* replies not forwarded */
+	struct proxy_count count[PROXY_MAX_PAIRS];
 	pthread_t thread;
 	pthread_mutex_t lock;		/* the requests below, and applied */
 	bool cut, quit, refuse, hold;
+	unsigned hold_new_after;
 	unsigned hold_seq, hold_applied;
 };
 
@@ -98,6 +111,11 @@ void proxy_set_refuse(struct proxy *p, bool refuse);
 /* The replies of the connections open now stay in the proxy (or go on
  * again, for all of them); waits until it is done. */
 void proxy_set_hold(struct proxy *p, bool hold);
+/* Connections accepted from now on forward @replies replies, then hold
+ * the next ones (0: no more). */
+void proxy_hold_new_after(struct proxy *p, unsigned replies);
+/* How many held connections have a reply waiting in the proxy. */
+unsigned proxy_replies_waiting(struct proxy *p);
 void proxy_stop(struct proxy *p);
 
 /* ---- a fake memd ------------------------------------------------------------ */
