@@ -129,6 +129,8 @@ int memd_server_create(const struct memd_server_config *cfg,
 	s->log_opaque = cfg->log_opaque;
 	ret = storage_init(s, err);
 	if (!ret)
+		ret = auth_init(s, err);
+	if (!ret)
 		ret = open_listener(s, cfg->listen, err);
 	if (ret)
 		goto fail;
@@ -217,6 +219,7 @@ void memd_server_destroy(struct memd_server *s)
 		return;
 	conns_close_all(s);
 	storage_free(s);
+	auth_free(s);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	if (s->stop_fd >= 0)

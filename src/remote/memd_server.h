@@ -4,11 +4,17 @@
  * and serves them over TCP (the protocol is memd_proto.h).
  *
  * One thread runs an epoll loop over non-blocking sockets; pages live in
- * namespaces, each guarded by a secret given at its first HELLO.  The
- * server keeps only a keyed hash of a secret (XXH3-128 under a random key
- * drawn when the server starts) and compares in constant time; a wrong
- * secret is refused, logged, and its connection closed.  A client that
- * reconnects with the right secret finds its namespace's pages.
+ * namespaces, each guarded by a secret that never reaches the server:
+ * the handshake (memd_proto.h) has the client prove it knows a verifier
+ * derived from the secret, the server's identity and the namespace's
+ * name, and the server prove it knows it too.  The server keeps only the
+ * verifier, brought (sealed to the server's key) by the HELLO that
+ * created the namespace; a wrong proof is refused, logged, and its
+ * connection closed.  A client that reconnects with the right secret
+ * finds its namespace's pages.  The server draws a random identity when
+ * it starts and tells it in every handshake, with whether this HELLO
+ * created the namespace: pages live only in memory, and that is how a
+ * client learns that a restart lost them.
  *
  * Capacity: @capacity bounds the bytes the server allocates for pages
  * and for everything that grows with them: page slabs (mapped 512 pages

@@ -7,6 +7,8 @@
  *                          buffers, framing, requests and replies
  *   memd_server_storage.c  the pages: namespaces, slabs, the page index,
  *                          the capacity
+ *   memd_server_auth.c     the handshake: the server's identity and
+ *                          sealing keys, the HELLO steps
  *
  * Contract between them:
  *   - Everything runs on the loop thread (memd_server_run()'s caller)
@@ -34,6 +36,7 @@
 
 struct conn;				/* memd_server_conn.c's */
 struct namespace;			/* memd_server_storage.c's */
+struct handshake;			/* memd_server_auth.c's */
 
 /* Page slots, memd_server_storage.c's. */
 struct slabs {
@@ -58,6 +61,9 @@ struct memd_server {
 	memd_log_fn log;
 	void *log_opaque;
 	uint8_t key[KEY_SIZE];
+	/* memd_server_auth.c's, drawn at create */
+	uint8_t identity[MEMD_ID_SIZE];
+	uint8_t seal_pk[MEMD_SEAL_PK_SIZE], seal_sk[MEMD_SEAL_PK_SIZE];
 	struct slabs slabs;
 	struct namespace *namespaces;
 	struct conn *conns;
@@ -96,23 +102,29 @@ void conns_close_all(struct memd_server *s);
 
 /* ---- memd_server_storage.c: namespaces and pages ------------------------- */
 
-/* The slab table for s->capacity, and the key secrets are hashed with. */
+/* The slab table for s->capacity, and s->key. */
 int storage_init(struct memd_server *s, struct errmsg *err);
 /* Every namespace and page; after storage_init(), failed or not. */
 void storage_free(struct memd_server *s);
 
 /*
+ * Namespaces, for the handshake: the one named so (NULL: none), a new one
+ * with its verifier (OK with *@ns set, or FULL), and its verifier.
+ */
+struct namespace *namespace_lookup(struct memd_server *s, const char *name,
+				   size_t len);
+int namespace_create(struct memd_server *s, const char *name, size_t len,
+		     const uint8_t *verifier, const char *peer,
+		     struct namespace **ns);
+const uint8_t *namespace_verifier(const struct namespace *ns);
+/*
  * The requests, each answering a MEMD_ST_* status.  @peer names the
  * client in log lines.
- *   HELLO  joins @req's namespace, creating it if new: OK with *@ns set,
- *          BAD_SECRET or FULL;
  *   PUT    stores every page of @req or none: OK or FULL;
  *   GET    the slots of @req's pages, for slots_encode(): OK, or NO_PAGE
  *          when one is not stored;
  *   DROP   forgets @req's pages: OK.
  */
-int namespace_hello(struct memd_server *s, const struct memd_request *req,
-		    const char *peer, struct namespace **ns);
 int namespace_put(struct memd_server *s, struct namespace *ns,
 		  const struct memd_request *req, const char *peer);
 int namespace_find_pages(const struct namespace *ns,
@@ -124,5 +136,23 @@ int namespace_drop(struct memd_server *s, struct namespace *ns,
 void slots_encode(const struct memd_server *s, const uint32_t *slots,
 		  uint32_t n, uint8_t *out);
 uint64_t namespace_pages(const struct namespace *ns);
+
+/* ---- memd_server_auth.c: the handshake ----------------------------------- */
+
+/* The identity and the sealing key pair (sodium_init() first). */
+int auth_init(struct memd_server *s, struct errmsg *err);
+void auth_free(struct memd_server *s);
+/*
+ * HELLO step 1: a handshake begins in *@hs, the challenge goes in @body
+ * (MEMD_CHALLENGE_SIZE); OK, BAD_REQUEST (one is under way) or -ENOMEM.
+ * Step 2 ends it (*@hs freed): OK with *@ns joined or created and the
+ * welcome in @body (MEMD_WELCOME_SIZE), BAD_SECRET, FULL or BAD_REQUEST.
+ */
+int hello_challenge(struct memd_server *s, struct handshake **hs,
+		    const struct memd_request *req, uint8_t *body);
+int hello_welcome(struct memd_server *s, struct handshake **hs,
+		  const struct memd_request *req, const char *peer,
+		  struct namespace **ns, uint8_t *body);
+void handshake_free(struct handshake *hs);
 
 #endif

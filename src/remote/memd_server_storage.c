@@ -48,7 +48,9 @@ struct page_index {
 struct namespace {
 	struct namespace *next;
 	char name[MEMD_NAME_MAX + 1];
-	XXH128_hash_t secret_hash;
+	/* what its clients prove they know, never their secret (see
+	 * memd_server_auth.c) */
+	uint8_t verifier[MEMD_KEY_SIZE];
 	struct page_index index;
 };
 
@@ -224,33 +226,8 @@ static uint64_t namespace_bytes(void)
 	return sizeof(struct namespace) + index_bytes(INDEX_MIN_SIZE);
 }
 
-/* Keyed, so a dump of the server's memory does not let anyone test
- * guesses of a secret offline without the key too. */
-static XXH128_hash_t secret_hash(const struct memd_server *s,
-				 const struct memd_request *req)
-{
-	uint8_t buf[2 + MEMD_NAME_MAX + MEMD_SECRET_MAX];
-	XXH128_hash_t h;
-
-	buf[0] = (uint8_t)req->name_len;
-	memcpy(buf + 1, req->name, req->name_len);
-	buf[1 + req->name_len] = (uint8_t)req->secret_len;
-	memcpy(buf + 2 + req->name_len, req->secret, req->secret_len);
-	h = XXH3_128bits_withSecret(buf, 2 + req->name_len + req->secret_len,
-				    s->key, sizeof(s->key));
-	explicit_bzero(buf, sizeof(buf));
-	return h;
-}
-
-static bool hash_equal_ct(XXH128_hash_t a, XXH128_hash_t b)
-{
-	volatile uint64_t diff = (a.low64 ^ b.low64) | (a.high64 ^ b.high64);
-
-	return diff == 0;
-}
-
-static struct namespace *namespace_find(struct memd_server *s,
-					const char *name, size_t len)
+struct namespace *namespace_lookup(struct memd_server *s, const char *name,
+				   size_t len)
 {
 	for (struct namespace *ns = s->namespaces; ns; ns = ns->next)
 		if (strlen(ns->name) == len && !memcmp(ns->name, name, len))
@@ -258,8 +235,14 @@ static struct namespace *namespace_find(struct memd_server *s,
 	return NULL;
 }
 
+const uint8_t *namespace_verifier(const struct namespace *ns)
+{
+	return ns->verifier;
+}
+
 static void namespace_free(struct memd_server *s, struct namespace *ns)
 {
+	explicit_bzero(ns->verifier, sizeof(ns->verifier));
 	free(ns->index.e);
 	counter_add(&s->c.used, -(int64_t)namespace_bytes());
 	free(ns);
@@ -267,28 +250,16 @@ static void namespace_free(struct memd_server *s, struct namespace *ns)
 
 /* ---- requests ------------------------------------------------------------ */
 
-int namespace_hello(struct memd_server *s, const struct memd_request *req,
-		    const char *peer, struct namespace **out)
+int namespace_create(struct memd_server *s, const char *name, size_t len,
+		     const uint8_t *verifier, const char *peer,
+		     struct namespace **out)
 {
-	XXH128_hash_t h;
 	struct namespace *ns;
 
-	h = secret_hash(s, req);
-	ns = namespace_find(s, req->name, req->name_len);
-	if (ns) {
-		if (!hash_equal_ct(h, ns->secret_hash)) {
-			counter_add(&s->c.bad_secrets, 1);
-			say(s, MEMD_LOG_WARN, "refused %s: wrong secret for namespace '%s'",
-			    peer, ns->name);
-			return MEMD_ST_BAD_SECRET;
-		}
-		*out = ns;
-		return MEMD_ST_OK;
-	}
 	if (!budget_allows(s, namespace_bytes())) {
 		counter_add(&s->c.full_refusals, 1);
 		say(s, MEMD_LOG_INFO, "capacity reached: no room for namespace "
-		    "'%.*s' of %s", (int)req->name_len, req->name, peer);
+		    "'%.*s' of %s", (int)len, name, peer);
 		return MEMD_ST_FULL;
 	}
 	ns = calloc(1, sizeof(*ns));
@@ -299,8 +270,8 @@ int namespace_hello(struct memd_server *s, const struct memd_request *req,
 		return MEMD_ST_FULL;
 	}
 	ns->index.size = INDEX_MIN_SIZE;
-	memcpy(ns->name, req->name, req->name_len);
-	ns->secret_hash = h;
+	memcpy(ns->name, name, len);
+	memcpy(ns->verifier, verifier, MEMD_KEY_SIZE);
 	ns->next = s->namespaces;
 	s->namespaces = ns;
 	counter_add(&s->c.used, (int64_t)namespace_bytes());

@@ -73,6 +73,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -189,7 +190,7 @@ static void memd_destroy(struct page_store *ps)
 	pthread_mutex_destroy(&st->maint_lock);
 	pthread_cond_destroy(&st->maint_wake);
 	free(st->spilled);
-	explicit_bzero(st->secret, sizeof(st->secret));
+	sodium_memzero(st->key, sizeof(st->key));
 	free(st);
 }
 
@@ -299,14 +300,17 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 		     p->secret_len < 1 || p->secret_len > MEMD_SECRET_MAX))
 		ret = errmsg_set(err, -EINVAL, "memd backend: invalid namespace "
 				 "name or secret");
+	if (!ret && sodium_init() < 0)
+		ret = errmsg_set(err, -EIO, "libsodium cannot start");
 	if (ret) {
 		free(st);
 		return ret;
 	}
 	snprintf(st->namespace_name, sizeof(st->namespace_name), "%s",
 		 p->namespace_name);
-	memcpy(st->secret, p->secret, p->secret_len);
-	st->secret_len = p->secret_len;
+	/* the secret itself is not kept: the handshake needs only K */
+	memd_derive_key(st->key, st->namespace_name,
+			strlen(st->namespace_name), p->secret, p->secret_len);
 	st->ram_pages = p->ram_pages;
 	words = (size_t)((p->ram_pages + 63) / 64);
 	st->spilled = calloc(words, sizeof(uint64_t));

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The memd store's connections (see store_memd_internal.h): TCP connect
- * with a timeout, the HELLO that registers our namespace, each server's
+ * with a timeout and the handshake (store_memd_hello.c), each server's
  * pool of idle connections, and a server's down state: marked down by the
  * op that saw it fail, brought back after RETRY_MS by the maintenance
  * thread, which first waits for the requests still in flight on the
@@ -195,49 +195,10 @@ void remote_release(struct remote *r, struct conn *c)
 	conn_close(c);
 }
 
-/* Says HELLO on *@c; if the connection fails it is closed and *@c set to
- * NULL. */
-static int conn_hello(struct memd_store *st, unsigned s, struct conn **c,
-		      struct errmsg *err)
-{
-	struct remote *r = &st->servers[s];
-	struct op op;
-	struct creq *q;
-	int status;
-
-	op_init(&op, st);
-	op.links[s] = (struct link){ .state = LINK_UP, .conn = *c };
-	q = link_new_req(&op.links[s], MEMD_OP_HELLO);
-	if (!q) {
-		op.links[s].conn = NULL;
-		op_finish(&op);
-		return errmsg_set(err, -ENOMEM, "out of memory");
-	}
-	exchange(&op);
-	status = q->status;
-	*c = op.links[s].conn;		/* NULL if the link failed */
-	op.links[s].conn = NULL;
-	op_finish(&op);
-	switch (status) {
-	case MEMD_ST_OK:
-		return 0;
-	case MEMD_ST_BAD_SECRET:
-		return errmsg_set(err, -EACCES, "memd server %s refused the secret "
-				  "of namespace '%s'", r->label, st->namespace_name);
-	case MEMD_ST_FULL:
-		return errmsg_set(err, -ENOSPC, "memd server %s is full: no room "
-				  "for namespace '%s'", r->label, st->namespace_name);
-	case -1:
-		return errmsg_set(err, -ECONNRESET, "%s", op.last_why.text);
-	default:
-		return errmsg_set(err, -EPROTO, "memd server %s: HELLO answered %s",
-				  r->label, memd_status_name((unsigned)status));
-	}
-}
-
-/* Connects and says HELLO.  On failure the connection is closed. */
+/* Connects and says HELLO; what the server said of itself in @res.  On
+ * failure the connection is closed. */
 static int conn_open(struct memd_store *st, unsigned s, struct conn **out,
-		     struct errmsg *err)
+		     struct hello_result *res, struct errmsg *err)
 {
 	struct conn *c;
 	int fd = -1, ret;
@@ -248,13 +209,20 @@ static int conn_open(struct memd_store *st, unsigned s, struct conn **out,
 	c = conn_new(&st->servers[s], fd);
 	if (!c)
 		return errmsg_set(err, -ENOMEM, "out of memory");
-	ret = conn_hello(st, s, &c, err);
+	ret = conn_hello(st, s, c, res, err);
 	if (ret) {
 		conn_close(c);
 		return ret;
 	}
 	*out = c;
 	return 0;
+}
+
+/* Remembers who answers at @r's address (under its lock). */
+static void remote_note_hello(struct remote *r, const struct hello_result *res)
+{
+	memcpy(r->identity, res->identity, MEMD_ID_SIZE);
+	r->identified = true;
 }
 
 /* Marks @r failed (under its lock) unless it already is. */
@@ -280,6 +248,7 @@ static int remote_acquire(struct memd_store *st, unsigned s,
 {
 	struct remote *r = &st->servers[s];
 	struct conn *c = NULL, *stale = NULL;
+	struct hello_result res;
 	uint64_t generation;
 	int ret;
 
@@ -309,7 +278,7 @@ static int remote_acquire(struct memd_store *st, unsigned s,
 		return 0;
 	}
 
-	ret = conn_open(st, s, &c, err);
+	ret = conn_open(st, s, &c, &res, err);
 	pthread_mutex_lock(&r->lock);
 	if (!ret && (r->down || r->generation != generation)) {
 		/* it failed meanwhile: its fenced pages are not clean yet */
@@ -317,6 +286,7 @@ static int remote_acquire(struct memd_store *st, unsigned s,
 	} else if (ret) {
 		remote_fail_locked(r, err ? err->text : "");
 	} else {
+		remote_note_hello(r, &res);
 		c->generation = r->generation;
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -358,6 +328,7 @@ void remote_recover(struct memd_store *st, unsigned s)
 {
 	struct remote *r = &st->servers[s];
 	struct errmsg why = { "" };
+	struct hello_result res;
 	struct conn *c = NULL;
 	int ret;
 
@@ -371,7 +342,7 @@ void remote_recover(struct memd_store *st, unsigned s)
 		ret = errmsg_set(&why, -EAGAIN, "%s: requests of before its "
 				 "failure still pending", r->label);
 	else
-		ret = conn_open(st, s, &c, &why);
+		ret = conn_open(st, s, &c, &res, &why);
 	if (!ret)
 		ret = clean_fenced(st, s, &c, &why);
 	if (ret) {
@@ -383,6 +354,7 @@ void remote_recover(struct memd_store *st, unsigned s)
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
+	remote_note_hello(r, &res);
 	r->down = false;
 	c->generation = r->generation;
 	pthread_mutex_unlock(&r->lock);

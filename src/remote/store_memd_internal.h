@@ -3,8 +3,9 @@
  * The memd page store's insides, shared by its files and by nothing else
  * (the design, placement and fencing rules are in store_memd.c):
  *   store_memd.c            the page_store ops and opening the store
- *   store_memd_conn.c       connections to one server: connect, HELLO, the
- *                           idle pool, marking a server down, reconnecting
+ *   store_memd_conn.c       connections to one server: connect, the idle
+ *                           pool, marking a server down, reconnecting
+ *   store_memd_hello.c      the handshake on a new connection
  *   store_memd_pipeline.c   an op's requests: batching, sending them to
  *                           every server at once, reading the replies
  *   store_memd_placement.c  which servers a page goes to or is read from,
@@ -80,6 +81,8 @@ struct remote {
 	unsigned nbusy;			/* connections out of the pool */
 	pthread_cond_t unbusy;		/* nbusy dropped to 0 */
 	bool down;			/* failed; not used until recovered */
+	bool identified;		/* identity: who answered last */
+	uint8_t identity[MEMD_ID_SIZE];
 	int64_t last_failure_ms;
 	int64_t last_probe_ms;
 	char why[sizeof(struct errmsg)];	/* the last failure */
@@ -91,8 +94,7 @@ struct memd_store {
 	unsigned nservers, replicas;
 	unsigned min_replicas;		/* copies a put needs, <= replicas */
 	char namespace_name[MEMD_NAME_MAX + 1];
-	uint8_t secret[MEMD_SECRET_MAX];
-	size_t secret_len;
+	uint8_t key[MEMD_KEY_SIZE];	/* K, from the secret (not kept) */
 	uint64_t ram_pages;
 	uint64_t *spilled;		/* a current copy may be off home */
 	/* the maintenance thread */
@@ -192,6 +194,19 @@ int connect_all(struct memd_store *st, struct errmsg *err);
  * checked on. */
 void remote_recover(struct memd_store *st, unsigned s);
 void remote_probe(struct memd_store *st, unsigned s);
+
+/* ---- store_memd_hello.c: the handshake ---------------------------------- */
+
+/* What a server said of itself in the handshake. */
+struct hello_result {
+	uint8_t identity[MEMD_ID_SIZE];
+	bool created;			/* this HELLO created the namespace */
+};
+
+/* The handshake on @c, new: 0, -EACCES (refused, or the server failed to
+ * prove it knows our verifier), -ENOSPC, -EPROTO, or a connection error. */
+int conn_hello(struct memd_store *st, unsigned s, struct conn *c,
+	       struct hello_result *res, struct errmsg *err);
 
 /* ---- store_memd_pipeline.c: requests and replies ------------------------ */
 

@@ -3,6 +3,8 @@
 #include "memd_test_util.h"
 
 #include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -121,6 +123,16 @@ static void proxy_count_replies(struct proxy *p, int i, const uint8_t *buf,
 	}
 }
 
+static void proxy_tap(struct proxy *p, const uint8_t *buf, size_t len)
+{
+	pthread_mutex_lock(&p->lock);
+	if (len > PROXY_TAP - p->tap_len)
+		len = PROXY_TAP - p->tap_len;
+	memcpy(p->tap + p->tap_len, buf, len);
+	p->tap_len += len;
+	pthread_mutex_unlock(&p->lock);
+}
+
 static void *proxy_main(void *arg)
 {
 	static uint8_t buf[1 << 16];
@@ -165,6 +177,8 @@ static void *proxy_main(void *arg)
 					if (k == 1)
 						proxy_count_replies(p, i, buf,
 								    (size_t)got);
+					else
+						proxy_tap(p, buf, (size_t)got);
 					continue;
 				}
 				pthread_mutex_lock(&p->lock);
@@ -189,8 +203,9 @@ int proxy_start(struct proxy *p, uint16_t backend_port)
 		p->pairs[i][0] = p->pairs[i][1] = -1;
 	p->listen_fd = tcp_listen(0, &p->port);
 	p->wake_fd = eventfd(0, EFD_CLOEXEC);
+	p->tap = malloc(PROXY_TAP);
 	pthread_mutex_init(&p->lock, NULL);
-	if (p->listen_fd < 0 || p->wake_fd < 0)
+	if (p->listen_fd < 0 || p->wake_fd < 0 || !p->tap)
 		return -1;
 	return pthread_create(&p->thread, NULL, proxy_main, p) ? -1 : 0;
 }
@@ -278,22 +293,58 @@ void proxy_stop(struct proxy *p)
 	pthread_join(p->thread, NULL);
 	close(p->wake_fd);
 	pthread_mutex_destroy(&p->lock);
+	free(p->tap);
 }
 
 /* ---- the fake memd -------------------------------------------------------- */
 
+/* The HELLO steps of connection @i, as a server that knows the
+ * namespace; the reply body into @body, its length returned. */
+static uint32_t fake_hello(struct fake_server *f, int i, const uint8_t *req,
+			   uint32_t len, uint8_t *body)
+{
+	struct memd_transcript t = {
+		f->identity, f->client_nonce[i], f->server_nonce[i], f->name,
+		strlen(f->name),
+	};
+	uint8_t v[MEMD_KEY_SIZE];
+
+	if (len >= 4 + MEMD_NONCE_SIZE && req[2] == 1) {
+		struct memd_challenge ch = { .known = true };
+
+		memcpy(f->client_nonce[i], req + 4, MEMD_NONCE_SIZE);
+		randombytes_buf(f->server_nonce[i], MEMD_NONCE_SIZE);
+		memcpy(ch.identity, f->identity, MEMD_ID_SIZE);
+		memcpy(ch.nonce, f->server_nonce[i], MEMD_NONCE_SIZE);
+		memd_encode_challenge(body, &ch);
+		return MEMD_CHALLENGE_SIZE;
+	} else {
+		struct memd_welcome w = { .created = false };
+
+		memd_derive_verifier(v, f->key, f->identity);
+		memd_proof(w.proof, v, true, &t, 0);
+		memd_encode_welcome(body, &w);
+		return MEMD_WELCOME_SIZE;
+	}
+}
+
 /* The reply to one request; false closes the connection. */
-static bool fake_answer(struct fake_server *f, int fd, const struct memd_hdr *h)
+static bool fake_answer(struct fake_server *f, int i, const struct memd_hdr *h,
+			const uint8_t *req)
 {
 	struct memd_hdr r = { .op = h->op, .id = h->id, .status = f->status };
-	uint8_t out[MEMD_HDR_SIZE];
+	uint8_t out[MEMD_HDR_SIZE + MEMD_CHALLENGE_SIZE];
 
-	if (h->op == MEMD_OP_HELLO)
+	if (h->op == MEMD_OP_HELLO && f->old_version) {
+		r.status = MEMD_ST_BAD_REQUEST;
+	} else if (h->op == MEMD_OP_HELLO) {
 		r.status = MEMD_ST_OK;
-	else
+		r.body_len = fake_hello(f, i, req, h->body_len, out + MEMD_HDR_SIZE);
+	} else {
 		f->answered++;
+	}
 	memd_hdr_encode(&r, out);
-	return write_all(fd, out, sizeof(out));
+	return write_all(f->fds[i], out, MEMD_HDR_SIZE + r.body_len);
 }
 
 /* Reads what @i sent and answers its complete requests. */
@@ -313,7 +364,7 @@ static bool fake_serve(struct fake_server *f, int i)
 			return false;
 		if (f->in_len[i] - pos - MEMD_HDR_SIZE < h.body_len)
 			break;
-		if (!fake_answer(f, f->fds[i], &h))
+		if (!fake_answer(f, i, &h, f->in[i] + pos + MEMD_HDR_SIZE))
 			return false;
 		pos += MEMD_HDR_SIZE + h.body_len;
 	}
@@ -380,10 +431,17 @@ static void *fake_main(void *arg)
 	return NULL;
 }
 
-int fake_start(struct fake_server *f, uint16_t port, uint8_t status)
+int fake_start(struct fake_server *f, uint16_t port, uint8_t status,
+	       const char *name, const char *secret)
 {
 	memset(f, 0, sizeof(*f));
 	f->status = status;
+	if (sodium_init() < 0)
+		return -1;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	memd_derive_key(f->key, name, strlen(name), (const uint8_t *)secret,
+			strlen(secret));
+	randombytes_buf(f->identity, sizeof(f->identity));
 	for (int i = 0; i < FAKE_MAX_CONNS; i++)
 		f->fds[i] = -1;
 	f->listen_fd = tcp_listen(port, &f->port);

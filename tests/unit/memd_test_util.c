@@ -3,6 +3,7 @@
 #include "memd_test_util.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,23 @@ void spec_for(char *buf, size_t len, const uint16_t *ports, int n,
 		used += snprintf(buf + used, len - (size_t)used, ",replicas=%d",
 				 replicas);
 	snprintf(buf + used, len - (size_t)used, "%s", extra ? extra : "");
+}
+
+int open_with_pages(struct test_server *srv, int n, uint16_t *ports,
+		    int replicas, const char *extra, struct page_store **st,
+		    struct page_run *r)
+{
+	char spec[256];
+	int ret = servers_start(srv, n, ports);
+
+	if (ret)
+		return ret;
+	spec_for(spec, sizeof(spec), ports, n, replicas, extra);
+	ret = open_store(spec, "vm1", "s", st, NULL);
+	if (ret)
+		return ret;
+	run_fill(r, 1);
+	return page_store_put(*st, r, 1, NULL);
 }
 
 /* ---- page runs ----------------------------------------------------------------- */
@@ -239,4 +257,49 @@ bool recv_reply(int fd, struct memd_hdr *h, uint8_t *body, size_t cap)
 
 	return recv_all(fd, hdr, sizeof(hdr)) && !memd_hdr_decode(hdr, h) &&
 	       h->body_len <= cap && recv_all(fd, body, h->body_len);
+}
+
+int raw_hello(int fd, const char *name, const char *secret, bool *created)
+{
+	uint8_t msg[MEMD_HELLO_MAX], body[MEMD_CHALLENGE_SIZE];
+	uint8_t key[MEMD_KEY_SIZE], v[MEMD_KEY_SIZE], proof[MEMD_KEY_SIZE];
+	uint8_t nonce[MEMD_NONCE_SIZE], sealed[MEMD_SEALED_SIZE];
+	struct memd_challenge ch;
+	struct memd_welcome w;
+	struct memd_transcript t;
+	struct memd_hdr h;
+	int len;
+
+	if (sodium_init() < 0)
+		return -1;
+	randombytes_buf(nonce, sizeof(nonce));
+	len = memd_encode_hello1(msg, 1, name, nonce);
+	if (len < 0 || !write_all(fd, msg, (size_t)len) ||
+	    !recv_reply(fd, &h, body, sizeof(body)))
+		return -1;
+	if (h.status != MEMD_ST_OK)
+		return h.status;
+	if (memd_decode_challenge(body, h.body_len, &ch))
+		return -1;
+	memd_derive_key(key, name, strlen(name), (const uint8_t *)secret,
+			strlen(secret));
+	memd_derive_verifier(v, key, ch.identity);
+	t = (struct memd_transcript){ ch.identity, nonce, ch.nonce, name,
+				      strlen(name) };
+	memd_proof(proof, v, false, &t, ch.known ? 0 : MEMD_HELLO_CREATE);
+	if (!ch.known)
+		crypto_box_seal(sealed, v, sizeof(v), ch.seal_pk);
+	len = (int)memd_encode_hello2(msg, 2, proof, ch.known ? NULL : sealed);
+	if (!write_all(fd, msg, (size_t)len) || !recv_reply(fd, &h, body, sizeof(body)))
+		return -1;
+	if (h.status != MEMD_ST_OK)
+		return h.status;
+	if (memd_decode_welcome(body, h.body_len, &w))
+		return -1;
+	memd_proof(proof, v, true, &t, w.created ? MEMD_HELLO_CREATED : 0);
+	if (memcmp(proof, w.proof, sizeof(proof)))
+		return -1;
+	if (created)
+		*created = w.created;
+	return MEMD_ST_OK;
 }

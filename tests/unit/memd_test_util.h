@@ -20,7 +20,7 @@
 
 #define RAM_PAGES (1u << 16)
 /* Replies a client reads before its connection is ready (HELLO's). */
-#define HELLO_REPLIES 1
+#define HELLO_REPLIES 2
 
 struct test_server {
 	struct memd_server *s;
@@ -38,6 +38,11 @@ int servers_start(struct test_server *t, int n, uint16_t *ports);
 void servers_stop(struct test_server *t, int n);
 struct memd_stats server_stats(struct test_server *t);
 
+/* @n servers, a store "vm1" (secret "s") on them with @replicas (and
+ * @extra in the spec), @r filled with version 1 and put. */
+int open_with_pages(struct test_server *srv, int n, uint16_t *ports,
+		    int replicas, const char *extra, struct page_store **st,
+		    struct page_run *r);
 /* A store of RAM_PAGES pages. */
 int open_store(const char *spec, const char *ns, const char *secret,
 	       struct page_store **out, struct errmsg *err);
@@ -75,6 +80,13 @@ bool write_all(int fd, const uint8_t *buf, size_t len);
 bool recv_all(int fd, uint8_t *buf, size_t len);
 /* Reads one reply: header, then its body into @body (at most @cap). */
 bool recv_reply(int fd, struct memd_hdr *h, uint8_t *body, size_t cap);
+/*
+ * The client's handshake by hand on @fd for namespace @name and @secret
+ * (ids 1 and 2): the step 2 status, or -1 if the exchange broke or the
+ * server's proof is wrong; *@created from the reply.  The step 1 status
+ * when it is not OK.
+ */
+int raw_hello(int fd, const char *name, const char *secret, bool *created);
 
 /* ---- a TCP proxy in front of one server -------------------------------------- */
 
@@ -100,7 +112,11 @@ struct proxy {
 	bool cut, quit, refuse, hold;
 	unsigned hold_new_after;
 	unsigned hold_seq, hold_applied;
+	uint8_t *tap;			/* the first PROXY_TAP bytes clients sent */
+	size_t tap_len;
 };
+
+#define PROXY_TAP (1u << 16)
 
 int proxy_start(struct proxy *p, uint16_t backend_port);
 /* Cuts (or restores) the network: every connection closed, nothing
@@ -123,21 +139,30 @@ void proxy_stop(struct proxy *p);
 #define FAKE_MAX_CONNS 16
 
 /*
- * Says HELLO as a real server would and answers every other request with
- * @status (BAD_SECRET, BAD_REQUEST, ...): a server that went wrong.
+ * Says HELLO as a real server of namespace @name with secret @secret
+ * would (it knows the namespace already) and answers every other request
+ * with @status (BAD_SECRET, BAD_REQUEST, ...): a server that went wrong;
+ * or, with the wrong secret, a server that is not ours.
  */
 struct fake_server {
 	uint16_t port;
 	uint8_t status;
+	char name[MEMD_NAME_MAX + 1];
+	uint8_t key[MEMD_KEY_SIZE];
+	uint8_t identity[MEMD_ID_SIZE];
 	int listen_fd, wake_fd;
 	int fds[FAKE_MAX_CONNS];
 	uint8_t *in[FAKE_MAX_CONNS];
 	size_t in_len[FAKE_MAX_CONNS];
+	uint8_t client_nonce[FAKE_MAX_CONNS][MEMD_NONCE_SIZE];
+	uint8_t server_nonce[FAKE_MAX_CONNS][MEMD_NONCE_SIZE];
 	pthread_t thread;
+	_Atomic bool old_version;	/* HELLO: BAD_REQUEST, as a memd 1 */
 	_Atomic unsigned answered;	/* requests other than HELLO */
 };
 
-int fake_start(struct fake_server *f, uint16_t port, uint8_t status);
+int fake_start(struct fake_server *f, uint16_t port, uint8_t status,
+	       const char *name, const char *secret);
 void fake_stop(struct fake_server *f);
 
 #endif

@@ -105,17 +105,12 @@ static void check_fallback_past(uint8_t status)
 	struct errmsg err = { "" };
 	struct page_run r = run_alloc(0, 256);
 	uint16_t ports[2];
-	char spec[160];
 
-	CHECK_EQ(servers_start(srv, 2, ports), 0);
-	spec_for(spec, sizeof(spec), ports, 2, 2, "");
-	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
-	run_fill(&r, 1);
-	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	CHECK_EQ(open_with_pages(srv, 2, ports, 2, "", &st, &r), 0);
 
 	/* the first server turns bad: same address, answers @status */
 	server_stop(&srv[0]);
-	CHECK_EQ(fake_start(&fake, ports[0], status), 0);
+	CHECK_EQ(fake_start(&fake, ports[0], status, "vm1", "s"), 0);
 	run_clear(&r);
 	CHECK_EQ(RETRY_EAGAIN(page_store_get(st, &r, 1, &err)), 0);
 	CHECK(run_holds(&r, 1));
@@ -152,13 +147,9 @@ TEST(memd_get_falls_back_past_a_server_refusing_our_secret)
 	struct errmsg err = { "" };
 	struct page_run r = run_alloc(0, 256);
 	uint16_t ports[2];
-	char spec[160], one[64];
+	char one[64];
 
-	CHECK_EQ(servers_start(srv, 2, ports), 0);
-	spec_for(spec, sizeof(spec), ports, 2, 2, "");
-	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
-	run_fill(&r, 1);
-	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	CHECK_EQ(open_with_pages(srv, 2, ports, 2, "", &st, &r), 0);
 
 	server_stop(&srv[0]);
 	CHECK_EQ(server_start(&srv[0], ports[0], 64ull << 20), 0);
@@ -169,6 +160,10 @@ TEST(memd_get_falls_back_past_a_server_refusing_our_secret)
 	CHECK_EQ(RETRY_EAGAIN(page_store_get(st, &r, 1, &err)), 0);
 	CHECK(run_holds(&r, 1));
 	CHECK(server_stats(&srv[0]).bad_secrets >= 1);
+	CHECK_EQ(page_store_get(stranger, &r, 1, &err), -ENOENT);
+	/* our pages never go there: a put cannot have its two copies */
+	CHECK_EQ(page_store_put(st, &r, 1, &err), -EAGAIN);
+	CHECK_EQ(server_stats(&srv[0]).pages, 0);
 	CHECK_EQ(page_store_get(stranger, &r, 1, &err), -ENOENT);
 
 	page_store_destroy(stranger);
