@@ -86,6 +86,10 @@ void memd_server_stop(struct memd_server *s);
 void memd_server_address(const struct memd_server *s, char *buf, size_t len);
 uint16_t memd_server_port(const struct memd_server *s);
 
+/* Its identity (MEMD_ID_SIZE bytes), drawn at create: what clients see
+ * change when it restarts.  Any thread. */
+void memd_server_identity(const struct memd_server *s, uint8_t *out);
+
 /* A snapshot of the counters (namespace_pages is 0). */
 void memd_server_stats(struct memd_server *s, struct memd_stats *out);
 

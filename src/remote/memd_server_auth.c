@@ -39,6 +39,11 @@ int auth_init(struct memd_server *s, struct errmsg *err)
 	return 0;
 }
 
+void memd_server_identity(const struct memd_server *s, uint8_t *out)
+{
+	memcpy(out, s->identity, MEMD_ID_SIZE);
+}
+
 void auth_free(struct memd_server *s)
 {
 	sodium_memzero(s->seal_sk, sizeof(s->seal_sk));

@@ -60,6 +60,14 @@ struct page_run {
 
 struct page_store;
 
+/* What a replicating store says of its copies. */
+struct page_store_stats {
+	uint64_t under_replicated;	/* stored with fewer copies than asked
+					 * for; being put back */
+	uint64_t lost;			/* no copy left anywhere (the pager
+					 * fails on them when they are needed) */
+};
+
 struct page_store_ops {
 	/* Stores every page of every run (replacing older copies). */
 	int (*put)(struct page_store *s, const struct page_run *runs,
@@ -73,6 +81,8 @@ struct page_store_ops {
 		    size_t n, struct errmsg *err);
 	/* One line for humans: "memd 10.0.0.2:7070,10.0.0.3:7070 replicas=2". */
 	void (*describe)(struct page_store *s, char *buf, size_t len);
+	/* Its counters; NULL for a store that has none (all zero). */
+	void (*stats)(struct page_store *s, struct page_store_stats *out);
 	void (*destroy)(struct page_store *s);
 };
 
@@ -115,6 +125,14 @@ static inline int page_store_drop(struct page_store *s,
 				  struct errmsg *err)
 {
 	return s->ops->drop(s, runs, n, err);
+}
+
+static inline void page_store_stats(struct page_store *s,
+				    struct page_store_stats *out)
+{
+	*out = (struct page_store_stats){ 0 };
+	if (s->ops->stats)
+		s->ops->stats(s, out);
 }
 
 static inline void page_store_destroy(struct page_store *s)

@@ -18,9 +18,10 @@
  * ranking.  put succeeds only when every page has N acknowledged copies
  * (the caller then drops its own copy, so fewer would silently weaken
  * replicas=N); with min_replicas=K it also succeeds with K to N-1 copies
- * (degraded, an explicit choice of the spec).  It fails with -ENOSPC when
- * some page found no room, and -EAGAIN when too few servers could take
- * it.
+ * (degraded, an explicit choice of the spec), and the page counts as
+ * under-replicated until the repair (below) has its other copies.  It
+ * fails with -ENOSPC when some page found no room, and -EAGAIN when too
+ * few servers could take it.
  * get reads each page from the first copy in ranking order that is
  * reachable and holds it with a good checksum (page_checksum()), falling
  * back to the next one on anything that goes wrong with one server: a
@@ -34,7 +35,8 @@
  * read (the "fenced" bitmap, one bit per guest page), and per page
  * whether a current copy may live outside its home (the "spilled"
  * bitmap).  After a put, every server that may hold a copy but did not
- * acknowledge the new one is fenced for the page; a drop fences the
+ * acknowledge the new one (a home, any server of a spilled page, any
+ * server the put tried) is fenced for the page; a drop fences the
  * servers it cannot reach.  A server that comes back after a failure
  * first drops every page fenced on it, and is used again only then.  The
  * bitmaps cost (servers + 1) bits per guest page, allocated zeroed and
@@ -42,6 +44,23 @@
  * A failed put drops (or fences) every page of the batch everywhere:
  * the contract allows a failed put to make pages unreadable, never to
  * leave part of the new data readable.
+ *
+ * Lost copies.  memd keeps pages in memory only: a memd that restarts
+ * has lost every copy, and a namespace that is gone from a server (and
+ * re-created) too.  The handshake says both: the server's identity,
+ * random at each start, and whether this HELLO created the namespace
+ * (store_memd_hello.c, authenticated by the server's proof).  When a
+ * server we have spoken to comes back with another identity, or says
+ * our namespace was created, every copy it may have held is fenced and
+ * its page counted under-replicated (store_memd_fence.c); whoever
+ * created the namespace there, its contents are never read.  A server
+ * that is only down loses nothing we know of: its copies count once it
+ * answers again.
+ * The repair (store_memd_repair.c) then puts the missing copies back
+ * from a current one, on the maintenance thread, REPAIR_BATCH pages a
+ * tick, never on an op's path; a page with no copy left anywhere is
+ * counted lost, and fails when the pager needs it.  The store's stats op
+ * says both counts.
  *
  * Opening connects to every server and registers the namespace; it
  * succeeds when at least one server answers (the others are retried as
@@ -65,8 +84,9 @@
  * makes no progress for IO_TIMEOUT_MS marks its server down.
  *
  * This file holds the page_store ops and opening the store; the
- * connections, the request pipeline, placement and fencing have a file
- * each, listed with their contract in store_memd_internal.h.
+ * connections, the handshake, the request pipeline, placement, fencing,
+ * the maintenance thread and the repair have a file each, listed with
+ * their contract in store_memd_internal.h.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -108,6 +128,7 @@ static int memd_put(struct page_store *ps, const struct page_run *runs,
 	ret = check_runs(st, runs, n, true, err);
 	if (ret)
 		return ret;
+	claim_runs(st, runs, n);
 	op_init(&op, st);
 	split_runs(&op, runs, n, NULL, true);
 	while (!op.fatal && put_pick_targets(&op)) {
@@ -119,13 +140,12 @@ static int memd_put(struct page_store *ps, const struct page_run *runs,
 	if (!ret)
 		put_commit(&op);
 	op_finish(&op);
-	if (ret) {
+	if (ret)
 		drop_pages(st, runs, n, DROP_EVERYWHERE, &ignored);
-		return ret;
-	}
-	/* old copies left on live servers off the new homes */
-	drop_pages(st, runs, n, DROP_STALE, &ignored);
-	return 0;
+	else	/* old copies left on live servers off the new homes */
+		drop_pages(st, runs, n, DROP_STALE, &ignored);
+	release_runs(st, runs, n);
+	return ret;
 }
 
 static int memd_get(struct page_store *ps, const struct page_run *runs,
@@ -157,7 +177,20 @@ static int memd_drop(struct page_store *ps, const struct page_run *runs,
 	struct memd_store *st = (struct memd_store *)ps;
 	int ret = check_runs(st, runs, n, false, err);
 
-	return ret ? ret : drop_pages(st, runs, n, DROP_PAGES, err);
+	if (ret)
+		return ret;
+	claim_runs(st, runs, n);
+	ret = drop_pages(st, runs, n, DROP_PAGES, err);
+	release_runs(st, runs, n);
+	return ret;
+}
+
+static void memd_stats(struct page_store *ps, struct page_store_stats *out)
+{
+	struct memd_store *st = (struct memd_store *)ps;
+
+	out->under_replicated = __atomic_load_n(&st->nshort, __ATOMIC_RELAXED);
+	out->lost = __atomic_load_n(&st->nlost, __ATOMIC_RELAXED);
 }
 
 static void memd_describe(struct page_store *ps, char *buf, size_t len)
@@ -189,7 +222,14 @@ static void memd_destroy(struct page_store *ps)
 	}
 	pthread_mutex_destroy(&st->maint_lock);
 	pthread_cond_destroy(&st->maint_wake);
+	pthread_mutex_destroy(&st->claim_lock);
+	pthread_cond_destroy(&st->claim_done);
 	free(st->spilled);
+	free(st->stored);
+	free(st->short_copies);
+	free(st->claimed);
+	free(st->repair_data);
+	free(st->repair_sums);
 	sodium_memzero(st->key, sizeof(st->key));
 	free(st);
 }
@@ -199,6 +239,7 @@ static const struct page_store_ops memd_ops = {
 	.get = memd_get,
 	.drop = memd_drop,
 	.describe = memd_describe,
+	.stats = memd_stats,
 	.destroy = memd_destroy,
 };
 
@@ -314,8 +355,15 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 	st->ram_pages = p->ram_pages;
 	words = (size_t)((p->ram_pages + 63) / 64);
 	st->spilled = calloc(words, sizeof(uint64_t));
+	st->stored = calloc(words, sizeof(uint64_t));
+	st->short_copies = calloc(words, sizeof(uint64_t));
+	st->claimed = calloc(words, sizeof(uint64_t));
+	st->repair_data = malloc(REPAIR_BATCH * PAGE_STORE_PAGE);
+	st->repair_sums = malloc(REPAIR_BATCH * sizeof(uint64_t));
 	pthread_mutex_init(&st->maint_lock, NULL);
 	cond_init_monotonic(&st->maint_wake);
+	pthread_mutex_init(&st->claim_lock, NULL);
+	pthread_cond_init(&st->claim_done, NULL);
 	for (unsigned s = 0; s < st->nservers; s++) {
 		pthread_mutex_init(&st->servers[s].lock, NULL);
 		cond_init_monotonic(&st->servers[s].unbusy);
@@ -323,7 +371,8 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 		if (!st->servers[s].fenced)
 			ret = -ENOMEM;
 	}
-	if (ret || !st->spilled) {
+	if (ret || !st->spilled || !st->stored || !st->short_copies ||
+	    !st->claimed || !st->repair_data || !st->repair_sums) {
 		memd_destroy(&st->base);
 		return errmsg_set(err, -ENOMEM, "out of memory for the memd "
 				  "backend's page maps");

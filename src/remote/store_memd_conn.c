@@ -218,11 +218,27 @@ static int conn_open(struct memd_store *st, unsigned s, struct conn **out,
 	return 0;
 }
 
-/* Remembers who answers at @r's address (under its lock). */
-static void remote_note_hello(struct remote *r, const struct hello_result *res)
+/*
+ * Whether the server at @r's address lost our copies since we last
+ * spoke (under its lock): a new identity is a memd that restarted, with
+ * nothing in memory; a HELLO that created our namespace means it was not
+ * there any more.  Either way no copy we put there before is left, and,
+ * whoever created the namespace since, what it holds now is not ours to
+ * read.  The first HELLO to a server only says who it is.
+ */
+static bool remote_lost_copies(const struct remote *r,
+			       const struct hello_result *res)
+{
+	return r->reset_pending ||
+	       (r->identified && (res->created ||
+				  memcmp(r->identity, res->identity, MEMD_ID_SIZE)));
+}
+
+static void remote_identify(struct remote *r, const struct hello_result *res)
 {
 	memcpy(r->identity, res->identity, MEMD_ID_SIZE);
 	r->identified = true;
+	r->reset_pending = false;
 }
 
 /* Marks @r failed (under its lock) unless it already is. */
@@ -285,8 +301,16 @@ static int remote_acquire(struct memd_store *st, unsigned s,
 		ret = errmsg_set(err, -EAGAIN, "%s", r->why);
 	} else if (ret) {
 		remote_fail_locked(r, err ? err->text : "");
+	} else if (remote_lost_copies(r, &res)) {
+		/* not ours to use until the maintenance thread has
+		 * forgotten our copies there; this HELLO may have been the
+		 * one that said so */
+		r->reset_pending = true;
+		ret = errmsg_set(err, -EAGAIN, "memd server %s lost our pages "
+				 "(restarted?)", r->label);
+		remote_fail_locked(r, err ? err->text : "");
 	} else {
-		remote_note_hello(r, &res);
+		remote_identify(r, &res);
 		c->generation = r->generation;
 	}
 	pthread_mutex_unlock(&r->lock);
@@ -321,8 +345,9 @@ static bool remote_wait_unbusy(struct remote *r, int64_t ms)
 
 /*
  * Brings server @s back if it is down and due for a retry: waits for the
- * connections of before the failure, reconnects, drops its fenced pages,
- * and only then lets ops use it.  The maintenance thread's alone.
+ * connections of before the failure, reconnects, drops its fenced pages
+ * (or, if it lost everything, forgets every copy we had there), and only
+ * then lets ops use it.  The maintenance thread's alone.
  */
 void remote_recover(struct memd_store *st, unsigned s)
 {
@@ -330,6 +355,7 @@ void remote_recover(struct memd_store *st, unsigned s)
 	struct errmsg why = { "" };
 	struct hello_result res;
 	struct conn *c = NULL;
+	bool lost;
 	int ret;
 
 	pthread_mutex_lock(&r->lock);
@@ -343,8 +369,17 @@ void remote_recover(struct memd_store *st, unsigned s)
 				 "failure still pending", r->label);
 	else
 		ret = conn_open(st, s, &c, &res, &why);
-	if (!ret)
-		ret = clean_fenced(st, s, &c, &why);
+	if (!ret) {
+		pthread_mutex_lock(&r->lock);
+		lost = remote_lost_copies(r, &res);
+		pthread_mutex_unlock(&r->lock);
+		/* a server that lost everything holds nothing to clean:
+		 * fencing what it had is all (the repair puts it back) */
+		if (lost)
+			forget_copies_on(st, s);
+		else
+			ret = clean_fenced(st, s, &c, &why);
+	}
 	if (ret) {
 		conn_close(c);
 		pthread_mutex_lock(&r->lock);
@@ -354,7 +389,7 @@ void remote_recover(struct memd_store *st, unsigned s)
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
-	remote_note_hello(r, &res);
+	remote_identify(r, &res);
 	r->down = false;
 	c->generation = r->generation;
 	pthread_mutex_unlock(&r->lock);

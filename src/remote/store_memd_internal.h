@@ -15,20 +15,29 @@
  *                           server that comes back
  *   store_memd_maint.c      the maintenance thread: brings failed servers
  *                           back, checks on idle ones
+ *   store_memd_repair.c     copies put back where they are missing
+ *                           (re-replication), and the page claims that
+ *                           keep it apart from puts and drops
  *
  * Contract between them:
  *   - struct memd_store is filled by store_memd_open() and then read-only,
  *     but for each server's pool fields (under its lock, store_memd_conn.c
- *     only) and the fenced and spilled bitmaps (atomic word updates,
- *     store_memd_fence.c only).
+ *     only), the page bitmaps (atomic word updates: fenced, spilled,
+ *     stored and short in store_memd_fence.c, claimed in
+ *     store_memd_repair.c), and the maintenance thread's own fields.
  *   - struct op is one page_store op in progress, on the caller's stack:
  *     one thread, no lock.  Its links hold connections checked out of the
  *     servers' pools; op_finish() gives them back.
  *   - Ops run on any of the pager's threads, several at once, never two
  *     on one page (the pager serialises them): which copies of a page are
- *     current is decided by the op that holds it.  Cleaning a server that
- *     comes back runs on the maintenance thread, once no connection of
- *     before the failure is out and while no op can use the server.
+ *     current is decided by the op that holds it.  The repair, on the
+ *     maintenance thread, is a third party: puts and drops claim their
+ *     pages (waiting while the repair holds one), the repair only takes
+ *     pages nobody holds.  A get needs no claim: the repair adds copies
+ *     of the same contents, never changes a copy a get could read.
+ *     Cleaning a server that comes back runs on the maintenance thread,
+ *     once no connection of before the failure is out and while no op
+ *     can use the server.
  *   - An error that ends an op (-ENOMEM, a bug: -EPROTO) goes to
  *     op_fatal(), the first one wins.  Anything one server does wrong
  *     (unreachable, refusing us, an error status, a broken reply) only
@@ -52,6 +61,7 @@
 #define GROUP_SHIFT 4
 #define REQ_MAX_PIECES 64
 #define LABEL_MAX (MEMD_HOST_MAX + 8)
+#define REPAIR_BATCH 256		/* pages the repair takes at a time */
 
 /* A connection to one server: in its idle list, or checked out by one op. */
 struct conn {
@@ -81,8 +91,9 @@ struct remote {
 	unsigned nbusy;			/* connections out of the pool */
 	pthread_cond_t unbusy;		/* nbusy dropped to 0 */
 	bool down;			/* failed; not used until recovered */
-	bool identified;		/* identity: who answered last */
+	bool identified;		/* identity: who holds our copies */
 	uint8_t identity[MEMD_ID_SIZE];
+	bool reset_pending;		/* a HELLO saw it lost our copies */
 	int64_t last_failure_ms;
 	int64_t last_probe_ms;
 	char why[sizeof(struct errmsg)];	/* the last failure */
@@ -97,6 +108,16 @@ struct memd_store {
 	uint8_t key[MEMD_KEY_SIZE];	/* K, from the secret (not kept) */
 	uint64_t ram_pages;
 	uint64_t *spilled;		/* a current copy may be off home */
+	uint64_t *stored;		/* the store holds a copy */
+	uint64_t *short_copies;		/* stored with fewer than N copies */
+	uint64_t *claimed;		/* a put, drop or repair holds it */
+	uint64_t nshort, nlost;		/* atomics: pages short, lost */
+	pthread_mutex_t claim_lock;	/* waiting for the repair's claims */
+	pthread_cond_t claim_done;
+	/* the repair's, on the maintenance thread */
+	uint64_t repair_cursor;
+	uint8_t *repair_data;		/* REPAIR_BATCH pages */
+	uint64_t *repair_sums;
 	/* the maintenance thread */
 	pthread_t maint;
 	pthread_mutex_t maint_lock;	/* maint_stop */
@@ -170,6 +191,27 @@ enum drop_mode {
 typedef uint32_t (*page_servers_fn)(const struct memd_store *st,
 				    const struct piece *group, uint64_t page);
 
+/* Page bitmaps shared by threads: atomic word updates. */
+static inline bool bit_test(const uint64_t *map, uint64_t i)
+{
+	return __atomic_load_n(&map[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
+}
+
+/* These return whether the bit was set before. */
+static inline bool bit_set(uint64_t *map, uint64_t i)
+{
+	uint64_t bit = 1ull << (i % 64);
+
+	return __atomic_fetch_or(&map[i / 64], bit, __ATOMIC_RELAXED) & bit;
+}
+
+static inline bool bit_clear(uint64_t *map, uint64_t i)
+{
+	uint64_t bit = 1ull << (i % 64);
+
+	return __atomic_fetch_and(&map[i / 64], ~bit, __ATOMIC_RELAXED) & bit;
+}
+
 static inline int64_t now_ms(void)
 {
 	return (int64_t)(monotonic_ns() / 1000000);
@@ -222,6 +264,10 @@ void run_round(struct op *op, uint8_t opcode);
 
 int split_runs(struct op *op, const struct page_run *runs, size_t n,
 	       page_servers_fn servers, bool keep_empty);
+/* Appends a copy of @p to the op's pieces; NULL when out of memory. */
+struct piece *add_piece(struct op *op, const struct piece *p);
+/* The home servers of @group, as a mask. */
+uint32_t group_home(const struct memd_store *st, uint64_t group);
 bool put_pick_targets(struct op *op);
 void put_collect(struct op *op);
 int put_failure(struct op *op, struct errmsg *err);
@@ -234,10 +280,30 @@ int get_failure(struct op *op, struct errmsg *err);
 uint32_t get_candidates(const struct memd_store *st, const struct piece *group,
 			uint64_t page);
 void put_commit(struct op *op);
+/* After a repair: the copies it added are current too. */
+void repair_commit(struct op *op);
+/* A page's count of copies: short of N, or not. */
+void note_copies(struct memd_store *st, uint64_t page, unsigned copies);
+/*
+ * Server @s lost everything of ours (it restarted, or our namespace was
+ * re-created there): every copy it may hold is fenced, and its page
+ * counted short.  How many pages had one there.
+ */
+uint64_t forget_copies_on(struct memd_store *st, unsigned s);
 int drop_pages(struct memd_store *st, const struct page_run *runs, size_t n,
 	       enum drop_mode mode, struct errmsg *err);
 int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
 		 struct errmsg *err);
+
+/* ---- store_memd_repair.c: claims and re-replication ---------------------- */
+
+/* A put's or drop's pages: waits while the repair holds one. */
+void claim_runs(struct memd_store *st, const struct page_run *runs, size_t n);
+void release_runs(struct memd_store *st, const struct page_run *runs,
+		  size_t n);
+/* One batch of short pages given their missing copies; true if it got
+ * some (call again soon).  The maintenance thread's. */
+bool repair_tick(struct memd_store *st);
 
 /* ---- store_memd_maint.c: the maintenance thread ------------------------- */
 

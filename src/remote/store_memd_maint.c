@@ -4,9 +4,11 @@
  * must happen although no op asks for it, and must not happen on an op's
  * path.  Each tick it brings back the failed servers that are due for a
  * retry (remote_recover(): waiting for the requests of before the
- * failure, cleaning the fenced pages, then letting ops in) and checks on
- * idle ones (remote_probe()).  A tick is short while a server is down,
- * long otherwise.
+ * failure, cleaning the fenced pages, then letting ops in), checks on
+ * idle ones (remote_probe()), and gives one batch of pages short of
+ * copies their missing ones (repair_tick()).  Ticks follow each other
+ * quickly while the repair gets somewhere, less so while a server is
+ * down, slowly otherwise: the work per tick is bounded, its rate too.
  *
  * Threads: its own; it shares the store with the op threads through the
  * servers' locks only.
@@ -18,11 +20,13 @@
 
 #include "remote/store_memd_internal.h"
 
+#define TICK_REPAIR_MS 10		/* the repair got somewhere */
 #define TICK_BUSY_MS 50			/* a server is down */
 #define TICK_IDLE_MS 250
 
-/* One pass over the servers; true if one of them is down. */
-static bool maint_tick(struct memd_store *st)
+/* One pass over the servers and one repair batch; how long to wait
+ * before the next. */
+static unsigned maint_tick(struct memd_store *st)
 {
 	bool any_down = false;
 
@@ -37,7 +41,9 @@ static bool maint_tick(struct memd_store *st)
 		pthread_mutex_unlock(&r->lock);
 		any_down |= down;
 	}
-	return any_down;
+	if (repair_tick(st))
+		return TICK_REPAIR_MS;
+	return any_down ? TICK_BUSY_MS : TICK_IDLE_MS;
 }
 
 static void *maint_main(void *arg)
@@ -48,13 +54,12 @@ static void *maint_main(void *arg)
 	pthread_mutex_lock(&st->maint_lock);
 	while (!st->maint_stop) {
 		struct timespec until;
-		bool busy;
+		unsigned ms;
 
 		pthread_mutex_unlock(&st->maint_lock);
-		busy = maint_tick(st);
+		ms = maint_tick(st);
 		pthread_mutex_lock(&st->maint_lock);
-		until = monotonic_deadline((busy ? TICK_BUSY_MS : TICK_IDLE_MS) *
-					   1000000ull);
+		until = monotonic_deadline(ms * 1000000ull);
 		if (!st->maint_stop)
 			pthread_cond_timedwait(&st->maint_wake, &st->maint_lock,
 					       &until);

@@ -38,7 +38,18 @@ static void rank_servers(const struct memd_store *st, uint64_t group,
 	}
 }
 
-static struct piece *add_piece(struct op *op, const struct piece *p)
+uint32_t group_home(const struct memd_store *st, uint64_t group)
+{
+	uint8_t order[MAX_SERVERS];
+	uint32_t home = 0;
+
+	rank_servers(st, group, order);
+	for (unsigned k = 0; k < st->replicas; k++)
+		home |= 1u << order[k];
+	return home;
+}
+
+struct piece *add_piece(struct op *op, const struct piece *p)
 {
 	if (op->npieces == op->cap) {
 		size_t cap = op->cap ? op->cap * 2 : 16;
@@ -275,10 +286,12 @@ void get_collect(struct op *op)
 						 p->sums[k];
 					any_bad |= bad[k];
 				}
-				if (!any_bad)
+				if (!any_bad) {
 					p->state = PIECE_OK;
-				else if (get_retry_bad_pages(op, idx, bad))
+					p->acked = 1u << s;	/* the source */
+				} else if (get_retry_bad_pages(op, idx, bad)) {
 					return;
+				}
 			}
 		}
 	}

@@ -431,8 +431,10 @@ static void *fake_main(void *arg)
 	return NULL;
 }
 
-int fake_start(struct fake_server *f, uint16_t port, uint8_t status,
-	       const char *name, const char *secret)
+/* With @identity, or a new one if NULL. */
+static int fake_run(struct fake_server *f, uint16_t port, uint8_t status,
+		    const char *name, const char *secret,
+		    const uint8_t *identity)
 {
 	memset(f, 0, sizeof(*f));
 	f->status = status;
@@ -441,7 +443,10 @@ int fake_start(struct fake_server *f, uint16_t port, uint8_t status,
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	memd_derive_key(f->key, name, strlen(name), (const uint8_t *)secret,
 			strlen(secret));
-	randombytes_buf(f->identity, sizeof(f->identity));
+	if (identity)
+		memcpy(f->identity, identity, MEMD_ID_SIZE);
+	else
+		randombytes_buf(f->identity, sizeof(f->identity));
 	for (int i = 0; i < FAKE_MAX_CONNS; i++)
 		f->fds[i] = -1;
 	f->listen_fd = tcp_listen(port, &f->port);
@@ -449,6 +454,23 @@ int fake_start(struct fake_server *f, uint16_t port, uint8_t status,
 	if (f->listen_fd < 0 || f->wake_fd < 0)
 		return -1;
 	return pthread_create(&f->thread, NULL, fake_main, f) ? -1 : 0;
+}
+
+int fake_replace(struct fake_server *f, struct test_server *srv,
+		 uint8_t status, const char *name, const char *secret)
+{
+	uint8_t identity[MEMD_ID_SIZE];
+	uint16_t port = srv->port;
+
+	memd_server_identity(srv->s, identity);
+	server_stop(srv);
+	return fake_run(f, port, status, name, secret, identity);
+}
+
+int fake_start(struct fake_server *f, uint16_t port, uint8_t status,
+	       const char *name, const char *secret)
+{
+	return fake_run(f, port, status, name, secret, NULL);
 }
 
 void fake_stop(struct fake_server *f)

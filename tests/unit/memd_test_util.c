@@ -176,6 +176,12 @@ void run_clear(struct page_run *r)
 	memset(r->sums, 0, r->count * sizeof(uint64_t));
 }
 
+bool get_holds(struct page_store *st, struct page_run *r, uint32_t version)
+{
+	run_clear(r);
+	return page_store_get(st, r, 1, NULL) == 0 && run_holds(r, version);
+}
+
 void run_free(struct page_run *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

@@ -56,6 +56,8 @@ struct page_run run_alloc(uint64_t first, uint32_t count);
 void run_fill(struct page_run *r, uint32_t version);
 bool run_holds(const struct page_run *r, uint32_t version);
 void run_clear(struct page_run *r);
+/* Gets @r from @st (cleared first): true if it holds @version. */
+bool get_holds(struct page_store *st, struct page_run *r, uint32_t version);
 void run_free(struct page_run *r, size_t n);
 
 void sleep_ms(long ms);
@@ -163,6 +165,10 @@ struct fake_server {
 
 int fake_start(struct fake_server *f, uint16_t port, uint8_t status,
 	       const char *name, const char *secret);
+/* Takes @srv's place at its address, with its identity: to clients, the
+ * same server gone wrong.  Stops @srv. */
+int fake_replace(struct fake_server *f, struct test_server *srv,
+		 uint8_t status, const char *name, const char *secret);
 void fake_stop(struct fake_server *f);
 
 #endif

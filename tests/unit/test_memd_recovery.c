@@ -155,3 +155,132 @@ TEST(memd_recovery_cleanup_never_drops_a_put_in_flight)
 	run_free(&q, 1);
 	run_free(&s, 1);
 }
+
+static uint64_t short_of(struct page_store *st)
+{
+	struct page_store_stats ss;
+
+	page_store_stats(st, &ss);
+	return ss.under_replicated;
+}
+
+static uint64_t lost_of(struct page_store *st)
+{
+	struct page_store_stats ss;
+
+	page_store_stats(st, &ss);
+	return ss.lost;
+}
+
+/* Waits (10 s at most) until the store has no page short of copies and
+ * @srv holds @pages. */
+static bool wait_repaired(struct page_store *st, struct test_server *srv,
+			  uint64_t pages)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (server_stats(srv).pages >= pages && !short_of(st))
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+/*
+ * replicas=2 on A and B.  A restarts (a new identity, nothing in
+ * memory): the client sees it at the next HELLO, counts A's copies lost
+ * and puts them back from B.  Then B goes: every page still reads back.
+ * (Before, the client never learnt that A's copies were gone, and losing
+ * B lost every page.)
+ */
+static void check_restart_then_loss(bool stranger_first)
+{
+	struct test_server srv[2] = { 0 };
+	struct page_store *st = NULL, *other = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(0, 512);
+	uint16_t ports[2];
+	char one[64];
+
+	CHECK_EQ(open_with_pages(srv, 2, ports, 2, "", &st, &r), 0);
+	CHECK_EQ(server_stats(&srv[0]).pages, 512);
+	CHECK_EQ(short_of(st), 0);
+
+	server_stop(&srv[0]);
+	CHECK_EQ(server_start(&srv[0], ports[0], 64ull << 20), 0);
+	if (stranger_first) {
+		/* another client of the namespace creates it there first */
+		spec_for(one, sizeof(one), ports, 1, 0, "");
+		CHECK_EQ(open_store(one, "vm1", "s", &other, &err), 0);
+		page_store_destroy(other);
+	}
+	CHECK(wait_repaired(st, &srv[0], 512));
+	CHECK_EQ(lost_of(st), 0);
+
+	server_stop(&srv[1]);
+	CHECK(get_holds(st, &r, 1));
+
+	page_store_destroy(st);
+	servers_stop(srv, 2);
+	run_free(&r, 1);
+}
+
+TEST(memd_a_restarted_server_gets_its_copies_back)
+{
+	check_restart_then_loss(false);
+}
+
+TEST(memd_a_namespace_recreated_by_another_client_gets_our_copies_back)
+{
+	check_restart_then_loss(true);
+}
+
+/* replicas=1: a restart loses the pages; they are counted lost, not
+ * short, and a get says they are not there. */
+TEST(memd_a_restart_with_one_copy_counts_the_pages_lost)
+{
+	struct test_server srv = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(100, 50);
+	uint16_t port;
+
+	CHECK_EQ(open_with_pages(&srv, 1, &port, 0, "", &st, &r), 0);
+	server_stop(&srv);
+	CHECK_EQ(server_start(&srv, port, 64ull << 20), 0);
+	for (int i = 0; i < 1000 && lost_of(st) < 50; i++)
+		sleep_ms(10);
+	CHECK_EQ(lost_of(st), 50);
+	CHECK_EQ(short_of(st), 0);
+	CHECK_EQ(RETRY_EAGAIN(page_store_get(st, &r, 1, &err)), -ENOENT);
+	page_store_destroy(st);
+	server_stop(&srv);
+	run_free(&r, 1);
+}
+
+/* min_replicas=1: a put with one copy counts its pages short until the
+ * other server is back and has its copies. */
+TEST(memd_degraded_puts_are_topped_up_when_a_server_is_back)
+{
+	struct test_server srv[2] = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(0, 64), r2 = run_alloc(4096, 128);
+	uint16_t ports[2];
+
+	CHECK_EQ(open_with_pages(srv, 2, ports, 2, ",min_replicas=1", &st, &r), 0);
+	server_stop(&srv[1]);
+	run_fill(&r2, 1);
+	CHECK_EQ(page_store_put(st, &r2, 1, &err), 0);
+	CHECK_EQ(short_of(st), 128);
+
+	/* B back, empty (a new identity): both runs get their copies */
+	CHECK_EQ(server_start(&srv[1], ports[1], 64ull << 20), 0);
+	CHECK(wait_repaired(st, &srv[1], 64 + 128));
+	server_stop(&srv[0]);
+	CHECK(get_holds(st, &r2, 1));
+	CHECK(get_holds(st, &r, 1));
+	page_store_destroy(st);
+	servers_stop(srv, 2);
+	run_free(&r, 1);
+	run_free(&r2, 1);
+}
