@@ -89,6 +89,10 @@
  *   When the VM is ending (or the pager destroyed), a fault still
  *     waiting for an unreachable store is answered with poison: a device
  *     thread waiting there could not be stopped otherwise.
+ *   A replicating store whose pages fall short of their copies (memd: a
+ *     server restarted) puts them back by itself; the evictor says so
+ *     once when it notices, once when they are all back, and the stats
+ *     carry the count (under_replicated).
  *
  * Lifetime: pager_create() attaches to the uffd before uffd_ram_start();
  * pager_start(), once the uffd runs and the kernel is loaded, takes the
@@ -136,6 +140,10 @@ enum pager_event_kind {
 	PAGER_EVENT_EVICT_FAILED,	/* the store refused a put: eviction
 					 * waits and retries */
 	PAGER_EVENT_EVICT_RESUMED,
+	PAGER_EVENT_COPIES_SHORT,	/* the store has pages short of their
+					 * copies (a server lost or missed
+					 * them), and puts them back */
+	PAGER_EVENT_COPIES_BACK,	/* every page has its copies again */
 };
 
 struct pager_event {
@@ -144,6 +152,7 @@ struct pager_event {
 	int error;		/* -errno, 0 for the good news */
 	const char *store;	/* the store's description */
 	const char *detail;	/* the reason, one line ("" if none) */
+	uint64_t count;		/* COPIES_SHORT: pages short of copies */
 };
 
 struct pager_config {
@@ -182,6 +191,8 @@ struct pager_stats {
 	uint64_t bytes_in;	/* page bytes from the store */
 	uint64_t bytes_out;	/* page bytes to the store */
 	uint64_t unreachable;	/* fetches that found no copy reachable */
+	uint64_t under_replicated;	/* the store's pages short of copies
+					 * (memd: being put back) */
 	uint64_t fault_hist[PAGER_HIST_BUCKETS];	/* fault latency */
 	uint64_t fault_p50_us, fault_p90_us, fault_p99_us;
 	unsigned prefetch_window;
