@@ -76,7 +76,8 @@
  * requests to all servers pipelined, reads the replies as they come, and
  * gives the connections back.  A server that fails is marked down: its
  * idle connections are closed, ops skip it, and the store's maintenance
- * thread reconnects it every RETRY_MS or so.  Before it cleans the
+ * thread reconnects it after RETRY_MS (doubling, up to 2 s, while it
+ * keeps failing).  Before it cleans the
  * server's fenced pages it waits until every connection of before the
  * failure is back: a PUT in flight on one may have been stored, and the
  * op that sent it may yet commit that copy as current; a cleanup running
@@ -365,6 +366,7 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 	pthread_mutex_init(&st->claim_lock, NULL);
 	pthread_cond_init(&st->claim_done, NULL);
 	for (unsigned s = 0; s < st->nservers; s++) {
+		st->servers[s].retry_ms = RETRY_MS;
 		pthread_mutex_init(&st->servers[s].lock, NULL);
 		cond_init_monotonic(&st->servers[s].unbusy);
 		st->servers[s].fenced = calloc(words, sizeof(uint64_t));

@@ -3,8 +3,8 @@
  * The memd store's connections (see store_memd_internal.h): TCP connect
  * with a timeout and the handshake (store_memd_hello.c), each server's
  * pool of idle connections, and a server's down state: marked down by the
- * op that saw it fail, brought back after RETRY_MS by the maintenance
- * thread, which first waits for the requests still in flight on the
+ * op that saw it fail, brought back after RETRY_MS (longer while it
+ * keeps failing) by the maintenance thread, which first waits for the requests still in flight on the
  * connections of before the failure, then cleans up its fenced pages,
  * and only then lets ops use it again.
  *
@@ -28,7 +28,7 @@
 
 #include "remote/store_memd_internal.h"
 
-#define RETRY_MS 200
+#define RETRY_MAX_MS 2000		/* RETRY_MS doubling while it fails */
 #define CONNECT_TIMEOUT_MS 2000
 #define MAX_IDLE 8			/* idle connections kept per server */
 #define PROBE_MS 1000			/* an idle server is checked on */
@@ -296,19 +296,21 @@ static int remote_acquire(struct memd_store *st, unsigned s,
 
 	ret = conn_open(st, s, &c, &res, err);
 	pthread_mutex_lock(&r->lock);
+	/* this HELLO may be the only one to say so (the next one finds
+	 * the namespace it created): remembered for the recovery */
+	if (!ret && remote_lost_copies(r, &res))
+		r->reset_pending = true;
 	if (!ret && (r->down || r->generation != generation)) {
 		/* it failed meanwhile: its fenced pages are not clean yet */
 		ret = errmsg_set(err, -EAGAIN, "%s", r->why);
 	} else if (ret) {
-		remote_fail_locked(r, err ? err->text : "");
-	} else if (remote_lost_copies(r, &res)) {
+		remote_fail_locked(r, err->text);
+	} else if (r->reset_pending) {
 		/* not ours to use until the maintenance thread has
-		 * forgotten our copies there; this HELLO may have been the
-		 * one that said so */
-		r->reset_pending = true;
+		 * forgotten our copies there */
 		ret = errmsg_set(err, -EAGAIN, "memd server %s lost our pages "
 				 "(restarted?)", r->label);
-		remote_fail_locked(r, err ? err->text : "");
+		remote_fail_locked(r, err->text);
 	} else {
 		remote_identify(r, &res);
 		c->generation = r->generation;
@@ -359,7 +361,7 @@ void remote_recover(struct memd_store *st, unsigned s)
 	int ret;
 
 	pthread_mutex_lock(&r->lock);
-	if (!r->down || now_ms() - r->last_failure_ms < RETRY_MS) {
+	if (!r->down || now_ms() - r->last_failure_ms < r->retry_ms) {
 		pthread_mutex_unlock(&r->lock);
 		return;
 	}
@@ -384,12 +386,16 @@ void remote_recover(struct memd_store *st, unsigned s)
 		conn_close(c);
 		pthread_mutex_lock(&r->lock);
 		r->last_failure_ms = now_ms();
+		/* a server that refuses us, or stays away: less often */
+		r->retry_ms = r->retry_ms * 2 < RETRY_MAX_MS ? r->retry_ms * 2 :
+							       RETRY_MAX_MS;
 		snprintf(r->why, sizeof(r->why), "%s", why.text);
 		pthread_mutex_unlock(&r->lock);
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
 	remote_identify(r, &res);
+	r->retry_ms = RETRY_MS;
 	r->down = false;
 	c->generation = r->generation;
 	pthread_mutex_unlock(&r->lock);

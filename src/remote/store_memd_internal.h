@@ -62,6 +62,7 @@
 #define REQ_MAX_PIECES 64
 #define LABEL_MAX (MEMD_HOST_MAX + 8)
 #define REPAIR_BATCH 256		/* pages the repair takes at a time */
+#define RETRY_MS 200			/* a failed server is retried after */
 
 /* A connection to one server: in its idle list, or checked out by one op. */
 struct conn {
@@ -95,6 +96,7 @@ struct remote {
 	uint8_t identity[MEMD_ID_SIZE];
 	bool reset_pending;		/* a HELLO saw it lost our copies */
 	int64_t last_failure_ms;
+	int64_t retry_ms;		/* after last_failure_ms */
 	int64_t last_probe_ms;
 	char why[sizeof(struct errmsg)];	/* the last failure */
 };
