@@ -70,7 +70,7 @@ int hello_challenge(struct memd_server *s, struct handshake **hs,
 	memcpy(h->client_nonce, req->nonce, MEMD_NONCE_SIZE);
 	randombytes_buf(h->server_nonce, sizeof(h->server_nonce));
 	memcpy(ch.identity, s->identity, MEMD_ID_SIZE);
-	ch.known = namespace_lookup(s, h->name, h->name_len) != NULL;
+	ch.known = namespace_find(s, h->name, h->name_len) != NULL;
 	memcpy(ch.nonce, h->server_nonce, MEMD_NONCE_SIZE);
 	memcpy(ch.seal_pk, s->seal_pk, MEMD_SEAL_PK_SIZE);
 	memd_encode_challenge(body, &ch);
@@ -135,7 +135,7 @@ int hello_welcome(struct memd_server *s, struct handshake **hs,
 	if (!h)
 		return MEMD_ST_BAD_REQUEST;	/* step 2 before step 1 */
 	*hs = NULL;
-	ns = namespace_lookup(s, h->name, h->name_len);
+	ns = namespace_find(s, h->name, h->name_len);
 	if (ns) {
 		verifier = namespace_verifier(ns);
 	} else if (!req->sealed) {

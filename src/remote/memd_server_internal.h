@@ -111,8 +111,8 @@ void storage_free(struct memd_server *s);
  * Namespaces, for the handshake: the one named so (NULL: none), a new one
  * with its verifier (OK with *@ns set, or FULL), and its verifier.
  */
-struct namespace *namespace_lookup(struct memd_server *s, const char *name,
-				   size_t len);
+struct namespace *namespace_find(struct memd_server *s, const char *name,
+				 size_t len);
 int namespace_create(struct memd_server *s, const char *name, size_t len,
 		     const uint8_t *verifier, const char *peer,
 		     struct namespace **ns);

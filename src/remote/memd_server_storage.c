@@ -226,8 +226,8 @@ static uint64_t namespace_bytes(void)
 	return sizeof(struct namespace) + index_bytes(INDEX_MIN_SIZE);
 }
 
-struct namespace *namespace_lookup(struct memd_server *s, const char *name,
-				   size_t len)
+struct namespace *namespace_find(struct memd_server *s, const char *name,
+				 size_t len)
 {
 	for (struct namespace *ns = s->namespaces; ns; ns = ns->next)
 		if (strlen(ns->name) == len && !memcmp(ns->name, name, len))
