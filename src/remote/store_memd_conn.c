@@ -10,7 +10,8 @@
  * The pools' upkeep (store_memd_idle.c) goes through remote_prune() and
  * remote_take_idle() here.
  *
- * Threads: any op thread, and the maintenance thread (recovery, probes).
+ * Threads: any op thread, and the maintenance thread (recovery, probes,
+ * the pools' upkeep); at the store's end, the thread that destroys it.
  * A server's pool and state (struct remote below its lock) change only
  * under that lock; a connection out of the pool belongs to the one op
  * that checked it out, and counts in its server's nbusy until it is back
