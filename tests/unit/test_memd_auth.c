@@ -24,7 +24,7 @@ TEST(memd_auth_the_secret_and_its_key_never_cross_the_wire)
 {
 	static const char secret[] = "a-secret-of-32-bytes-0123456789!";
 	struct test_server srv = { 0 };
-	struct page_store *st = NULL;
+	struct page_store *st = NULL, *other = NULL;
 	struct errmsg err = { "" };
 	struct proxy px;
 	uint8_t key[MEMD_KEY_SIZE];
@@ -33,9 +33,12 @@ TEST(memd_auth_the_secret_and_its_key_never_cross_the_wire)
 	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
 	CHECK_EQ(proxy_start(&px, srv.port), 0);
 	spec_for(spec, sizeof(spec), &px.port, 1, 0, "");
+	/* a handshake that creates the namespace, then one that joins it
+	 * (while the first store holds it: destroying a store ends its
+	 * namespace), then RELEASE */
 	CHECK_EQ(open_store(spec, "vm1", secret, &st, &err), 0);
-	page_store_destroy(st);
-	CHECK_EQ(open_store(spec, "vm1", secret, &st, &err), 0);
+	CHECK_EQ(open_store(spec, "vm1", secret, &other, &err), 0);
+	page_store_destroy(other);
 	page_store_destroy(st);
 
 	CHECK(px.tap_len > 0);

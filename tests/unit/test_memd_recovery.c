@@ -208,10 +208,10 @@ static void check_restart_then_loss(bool stranger_first)
 	server_stop(&srv[0]);
 	CHECK_EQ(server_start(&srv[0], ports[0], 64ull << 20), 0);
 	if (stranger_first) {
-		/* another client of the namespace creates it there first */
+		/* another client of the namespace creates it there first (and
+		 * keeps it: destroying its store would RELEASE it) */
 		spec_for(one, sizeof(one), ports, 1, 0, "");
 		CHECK_EQ(open_store(one, "vm1", "s", &other, &err), 0);
-		page_store_destroy(other);
 	}
 	CHECK(wait_repaired(st, &srv[0], 512));
 	CHECK_EQ(lost_of(st), 0);
@@ -220,6 +220,8 @@ static void check_restart_then_loss(bool stranger_first)
 	CHECK(get_holds(st, &r, 1));
 
 	page_store_destroy(st);
+	if (other)
+		page_store_destroy(other);
 	servers_stop(srv, 2);
 	run_free(&r, 1);
 }
@@ -283,4 +285,49 @@ TEST(memd_degraded_puts_are_topped_up_when_a_server_is_back)
 	servers_stop(srv, 2);
 	run_free(&r, 1);
 	run_free(&r2, 1);
+}
+
+/*
+ * replicas=2 on A (behind a proxy, a 300 ms namespace TTL) and B.  Cut
+ * off for longer than the TTL, A drops our namespace as if we had gone;
+ * once A is back, its handshake says it created the namespace anew, and
+ * A's copies count as lost and are put back from B, as after a restart.
+ */
+TEST(memd_a_namespace_expired_while_cut_off_gets_our_copies_back)
+{
+	struct memd_server_config cfg = { .capacity = 64ull << 20,
+					  .namespace_ttl_ns = 300000000 };
+	struct test_server srv[2] = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(0, 512);
+	struct proxy px;
+	uint16_t ports[2];
+	char spec[128];
+
+	CHECK_EQ(server_start_cfg(&srv[0], 0, cfg), 0);
+	CHECK_EQ(server_start(&srv[1], 0, 64ull << 20), 0);
+	CHECK_EQ(proxy_start(&px, srv[0].port), 0);
+	ports[0] = px.port;
+	ports[1] = srv[1].port;
+	spec_for(spec, sizeof(spec), ports, 2, 2, "");
+	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
+	run_fill(&r, 1);
+	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+	CHECK_EQ(server_stats(&srv[0]).pages, 512);
+
+	proxy_set_cut(&px, true);
+	CHECK(WAIT_FOR(server_stats(&srv[0]).namespaces == 0 &&
+		       server_stats(&srv[0]).pages == 0));
+	proxy_set_cut(&px, false);
+	CHECK(wait_repaired(st, &srv[0], 512));
+	CHECK_EQ(lost_of(st), 0);
+	CHECK_EQ(server_stats(&srv[0]).namespaces, 1);
+
+	server_stop(&srv[1]);
+	CHECK(get_holds(st, &r, 1));
+	page_store_destroy(st);
+	proxy_stop(&px);
+	servers_stop(srv, 2);
+	run_free(&r, 1);
 }
