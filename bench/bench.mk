@@ -28,8 +28,9 @@ $(BUILD)/bench/farmem_floor: bench/farmem_floor.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -o $@ $< -lpthread
 
-# memd's page index under crafted page numbers: links the library.
-$(BUILD)/bench/memd_flood: bench/memd_flood.c \
+# memd's page index under crafted page numbers: links the library, and
+# the memd tests' helpers for the handshake.
+$(BUILD)/bench/memd_flood: bench/memd_flood.c tests/unit/memd_test_util.c \
 		$(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -Itests/unit -o $@ \

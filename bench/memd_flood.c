@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "memd_old_hash.h"		/* tests/unit */
+#include "memd_test_util.h"		/* tests/unit: the handshake */
 #include "remote/memd_proto.h"
 #include "remote/memd_server.h"
 #include "util/full_io.h"
@@ -109,7 +110,7 @@ static void run(const uint64_t *pages, size_t n, struct timing *t)
 	struct page_run runs[BATCH];
 	struct server sv;
 	double start;
-	int fd, len;
+	int fd;
 
 	t->nput = 0;
 	t->put = calloc(n / BATCH + 1, sizeof(*t->put));
@@ -119,8 +120,7 @@ static void run(const uint64_t *pages, size_t n, struct timing *t)
 		exit(1);
 	}
 	fd = connect_local(memd_server_port(sv.s));
-	len = memd_encode_hello(msg, 1, "flood", (const uint8_t *)"s", 1);
-	if (write_full(fd, msg, (size_t)len) || reply_status(fd) != MEMD_ST_OK)
+	if (wire_hello(fd, "flood", "s", NULL) != MEMD_ST_OK)
 		exit(1);
 	start = now_s();
 	for (size_t i = 0; i < n; i += BATCH) {

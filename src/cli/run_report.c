@@ -48,6 +48,16 @@ static void print_event(void *opaque, const struct pager_event *ev)
 	case PAGER_EVENT_EVICT_RESUMED:
 		fprintf(stderr, "pager: evicting to %s again\n", ev->store);
 		break;
+	case PAGER_EVENT_COPIES_SHORT:
+		fprintf(stderr, "pager: %llu pages in %s have fewer copies than "
+			"asked for (a server lost or missed them): putting them "
+			"back as the servers allow\n",
+			(unsigned long long)ev->count, ev->store);
+		break;
+	case PAGER_EVENT_COPIES_BACK:
+		fprintf(stderr, "pager: every page in %s has its copies again\n",
+			ev->store);
+		break;
 	}
 }
 
@@ -93,7 +103,7 @@ static void print_pager_stats(const struct pager_stats *st)
 	fprintf(stderr, "pager: resident=%llu remote=%llu zero=%llu faults=%llu "
 		"fetches=%llu fetched_pages=%llu prefetch_hit=%.2f evictions=%llu "
 		"bytes_in=%llu bytes_out=%llu fault_p50_us=%llu fault_p90_us=%llu "
-		"fault_p99_us=%llu discarded=%llu\n",
+		"fault_p99_us=%llu discarded=%llu under_replicated=%llu\n",
 		(unsigned long long)st->resident, (unsigned long long)st->remote,
 		(unsigned long long)st->zero, (unsigned long long)st->faults,
 		(unsigned long long)st->fetches,
@@ -103,7 +113,8 @@ static void print_pager_stats(const struct pager_stats *st)
 		(unsigned long long)st->fault_p50_us,
 		(unsigned long long)st->fault_p90_us,
 		(unsigned long long)st->fault_p99_us,
-		(unsigned long long)st->discarded);
+		(unsigned long long)st->discarded,
+		(unsigned long long)st->under_replicated);
 }
 
 static void print_exit_stats(struct machine *m)

@@ -343,6 +343,7 @@ static uint64_t percentile(const uint64_t *hist, uint64_t total, double q)
 
 void pager_get_stats(struct pager *p, struct pager_stats *st)
 {
+	struct page_store_stats ss;
 	uint64_t total = 0;
 
 	*st = (struct pager_stats){
@@ -372,6 +373,8 @@ void pager_get_stats(struct pager *p, struct pager_stats *st)
 	st->fault_p50_us = percentile(st->fault_hist, total, 0.50);
 	st->fault_p90_us = percentile(st->fault_hist, total, 0.90);
 	st->fault_p99_us = percentile(st->fault_hist, total, 0.99);
+	page_store_stats(p->store, &ss);
+	st->under_replicated = ss.under_replicated;
 	pthread_mutex_lock(&p->prefetch_lock);
 	st->prefetch_window = p->window;
 	pthread_mutex_unlock(&p->prefetch_lock);

@@ -107,6 +107,10 @@
  *   A put that fails: the batch stays resident, the event callback says
  *     so once, and eviction retries with a back-off; faults then wait for
  *     room, so the limit holds.
+ *   A replicating store whose pages fall short of their copies (memd: a
+ *     server restarted) puts them back by itself; the evictor says so
+ *     once when it notices, once when they are all back, and the stats
+ *     carry the count (under_replicated).
  *   When the VM is ending (or the pager destroyed), a fault still
  *     waiting for an unreachable store is refused the same way: a device
  *     thread waiting there could not be stopped otherwise.
@@ -164,6 +168,10 @@ enum pager_event_kind {
 	PAGER_EVENT_EVICT_FAILED,	/* the store refused a put: eviction
 					 * waits and retries */
 	PAGER_EVENT_EVICT_RESUMED,
+	PAGER_EVENT_COPIES_SHORT,	/* the store has pages short of their
+					 * copies (a server lost or missed
+					 * them), and puts them back */
+	PAGER_EVENT_COPIES_BACK,	/* every page has its copies again */
 };
 
 struct pager_event {
@@ -172,6 +180,7 @@ struct pager_event {
 	int error;		/* -errno, 0 for the good news */
 	const char *store;	/* the store's description */
 	const char *detail;	/* the reason, one line ("" if none) */
+	uint64_t count;		/* COPIES_SHORT: pages short of copies */
 };
 
 struct pager_config {
@@ -211,6 +220,8 @@ struct pager_stats {
 	uint64_t bytes_out;	/* page bytes to the store */
 	uint64_t unreachable;	/* fetches that found no copy reachable */
 	uint64_t discarded;	/* resident, remote or zero pages given back */
+	uint64_t under_replicated;	/* the store's pages short of copies
+					 * (memd: being put back) */
 	uint64_t fault_hist[PAGER_HIST_BUCKETS];	/* fault latency */
 	uint64_t fault_p50_us, fault_p90_us, fault_p99_us;
 	unsigned prefetch_window;

@@ -179,6 +179,24 @@ static void evict_down(struct pager *p)
 		p->put_delay_ns = RETRY_FIRST_NS;
 }
 
+/* Says once when the store's pages fall short of their copies, once
+ * when they have them all again; the evictor's, without p->lock. */
+static void watch_copies(struct pager *p)
+{
+	struct page_store_stats ss;
+	struct pager_event ev = { .store = p->store_desc, .detail = "" };
+
+	page_store_stats(p->store, &ss);
+	if (!ss.under_replicated == !p->copies_short)
+		return;
+	p->copies_short = ss.under_replicated;
+	ev.kind = p->copies_short ? PAGER_EVENT_COPIES_SHORT :
+				    PAGER_EVENT_COPIES_BACK;
+	ev.count = ss.under_replicated;
+	if (p->cfg.on_event)
+		p->cfg.on_event(p->cfg.opaque, &ev);
+}
+
 void *pager_evictor_thread(void *arg)
 {
 	struct pager *p = arg;
@@ -186,15 +204,18 @@ void *pager_evictor_thread(void *arg)
 	pthread_setname_np(pthread_self(), "pager-evict");
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
-		if (!pager_at_limit(p)) {
+		bool work = pager_at_limit(p);
+
+		if (!work) {
 			struct timespec until;
 
 			until = monotonic_deadline(EVICTOR_IDLE_NS);
 			pthread_cond_timedwait(&p->work, &p->lock, &until);
-			continue;
 		}
 		pthread_mutex_unlock(&p->lock);
-		evict_down(p);
+		watch_copies(p);
+		if (work)
+			evict_down(p);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);

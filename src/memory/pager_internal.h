@@ -144,6 +144,7 @@ struct pager {
 	struct page_run *runs;
 	bool put_failing;		/* atomic: the store refuses puts */
 	uint64_t put_delay_ns;
+	bool copies_short;		/* said the store is short of copies */
 };
 
 /* --- atomic accessors ----------------------------------------------------- */

@@ -66,35 +66,6 @@ bool memd_valid_name(const char *name, size_t len)
 	return true;
 }
 
-static int decode_hello(const uint8_t *body, size_t len,
-			struct memd_request *req, struct errmsg *err)
-{
-	size_t name_len, secret_len;
-
-	if (len < 4)
-		return errmsg_set(err, -EBADMSG, "HELLO body of %zu bytes is too short", len);
-	if (get_le16(body) != MEMD_VERSION)
-		return errmsg_set(err, -EBADMSG, "protocol version %u is not %u",
-				  get_le16(body), MEMD_VERSION);
-	name_len = body[2];
-	secret_len = body[3];
-	if (len != 4 + name_len + secret_len)
-		return errmsg_set(err, -EBADMSG, "HELLO body of %zu bytes for a "
-				  "%zu-byte name and %zu-byte secret",
-				  len, name_len, secret_len);
-	if (!memd_valid_name((const char *)body + 4, name_len))
-		return errmsg_set(err, -EBADMSG, "invalid namespace name: 1-64 of "
-				  "A-Z a-z 0-9 . _ -");
-	if (secret_len < 1 || secret_len > MEMD_SECRET_MAX)
-		return errmsg_set(err, -EBADMSG, "secret of %zu bytes: 1-64 allowed",
-				  secret_len);
-	req->name = (const char *)body + 4;
-	req->name_len = name_len;
-	req->secret = body + 4 + name_len;
-	req->secret_len = secret_len;
-	return 0;
-}
-
 /* PUT, GET, DROP: the run headers (and, for PUT, the records after each). */
 static int decode_runs(uint8_t op, const uint8_t *body, size_t len,
 		       struct memd_request *req, struct errmsg *err)
@@ -158,7 +129,7 @@ int memd_decode_request(const struct memd_hdr *h, const uint8_t *body,
 		return errmsg_set(err, -EBADMSG, "body of %u bytes", h->body_len);
 	switch (h->op) {
 	case MEMD_OP_HELLO:
-		return decode_hello(body, h->body_len, req, err);
+		return memd_decode_hello(body, h->body_len, req, err);
 	case MEMD_OP_PUT:
 	case MEMD_OP_GET:
 	case MEMD_OP_DROP:
@@ -226,26 +197,6 @@ size_t memd_encode_runs(uint8_t *out, uint8_t op, uint64_t id,
 	return size;
 }
 
-int memd_encode_hello(uint8_t *out, uint64_t id, const char *name,
-		      const uint8_t *secret, size_t secret_len)
-{
-	size_t name_len = name ? strlen(name) : 0;
-	struct memd_hdr h = { .op = MEMD_OP_HELLO, .id = id };
-	uint8_t *p = out + MEMD_HDR_SIZE;
-
-	if (!memd_valid_name(name, name_len) || !secret || secret_len < 1 ||
-	    secret_len > MEMD_SECRET_MAX)
-		return -EINVAL;
-	h.body_len = (uint32_t)(4 + name_len + secret_len);
-	memd_hdr_encode(&h, out);
-	put_le16(p, MEMD_VERSION);
-	p[2] = (uint8_t)name_len;
-	p[3] = (uint8_t)secret_len;
-	memcpy(p + 4, name, name_len);
-	memcpy(p + 4 + name_len, secret, secret_len);
-	return (int)(MEMD_HDR_SIZE + h.body_len);
-}
-
 static size_t encode_empty(uint8_t *out, uint8_t op, uint64_t id)
 {
 	struct memd_hdr h = { .op = op, .id = id };
@@ -295,7 +246,7 @@ int memd_decode_stats(const uint8_t *body, size_t len, struct memd_stats *st)
 }
 
 int memd_check_reply(const struct memd_hdr *h, uint8_t op, uint64_t id,
-		     uint32_t get_pages, struct errmsg *err)
+		     uint32_t arg, struct errmsg *err)
 {
 	size_t want = 0;
 
@@ -306,7 +257,9 @@ int memd_check_reply(const struct memd_hdr *h, uint8_t op, uint64_t id,
 	if (h->status > MEMD_ST_BAD_REQUEST)
 		return errmsg_set(err, -EBADMSG, "unknown reply status %u", h->status);
 	if (h->status == MEMD_ST_OK && op == MEMD_OP_GET)
-		want = (size_t)get_pages * MEMD_RECORD;
+		want = (size_t)arg * MEMD_RECORD;
+	else if (h->status == MEMD_ST_OK && op == MEMD_OP_HELLO)
+		want = arg == 1 ? MEMD_CHALLENGE_SIZE : MEMD_WELCOME_SIZE;
 	else if (h->status == MEMD_ST_OK && op == MEMD_OP_STATS)
 		want = MEMD_STATS_SIZE;
 	if (h->body_len != want)

@@ -198,6 +198,8 @@ int memd_server_create(const struct memd_server_config *cfg,
 	if (!ret && peers_init(s))
 		ret = errmsg_set(err, -ENOMEM, "out of memory");
 	if (!ret)
+		ret = auth_init(s, err);
+	if (!ret)
 		ret = open_listener(s, cfg->listen, err);
 	if (ret)
 		goto fail;
@@ -308,6 +310,7 @@ void memd_server_destroy(struct memd_server *s)
 	conns_close_all(s);
 	peers_free(s);
 	storage_free(s);
+	auth_free(s);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	if (s->stop_fd >= 0)

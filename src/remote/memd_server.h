@@ -4,11 +4,17 @@
  * and serves them over TCP (the protocol is memd_proto.h).
  *
  * One thread runs an epoll loop over non-blocking sockets; pages live in
- * namespaces, each guarded by a secret given at its first HELLO.  The
- * server keeps only a keyed hash of a secret (XXH3-128 under a random key
- * drawn when the server starts) and compares in constant time; a wrong
- * secret is refused, logged, and its connection closed.  A client that
- * reconnects with the right secret finds its namespace's pages.
+ * namespaces, each guarded by a secret that never reaches the server:
+ * the handshake (memd_proto.h) has the client prove it knows a verifier
+ * derived from the secret, the server's identity and the namespace's
+ * name, and the server prove it knows it too.  The server keeps only the
+ * verifier, brought (sealed to the server's key) by the HELLO that
+ * created the namespace; a wrong proof is refused, logged, and its
+ * connection closed.  A client that reconnects with the right secret
+ * finds its namespace's pages.  The server draws a random identity when
+ * it starts and tells it in every handshake, with whether this HELLO
+ * created the namespace: pages live only in memory, and that is how a
+ * client learns that a restart lost them.
  *
  * Capacity: @capacity bounds the bytes the server allocates for pages
  * and for everything that grows with them: page slabs (mapped 512 pages
@@ -37,8 +43,9 @@
  *     connection (its VM is gone without saying so: crashed, killed);
  *     its pages are then freed in the background;
  *   - connections: at most @max_conns_per_peer per peer (an IPv4
- *     address, an IPv6 /64), @hello_timeout_ns to say HELLO, closed
- *     after @idle_timeout_ns without a byte, and when all @max_clients
+ *     address, an IPv6 /64), @hello_timeout_ns to say HELLO (both
+ *     steps of the handshake), closed after @idle_timeout_ns without a
+ *     byte, and when all @max_clients
  *     are taken a new one replaces the oldest that has not said HELLO;
  *   - the page index hashes page numbers with a key drawn at start, so
  *     no choice of pages makes lookups slow, and grows a few buckets per
@@ -122,6 +129,10 @@ void memd_server_stop(struct memd_server *s);
  * "[::1]:7070". */
 void memd_server_address(const struct memd_server *s, char *buf, size_t len);
 uint16_t memd_server_port(const struct memd_server *s);
+
+/* Its identity (MEMD_ID_SIZE bytes), drawn at create: what clients see
+ * change when it restarts.  Any thread. */
+void memd_server_identity(const struct memd_server *s, uint8_t *out);
 
 /* A snapshot of the counters (namespace_pages is 0). */
 void memd_server_stats(struct memd_server *s, struct memd_stats *out);

@@ -14,8 +14,9 @@
  *     connected, so one that has not is the likeliest to be idle or
  *     hostile, and a crowd of them cannot keep a real client out.  With
  *     none to take, the new one is closed at once.
- *   - A connection that has not said HELLO s->hello_timeout_ns after it
- *     was accepted is closed; so is one that has moved no bytes for
+ *   - A connection that has not said HELLO (both steps of the handshake
+ *     answered OK) s->hello_timeout_ns after it was accepted is closed,
+ *     however far it got; so is one that has moved no bytes for
  *     s->idle_timeout_ns.  Both kinds sit in a list in deadline order
  *     (s->waiting by accept time, s->active by last activity, a
  *     connection moving to its tail when it is active), so the loop
@@ -176,6 +177,7 @@ void conns_bury(struct memd_server *s)
 		s->graveyard = c->dead_next;
 		free(c->in);
 		free(c->out);
+		handshake_free(c->hs);
 		free(c);
 	}
 }

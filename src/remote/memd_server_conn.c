@@ -78,19 +78,42 @@ static int reply_empty(struct conn *c, const struct memd_hdr *req,
 
 /* ---- requests ------------------------------------------------------------ */
 
+/* A reply with a body, queued. */
+static int reply_body(struct conn *c, const struct memd_request *req,
+		      const uint8_t *body, uint32_t len)
+{
+	struct memd_hdr h = { .op = req->op, .id = req->id, .body_len = len };
+	uint8_t *p = out_reserve(c, MEMD_HDR_SIZE + len);
+
+	if (!p)
+		return -ENOMEM;
+	memd_hdr_encode(&h, p);
+	memcpy(p + MEMD_HDR_SIZE, body, len);
+	return REPLY_WRITTEN;
+}
+
 static int handle_hello(struct memd_server *s, struct conn *c,
 			const struct memd_request *req)
 {
+	uint8_t body[MEMD_CHALLENGE_SIZE > MEMD_WELCOME_SIZE ?
+		     MEMD_CHALLENGE_SIZE : MEMD_WELCOME_SIZE];
 	int status;
 
 	if (c->ns)
 		return MEMD_ST_BAD_REQUEST;
-	status = namespace_hello(s, req, c->peer, &c->ns);
+	if (req->hello_step == 1)
+		status = hello_challenge(s, &c->hs, req, body);
+	else
+		status = hello_welcome(s, &c->hs, req, c->peer, &c->ns, body);
 	if (status == MEMD_ST_BAD_SECRET)
 		c->closing = true;
-	if (status == MEMD_ST_OK)
+	if (status != MEMD_ST_OK)
+		return status;
+	/* the handshake is done only once step 2 is answered OK */
+	if (req->hello_step == 2)
 		conn_said_hello(s, c);
-	return status;
+	return reply_body(c, req, body, req->hello_step == 1 ?
+			  MEMD_CHALLENGE_SIZE : MEMD_WELCOME_SIZE);
 }
 
 static int handle_put(struct memd_server *s, struct conn *c,

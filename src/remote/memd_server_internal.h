@@ -9,7 +9,10 @@
  *                            deadlines, closing
  *   memd_server_conn.c       the protocol: connections' buffers, framing,
  *                            requests and replies
- *   memd_server_namespace.c  namespaces' lives: HELLO, leaving, RELEASE,
+ *   memd_server_auth.c       the handshake: the server's identity and
+ *                            sealing keys, the HELLO steps
+ *   memd_server_namespace.c  namespaces' lives: creating and joining
+ *                            (for the handshake), leaving, RELEASE,
  *                            expiry, freeing their pages in the background
  *   memd_server_storage.c    the pages: slabs, PUT, GET, DROP, the
  *                            capacity and the quota
@@ -43,13 +46,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <xxhash.h>
 
 #include "remote/memd_server.h"
 #include "remote/memd_server_index.h"
 #include "util/clock.h"
 
-#define KEY_SIZE 192			/* >= XXH3_SECRET_SIZE_MIN */
 #define PEER_KEY_SIZE 16		/* crypto_shorthash_KEYBYTES */
 
 /* A circular doubly linked list, or an entry of one (kernel style). */
@@ -87,6 +88,7 @@ static inline void list_del(struct list *e)
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
 struct peer;				/* memd_server_accept.c's */
+struct handshake;			/* memd_server_auth.c's */
 
 /* A client's connection: accepted and closed by memd_server_accept.c,
  * its bytes and requests memd_server_conn.c's. */
@@ -98,6 +100,7 @@ struct conn {
 	char peer[64];
 	struct peer *from;		/* its peer's count */
 	uint64_t since_ns;		/* accepted; after HELLO: last active */
+	struct handshake *hs;		/* between the HELLO steps */
 	struct namespace *ns;		/* after a successful HELLO */
 	uint8_t *in;
 	size_t in_len, in_cap;
@@ -119,7 +122,9 @@ struct namespace {
 	unsigned nconns;		/* connections that said HELLO to it */
 	uint64_t orphaned_ns;		/* when nconns fell to 0 */
 	char name[MEMD_NAME_MAX + 1];
-	XXH128_hash_t secret_hash;
+	/* what its clients prove they know, never their secret (see
+	 * memd_server_auth.c) */
+	uint8_t verifier[MEMD_KEY_SIZE];
 	struct memd_index index;
 };
 
@@ -153,9 +158,11 @@ struct memd_server {
 	unsigned max_clients, max_per_peer;
 	memd_log_fn log;
 	void *log_opaque;
-	uint8_t key[KEY_SIZE];		/* secrets' hashes */
 	uint8_t index_key[MEMD_INDEX_KEY_SIZE];	/* page indexes' hashes */
 	uint8_t peer_key[PEER_KEY_SIZE];	/* the peer table's hashes */
+	/* memd_server_auth.c's, drawn at create */
+	uint8_t identity[MEMD_ID_SIZE];
+	uint8_t seal_pk[MEMD_SEAL_PK_SIZE], seal_sk[MEMD_SEAL_PK_SIZE];
 	struct slabs slabs;
 	struct list namespaces;		/* live ones */
 	struct list orphans;		/* live, no connection, oldest first */
@@ -224,12 +231,19 @@ void conn_event(struct memd_server *s, struct conn *c, uint32_t events);
 /* ---- memd_server_namespace.c: namespaces ---------------------------------- */
 
 /*
- * HELLO: joins @req's namespace, creating it if new: OK with *@ns set
- * (the connection is counted in it until namespace_leave()), BAD_SECRET
- * or FULL.  @peer names the client in log lines.
+ * For the handshake (memd_server_auth.c, which checks the proofs): the
+ * live namespace named so (NULL: none); a new one with @verifier (OK
+ * with *@ns set, or FULL; @peer names the client in log lines); joining
+ * one; a namespace's verifier.  A created or joined namespace counts the
+ * connection until namespace_leave().
  */
-int namespace_hello(struct memd_server *s, const struct memd_request *req,
-		    const char *peer, struct namespace **ns);
+struct namespace *namespace_find(struct memd_server *s, const char *name,
+				 size_t len);
+int namespace_create(struct memd_server *s, const char *name, size_t len,
+		     const uint8_t *verifier, const char *peer,
+		     struct namespace **ns);
+void namespace_join(struct namespace *ns);
+const uint8_t *namespace_verifier(const struct namespace *ns);
 /* A connection that said HELLO to @ns is gone. */
 void namespace_leave(struct memd_server *s, struct namespace *ns);
 /* Drops @ns, which no connection is in any more, and frees its pages in
@@ -279,5 +293,23 @@ uint64_t namespace_pages(const struct namespace *ns);
  * before a call that may have allocated or freed one. */
 void index_bytes_changed(struct memd_server *s, const struct memd_index *ix,
 			 uint64_t before);
+
+/* ---- memd_server_auth.c: the handshake ----------------------------------- */
+
+/* The identity and the sealing key pair (sodium_init() first). */
+int auth_init(struct memd_server *s, struct errmsg *err);
+void auth_free(struct memd_server *s);
+/*
+ * HELLO step 1: a handshake begins in *@hs, the challenge goes in @body
+ * (MEMD_CHALLENGE_SIZE); OK, BAD_REQUEST (one is under way) or -ENOMEM.
+ * Step 2 ends it (*@hs freed): OK with *@ns joined or created and the
+ * welcome in @body (MEMD_WELCOME_SIZE), BAD_SECRET, FULL or BAD_REQUEST.
+ */
+int hello_challenge(struct memd_server *s, struct handshake **hs,
+		    const struct memd_request *req, uint8_t *body);
+int hello_welcome(struct memd_server *s, struct handshake **hs,
+		  const struct memd_request *req, const char *peer,
+		  struct namespace **ns, uint8_t *body);
+void handshake_free(struct handshake *hs);
 
 #endif

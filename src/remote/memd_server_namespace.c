@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * The memd server's namespaces from birth to end (see
- * memd_server_internal.h): a HELLO creates or joins one, connections
- * leave it, and it ends by RELEASE or by expiry after namespace_ttl_ns
- * without a connection.  An ended namespace's name is free at once; its
+ * memd_server_internal.h): a handshake creates one with the verifier it
+ * brings, or joins one (memd_server_auth.c checks the proofs against
+ * namespace_verifier()), connections leave it, and it ends by RELEASE or
+ * by expiry after namespace_ttl_ns without a connection.  An ended
+ * namespace's name is free at once (and its verifier forgotten); its
  * pages go back to the slabs in the background, a bounded number of
  * index buckets per step (WORK_BUCKETS), so that dropping a namespace of
  * millions of pages does not stall the other clients.  The same queue
@@ -21,7 +23,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "remote/memd_server_internal.h"
 
@@ -35,33 +36,8 @@ static uint64_t namespace_bytes(void)
 	       memd_index_table_bytes(MEMD_INDEX_MIN_SIZE);
 }
 
-/* Keyed, so a dump of the server's memory does not let anyone test
- * guesses of a secret offline without the key too. */
-static XXH128_hash_t secret_hash(const struct memd_server *s,
-				 const struct memd_request *req)
-{
-	uint8_t buf[2 + MEMD_NAME_MAX + MEMD_SECRET_MAX];
-	XXH128_hash_t h;
-
-	buf[0] = (uint8_t)req->name_len;
-	memcpy(buf + 1, req->name, req->name_len);
-	buf[1 + req->name_len] = (uint8_t)req->secret_len;
-	memcpy(buf + 2 + req->name_len, req->secret, req->secret_len);
-	h = XXH3_128bits_withSecret(buf, 2 + req->name_len + req->secret_len,
-				    s->key, sizeof(s->key));
-	explicit_bzero(buf, sizeof(buf));
-	return h;
-}
-
-static bool hash_equal_ct(XXH128_hash_t a, XXH128_hash_t b)
-{
-	volatile uint64_t diff = (a.low64 ^ b.low64) | (a.high64 ^ b.high64);
-
-	return diff == 0;
-}
-
-static struct namespace *namespace_find(struct memd_server *s,
-					const char *name, size_t len)
+struct namespace *namespace_find(struct memd_server *s, const char *name,
+				 size_t len)
 {
 	for (struct list *l = s->namespaces.next; l != &s->namespaces; l = l->next) {
 		struct namespace *ns = list_entry(l, struct namespace, all);
@@ -72,43 +48,36 @@ static struct namespace *namespace_find(struct memd_server *s,
 	return NULL;
 }
 
+const uint8_t *namespace_verifier(const struct namespace *ns)
+{
+	return ns->verifier;
+}
+
 static void namespace_free(struct memd_server *s, struct namespace *ns)
 {
 	counter_add(&s->c.used, -(int64_t)(sizeof(*ns) +
 					   memd_index_bytes(&ns->index)));
+	explicit_bzero(ns->verifier, sizeof(ns->verifier));
 	memd_index_free(&ns->index);
 	free(ns);
 }
 
-static void namespace_join(struct namespace *ns)
+void namespace_join(struct namespace *ns)
 {
 	if (!ns->nconns++)
 		list_del(&ns->orphan);
 }
 
-int namespace_hello(struct memd_server *s, const struct memd_request *req,
-		    const char *peer, struct namespace **out)
+int namespace_create(struct memd_server *s, const char *name, size_t len,
+		     const uint8_t *verifier, const char *peer,
+		     struct namespace **out)
 {
-	XXH128_hash_t h;
 	struct namespace *ns;
 
-	h = secret_hash(s, req);
-	ns = namespace_find(s, req->name, req->name_len);
-	if (ns) {
-		if (!hash_equal_ct(h, ns->secret_hash)) {
-			counter_add(&s->c.bad_secrets, 1);
-			say(s, MEMD_LOG_WARN, "refused %s: wrong secret for namespace '%s'",
-			    peer, ns->name);
-			return MEMD_ST_BAD_SECRET;
-		}
-		namespace_join(ns);
-		*out = ns;
-		return MEMD_ST_OK;
-	}
 	if (!budget_allows(s, namespace_bytes())) {
 		counter_add(&s->c.full_refusals, 1);
 		say(s, MEMD_LOG_INFO, "capacity reached: no room for namespace "
-		    "'%.*s' of %s", (int)req->name_len, req->name, peer);
+		    "'%.*s' of %s", (int)len, name, peer);
 		return MEMD_ST_FULL;
 	}
 	ns = calloc(1, sizeof(*ns));
@@ -116,8 +85,8 @@ int namespace_hello(struct memd_server *s, const struct memd_request *req,
 		free(ns);
 		return MEMD_ST_FULL;
 	}
-	memcpy(ns->name, req->name, req->name_len);
-	ns->secret_hash = h;
+	memcpy(ns->name, name, len);
+	memcpy(ns->verifier, verifier, MEMD_KEY_SIZE);
 	ns->nconns = 1;
 	list_init(&ns->orphan);
 	list_add_tail(&s->namespaces, &ns->all);
@@ -156,6 +125,7 @@ void namespace_release(struct memd_server *s, struct namespace *ns,
 	    ns->name, why, (unsigned long long)namespace_pages(ns));
 	list_del(&ns->all);
 	list_del(&ns->orphan);
+	explicit_bzero(ns->verifier, sizeof(ns->verifier));
 	ns->released = true;
 	counter_add(&s->c.namespaces, -1);
 	namespace_queue(s, ns);

@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 
 #include "remote/memd_server_index.h"
 #include "remote/memd_server_internal.h"
@@ -281,8 +280,6 @@ int storage_init(struct memd_server *s, struct errmsg *err)
 	if (!s->slabs.slab)
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	counter_add(&s->c.used, (int64_t)(s->slabs.max_slabs * sizeof(uint8_t *)));
-	if (getrandom(s->key, sizeof(s->key), 0) != sizeof(s->key))
-		return errmsg_set(err, -EIO, "getrandom: %s", strerror(errno));
 	crypto_shorthash_keygen(s->index_key);
 	return 0;
 }
@@ -293,6 +290,5 @@ void storage_free(struct memd_server *s)
 	for (uint32_t i = 0; i < s->slabs.nslabs; i++)
 		munmap(s->slabs.slab[i], SLAB_BYTES);
 	free(s->slabs.slab);
-	explicit_bzero(s->key, sizeof(s->key));
 	explicit_bzero(s->index_key, sizeof(s->index_key));
 }

@@ -55,7 +55,7 @@ int page_store_open(const char *spec, const struct page_store_params *p,
 	}
 	return errmsg_set(err, -EINVAL,
 			  "invalid memory backend '%s': give file:PATH, "
-			  "memd:HOST:PORT[,HOST:PORT...][,replicas=N] or "
+			  "memd:HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K] or "
 			  "memcached:HOST:PORT[,HOST:PORT...]", spec);
 }
 

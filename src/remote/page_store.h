@@ -3,7 +3,7 @@
  * Page stores: where the pager (memory/pager.h) keeps guest pages it has
  * evicted.  One contract, several backends, one file each:
  *   file:PATH                          local swap file (store_file.c)
- *   memd:HOST:PORT[,HOST:PORT...][,replicas=N]
+ *   memd:HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]
  *                                      rackvm memd servers (store_memd.c)
  *   memcached:HOST:PORT[,HOST:PORT...] a memcached pool (store_memcached.c)
  *
@@ -33,7 +33,8 @@
  *   -ENOSPC  the store refused a put because it is full;
  *   -ENOENT  a get asked for a page the store does not hold;
  *   -EBADMSG a page came back with a bad checksum from every copy;
- *   -EACCES  the server refused our namespace secret;
+ *   -EACCES  the server refused our namespace secret (memd: at open, or
+ *            when every server that may hold a page refused us);
  *   other    fatal for this store.
  * A failed put leaves the pages' previous stored copies (if any) as they
  * were or makes them unreadable (-ENOENT), never silently replaced by
@@ -59,6 +60,14 @@ struct page_run {
 
 struct page_store;
 
+/* What a replicating store says of its copies. */
+struct page_store_stats {
+	uint64_t under_replicated;	/* stored with fewer copies than asked
+					 * for; being put back */
+	uint64_t lost;			/* no copy left anywhere (the pager
+					 * fails on them when they are needed) */
+};
+
 struct page_store_ops {
 	/* Stores every page of every run (replacing older copies). */
 	int (*put)(struct page_store *s, const struct page_run *runs,
@@ -72,6 +81,8 @@ struct page_store_ops {
 		    size_t n, struct errmsg *err);
 	/* One line for humans: "memd 10.0.0.2:7070,10.0.0.3:7070 replicas=2". */
 	void (*describe)(struct page_store *s, char *buf, size_t len);
+	/* Its counters; NULL for a store that has none (all zero). */
+	void (*stats)(struct page_store *s, struct page_store_stats *out);
 	void (*destroy)(struct page_store *s);
 };
 
@@ -114,6 +125,14 @@ static inline int page_store_drop(struct page_store *s,
 				  struct errmsg *err)
 {
 	return s->ops->drop(s, runs, n, err);
+}
+
+static inline void page_store_stats(struct page_store *s,
+				    struct page_store_stats *out)
+{
+	*out = (struct page_store_stats){ 0 };
+	if (s->ops->stats)
+		s->ops->stats(s, out);
 }
 
 static inline void page_store_destroy(struct page_store *s)

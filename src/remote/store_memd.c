@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * The memd page store: pages on one or more `rackvm memd` servers,
- * optionally replicated.  Spec: HOST:PORT[,HOST:PORT...][,replicas=N]
- * (at most MAX_SERVERS servers, N from 1 to their number, default 1).
+ * optionally replicated.  Spec:
+ *   HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]
+ * (at most MAX_SERVERS servers, N from 1 to their number, default 1; K
+ * from 1 to N, default N).
  *
  * Placement: pages are placed in groups of 16 (page >> GROUP_SHIFT), so
  * that a run stays in one request where it can.  Each group ranks the
@@ -12,15 +14,19 @@
  * groups it wins.  A group's home is the first N servers of its ranking.
  *
  * put writes every page to its N home servers.  A server that is down,
- * fails, or is full is replaced by the next one in the ranking, so put
- * succeeds as long as every page got at least one acknowledged copy: N
- * copies when N servers were up and had room, fewer (but never none)
- * otherwise.  It fails with -ENOSPC when some page found no room, and
- * -EAGAIN when no server could take it.
+ * fails, refuses us or is full is replaced by the next one in the
+ * ranking.  put succeeds only when every page has N acknowledged copies
+ * (the caller then drops its own copy, so fewer would silently weaken
+ * replicas=N); with min_replicas=K it also succeeds with K to N-1 copies
+ * (degraded, an explicit choice of the spec), and the page counts as
+ * under-replicated until the repair (below) has its other copies.  It
+ * fails with -ENOSPC when some page found no room, and -EAGAIN when too
+ * few servers could take it.
  * get reads each page from the first copy in ranking order that is
  * reachable and holds it with a good checksum (page_checksum()), falling
- * back to the next one on a dead server, a missing page or a bad
- * checksum.
+ * back to the next one on anything that goes wrong with one server: a
+ * dead or refusing server, an error status, a missing page or a bad
+ * checksum.  Only when every copy failed is it an error.
  *
  * Copies that are not current.  The checksum covers a page's contents
  * and number, not its version: a copy left on a server that missed a
@@ -29,7 +35,8 @@
  * read (the "fenced" bitmap, one bit per guest page), and per page
  * whether a current copy may live outside its home (the "spilled"
  * bitmap).  After a put, every server that may hold a copy but did not
- * acknowledge the new one is fenced for the page; a drop fences the
+ * acknowledge the new one (a home, any server of a spilled page, any
+ * server the put tried) is fenced for the page; a drop fences the
  * servers it cannot reach.  A server that comes back after a failure
  * first drops every page fenced on it, and is used again only then.  The
  * bitmaps cost (servers + 1) bits per guest page, allocated zeroed and
@@ -38,14 +45,35 @@
  * the contract allows a failed put to make pages unreadable, never to
  * leave part of the new data readable.
  *
+ * Lost copies.  memd keeps pages in memory only: a memd that restarts
+ * has lost every copy, and a namespace that is gone from a server (and
+ * re-created) too.  The handshake says both: the server's identity,
+ * random at each start, and whether this HELLO created the namespace
+ * (store_memd_hello.c, authenticated by the server's proof).  When a
+ * server we have spoken to comes back with another identity, or says
+ * our namespace was created, every copy it may have held is fenced and
+ * its page counted under-replicated (store_memd_fence.c); whoever
+ * created the namespace there, its contents are never read.  A server
+ * that is only down loses nothing we know of: its copies count once it
+ * answers again.
+ * The repair (store_memd_repair.c) then puts the missing copies back
+ * from a current one, on the maintenance thread, REPAIR_BATCH pages a
+ * tick, never on an op's path; a page with no copy left anywhere is
+ * counted lost, and fails when the pager needs it.  The store's stats op
+ * says both counts.
+ *
  * Opening connects to every server and registers the namespace; it
  * succeeds when at least one server answers (the others are retried as
- * above), and fails with -EACCES when any refuses the secret.  While the
- * store is open, a thread closes connections idle for a few seconds but
- * one per server, which it keeps alive: memd drops a namespace that has
- * no connection for a while.  Destroying the store drops the namespace
- * on every server it reaches (RELEASE): a namespace belongs to one VM,
- * and its pages die with it (store_memd_idle.c).
+ * above), and fails with -EACCES when any refuses the secret: a
+ * misconfiguration is best said at once.  Later, a server that refuses
+ * us is only one failed server among the others.  While the store is
+ * open, the maintenance thread closes connections idle for a few
+ * seconds but one per server, which it keeps alive: memd drops a
+ * namespace that has no connection for a while.  Destroying the store
+ * stops that thread, then drops the namespace on every server it is
+ * connected to (RELEASE, over connections whose handshake passed): a
+ * namespace belongs to one VM, and its pages die with it
+ * (store_memd_idle.c).
  *
  * Concurrency: the ops may run on several threads at once for different
  * pages; two ops on one page must not overlap (the pager serialises
@@ -54,24 +82,42 @@
  * (connecting and saying HELLO when the pool is empty), sends all its
  * requests to all servers pipelined, reads the replies as they come, and
  * gives the connections back.  A server that fails is marked down: its
- * idle connections are closed, and reconnecting is tried again at most
- * every RETRY_MS, by one thread at a time.  A request that makes no
- * progress for IO_TIMEOUT_MS marks its server down.
+ * idle connections are closed, ops skip it, and the store's maintenance
+ * thread reconnects it after RETRY_MS (doubling, up to 2 s, while it
+ * keeps failing).  Before it cleans the
+ * server's fenced pages it waits until every connection of before the
+ * failure is back: a PUT in flight on one may have been stored, and the
+ * op that sent it may yet commit that copy as current; a cleanup running
+ * alongside could drop it after the server stored it.  A request that
+ * makes no progress for IO_TIMEOUT_MS marks its server down.
  *
  * This file holds the page_store ops and opening the store; the
- * connections, the request pipeline, placement and fencing have a file
- * each, listed with their contract in store_memd_internal.h.
+ * connections, the handshake, the request pipeline, placement, fencing,
+ * the maintenance thread and the repair have a file each, listed with
+ * their contract in store_memd_internal.h.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 #include <xxhash.h>
 
 #include "remote/store_memd_internal.h"
 #include "util/parse.h"
+
+/* For timed waits against monotonic_deadline(). */
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
 
 static int check_runs(const struct memd_store *st, const struct page_run *runs,
 		      size_t n, bool need_data, struct errmsg *err)
@@ -90,6 +136,7 @@ static int memd_put(struct page_store *ps, const struct page_run *runs,
 	ret = check_runs(st, runs, n, true, err);
 	if (ret)
 		return ret;
+	claim_runs(st, runs, n);
 	op_init(&op, st);
 	split_runs(&op, runs, n, NULL, true);
 	while (!op.fatal && put_pick_targets(&op)) {
@@ -101,13 +148,12 @@ static int memd_put(struct page_store *ps, const struct page_run *runs,
 	if (!ret)
 		put_commit(&op);
 	op_finish(&op);
-	if (ret) {
+	if (ret)
 		drop_pages(st, runs, n, DROP_EVERYWHERE, &ignored);
-		return ret;
-	}
-	/* old copies left on live servers off the new homes */
-	drop_pages(st, runs, n, DROP_STALE, &ignored);
-	return 0;
+	else	/* old copies left on live servers off the new homes */
+		drop_pages(st, runs, n, DROP_STALE, &ignored);
+	release_runs(st, runs, n);
+	return ret;
 }
 
 static int memd_get(struct page_store *ps, const struct page_run *runs,
@@ -139,7 +185,20 @@ static int memd_drop(struct page_store *ps, const struct page_run *runs,
 	struct memd_store *st = (struct memd_store *)ps;
 	int ret = check_runs(st, runs, n, false, err);
 
-	return ret ? ret : drop_pages(st, runs, n, DROP_PAGES, err);
+	if (ret)
+		return ret;
+	claim_runs(st, runs, n);
+	ret = drop_pages(st, runs, n, DROP_PAGES, err);
+	release_runs(st, runs, n);
+	return ret;
+}
+
+static void memd_stats(struct page_store *ps, struct page_store_stats *out)
+{
+	struct memd_store *st = (struct memd_store *)ps;
+
+	out->under_replicated = __atomic_load_n(&st->nshort, __ATOMIC_RELAXED);
+	out->lost = __atomic_load_n(&st->nlost, __ATOMIC_RELAXED);
 }
 
 static void memd_describe(struct page_store *ps, char *buf, size_t len)
@@ -151,29 +210,46 @@ static void memd_describe(struct page_store *ps, char *buf, size_t len)
 		used += (size_t)snprintf(buf + used, len - used, "%s%s",
 					 s ? "," : "", st->servers[s].label);
 	if (used < len)
-		snprintf(buf + used, len - used, " replicas=%u", st->replicas);
+		used += (size_t)snprintf(buf + used, len - used, " replicas=%u",
+					 st->replicas);
+	if (used < len && st->min_replicas < st->replicas)
+		snprintf(buf + used, len - used, " min_replicas=%u",
+			 st->min_replicas);
 }
 
-/* Frees @st; no thread and no op uses it any more. */
+/* Frees @st, stopping its maintenance thread if it runs; no op uses it
+ * any more. */
 static void memd_free(struct memd_store *st)
 {
+	maint_stop(st);
 	for (unsigned s = 0; s < st->nservers; s++) {
 		conn_close_list(st->servers[s].idle);
 		pthread_mutex_destroy(&st->servers[s].lock);
+		pthread_cond_destroy(&st->servers[s].unbusy);
 		free(st->servers[s].fenced);
 	}
+	pthread_mutex_destroy(&st->maint_lock);
+	pthread_cond_destroy(&st->maint_wake);
+	pthread_mutex_destroy(&st->claim_lock);
+	pthread_cond_destroy(&st->claim_done);
 	free(st->spilled);
-	explicit_bzero(st->secret, sizeof(st->secret));
+	free(st->stored);
+	free(st->short_copies);
+	free(st->claimed);
+	free(st->repair_data);
+	free(st->repair_sums);
+	sodium_memzero(st->key, sizeof(st->key));
 	free(st);
 }
 
 /* The VM is done with its pages: the servers free them now rather than
- * when the namespace's TTL runs out. */
+ * when the namespace's TTL runs out.  The maintenance thread goes first:
+ * nothing else may use the pools (or bring a server back) meanwhile. */
 static void memd_destroy(struct page_store *ps)
 {
 	struct memd_store *st = (struct memd_store *)ps;
 
-	idle_reaper_stop(st);
+	maint_stop(st);
 	release_namespace(st);
 	memd_free(st);
 }
@@ -183,10 +259,11 @@ static const struct page_store_ops memd_ops = {
 	.get = memd_get,
 	.drop = memd_drop,
 	.describe = memd_describe,
+	.stats = memd_stats,
 	.destroy = memd_destroy,
 };
 
-#define SPEC_SYNTAX "HOST:PORT[,HOST:PORT...][,replicas=N]"
+#define SPEC_SYNTAX "HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]"
 
 static int parse_server(struct memd_store *st, const char *item,
 			struct errmsg *err)
@@ -220,7 +297,7 @@ static int parse_spec(struct memd_store *st, const char *args,
 		      struct errmsg *err)
 {
 	char *copy = strdup(args), *item, *rest;
-	unsigned replicas = 0;
+	unsigned replicas = 0, min_replicas = 0;
 	int ret = 0;
 
 	if (!copy)
@@ -237,6 +314,12 @@ static int parse_spec(struct memd_store *st, const char *args,
 				ret = errmsg_set(err, -EINVAL, "invalid memd backend '%s': "
 						 "give replicas=N once, N from 1 to %d",
 						 args, MAX_SERVERS);
+		} else if (!strncmp(item, "min_replicas=", 13)) {
+			if (min_replicas ||
+			    parse_uint(item + 13, 1, MAX_SERVERS, &min_replicas))
+				ret = errmsg_set(err, -EINVAL, "invalid memd backend '%s': "
+						 "give min_replicas=K once, K from 1 to "
+						 "replicas", args);
 		} else {
 			ret = parse_server(st, item, err);
 		}
@@ -252,6 +335,11 @@ static int parse_spec(struct memd_store *st, const char *args,
 		return errmsg_set(err, -EINVAL, "invalid memd backend '%s': "
 				  "replicas=%u but only %u servers", args,
 				  st->replicas, st->nservers);
+	st->min_replicas = min_replicas ? min_replicas : st->replicas;
+	if (st->min_replicas > st->replicas)
+		return errmsg_set(err, -EINVAL, "invalid memd backend '%s': "
+				  "min_replicas=%u is more than replicas=%u", args,
+				  st->min_replicas, st->replicas);
 	return 0;
 }
 
@@ -273,31 +361,48 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 		     p->secret_len < 1 || p->secret_len > MEMD_SECRET_MAX))
 		ret = errmsg_set(err, -EINVAL, "memd backend: invalid namespace "
 				 "name or secret");
+	if (!ret && sodium_init() < 0)
+		ret = errmsg_set(err, -EIO, "libsodium cannot start");
 	if (ret) {
 		free(st);
 		return ret;
 	}
 	snprintf(st->namespace_name, sizeof(st->namespace_name), "%s",
 		 p->namespace_name);
-	memcpy(st->secret, p->secret, p->secret_len);
-	st->secret_len = p->secret_len;
+	/* the secret itself is not kept: the handshake needs only K */
+	memd_derive_key(st->key, st->namespace_name,
+			strlen(st->namespace_name), p->secret, p->secret_len);
 	st->ram_pages = p->ram_pages;
 	words = (size_t)((p->ram_pages + 63) / 64);
 	st->spilled = calloc(words, sizeof(uint64_t));
+	st->stored = calloc(words, sizeof(uint64_t));
+	st->short_copies = calloc(words, sizeof(uint64_t));
+	st->claimed = calloc(words, sizeof(uint64_t));
+	st->repair_data = malloc(REPAIR_BATCH * PAGE_STORE_PAGE);
+	st->repair_sums = malloc(REPAIR_BATCH * sizeof(uint64_t));
+	pthread_mutex_init(&st->maint_lock, NULL);
+	cond_init_monotonic(&st->maint_wake);
+	pthread_mutex_init(&st->claim_lock, NULL);
+	pthread_cond_init(&st->claim_done, NULL);
+	st->upkeep_ms = now_ms();
 	for (unsigned s = 0; s < st->nservers; s++) {
+		st->alive_ms[s] = st->upkeep_ms;
+		st->servers[s].retry_ms = RETRY_MS;
 		pthread_mutex_init(&st->servers[s].lock, NULL);
+		cond_init_monotonic(&st->servers[s].unbusy);
 		st->servers[s].fenced = calloc(words, sizeof(uint64_t));
 		if (!st->servers[s].fenced)
 			ret = -ENOMEM;
 	}
-	if (ret || !st->spilled) {
+	if (ret || !st->spilled || !st->stored || !st->short_copies ||
+	    !st->claimed || !st->repair_data || !st->repair_sums) {
 		memd_free(st);
 		return errmsg_set(err, -ENOMEM, "out of memory for the memd "
 				  "backend's page maps");
 	}
 	ret = connect_all(st, err);
 	if (!ret)
-		ret = idle_reaper_start(st, err);
+		ret = maint_start(st, err);
 	if (ret) {
 		memd_free(st);
 		return ret;

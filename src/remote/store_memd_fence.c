@@ -3,34 +3,19 @@
  * Which copies of a page the memd store may read (see store_memd.c,
  * "Copies that are not current"): the fenced bitmap of each server and
  * the spilled bitmap, who may hold a copy and who must not be read, the
- * bookkeeping after a put and a drop, and the cleanup of a server that
- * comes back.
+ * bookkeeping after a put, a repair and a drop (which pages are stored,
+ * which are short of copies), forgetting the copies of a server that
+ * lost them, and the cleanup of a server that comes back.
  *
  * Threads: the bitmaps are shared by every op thread and updated a word
  * at a time with atomic operations; a page's bits are decided by the one
- * op on that page, a returning server's by the thread that reconnects it.
+ * op (or repair) holding that page, a returning server's by the
+ * maintenance thread.
  */
 #include <errno.h>
 #include <stdbool.h>
 
 #include "remote/store_memd_internal.h"
-
-/* ---- bitmaps (shared by threads: atomic word updates) ------------------- */
-
-static bool bit_test(const uint64_t *map, uint64_t i)
-{
-	return __atomic_load_n(&map[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
-}
-
-static void bit_set(uint64_t *map, uint64_t i)
-{
-	__atomic_fetch_or(&map[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
-}
-
-static void bit_clear(uint64_t *map, uint64_t i)
-{
-	__atomic_fetch_and(&map[i / 64], ~(1ull << (i % 64)), __ATOMIC_RELAXED);
-}
 
 static uint32_t fenced_mask(const struct memd_store *st, uint64_t page)
 {
@@ -52,13 +37,37 @@ uint32_t get_candidates(const struct memd_store *st,
 	return m & ~fenced_mask(st, page);
 }
 
-/* After a successful put: the new copies are the only readable ones. */
+void note_copies(struct memd_store *st, uint64_t page, unsigned copies)
+{
+	if (copies < st->replicas) {
+		if (!bit_set(st->short_copies, page))
+			__atomic_fetch_add(&st->nshort, 1, __ATOMIC_RELAXED);
+	} else if (bit_clear(st->short_copies, page)) {
+		__atomic_fetch_sub(&st->nshort, 1, __ATOMIC_RELAXED);
+	}
+}
+
+/* The page holds no copy any more: nothing to count short. */
+static void forget_page(struct memd_store *st, uint64_t page)
+{
+	bit_clear(st->stored, page);
+	if (bit_clear(st->short_copies, page))
+		__atomic_fetch_sub(&st->nshort, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * After a successful put: the new copies are the only readable ones.  A
+ * server tried and not acknowledged may have stored the new contents all
+ * the same; fenced too, or once they are old a later spill (which makes
+ * every unfenced server a candidate) could read them.
+ */
 void put_commit(struct op *op)
 {
 	struct memd_store *st = op->st;
 
 	for (size_t i = 0; i < op->npieces; i++) {
 		const struct piece *p = &op->pieces[i];
+		uint32_t stale = p->home | p->tried;
 
 		for (uint32_t k = 0; k < p->count; k++) {
 			uint64_t page = p->first + k;
@@ -69,15 +78,74 @@ void put_commit(struct op *op)
 
 				if (p->acked & bit)
 					bit_clear(st->servers[s].fenced, page);
-				else if ((p->home & bit) || spilled)
+				else if ((stale & bit) || spilled)
 					bit_set(st->servers[s].fenced, page);
 			}
 			if (p->acked & ~p->home)
 				bit_set(st->spilled, page);
 			else if (spilled)
 				bit_clear(st->spilled, page);
+			bit_set(st->stored, page);
+			note_copies(st, page, (unsigned)__builtin_popcount(p->acked));
 		}
 	}
+}
+
+/*
+ * After a repair: its copies (the same contents) join the current ones,
+ * which stay as they are; a server it tried without success is fenced
+ * as in put_commit().  The page is short until one round saw N copies.
+ */
+void repair_commit(struct op *op)
+{
+	struct memd_store *st = op->st;
+
+	for (size_t i = 0; i < op->npieces; i++) {
+		const struct piece *p = &op->pieces[i];
+
+		for (uint32_t k = 0; k < p->count; k++) {
+			uint64_t page = p->first + k;
+
+			for (unsigned s = 0; s < st->nservers; s++) {
+				uint32_t bit = 1u << s;
+
+				if (p->acked & bit)
+					bit_clear(st->servers[s].fenced, page);
+				else if (p->tried & bit)
+					bit_set(st->servers[s].fenced, page);
+			}
+			if (p->acked & ~p->home)
+				bit_set(st->spilled, page);
+			note_copies(st, page, (unsigned)__builtin_popcount(p->acked));
+		}
+	}
+}
+
+uint64_t forget_copies_on(struct memd_store *st, unsigned s)
+{
+	uint64_t words = (st->ram_pages + 63) / 64, n = 0, group = UINT64_MAX;
+	uint32_t home = 0;
+
+	for (uint64_t w = 0; w < words; w++) {
+		uint64_t bits = __atomic_load_n(&st->stored[w], __ATOMIC_RELAXED);
+
+		while (bits) {
+			uint64_t page = w * 64 + (uint64_t)__builtin_ctzll(bits);
+			uint32_t may;
+
+			bits &= bits - 1;
+			if (page >> GROUP_SHIFT != group) {
+				group = page >> GROUP_SHIFT;
+				home = group_home(st, group);
+			}
+			may = bit_test(st->spilled, page) ? all_servers(st) : home;
+			if (!(may & 1u << s) || bit_set(st->servers[s].fenced, page))
+				continue;
+			note_copies(st, page, 0);
+			n++;
+		}
+	}
+	return n;
 }
 
 static uint32_t drop_targets(const struct memd_store *st,
@@ -141,8 +209,10 @@ int drop_pages(struct memd_store *st, const struct page_run *runs,
 				else if (p->allowed & 1u << s)
 					bit_set(st->servers[s].fenced, page);
 			}
-			if (mode != DROP_STALE)
+			if (mode != DROP_STALE) {
 				bit_clear(st->spilled, page);
+				forget_page(st, page);
+			}
 		}
 	}
 	ret = op.fatal ? errmsg_set(err, op.fatal, "%s", op.fatal_why.text) : 0;

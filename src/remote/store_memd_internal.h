@@ -3,8 +3,9 @@
  * The memd page store's insides, shared by its files and by nothing else
  * (the design, placement and fencing rules are in store_memd.c):
  *   store_memd.c            the page_store ops and opening the store
- *   store_memd_conn.c       connections to one server: connect, HELLO, the
- *                           idle pool, marking a server down, reconnecting
+ *   store_memd_conn.c       connections to one server: connect, the idle
+ *                           pool, marking a server down, reconnecting
+ *   store_memd_hello.c      the handshake on a new connection
  *   store_memd_pipeline.c   an op's requests: batching, sending them to
  *                           every server at once, reading the replies
  *   store_memd_placement.c  which servers a page goes to or is read from,
@@ -12,26 +13,40 @@
  *   store_memd_fence.c      which copies are current: the fenced and
  *                           spilled bitmaps, drops, and cleaning up a
  *                           server that comes back
+ *   store_memd_maint.c      the maintenance thread: brings failed servers
+ *                           back, checks on idle ones, and runs the
+ *                           repair and the pools' upkeep
  *   store_memd_idle.c       connections between ops (closing idle ones,
- *                           keeping one alive per server) and RELEASE at
- *                           the store's end
+ *                           keeping one alive per server, on the
+ *                           maintenance thread) and RELEASE at the
+ *                           store's end
+ *   store_memd_repair.c     copies put back where they are missing
+ *                           (re-replication), and the page claims that
+ *                           keep it apart from puts and drops
  *
  * Contract between them:
  *   - struct memd_store is filled by store_memd_open() and then read-only,
  *     but for each server's pool fields (under its lock, store_memd_conn.c
- *     only) and the fenced and spilled bitmaps (atomic word updates,
- *     store_memd_fence.c only).
+ *     only), the page bitmaps (atomic word updates: fenced, spilled,
+ *     stored and short in store_memd_fence.c, claimed in
+ *     store_memd_repair.c), and the maintenance thread's own fields.
  *   - struct op is one page_store op in progress, on the caller's stack:
  *     one thread, no lock.  Its links hold connections checked out of the
  *     servers' pools; op_finish() gives them back.
  *   - Ops run on any of the pager's threads, several at once, never two
  *     on one page (the pager serialises them): which copies of a page are
- *     current is decided by the op that holds it.  Cleaning a server that
- *     comes back runs on the one thread that reconnects it, while the
- *     server is not yet used by any op.
- *   - An error that ends an op (-EACCES, -ENOMEM, -EPROTO) goes to
- *     op_fatal(), the first one wins; a server that fails only takes its
- *     link down, and the op goes on with the other servers.
+ *     current is decided by the op that holds it.  The repair, on the
+ *     maintenance thread, is a third party: puts and drops claim their
+ *     pages (waiting while the repair holds one), the repair only takes
+ *     pages nobody holds.  A get needs no claim: the repair adds copies
+ *     of the same contents, never changes a copy a get could read.
+ *     Cleaning a server that comes back runs on the maintenance thread,
+ *     once no connection of before the failure is out and while no op
+ *     can use the server.
+ *   - An error that ends an op (-ENOMEM, a bug: -EPROTO) goes to
+ *     op_fatal(), the first one wins.  Anything one server does wrong
+ *     (unreachable, refusing us, an error status, a broken reply) only
+ *     takes its link down, and the op goes on with the other servers.
  */
 #ifndef RACKVM_REMOTE_STORE_MEMD_INTERNAL_H
 #define RACKVM_REMOTE_STORE_MEMD_INTERNAL_H
@@ -51,10 +66,14 @@
 #define GROUP_SHIFT 4
 #define REQ_MAX_PIECES 64
 #define LABEL_MAX (MEMD_HOST_MAX + 8)
+#define REPAIR_BATCH 256		/* pages the repair takes at a time */
+#define RETRY_MS 200			/* a failed server is retried after */
 
 /* A connection to one server: in its idle list, or checked out by one op. */
 struct conn {
 	struct conn *next;
+	struct remote *owner;
+	bool idle;			/* in the pool (else counted in nbusy) */
 	int fd;
 	uint64_t generation;		/* of its server when it was opened */
 	uint64_t next_id;
@@ -76,9 +95,15 @@ struct remote {
 	struct conn *idle;
 	unsigned nidle;
 	uint64_t generation;		/* bumped at each failure */
+	unsigned nbusy;			/* connections out of the pool */
+	pthread_cond_t unbusy;		/* nbusy dropped to 0 */
 	bool down;			/* failed; not used until recovered */
-	bool recovering;		/* a thread is reconnecting it */
+	bool identified;		/* identity: who holds our copies */
+	uint8_t identity[MEMD_ID_SIZE];
+	bool reset_pending;		/* a HELLO saw it lost our copies */
 	int64_t last_failure_ms;
+	int64_t retry_ms;		/* after last_failure_ms */
+	int64_t last_probe_ms;
 	char why[sizeof(struct errmsg)];	/* the last failure */
 };
 
@@ -86,12 +111,29 @@ struct memd_store {
 	struct page_store base;
 	struct remote servers[MAX_SERVERS];
 	unsigned nservers, replicas;
+	unsigned min_replicas;		/* copies a put needs, <= replicas */
 	char namespace_name[MEMD_NAME_MAX + 1];
-	uint8_t secret[MEMD_SECRET_MAX];
-	size_t secret_len;
+	uint8_t key[MEMD_KEY_SIZE];	/* K, from the secret (not kept) */
 	uint64_t ram_pages;
 	uint64_t *spilled;		/* a current copy may be off home */
-	struct idle_reaper *reaper;	/* store_memd_idle.c's */
+	uint64_t *stored;		/* the store holds a copy */
+	uint64_t *short_copies;		/* stored with fewer than N copies */
+	uint64_t *claimed;		/* a put, drop or repair holds it */
+	uint64_t nshort, nlost;		/* atomics: pages short, lost */
+	pthread_mutex_t claim_lock;	/* waiting for the repair's claims */
+	pthread_cond_t claim_done;
+	/* the repair's, on the maintenance thread */
+	uint64_t repair_cursor;
+	uint8_t *repair_data;		/* REPAIR_BATCH pages */
+	uint64_t *repair_sums;
+	/* the pools' upkeep (store_memd_idle.c), on the maintenance thread */
+	int64_t upkeep_ms;		/* its last round */
+	int64_t alive_ms[MAX_SERVERS];	/* a connection last known to work */
+	/* the maintenance thread */
+	pthread_t maint;
+	pthread_mutex_t maint_lock;	/* maint_stop */
+	pthread_cond_t maint_wake;
+	bool maint_stop, maint_running;	/* maint_stop: atomic reads too */
 };
 
 /* Pages of one caller run within one group, with the same servers. */
@@ -109,6 +151,7 @@ struct piece {
 	uint32_t round;			/* servers it goes to in this round */
 	enum { PIECE_PENDING, PIECE_OK, PIECE_FAILED, PIECE_SPLIT } state;
 	bool full, unreachable, bad_sum;
+	bool refused;			/* a server refused us (auth, protocol) */
 };
 
 /* One request on one link. */
@@ -143,7 +186,7 @@ struct op {
 	struct link links[MAX_SERVERS];
 	struct piece *pieces;
 	size_t npieces, cap;
-	int fatal;			/* ends the op: -EACCES, -ENOMEM, ... */
+	int fatal;			/* ends the op: -ENOMEM, ... */
 	struct errmsg fatal_why;
 	struct errmsg last_why;		/* the last server failure seen */
 };
@@ -158,6 +201,27 @@ enum drop_mode {
 /* Which servers page @page of @group may use, for split_runs(). */
 typedef uint32_t (*page_servers_fn)(const struct memd_store *st,
 				    const struct piece *group, uint64_t page);
+
+/* Page bitmaps shared by threads: atomic word updates. */
+static inline bool bit_test(const uint64_t *map, uint64_t i)
+{
+	return __atomic_load_n(&map[i / 64], __ATOMIC_RELAXED) >> (i % 64) & 1;
+}
+
+/* These return whether the bit was set before. */
+static inline bool bit_set(uint64_t *map, uint64_t i)
+{
+	uint64_t bit = 1ull << (i % 64);
+
+	return __atomic_fetch_or(&map[i / 64], bit, __ATOMIC_RELAXED) & bit;
+}
+
+static inline bool bit_clear(uint64_t *map, uint64_t i)
+{
+	uint64_t bit = 1ull << (i % 64);
+
+	return __atomic_fetch_and(&map[i / 64], ~bit, __ATOMIC_RELAXED) & bit;
+}
 
 static inline int64_t now_ms(void)
 {
@@ -179,6 +243,39 @@ void remote_mark_down(struct remote *r, const char *why);
 void remote_release(struct remote *r, struct conn *c);
 bool op_link(struct op *op, unsigned s);
 int connect_all(struct memd_store *st, struct errmsg *err);
+/* The maintenance thread's: a failed server back once due, an idle one
+ * checked on. */
+void remote_recover(struct memd_store *st, unsigned s);
+void remote_probe(struct memd_store *st, unsigned s);
+/* The pools' upkeep (store_memd_idle.c): closes @r's pooled connections
+ * idle for @idle_ms but the most recently used one, and says when that
+ * one was last used (0: the pool is empty). */
+int64_t remote_prune(struct remote *r, int64_t now, int64_t idle_ms);
+/* A pooled connection to @r, checked out, if @r is up and has one. */
+struct conn *remote_take_idle(struct remote *r);
+
+/* ---- store_memd_hello.c: the handshake ---------------------------------- */
+
+/* What a server said of itself in the handshake. */
+struct hello_result {
+	uint8_t identity[MEMD_ID_SIZE];
+	bool created;			/* this HELLO created the namespace */
+};
+
+/* The handshake on @c, new: 0, -EACCES (refused, or the server failed to
+ * prove it knows our verifier), -ENOSPC, -EPROTO, or a connection error. */
+int conn_hello(struct memd_store *st, unsigned s, struct conn *c,
+	       struct hello_result *res, struct errmsg *err);
+/*
+ * One exchange on @c, which has nothing else in flight: sends the first
+ * @len bytes of c->tx by @deadline_ms (0 or -errno); reads the one reply
+ * to request @id, op @op (@arg as for memd_check_reply()) into c->rx by
+ * @deadline_ms: 0 with its header in @h and its body at c->rx +
+ * MEMD_HDR_SIZE, or -errno with why in @err.
+ */
+int conn_send(struct conn *c, size_t len, int64_t deadline_ms);
+int conn_recv(struct conn *c, uint8_t op, uint64_t id, uint32_t arg,
+	      int64_t deadline_ms, struct memd_hdr *h, struct errmsg *err);
 
 /* ---- store_memd_pipeline.c: requests and replies ------------------------ */
 
@@ -194,6 +291,10 @@ void run_round(struct op *op, uint8_t opcode);
 
 int split_runs(struct op *op, const struct page_run *runs, size_t n,
 	       page_servers_fn servers, bool keep_empty);
+/* Appends a copy of @p to the op's pieces; NULL when out of memory. */
+struct piece *add_piece(struct op *op, const struct piece *p);
+/* The home servers of @group, as a mask. */
+uint32_t group_home(const struct memd_store *st, uint64_t group);
 bool put_pick_targets(struct op *op);
 void put_collect(struct op *op);
 int put_failure(struct op *op, struct errmsg *err);
@@ -206,18 +307,45 @@ int get_failure(struct op *op, struct errmsg *err);
 uint32_t get_candidates(const struct memd_store *st, const struct piece *group,
 			uint64_t page);
 void put_commit(struct op *op);
+/* After a repair: the copies it added are current too. */
+void repair_commit(struct op *op);
+/* A page's count of copies: short of N, or not. */
+void note_copies(struct memd_store *st, uint64_t page, unsigned copies);
+/*
+ * Server @s lost everything of ours (it restarted, or our namespace was
+ * re-created there): every copy it may hold is fenced, and its page
+ * counted short.  How many pages had one there.
+ */
+uint64_t forget_copies_on(struct memd_store *st, unsigned s);
 int drop_pages(struct memd_store *st, const struct page_run *runs, size_t n,
 	       enum drop_mode mode, struct errmsg *err);
 int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
 		 struct errmsg *err);
 
+/* ---- store_memd_repair.c: claims and re-replication ---------------------- */
+
+/* A put's or drop's pages: waits while the repair holds one. */
+void claim_runs(struct memd_store *st, const struct page_run *runs, size_t n);
+void release_runs(struct memd_store *st, const struct page_run *runs,
+		  size_t n);
+/* One batch of short pages given their missing copies; true if it got
+ * some (call again soon).  The maintenance thread's. */
+bool repair_tick(struct memd_store *st);
+
 /* ---- store_memd_idle.c: between ops, and at the end --------------------- */
 
-/* The thread that closes idle connections and keeps one per server. */
-int idle_reaper_start(struct memd_store *st, struct errmsg *err);
-void idle_reaper_stop(struct memd_store *st);
+/* Closes idle connections but one per server, and keeps that one alive;
+ * a round at most every second.  The maintenance thread's. */
+void pool_upkeep(struct memd_store *st);
 /* RELEASE on every server with a pooled connection (the store is
- * destroyed); returns within a second. */
+ * destroyed, the maintenance thread stopped); returns within a second. */
 void release_namespace(struct memd_store *st);
 
+/* ---- store_memd_maint.c: the maintenance thread ------------------------- */
+
+int maint_start(struct memd_store *st, struct errmsg *err);
+/* Stops and joins it; fine if it never started. */
+void maint_stop(struct memd_store *st);
+/* True once maint_stop() was called: long work looks between steps. */
+bool maint_stopping(struct memd_store *st);
 #endif

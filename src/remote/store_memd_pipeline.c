@@ -99,26 +99,17 @@ struct creq *link_new_req(struct link *l, uint8_t opcode)
 	return q;
 }
 
-/* Encodes the next request into the connection's tx buffer. */
-static int link_encode(struct op *op, struct link *l)
+/* Encodes the next request (PUT, GET, DROP) into the connection's tx
+ * buffer. */
+static int link_encode(struct link *l)
 {
-	struct memd_store *st = op->st;
 	struct creq *q = &l->reqs[l->encoded];
 	struct conn *c = l->conn;
-	int len;
 
 	q->id = c->next_id++;
-	if (q->op == MEMD_OP_HELLO) {
-		len = memd_encode_hello(c->tx, q->id, st->namespace_name,
-					st->secret, st->secret_len);
-		if (len < 0)
-			return len;
-		c->tx_len = (size_t)len;
-	} else {
-		c->tx_len = memd_encode_runs(c->tx, q->op, q->id, q->runs, q->nruns);
-		if (!c->tx_len)
-			return -EPROTO;
-	}
+	c->tx_len = memd_encode_runs(c->tx, q->op, q->id, q->runs, q->nruns);
+	if (!c->tx_len)
+		return -EPROTO;
 	c->tx_off = 0;
 	l->encoded++;
 	return 0;
@@ -130,7 +121,7 @@ static bool link_has_tx(const struct link *l)
 }
 
 /* Sends what the socket takes; 0 or -errno. */
-static int link_send(struct op *op, struct link *l)
+static int link_send(struct link *l)
 {
 	struct conn *c = l->conn;
 
@@ -139,7 +130,7 @@ static int link_send(struct op *op, struct link *l)
 		int ret;
 
 		if (c->tx_off == c->tx_len) {
-			ret = link_encode(op, l);
+			ret = link_encode(l);
 			if (ret)
 				return ret;
 		}
@@ -234,7 +225,7 @@ void exchange(struct op *op)
 
 			if (!link_busy(l))
 				continue;
-			ret = link_send(op, l);
+			ret = link_send(l);
 			if (ret) {
 				errmsg_set(&why, ret, "%s", strerror(-ret));
 				link_fail(op, s, ret, why.text);
@@ -316,7 +307,13 @@ static int build_requests(struct op *op, uint8_t opcode)
 	return 0;
 }
 
-/* Runs the round's requests; statuses other than these end the op. */
+/*
+ * Runs the round's requests.  A server that answers BAD_SECRET (it does
+ * not know this connection as ours) or BAD_REQUEST (it cannot read what
+ * we send) is no use for this op or the next ones until it is
+ * reconnected: it fails like a server that went away, and the op goes on
+ * with the others.
+ */
 void run_round(struct op *op, uint8_t opcode)
 {
 	if (build_requests(op, opcode))
@@ -325,16 +322,18 @@ void run_round(struct op *op, uint8_t opcode)
 	for (unsigned s = 0; s < op->st->nservers; s++) {
 		struct link *l = &op->links[s];
 
-		for (size_t i = 0; i < l->nreqs; i++) {
+		for (size_t i = 0; i < l->nreqs && !l->failed; i++) {
 			int st = l->reqs[i].status;
+			char what[96];
 
-			if (st == MEMD_ST_BAD_SECRET || st == MEMD_ST_BAD_REQUEST)
-				op_fatal(op, st == MEMD_ST_BAD_SECRET ? -EACCES : -EPROTO,
-					 "memd server %s answered %s to a %s",
-					 op->st->servers[s].label,
-					 memd_status_name((unsigned)st),
-					 opcode == MEMD_OP_PUT ? "PUT" :
-					 opcode == MEMD_OP_GET ? "GET" : "DROP");
+			if (st != MEMD_ST_BAD_SECRET && st != MEMD_ST_BAD_REQUEST)
+				continue;
+			snprintf(what, sizeof(what), "answered %s to a %s",
+				 memd_status_name((unsigned)st),
+				 opcode == MEMD_OP_PUT ? "PUT" :
+				 opcode == MEMD_OP_GET ? "GET" : "DROP");
+			link_fail(op, s, st == MEMD_ST_BAD_SECRET ? -EACCES :
+				  -EPROTO, what);
 		}
 	}
 }

@@ -38,7 +38,18 @@ static void rank_servers(const struct memd_store *st, uint64_t group,
 	}
 }
 
-static struct piece *add_piece(struct op *op, const struct piece *p)
+uint32_t group_home(const struct memd_store *st, uint64_t group)
+{
+	uint8_t order[MAX_SERVERS];
+	uint32_t home = 0;
+
+	rank_servers(st, group, order);
+	for (unsigned k = 0; k < st->replicas; k++)
+		home |= 1u << order[k];
+	return home;
+}
+
+struct piece *add_piece(struct op *op, const struct piece *p)
 {
 	if (op->npieces == op->cap) {
 		size_t cap = op->cap ? op->cap * 2 : 16;
@@ -157,22 +168,29 @@ void put_collect(struct op *op)
 	}
 }
 
-/* Why a put failed, from its first piece with no copy. */
+/* Why a put failed, from its first piece short of min_replicas copies. */
 int put_failure(struct op *op, struct errmsg *err)
 {
+	const struct memd_store *st = op->st;
+
 	for (size_t i = 0; i < op->npieces; i++) {
 		const struct piece *p = &op->pieces[i];
+		unsigned copies = (unsigned)__builtin_popcount(p->acked);
 
-		if (p->acked)
+		if (copies >= st->min_replicas)
 			continue;
 		if (p->full)
-			return errmsg_set(err, -ENOSPC, "no memd server has room for "
-					  "page %llu (capacity reached)",
-					  (unsigned long long)p->first);
-		return errmsg_set(err, -EAGAIN, "no memd server could store page "
-				  "%llu (%s)", (unsigned long long)p->first,
+			return errmsg_set(err, -ENOSPC, "memd: page %llu found room "
+					  "for %u of the %u copies it needs "
+					  "(capacity reached)",
+					  (unsigned long long)p->first, copies,
+					  st->min_replicas);
+		return errmsg_set(err, -EAGAIN, "memd: page %llu got %u of the %u "
+				  "copies it needs (%s)",
+				  (unsigned long long)p->first, copies,
+				  st->min_replicas,
 				  op->last_why.text[0] ? op->last_why.text :
-				  "all down");
+				  "servers down");
 	}
 	return 0;
 }
@@ -197,6 +215,8 @@ bool get_pick_sources(struct op *op)
 			p->tried |= 1u << s;
 			if (op_link(op, s))
 				p->round = 1u << s;
+			else if (op->links[s].error == -EACCES)
+				p->refused = true;
 			else
 				p->unreachable = true;
 		}
@@ -255,6 +275,9 @@ void get_collect(struct op *op)
 
 				if (q->status == -1)
 					p->unreachable = true;
+				else if (q->status != MEMD_ST_OK &&
+					 q->status != MEMD_ST_NO_PAGE)
+					p->refused = true;
 				if (q->status != MEMD_ST_OK)
 					continue;
 				for (uint32_t k = 0; k < p->count; k++) {
@@ -263,17 +286,23 @@ void get_collect(struct op *op)
 						 p->sums[k];
 					any_bad |= bad[k];
 				}
-				if (!any_bad)
+				if (!any_bad) {
 					p->state = PIECE_OK;
-				else if (get_retry_bad_pages(op, idx, bad))
+					p->acked = 1u << s;	/* the source */
+				} else if (get_retry_bad_pages(op, idx, bad)) {
 					return;
+				}
 			}
 		}
 	}
 }
 
-/* The batch's error: a bad checksum everywhere beats a missing page,
- * which beats one that may be on a server out of reach. */
+/*
+ * The batch's error, from its worst failed page.  Per page: a copy that
+ * may sit on a server out of reach makes it -EAGAIN (nothing is lost
+ * yet), else servers that refused us -EACCES, else bad checksums
+ * everywhere -EBADMSG, else -ENOENT.  Across pages the fatal ones win.
+ */
 int get_failure(struct op *op, struct errmsg *err)
 {
 	const struct piece *worst = NULL;
@@ -285,7 +314,7 @@ int get_failure(struct op *op, struct errmsg *err)
 
 		if (p->state != PIECE_FAILED)
 			continue;
-		r = p->unreachable ? 1 : p->bad_sum ? 3 : 2;
+		r = p->unreachable ? 1 : p->refused ? 4 : p->bad_sum ? 3 : 2;
 		if (r > rank) {
 			rank = r;
 			worst = p;
@@ -293,6 +322,11 @@ int get_failure(struct op *op, struct errmsg *err)
 	}
 	if (!worst)
 		return 0;
+	if (rank == 4)
+		return errmsg_set(err, -EACCES, "every memd server that may hold "
+				  "page %llu refused us (%s)",
+				  (unsigned long long)worst->first,
+				  op->last_why.text);
 	if (rank == 3)
 		return errmsg_set(err, -EBADMSG, "page %llu came back with a bad "
 				  "checksum from every memd copy",

@@ -2,10 +2,11 @@
 /*
  * libFuzzer target: the memd protocol decoders, on arbitrary bytes: each
  * message is decoded as a request, as the server does, and as the reply
- * to a GET of its size, to a STATS and to a RELEASE, as a client does
- * (input layout below).  Checks what the server relies on: an accepted request stays
- * within the limits and every page record of a PUT lies inside the body;
- * and what the client relies on: a reply the check accepts decodes.
+ * to a GET of its size, to a STATS, to a RELEASE and to both HELLO
+ * steps, as a client does (input layout below).  Checks what the server
+ * relies on: an accepted request stays within the limits, every page
+ * record of a PUT and every field of a HELLO lies inside the body; and
+ * what the client relies on: a reply the check accepts decodes.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,10 +28,21 @@ static void check_request(const struct memd_request *req,
 {
 	uint64_t pages = 0;
 
-	if (req->op == MEMD_OP_HELLO) {
+	if (req->op == MEMD_OP_HELLO && req->hello_step == 1) {
 		check(memd_valid_name(req->name, req->name_len));
-		check(req->secret_len >= 1 && req->secret_len <= MEMD_SECRET_MAX);
-		check(req->secret + req->secret_len <= body + len);
+		check(req->nonce >= body &&
+		      req->nonce + MEMD_NONCE_SIZE <= (const uint8_t *)req->name);
+		check((const uint8_t *)req->name + req->name_len == body + len);
+		return;
+	}
+	if (req->op == MEMD_OP_HELLO) {
+		check(req->hello_step == 2);
+		check(req->proof >= body && req->proof + MEMD_KEY_SIZE <= body + len);
+		check(!req->sealed == !(req->hello_flags & MEMD_HELLO_CREATE));
+		check(!req->sealed || req->sealed + MEMD_SEALED_SIZE == body + len);
+		sink ^= req->proof[MEMD_KEY_SIZE - 1];
+		if (req->sealed)
+			sink ^= req->sealed[MEMD_SEALED_SIZE - 1];
 		return;
 	}
 	if (req->op == MEMD_OP_STATS || req->op == MEMD_OP_RELEASE) {
@@ -57,14 +69,16 @@ static void check_request(const struct memd_request *req,
 						   MEMD_MAX_PAGES));
 }
 
-/* The client's view: the same bytes as the reply to a GET, STATS or
- * RELEASE. */
+/* The client's view: the same bytes as the reply to a GET, STATS,
+ * RELEASE or HELLO step. */
 static void check_as_reply(const struct memd_hdr *h, const uint8_t *body,
 			   size_t len)
 {
 	static uint8_t pages[MEMD_MAX_PAGES * PAGE_STORE_PAGE];
 	static uint64_t sums[MEMD_MAX_PAGES];
 	struct page_run run = { .first = 0, .data = pages, .sums = sums };
+	struct memd_challenge ch;
+	struct memd_welcome w;
 	struct memd_stats st;
 
 	run.count = (uint32_t)(len / MEMD_RECORD);
@@ -83,6 +97,16 @@ static void check_as_reply(const struct memd_hdr *h, const uint8_t *body,
 	/* a RELEASE reply the check accepts has nothing after its header */
 	if (!memd_check_reply(h, MEMD_OP_RELEASE, h->id, 0, NULL))
 		check(len == 0);
+	/* a HELLO reply the check accepts has the size its decoder wants
+	 * (which may still refuse its flags and reserved bytes) */
+	if (!memd_check_reply(h, MEMD_OP_HELLO, h->id, 1, NULL) &&
+	    h->status == MEMD_ST_OK)
+		check(len == MEMD_CHALLENGE_SIZE);
+	if (!memd_check_reply(h, MEMD_OP_HELLO, h->id, 2, NULL) &&
+	    h->status == MEMD_ST_OK)
+		check(len == MEMD_WELCOME_SIZE);
+	memd_decode_challenge(body, len, &ch);
+	memd_decode_welcome(body, len, &w);
 }
 
 /* Decodes one message's @len body bytes as the server and as a client. */

@@ -2,6 +2,9 @@
 # Far memory when memory servers fail, under real VMs:
 #   - replicas=2: one memd killed (SIGKILL) while the guest is paging;
 #     the VM goes on and every page reads back right (pagestress bad=0);
+#   - replicas=2: one memd restarted (empty, a new identity), the client
+#     puts its copies back from the other, then the other is killed: no
+#     page is lost;
 #   - every server unreachable (both memd stopped with SIGSTOP, a
 #     partition): the VM says it is paused, and once they answer again
 #     (SIGCONT) it resumes and finishes with its data intact;
@@ -27,9 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_memd LOG CAPACITY: sets memd_addr and memd_pid.
+# start_memd LOG CAPACITY [ADDR:PORT]: sets memd_addr and memd_pid.
 start_memd() {
-	"$RACKVM" memd --listen 127.0.0.1:0 --capacity "$2" > "$1" 2>&1 &
+	"$RACKVM" memd --listen "${3:-127.0.0.1:0}" --capacity "$2" > "$1" 2>&1 &
 	memd_pid=$!
 	pids+=("$memd_pid")
 	memd_addr=
@@ -50,15 +53,29 @@ wait_for() {
 	return 1
 }
 
+# wait_repaired FILE SECONDS: the VM said some pages were short of
+# copies, and after that that every page has its copies again.
+wait_repaired() {
+	local last
+	for _ in $(seq $(($2 * 10))); do
+		last=$(grep -E 'fewer copies than asked|has its copies again' "$1" | tail -n 1)
+		[[ $last == *'copies again'* ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # How much each VM pages.  In the emulated test host a fault served
 # from memd costs ~4 ms instead of ~0.1 ms, so the VMs there page a
 # quarter as much: every check below still happens while they page.
 if in_test_host; then
 	BIG="--mem 64M --mem-local 8M" BIG_STRESS="mib=24 passes=2"
 	STOP_STRESS="mib=24 passes=3" OWNER_STRESS="mib=16 passes=3" FULL_MIB=16
+	RESTART_STRESS="mib=24 passes=5"
 else
 	BIG="--mem 96M --mem-local 16M" BIG_STRESS="mib=48 passes=4"
 	STOP_STRESS="mib=48 passes=6" OWNER_STRESS="mib=32 passes=8" FULL_MIB=32
+	RESTART_STRESS="mib=48 passes=14"
 fi
 
 head -c 32 /dev/urandom > "$TEST_TMP/secret1"
@@ -88,6 +105,32 @@ wait "$vm"
 status=$?
 check farmem_replica_killed_vm_ok bash -c "[ $status -eq 0 ] && grep -q 'result: pagestress .*bad=0' '$out'"
 check farmem_replica_killed_pages_went_remote bash -c "grep -Eq 'pager: .*evictions=[1-9]' '$out' && grep -Eq 'pager: .*faults=[1-9]' '$out'"
+
+# --- one replica restarted (its copies lost), then the other killed ------------
+# min_replicas=1: once the second server is gone the VM goes on evicting
+# with one copy a page (the pages count as under-replicated).
+start_memd "$TEST_TMP/m5.log" 256M && a5=$memd_addr p5=$memd_pid
+start_memd "$TEST_TMP/m6.log" 256M && a6=$memd_addr p6=$memd_pid
+out=$TEST_TMP/restart.out
+# shellcheck disable=SC2086
+timeout -k 5 240 "$RACKVM" run $BIG \
+	--mem-backend "memd:$a5,$a6,replicas=2,min_replicas=1" --mem-namespace restart \
+	--mem-secret-file "$TEST_TMP/secret1" \
+	--cmdline "pagestress $RESTART_STRESS order=random" < /dev/null > "$out" 2>&1 &
+vm=$!
+wait_for "$out" 'pagestress' 60
+sleep 3
+kill -9 "$p5"
+wait "$p5" 2> /dev/null
+start_memd "$TEST_TMP/m5b.log" 256M "$a5" && p5=$memd_pid
+if wait_repaired "$out" 90; then repaired=1; else repaired=0; fi
+kill -9 "$p6"
+wait "$p6" 2> /dev/null
+wait "$vm"
+status=$?
+check farmem_restarted_replica_copies_put_back bash -c "[ $repaired = 1 ]"
+check farmem_restart_then_loss_no_page_lost bash -c "[ $status -eq 0 ] && grep -q 'result: pagestress .*bad=0' '$out'"
+check farmem_restart_under_replicated_reported bash -c "grep -Eq 'pager: .* under_replicated=[1-9][0-9]*$' '$out'"
 
 # --- every server unreachable, then back ---------------------------------------
 start_memd "$TEST_TMP/m3.log" 256M && a3=$memd_addr p3=$memd_pid

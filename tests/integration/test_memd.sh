@@ -89,13 +89,13 @@ if ! command -v python3 > /dev/null; then
 fi
 
 # The client knows only the documented layout: header <IBBHQ, run headers
-# <QII, records <Q + 4096 bytes, STATS 11 x <Q; and what memd_proto.h
-# says the server keeps for how long (quota, RELEASE, TTL, deadlines,
-# connections per peer), checked against a memd with short limits.
+# <QII, records <Q + 4096 bytes, STATS 11 x <Q, and the handshake
+# (BLAKE2b from hashlib, crypto_box_seal from libsodium through ctypes);
+# and what memd_proto.h says the server keeps for how long (quota,
+# RELEASE, TTL, deadlines, connections per peer), checked against a memd
+# with short limits.
 cat > "$TEST_TMP/client.py" << 'EOF'
-import socket, struct, sys
-
-import time
+import ctypes, ctypes.util, hashlib, os, socket, struct, sys, time
 
 HELLO, PUT, GET, DROP, STATS, RELEASE = 1, 2, 3, 4, 5, 6
 OK, NO_PAGE, FULL, BAD_SECRET, BAD_REQUEST = 0, 1, 2, 3, 4
@@ -109,8 +109,43 @@ def result(name, cond, why=""):
 def msg(op, ident, body=b""):
     return struct.pack("<IBBHQ", len(body), op, 0, 0, ident) + body
 
-def hello(ident, name, secret):
-    return msg(HELLO, ident, struct.pack("<HBB", 1, len(name), len(secret)) + name + secret)
+sodium = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+sodium.sodium_init()
+
+def blake(data, key=b""):
+    return hashlib.blake2b(data, digest_size=32, key=key).digest()
+
+def counted(b):
+    return bytes([len(b)]) + b
+
+def proof(v, side, sid, cn, sn, name, flags):
+    return blake(b"rackvm memd 2 " + side + sid + cn + sn + counted(name) + bytes([flags]), v)
+
+def seal(data, pk):
+    out = ctypes.create_string_buffer(len(data) + 48)
+    sodium.crypto_box_seal(out, data, ctypes.c_ulonglong(len(data)), pk)
+    return out.raw
+
+# The handshake: (step 2 status, created), or step 1's status.
+def hello(s, ident, name, secret):
+    cn = os.urandom(32)
+    s.sendall(msg(HELLO, ident, struct.pack("<HBB", 2, 1, len(name)) + cn + name))
+    op, status, rid, body = reply(s)
+    if status != OK:
+        return status, None
+    sid, known, sn, pk = body[:16], body[16] & 1, body[24:56], body[56:88]
+    key = blake(b"rackvm memd 2 key" + counted(name) + counted(secret))
+    v = blake(b"rackvm memd 2 verifier" + sid, key)
+    create = 0 if known else 1
+    s.sendall(msg(HELLO, ident + 1, struct.pack("<HBB", 2, 2, create) +
+                  proof(v, b"client", sid, cn, sn, name, create) + (seal(v, pk) if create else b"")))
+    op, status, rid, body = reply(s)
+    if status != OK:
+        return status, None
+    created = body[0] & 1
+    if body[8:40] != proof(v, b"server", sid, cn, sn, name, created):
+        raise ValueError("the server's proof is wrong")
+    return OK, bool(created)
 
 def runs(op, ident, spec, pages=None):
     body = struct.pack("<HH", len(spec), 0)
@@ -150,9 +185,13 @@ def page(n, version):
 
 def main_checks(port):
     s = connect(port)
-    s.sendall(hello(1, b"py-ns", b"py-secret"))
-    op, status, ident, body = reply(s)
-    result("py_hello", (op, status, ident, body) == (HELLO, OK, 1, b""), (op, status, ident))
+    s.sendall(msg(HELLO, 1, struct.pack("<HBB", 1, 5, 9) + b"py-nspy-secret"))
+    result("py_version_1_hello_is_bad_request", reply(s)[1] == BAD_REQUEST)
+    s.close()
+
+    s = connect(port)
+    status, created = hello(s, 1, b"py-ns", b"py-secret")
+    result("py_hello_creates", (status, created) == (OK, True), (status, created))
 
     pages = {n: page(n, 1) for n in (10, 11, 12, 40)}
     s.sendall(runs(PUT, 2, [(10, 3), (40, 1)], pages))
@@ -193,23 +232,22 @@ def main_checks(port):
     s = connect(port)
     s.sendall(runs(GET, 1, [(10, 1)]))
     result("py_get_before_hello_refused", reply(s)[1] == BAD_SECRET)
-    s.sendall(hello(2, b"py-ns", b"not-the-secret"))
-    op, status, ident, _ = reply(s)
+    status, _ = hello(s, 2, b"py-ns", b"not-the-secret")
     result("py_wrong_secret_refused_and_closed", status == BAD_SECRET and closed(s), status)
     s.close()
 
     s = connect(port)
-    s.sendall(hello(1, b"py-ns", b"py-secret") + runs(GET, 2, [(10, 1)]))
-    reply(s)
+    status, created = hello(s, 1, b"py-ns", b"py-secret")
+    s.sendall(runs(GET, 3, [(10, 1)]))
     op, status, ident, body = reply(s)
-    result("py_reconnect_sees_pages", status == OK and body[8:] == pages[10][1], status)
+    result("py_reconnect_sees_pages", not created and status == OK and body[8:] == pages[10][1],
+           (created, status))
     s.close()
 
 def full_checks(port):
     s = connect(port)
-    s.sendall(hello(1, b"filler", b"x"))
-    reply(s)
-    stored, status, ident = 0, OK, 2
+    hello(s, 1, b"filler", b"x")
+    stored, status, ident = 0, OK, 3
     while status == OK and stored < 4096:
         pages = {n: page(n, 0) for n in range(stored, stored + 64)}
         s.sendall(runs(PUT, ident, [(stored, 64)], pages))
@@ -238,8 +276,7 @@ def within(seconds, cond):
     return cond()
 
 def hello_ok(s, name, secret=b"s"):
-    s.sendall(hello(1, name, secret))
-    return reply(s)[1] == OK
+    return hello(s, 1, name, secret)[0] == OK
 
 def put_pages(s, first, count, ident=2):
     pages = {n: page(n, 0) for n in range(first, first + count)}
@@ -272,6 +309,15 @@ def fair_checks(port):
     t0 = time.monotonic()
     result("py_hello_deadline_closes_silent", closed(silent) and time.monotonic() - t0 < 3)
     silent.close()
+
+    # half a handshake is no HELLO: step 1 answered, step 2 never sent
+    half = connect(port)
+    t0 = time.monotonic()
+    half.sendall(msg(HELLO, 1, struct.pack("<HBB", 2, 1, 4) + os.urandom(32) + b"half"))
+    step1 = reply(half)[1]
+    result("py_hello_deadline_closes_half_handshake", step1 == OK and closed(half) and
+           time.monotonic() - t0 < 3, step1)
+    half.close()
 
     quiet = connect(port)
     hello_ok(quiet, b"quiet")

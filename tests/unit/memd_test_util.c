@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* What the memd tests share, see memd_test_util.h. */
+#include "memd_test_util.h"
+
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sodium.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "memd_test_util.h"
+/* ---- servers and stores ------------------------------------------------------ */
 
 static void *server_loop(void *arg)
 {
@@ -58,6 +61,24 @@ void server_stop(struct test_server *t)
 	t->running = false;
 }
 
+int servers_start(struct test_server *t, int n, uint16_t *ports)
+{
+	for (int i = 0; i < n; i++) {
+		int ret = server_start(&t[i], 0, 64ull << 20);
+
+		if (ret)
+			return ret;
+		ports[i] = t[i].port;
+	}
+	return 0;
+}
+
+void servers_stop(struct test_server *t, int n)
+{
+	for (int i = 0; i < n; i++)
+		server_stop(&t[i]);
+}
+
 struct memd_stats server_stats(struct test_server *t)
 {
 	struct memd_stats st;
@@ -80,7 +101,7 @@ int open_store(const char *spec, const char *ns, const char *secret,
 }
 
 void spec_for(char *buf, size_t len, const uint16_t *ports, int n,
-	      int replicas)
+	      int replicas, const char *extra)
 {
 	int used = snprintf(buf, len, "memd:");
 
@@ -88,8 +109,29 @@ void spec_for(char *buf, size_t len, const uint16_t *ports, int n,
 		used += snprintf(buf + used, len - (size_t)used, "%s127.0.0.1:%u",
 				 i ? "," : "", ports[i]);
 	if (replicas)
-		snprintf(buf + used, len - (size_t)used, ",replicas=%d", replicas);
+		used += snprintf(buf + used, len - (size_t)used, ",replicas=%d",
+				 replicas);
+	snprintf(buf + used, len - (size_t)used, "%s", extra ? extra : "");
 }
+
+int open_with_pages(struct test_server *srv, int n, uint16_t *ports,
+		    int replicas, const char *extra, struct page_store **st,
+		    struct page_run *r)
+{
+	char spec[256];
+	int ret = servers_start(srv, n, ports);
+
+	if (ret)
+		return ret;
+	spec_for(spec, sizeof(spec), ports, n, replicas, extra);
+	ret = open_store(spec, "vm1", "s", st, NULL);
+	if (ret)
+		return ret;
+	run_fill(r, 1);
+	return page_store_put(*st, r, 1, NULL);
+}
+
+/* ---- page runs ----------------------------------------------------------------- */
 
 /* A page's contents for a version: distinct per page and version. */
 static void fill_page(uint8_t *p, uint64_t page, uint32_t version)
@@ -142,6 +184,12 @@ void run_clear(struct page_run *r)
 	memset(r->sums, 0, r->count * sizeof(uint64_t));
 }
 
+bool get_holds(struct page_store *st, struct page_run *r, uint32_t version)
+{
+	run_clear(r);
+	return page_store_get(st, r, 1, NULL) == 0 && run_holds(r, version);
+}
+
 void run_free(struct page_run *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -157,7 +205,25 @@ void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* ---- the wire, by hand ---------------------------------------------------- */
+/* ---- sockets --------------------------------------------------------------- */
+
+int tcp_listen(uint16_t port, uint16_t *bound)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				 .sin_port = htons(port) };
+	socklen_t len = sizeof(a);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)) {
+		close(fd);
+		return -1;
+	}
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	*bound = ntohs(a.sin_port);
+	return fd;
+}
 
 int tcp_connect_from(const char *from, uint16_t port)
 {
@@ -217,6 +283,51 @@ bool recv_reply(int fd, struct memd_hdr *h, uint8_t *body, size_t cap)
 	       h->body_len <= cap && recv_all(fd, body, h->body_len);
 }
 
+int wire_hello(int fd, const char *name, const char *secret, bool *created)
+{
+	uint8_t msg[MEMD_HELLO_MAX], body[MEMD_CHALLENGE_SIZE];
+	uint8_t key[MEMD_KEY_SIZE], v[MEMD_KEY_SIZE], proof[MEMD_KEY_SIZE];
+	uint8_t nonce[MEMD_NONCE_SIZE], sealed[MEMD_SEALED_SIZE];
+	struct memd_challenge ch;
+	struct memd_welcome w;
+	struct memd_transcript t;
+	struct memd_hdr h;
+	int len;
+
+	if (sodium_init() < 0)
+		return -1;
+	randombytes_buf(nonce, sizeof(nonce));
+	len = memd_encode_hello1(msg, 1, name, nonce);
+	if (len < 0 || !write_all(fd, msg, (size_t)len) ||
+	    !recv_reply(fd, &h, body, sizeof(body)))
+		return -1;
+	if (h.status != MEMD_ST_OK)
+		return h.status;
+	if (memd_decode_challenge(body, h.body_len, &ch))
+		return -1;
+	memd_derive_key(key, name, strlen(name), (const uint8_t *)secret,
+			strlen(secret));
+	memd_derive_verifier(v, key, ch.identity);
+	t = (struct memd_transcript){ ch.identity, nonce, ch.nonce, name,
+				      strlen(name) };
+	memd_proof(proof, v, false, &t, ch.known ? 0 : MEMD_HELLO_CREATE);
+	if (!ch.known)
+		crypto_box_seal(sealed, v, sizeof(v), ch.seal_pk);
+	len = (int)memd_encode_hello2(msg, 2, proof, ch.known ? NULL : sealed);
+	if (!write_all(fd, msg, (size_t)len) || !recv_reply(fd, &h, body, sizeof(body)))
+		return -1;
+	if (h.status != MEMD_ST_OK)
+		return h.status;
+	if (memd_decode_welcome(body, h.body_len, &w))
+		return -1;
+	memd_proof(proof, v, true, &t, w.created ? MEMD_HELLO_CREATED : 0);
+	if (memcmp(proof, w.proof, sizeof(proof)))
+		return -1;
+	if (created)
+		*created = w.created;
+	return MEMD_ST_OK;
+}
+
 int wire_empty(int fd, uint8_t op)
 {
 	uint8_t msg[MEMD_HDR_SIZE], body[MEMD_STATS_SIZE];
@@ -225,19 +336,6 @@ int wire_empty(int fd, uint8_t op)
 	memd_hdr_encode(&h, msg);
 	if (!write_all(fd, msg, sizeof(msg)) ||
 	    !recv_reply(fd, &h, body, sizeof(body)))
-		return -1;
-	return h.status;
-}
-
-int wire_hello(int fd, const char *ns, const char *secret)
-{
-	uint8_t msg[MEMD_HDR_SIZE + 4 + MEMD_NAME_MAX + MEMD_SECRET_MAX];
-	struct memd_hdr h;
-	int len = memd_encode_hello(msg, 1, ns, (const uint8_t *)secret,
-				    strlen(secret));
-
-	if (len < 0 || !write_all(fd, msg, (size_t)len) ||
-	    !recv_reply(fd, &h, msg, sizeof(msg)))
 		return -1;
 	return h.status;
 }

@@ -31,7 +31,7 @@ TEST(memd_put_get_drop_round_trip)
 	char spec[128], desc[256];
 
 	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
-	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0, "");
 	CHECK_EQ(open_store(spec, "vm1", "secret", &st, &err), 0);
 	st->ops->describe(st, desc, sizeof(desc));
 	CHECK(strstr(desc, "memd 127.0.0.1:") && strstr(desc, " replicas=1"));
@@ -91,7 +91,7 @@ TEST(memd_wrong_secret_is_eacces_and_reconnect_sees_pages)
 	char spec[128];
 
 	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
-	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0, "");
 	CHECK_EQ(open_store(spec, "vm1", "right", &st, &err), 0);
 	run_fill(&r, 7);
 	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
@@ -124,7 +124,7 @@ TEST(memd_namespaces_are_isolated)
 	char spec[128];
 
 	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
-	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0, "");
 	CHECK_EQ(open_store(spec, "vm-a", "sa", &a, &err), 0);
 	CHECK_EQ(open_store(spec, "vm-b", "sb", &b, &err), 0);
 	run_fill(&ra, 1);
@@ -162,7 +162,7 @@ TEST(memd_full_is_enospc_and_server_keeps_serving)
 
 	/* 4 MiB: one slab of 512 pages and room for the index */
 	CHECK_EQ(server_start(&srv, 0, MEMD_MIN_CAPACITY), 0);
-	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0, "");
 	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
 	for (int i = 0; i < 64 && !ret; i++) {
 		r.first = (uint64_t)i * 16;
@@ -234,7 +234,7 @@ TEST(memd_eight_threads_at_once)
 	CHECK_EQ(server_start(&srv[1], 0, 64ull << 20), 0);
 	ports[0] = srv[0].port;
 	ports[1] = srv[1].port;
-	spec_for(spec, sizeof(spec), ports, 2, 2);
+	spec_for(spec, sizeof(spec), ports, 2, 2, "");
 	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
 	for (int i = 0; i < 8; i++) {
 		w[i] = (struct worker){ st, i, &failures };
@@ -264,23 +264,24 @@ TEST(memd_replicas_survive_a_stopped_server)
 	CHECK_EQ(server_start(&srv[1], 0, 64ull << 20), 0);
 	ports[0] = srv[0].port;
 	ports[1] = srv[1].port;
-	spec_for(spec, sizeof(spec), ports, 2, 2);
+	spec_for(spec, sizeof(spec), ports, 2, 2, "");
 	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
 	run_fill(&r, 1);
 	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
 	CHECK_EQ(server_stats(&srv[0]).pages, 64);
 	CHECK_EQ(server_stats(&srv[1]).pages, 64);
 
-	/* one down: reads fall back to the other copy, puts keep one copy */
+	/* one down: reads fall back to the other copy; a put cannot have
+	 * its two copies, so it fails and leaves nothing readable */
 	server_stop(&srv[0]);
 	run_clear(&r);
 	CHECK_EQ(page_store_get(st, &r, 1, &err), 0);
 	CHECK(run_holds(&r, 1));
 	run_fill(&r2, 1);
-	CHECK_EQ(page_store_put(st, &r2, 1, &err), 0);
-	run_clear(&r2);
-	CHECK_EQ(page_store_get(st, &r2, 1, &err), 0);
-	CHECK(run_holds(&r2, 1));
+	CHECK_EQ(page_store_put(st, &r2, 1, &err), -EAGAIN);
+	CHECK(strstr(err.text, "1 of the 2 copies"));
+	CHECK_EQ(page_store_get(st, &r2, 1, &err), -ENOENT);
+	CHECK_EQ(server_stats(&srv[1]).pages, 64);
 
 	/* both down: nothing lost, nothing reachable */
 	server_stop(&srv[1]);
@@ -311,177 +312,6 @@ TEST(memd_replicas_survive_a_stopped_server)
 	run_free(&r2, 1);
 }
 
-/* ---- a TCP proxy that can cut a live server off the network ---------- */
-
-#define PROXY_MAX_PAIRS 32
-
-struct proxy {
-	uint16_t port, backend_port;
-	int listen_fd, wake_fd;
-	int pairs[PROXY_MAX_PAIRS][2];	/* client, backend; -1 unused */
-	pthread_t thread;
-	pthread_mutex_t lock;
-	bool cut, quit;
-};
-
-static int tcp_listen(uint16_t port, uint16_t *bound)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				 .sin_port = htons(port) };
-	socklen_t len = sizeof(a);
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)) {
-		close(fd);
-		return -1;
-	}
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	*bound = ntohs(a.sin_port);
-	return fd;
-}
-
-static void proxy_close_all(struct proxy *p)
-{
-	for (int i = 0; i < PROXY_MAX_PAIRS; i++) {
-		for (int k = 0; k < 2; k++)
-			if (p->pairs[i][k] >= 0)
-				close(p->pairs[i][k]);
-		p->pairs[i][0] = p->pairs[i][1] = -1;
-	}
-}
-
-static void *proxy_main(void *arg)
-{
-	static uint8_t buf[1 << 16];
-	struct proxy *p = arg;
-
-	for (;;) {
-		struct pollfd pfd[2 + 2 * PROXY_MAX_PAIRS];
-		int n = 0, who[2 + 2 * PROXY_MAX_PAIRS];
-
-		pthread_mutex_lock(&p->lock);
-		if (p->quit) {
-			pthread_mutex_unlock(&p->lock);
-			break;
-		}
-		if (p->cut && p->listen_fd >= 0) {
-			close(p->listen_fd);
-			p->listen_fd = -1;
-			proxy_close_all(p);
-		} else if (!p->cut && p->listen_fd < 0) {
-			p->listen_fd = tcp_listen(p->port, &p->port);
-		}
-		pthread_mutex_unlock(&p->lock);
-		pfd[n] = (struct pollfd){ .fd = p->wake_fd, .events = POLLIN };
-		who[n++] = -1;
-		if (p->listen_fd >= 0) {
-			pfd[n] = (struct pollfd){ .fd = p->listen_fd, .events = POLLIN };
-			who[n++] = -2;
-		}
-		for (int i = 0; i < PROXY_MAX_PAIRS; i++)
-			for (int k = 0; k < 2 && p->pairs[i][0] >= 0; k++) {
-				pfd[n] = (struct pollfd){ .fd = p->pairs[i][k],
-							  .events = POLLIN };
-				who[n++] = i * 2 + k;
-			}
-		if (poll(pfd, (nfds_t)n, -1) < 0)
-			continue;
-		for (int j = 0; j < n; j++) {
-			uint64_t v;
-
-			if (!pfd[j].revents)
-				continue;
-			if (who[j] == -1) {
-				if (read(p->wake_fd, &v, sizeof(v)) < 0)
-					continue;
-			} else if (who[j] == -2) {
-				int c = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-				int b = c >= 0 ? tcp_connect_local(p->backend_port) : -1;
-				int slot = 0;
-
-				while (slot < PROXY_MAX_PAIRS && p->pairs[slot][0] >= 0)
-					slot++;
-				if (c < 0 || b < 0 || slot == PROXY_MAX_PAIRS) {
-					if (c >= 0)
-						close(c);
-					if (b >= 0)
-						close(b);
-					continue;
-				}
-				p->pairs[slot][0] = c;
-				p->pairs[slot][1] = b;
-			} else {
-				int i = who[j] / 2, k = who[j] % 2;
-				ssize_t got = p->pairs[i][k] >= 0 ?
-					read(p->pairs[i][k], buf, sizeof(buf)) : 0;
-
-				if (p->pairs[i][k] < 0)
-					continue;
-				if (got <= 0 || !write_all(p->pairs[i][!k], buf, (size_t)got)) {
-					close(p->pairs[i][0]);
-					close(p->pairs[i][1]);
-					p->pairs[i][0] = p->pairs[i][1] = -1;
-				}
-			}
-		}
-	}
-	proxy_close_all(p);
-	if (p->listen_fd >= 0)
-		close(p->listen_fd);
-	return NULL;
-}
-
-static int proxy_start(struct proxy *p, uint16_t backend_port)
-{
-	memset(p, 0, sizeof(*p));
-	p->backend_port = backend_port;
-	for (int i = 0; i < PROXY_MAX_PAIRS; i++)
-		p->pairs[i][0] = p->pairs[i][1] = -1;
-	p->listen_fd = tcp_listen(0, &p->port);
-	p->wake_fd = eventfd(0, EFD_CLOEXEC);
-	pthread_mutex_init(&p->lock, NULL);
-	if (p->listen_fd < 0 || p->wake_fd < 0)
-		return -1;
-	return pthread_create(&p->thread, NULL, proxy_main, p) ? -1 : 0;
-}
-
-/* Cuts (or restores) the proxy's network, and waits until it is done. */
-static void proxy_set_cut(struct proxy *p, bool cut)
-{
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&p->lock);
-	p->cut = cut;
-	pthread_mutex_unlock(&p->lock);
-	if (write(p->wake_fd, &one, sizeof(one)) < 0)
-		return;
-	for (int i = 0; i < 200; i++) {
-		bool done;
-
-		pthread_mutex_lock(&p->lock);
-		done = cut ? p->listen_fd < 0 : p->listen_fd >= 0;
-		pthread_mutex_unlock(&p->lock);
-		if (done)
-			return;
-		sleep_ms(10);
-	}
-}
-
-static void proxy_stop(struct proxy *p)
-{
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&p->lock);
-	p->quit = true;
-	pthread_mutex_unlock(&p->lock);
-	if (write(p->wake_fd, &one, sizeof(one)) == sizeof(one))
-		pthread_join(p->thread, NULL);
-	close(p->wake_fd);
-	pthread_mutex_destroy(&p->lock);
-}
-
 /*
  * A server cut off while a page is rewritten keeps its old copy, whose
  * checksum is valid: once back, it must not be read, and its stale
@@ -504,7 +334,7 @@ TEST(memd_stale_copy_on_a_returning_server_is_never_read)
 	CHECK_EQ(proxy_start(&px, srv[0].port), 0);
 	ports[0] = px.port;		/* server A, behind the proxy */
 	ports[1] = srv[1].port;		/* server B */
-	spec_for(spec, sizeof(spec), ports, 2, 0);
+	spec_for(spec, sizeof(spec), ports, 2, 0, "");
 	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
 
 	run_fill(&r, 1);
@@ -560,6 +390,9 @@ TEST(memd_bad_specs_are_refused)
 		"memd:127.0.0.1:1,replicas=2", "memd:127.0.0.1:1,replicas=0",
 		"memd:127.0.0.1:1,replicas=x", "memd:127.0.0.1:1,127.0.0.1:1",
 		"memd:127.0.0.1:1,replicas=1,replicas=1", "memd:replicas=1",
+		"memd:127.0.0.1:1,127.0.0.1:2,replicas=2,min_replicas=3",
+		"memd:127.0.0.1:1,min_replicas=2", "memd:127.0.0.1:1,min_replicas=0",
+		"memd:127.0.0.1:1,min_replicas=1,min_replicas=1",
 		"memd:1:1,2:1,3:1,4:1,5:1,6:1,7:1,8:1,9:1,10:1,11:1,12:1,13:1,"
 		"14:1,15:1,16:1,17:1",
 	};

@@ -38,8 +38,8 @@ static bool two_clients(struct test_server *srv, struct memd_server_config cfg,
 		return false;
 	fd[0] = tcp_connect_local(srv->port);
 	fd[1] = tcp_connect_local(srv->port);
-	return wire_hello(fd[0], ns0, "s") == MEMD_ST_OK &&
-	       wire_hello(fd[1], ns1, "s") == MEMD_ST_OK;
+	return wire_hello(fd[0], ns0, "s", NULL) == MEMD_ST_OK &&
+	       wire_hello(fd[1], ns1, "s", NULL) == MEMD_ST_OK;
 }
 
 static void close_fds(const int *fd, int n)
@@ -78,7 +78,7 @@ TEST(memd_quota_refuses_one_tenant_while_another_stores)
 	CHECK_EQ(server_stats(&srv).pages, 164);
 
 	/* the page store sees a full server: -ENOSPC, nothing lost */
-	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0, "");
 	CHECK_EQ(open_store(spec, "modest", "s", &st, &err), 0);
 	run_fill(&r, 1);
 	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
@@ -100,6 +100,7 @@ TEST(memd_release_frees_the_namespace)
 {
 	struct test_server srv = { 0 };
 	struct memd_stats st;
+	bool created = false;
 	uint64_t used_full;
 	int a, b, c;
 
@@ -109,9 +110,9 @@ TEST(memd_release_frees_the_namespace)
 	c = tcp_connect_local(srv.port);
 	/* before HELLO there is nothing to release */
 	CHECK_EQ(wire_empty(a, MEMD_OP_RELEASE), MEMD_ST_BAD_SECRET);
-	CHECK_EQ(wire_hello(a, "vm1", "s"), MEMD_ST_OK);
-	CHECK_EQ(wire_hello(b, "vm1", "s"), MEMD_ST_OK);
-	CHECK_EQ(wire_hello(c, "vm2", "t"), MEMD_ST_OK);
+	CHECK_EQ(wire_hello(a, "vm1", "s", NULL), MEMD_ST_OK);
+	CHECK_EQ(wire_hello(b, "vm1", "s", NULL), MEMD_ST_OK);
+	CHECK_EQ(wire_hello(c, "vm2", "t", NULL), MEMD_ST_OK);
 	CHECK_EQ(wire_put(a, 0, 3000), MEMD_ST_OK);
 	CHECK_EQ(wire_put(c, 0, 10), MEMD_ST_OK);
 	CHECK_EQ(server_stats(&srv).pages, 3010);
@@ -131,9 +132,11 @@ TEST(memd_release_frees_the_namespace)
 	 * bytes) and the namespace do not */
 	CHECK(st.used + 4096 * 16 < used_full);
 
-	/* the name is free: anyone may take it, with any secret */
+	/* the name is free: anyone may take it, with any secret, and the
+	 * handshake says it created the namespace anew */
 	a = tcp_connect_local(srv.port);
-	CHECK_EQ(wire_hello(a, "vm1", "another"), MEMD_ST_OK);
+	CHECK_EQ(wire_hello(a, "vm1", "another", &created), MEMD_ST_OK);
+	CHECK(created);
 	CHECK_EQ(wire_empty(a, MEMD_OP_STATS), MEMD_ST_OK);
 	CHECK_EQ(server_stats(&srv).namespaces, 2);
 	close_fds((int[]){ a, b, c }, 3);
@@ -166,7 +169,7 @@ TEST(memd_namespace_expires_after_its_ttl_without_clients)
 	close(fd[KEPT]);
 	sleep_ms(100);
 	fd[KEPT] = tcp_connect_local(srv.port);
-	CHECK_EQ(wire_hello(fd[KEPT], "kept", "s"), MEMD_ST_OK);
+	CHECK_EQ(wire_hello(fd[KEPT], "kept", "s", NULL), MEMD_ST_OK);
 	sleep_ms(500);
 	CHECK_EQ(server_stats(&srv).pages, 100);
 	close(fd[KEPT]);
@@ -177,25 +180,33 @@ TEST(memd_hello_deadline_closes_silent_connections)
 {
 	struct memd_server_config cfg = { .capacity = 64ull << 20,
 					  .hello_timeout_ns = 200 * MS };
+	uint8_t msg[MEMD_HELLO_MAX], nonce[MEMD_NONCE_SIZE] = { 0 };
 	struct test_server srv = { 0 };
-	int silent, stats_only, client;
+	int silent, stats_only, half, client, len;
+	struct memd_hdr h;
 
 	CHECK_EQ(server_start_cfg(&srv, 0, cfg), 0);
 	silent = tcp_connect_local(srv.port);
 	stats_only = tcp_connect_local(srv.port);
+	half = tcp_connect_local(srv.port);
 	client = tcp_connect_local(srv.port);
-	CHECK_EQ(wire_hello(client, "vm1", "s"), MEMD_ST_OK);
-	CHECK(WITHIN_MS(1000, server_stats(&srv).connections == 3));
+	CHECK_EQ(wire_hello(client, "vm1", "s", NULL), MEMD_ST_OK);
+	CHECK(WITHIN_MS(1000, server_stats(&srv).connections == 4));
 	/* STATS is allowed before HELLO, but does not stop the clock */
 	CHECK_EQ(wire_empty(stats_only, MEMD_OP_STATS), MEMD_ST_OK);
+	/* nor does half a handshake: step 1 answered, no step 2 */
+	len = memd_encode_hello1(msg, 1, "vm1", nonce);
+	CHECK(len > 0 && write_all(half, msg, (size_t)len));
+	CHECK(recv_reply(half, &h, msg, sizeof(msg)) && h.status == MEMD_ST_OK);
 	CHECK(wire_closed(silent, 2000));
 	CHECK(wire_closed(stats_only, 2000));
+	CHECK(wire_closed(half, 2000));
 	/* the server counts a connection out just after closing it */
 	CHECK(WITHIN_MS(1000, server_stats(&srv).connections == 1));
 	/* the client that said HELLO is still served */
 	sleep_ms(300);
 	CHECK_EQ(wire_empty(client, MEMD_OP_STATS), MEMD_ST_OK);
-	close_fds((int[]){ silent, stats_only, client }, 3);
+	close_fds((int[]){ silent, stats_only, half, client }, 4);
 	server_stop(&srv);
 }
 
@@ -252,7 +263,7 @@ TEST(memd_one_peer_cannot_take_every_slot)
 	CHECK(WITHIN_MS(1000, server_stats(&srv).connections == 20));
 	/* another peer is not counted with it */
 	client = tcp_connect_from("127.0.0.3", srv.port);
-	CHECK_EQ(wire_hello(client, "vm1", "s"), MEMD_ST_OK);
+	CHECK_EQ(wire_hello(client, "vm1", "s", NULL), MEMD_ST_OK);
 	for (int i = 0; i < 30; i++)
 		close(fds[i]);
 	close(client);
@@ -292,7 +303,7 @@ TEST(memd_a_thousand_idle_connections_do_not_lock_out_a_client)
 	CHECK(WITHIN_MS(10000, server_stats(&srv).connections ==
 				       MEMD_DEFAULT_MAX_CLIENTS));
 
-	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0, "");
 	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
 	run_fill(&r, 1);
 	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
@@ -318,7 +329,7 @@ TEST(memd_store_destroy_releases_its_namespace)
 	char spec[128];
 
 	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
-	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0, "");
 	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
 	run_fill(&r, 1);
 	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
@@ -391,7 +402,7 @@ TEST(memd_store_keeps_one_connection_and_closes_idle_ones)
 	char spec[128];
 
 	CHECK_EQ(server_start_cfg(&srv, 0, cfg), 0);
-	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0, "");
 	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
 	CHECK_EQ(burst(st, 8), 0);
 	CHECK(server_stats(&srv).connections > 1);
@@ -428,7 +439,7 @@ TEST(memd_a_hundred_namespaces_get_service_with_default_flags)
 	if (!fds_for(4096))
 		SKIP("cannot raise the fd limit to 4096");
 	CHECK_EQ(server_start_cfg(&srv, 0, cfg), 0);
-	spec_for(spec, sizeof(spec), &srv.port, 1, 0);
+	spec_for(spec, sizeof(spec), &srv.port, 1, 0, "");
 	for (int i = 0; i < VMS; i++) {
 		snprintf(name, sizeof(name), "vm%d", i);
 		CHECK_EQ(open_store(spec, name, "s", &st[i], &err), 0);

@@ -18,9 +18,11 @@ TEST(memd_server_wire_statuses_and_pipelining)
 	struct test_server srv = { 0 };
 	uint64_t sum = 77;
 	struct page_run r = { .first = 9, .count = 1, .data = page, .sums = &sum };
+	uint8_t nonce[MEMD_NONCE_SIZE] = { 0 };
 	struct memd_stats st;
 	struct memd_hdr h;
 	size_t len, total;
+	bool created = false;
 	int fd;
 
 	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
@@ -39,21 +41,21 @@ TEST(memd_server_wire_statuses_and_pipelining)
 	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
 	CHECK_EQ(h.status, MEMD_ST_BAD_SECRET);
 
-	/* pipelined: HELLO, PUT, GET, GET of a missing page, a second
-	 * HELLO, DROP, STATS, all sent before reading a reply */
-	total = (size_t)memd_encode_hello(buf, 100, "ns", (const uint8_t *)"x", 1);
+	/* the handshake creates the namespace; then pipelined: PUT, GET,
+	 * GET of a missing page, another HELLO, DROP, STATS, all sent
+	 * before reading a reply */
+	CHECK_EQ(wire_hello(fd, "ns", "x", &created), MEMD_ST_OK);
+	CHECK(created);
 	memset(page, 0x3c, sizeof(page));
-	total += memd_encode_runs(buf + total, MEMD_OP_PUT, 7, &r, 1);
+	total = memd_encode_runs(buf, MEMD_OP_PUT, 7, &r, 1);
 	total += memd_encode_runs(buf + total, MEMD_OP_GET, 3, &r, 1);
 	r.first = 10;
 	total += memd_encode_runs(buf + total, MEMD_OP_GET, 4, &r, 1);
-	total += (size_t)memd_encode_hello(buf + total, 5, "ns", (const uint8_t *)"x", 1);
+	total += (size_t)memd_encode_hello1(buf + total, 5, "ns", nonce);
 	r.first = 9;
 	total += memd_encode_runs(buf + total, MEMD_OP_DROP, 6, &r, 1);
 	total += memd_encode_stats_request(buf + total, 8);
 	CHECK(write_all(fd, buf, total));
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK(h.id == 100 && h.op == MEMD_OP_HELLO && h.status == MEMD_ST_OK);
 	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
 	CHECK(h.id == 7 && h.op == MEMD_OP_PUT && h.status == MEMD_ST_OK);
 	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
@@ -87,13 +89,14 @@ TEST(memd_server_wire_statuses_and_pipelining)
 	CHECK_EQ(recv(fd, buf, 1, 0), 0);
 	close(fd);
 
-	/* a wrong secret: BAD_SECRET, then closed */
+	/* a wrong secret: BAD_SECRET, then closed; the right one joins */
 	fd = tcp_connect_local(srv.port);
-	len = (size_t)memd_encode_hello(buf, 1, "ns", (const uint8_t *)"y", 1);
-	CHECK(write_all(fd, buf, len));
-	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
-	CHECK_EQ(h.status, MEMD_ST_BAD_SECRET);
+	CHECK_EQ(wire_hello(fd, "ns", "y", NULL), MEMD_ST_BAD_SECRET);
 	CHECK_EQ(recv(fd, buf, 1, 0), 0);
+	close(fd);
+	fd = tcp_connect_local(srv.port);
+	CHECK_EQ(wire_hello(fd, "ns", "x", &created), MEMD_ST_OK);
+	CHECK(!created);
 	close(fd);
 	server_stop(&srv);
 }
@@ -116,10 +119,9 @@ TEST(memd_server_throttles_a_client_that_does_not_read)
 	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
 	fd = tcp_connect_local(srv.port);
 	CHECK(fd >= 0);
-	len = (size_t)memd_encode_hello(req, 1, "ns", (const uint8_t *)"x", 1);
-	len += memd_encode_runs(req + len, MEMD_OP_PUT, 2, &r, 1);
+	CHECK_EQ(wire_hello(fd, "ns", "x", NULL), MEMD_ST_OK);
+	len = memd_encode_runs(req, MEMD_OP_PUT, 2, &r, 1);
 	CHECK(write_all(fd, req, len));
-	CHECK(recv_reply(fd, &h, req, sizeof(req)) && h.status == MEMD_ST_OK);
 	CHECK(recv_reply(fd, &h, req, sizeof(req)) && h.status == MEMD_ST_OK);
 
 	/* a buffer of GETs of 64 pages (a 257 KiB reply each) */

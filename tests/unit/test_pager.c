@@ -225,7 +225,7 @@ static void store_set(struct mem_store *m, int *field, int value)
 struct events {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned count[PAGER_EVENT_EVICT_RESUMED + 1];
+	unsigned count[PAGER_EVENT_COPIES_BACK + 1];
 	uint64_t last_page;
 	int last_error;
 };
