@@ -283,8 +283,9 @@ def put_pages(s, first, count, ident=2):
     s.sendall(runs(PUT, ident, [(first, count)], pages))
     return reply(s)[1]
 
-# memd with --namespace-quota 256K --namespace-ttl 500ms --hello-timeout
-# 300ms --idle-timeout 1s --max-conns-per-peer 8
+# memd with --namespace-quota 256K --namespace-ttl 2s --hello-timeout 2s
+# --idle-timeout 5s --max-conns-per-peer 8 (generous: python under TCG in
+# a busy test host takes a second for what takes milliseconds here)
 def fair_checks(port):
     a, b = connect(port), connect(port)
     ok = hello_ok(a, b"tenant-a") and hello_ok(b, b"tenant-b")
@@ -298,16 +299,16 @@ def fair_checks(port):
     op, status, ident, body = reply(a)
     result("py_release_ok_and_closed", (op, status, ident, body) == (RELEASE, OK, 9, b"") and closed(a),
            (op, status, ident))
-    result("py_release_frees_pages", within(5, lambda: stats_of(port)[2] == 64 and
+    result("py_release_frees_pages", within(15, lambda: stats_of(port)[2] == 64 and
                                             stats_of(port)[4] == 1), stats_of(port))
 
     b.close()
-    result("py_namespace_expires_after_ttl", within(5, lambda: stats_of(port)[4] == 0 and
+    result("py_namespace_expires_after_ttl", within(15, lambda: stats_of(port)[4] == 0 and
                                                     stats_of(port)[2] == 0), stats_of(port))
 
     silent = connect(port)
     t0 = time.monotonic()
-    result("py_hello_deadline_closes_silent", closed(silent) and time.monotonic() - t0 < 3)
+    result("py_hello_deadline_closes_silent", closed(silent) and time.monotonic() - t0 < 10)
     silent.close()
 
     # half a handshake is no HELLO: step 1 answered, step 2 never sent
@@ -316,13 +317,13 @@ def fair_checks(port):
     half.sendall(msg(HELLO, 1, struct.pack("<HBB", 2, 1, 4) + os.urandom(32) + b"half"))
     step1 = reply(half)[1]
     result("py_hello_deadline_closes_half_handshake", step1 == OK and closed(half) and
-           time.monotonic() - t0 < 3, step1)
+           time.monotonic() - t0 < 10, step1)
     half.close()
 
     quiet = connect(port)
     hello_ok(quiet, b"quiet")
     t0 = time.monotonic()
-    result("py_idle_timeout_closes_quiet", closed(quiet) and 0.5 < time.monotonic() - t0 < 4)
+    result("py_idle_timeout_closes_quiet", closed(quiet) and 3 < time.monotonic() - t0 < 15)
     quiet.close()
 
     # ten from one address: eight are served, two closed at once
@@ -356,7 +357,7 @@ else
 	small_pid= small_port=
 fi
 if start_memd fair --listen 127.0.0.1:0 --capacity 64M --namespace-quota 256K \
-	--namespace-ttl 500ms --hello-timeout 300ms --idle-timeout 1s --max-conns-per-peer 8; then
+	--namespace-ttl 2s --hello-timeout 2s --idle-timeout 5s --max-conns-per-peer 8; then
 	fair_pid=$pid fair_port=$port
 else
 	fail memd_fair_server "did not start: $(tr '\n' '|' < "$TEST_TMP/fair.err")"
@@ -392,8 +393,8 @@ if [ -n "$fair_pid" ]; then
 	check memd_logs_quota grep -q "memd: quota reached: refusing 1 pages for namespace 'tenant-a'" "$out"
 	check memd_logs_release grep -q "memd: namespace 'tenant-a' released by 127.0.0.1:[0-9]*: freeing its 64 pages" "$out"
 	check memd_logs_expiry grep -q "memd: namespace 'tenant-b' expired with no client connected" "$out"
-	check memd_logs_timeouts bash -c "grep -q 'memd: closed 127.0.0.1:[0-9]*: no HELLO for 0.3 s' '$out' &&
-		grep -q 'memd: closed 127.0.0.1:[0-9]*: idle for 1.0 s' '$out'"
+	check memd_logs_timeouts bash -c "grep -q 'memd: closed 127.0.0.1:[0-9]*: no HELLO for 2.0 s' '$out' &&
+		grep -q 'memd: closed 127.0.0.1:[0-9]*: idle for 5.0 s' '$out'"
 	check memd_logs_per_peer_refusal grep -q "memd: warning: refused 127.0.0.1:[0-9]*: 8 connections from that peer already" "$out"
 fi
 
