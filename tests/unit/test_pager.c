@@ -48,8 +48,8 @@ struct mem_store {
 	struct page_store base;
 	pthread_mutex_t lock;
 	uint64_t npages;
-	uint8_t *data;
-	uint64_t *sums;
+	uint8_t *data;			/* as put: sealed */
+	uint8_t *tags;
 	uint8_t *held;
 	struct mem_req *log;
 	size_t nlog, cap;
@@ -118,10 +118,17 @@ static int mem_put(struct page_store *s, const struct page_run *runs,
 		for (uint32_t k = 0; k < runs[i].count; k++) {
 			uint64_t page = runs[i].first + k;
 
+			uint8_t clear[PAGE];
+
 			memcpy(m->data + page * PAGE, runs[i].data + k * PAGE, PAGE);
-			m->sums[page] = runs[i].sums[k];
+			memcpy(m->tags + page * PAGE_TAG_SIZE,
+			       runs[i].tags + k * PAGE_TAG_SIZE, PAGE_TAG_SIZE);
 			m->held[page] = 1;
-			m->zero_pages_put += is_zero(runs[i].data + k * PAGE);
+			/* what the pager sent, opened: was it a zero page? */
+			memcpy(clear, runs[i].data + k * PAGE, PAGE);
+			if (!page_seal_open(s->seal, page, runs[i].gens[k], clear,
+					    runs[i].tags + k * PAGE_TAG_SIZE))
+				m->zero_pages_put += is_zero(clear);
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -148,8 +155,8 @@ static int mem_get(struct page_store *s, const struct page_run *runs,
 		log_req(m, 'g', &runs[i]);
 		memcpy(runs[i].data, m->data + runs[i].first * PAGE,
 		       runs[i].count * PAGE);
-		memcpy(runs[i].sums, m->sums + runs[i].first,
-		       runs[i].count * sizeof(uint64_t));
+		memcpy(runs[i].tags, m->tags + runs[i].first * PAGE_TAG_SIZE,
+		       runs[i].count * PAGE_TAG_SIZE);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return ret;
@@ -183,7 +190,7 @@ static void mem_destroy(struct page_store *s)
 
 	pthread_mutex_destroy(&m->lock);
 	free(m->data);
-	free(m->sums);
+	free(m->tags);
 	free(m->held);
 	free(m->log);
 	free(m);
@@ -204,9 +211,11 @@ static struct mem_store *mem_store_new(uint64_t npages)
 	m->npages = npages;
 	pthread_mutex_init(&m->lock, NULL);
 	m->data = malloc(npages * PAGE);
-	m->sums = calloc(npages, sizeof(uint64_t));
+	m->tags = calloc(npages, PAGE_TAG_SIZE);
 	m->held = calloc(npages, 1);
-	if (!m->data || !m->sums || !m->held) {
+	if (!m->data || !m->tags || !m->held ||
+	    page_seal_create("pager-test", true, &m->base.seal, NULL)) {
+		page_seal_destroy(m->base.seal);
 		mem_destroy(&m->base);
 		return NULL;
 	}
