@@ -39,11 +39,12 @@ static bool shows(const uint8_t *hay, size_t len, const uint8_t *page)
 }
 
 /* A store in namespace @ns on @srv (its spec ending in @extra) puts
- * version 2 of PAGE_NO (its contents into @clear), and @record gets that
- * copy as the server holds it; the store is gone again.  0 or -1. */
+ * PAGE_NO with version @version's contents (into @clear too) at
+ * generation 2, and @record gets that copy as the server holds it; the
+ * store is gone again.  0 or -1. */
 static int record_of(struct test_server *srv, const char *extra,
-		     const char *ns, const char *secret, uint8_t *clear,
-		     uint8_t *record)
+		     const char *ns, const char *secret, uint32_t version,
+		     uint8_t *clear, uint8_t *record)
 {
 	struct page_store *st = NULL;
 	struct page_run r = run_alloc(PAGE_NO, 1);
@@ -52,7 +53,8 @@ static int record_of(struct test_server *srv, const char *extra,
 
 	spec_for(spec, sizeof(spec), &srv->port, 1, 0, extra);
 	if (!open_store(spec, ns, secret, &st, NULL)) {
-		run_fill(&r, 2);
+		run_fill(&r, version);
+		run_set_gen(&r, 2);
 		memcpy(clear, r.data, PAGE_STORE_PAGE);
 		if (!page_store_put(st, &r, 1, NULL))
 			fd = rogue(srv, ns, secret);
@@ -73,9 +75,9 @@ TEST(memd_server_never_sees_sealed_pages_in_clear)
 	struct test_server srv = { 0 };
 
 	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
-	CHECK_EQ(record_of(&srv, "", "vm1", "s", clear, record), 0);
+	CHECK_EQ(record_of(&srv, "", "vm1", "s", 2, clear, record), 0);
 	CHECK(!shows(record, sizeof(record), clear));
-	CHECK_EQ(record_of(&srv, ",seal=off", "vm1", "s", clear, record), 0);
+	CHECK_EQ(record_of(&srv, ",seal=off", "vm1", "s", 2, clear, record), 0);
 	CHECK(shows(record, sizeof(record), clear));	/* the test can see */
 	server_stop(&srv);
 }
@@ -144,7 +146,8 @@ TEST(memd_other_namespace_page_falls_back_then_is_ebadmsg)
 	struct test_server srv = { 0 };
 
 	CHECK_EQ(server_start(&srv, 0, 64ull << 20), 0);
-	CHECK_EQ(record_of(&srv, "", "vm2", "other", clear, theirs), 0);
+	/* their page 35 holds other data, at the generation we expect */
+	CHECK_EQ(record_of(&srv, "", "vm2", "other", 9, clear, theirs), 0);
 	server_stop(&srv);
 	swapped_copies(theirs);
 }
