@@ -6,7 +6,7 @@
  * Layout: two regions in one sparse file sized for the whole guest,
  *   [0, ram_pages * 4096)                page n's data at n * 4096
  *   [ram_pages * 4096, + ram_pages * 16) page n's tag at base + n * 16
- * Keeping the data page-aligned (rather than interleaving 4104-byte
+ * Keeping the data page-aligned (rather than interleaving 4112-byte
  * slots) is what lets drop punch whole blocks out of the file and lets a
  * run be one contiguous range: a run costs one pwrite/pread for its data
  * and one for its tags.  Data and tags are written as given: sealed

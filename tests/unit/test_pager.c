@@ -791,6 +791,69 @@ TEST(pager_corrupt_or_lost_page_is_an_error_not_data_without_poison)
 	corrupt_or_lost(true);
 }
 
+/*
+ * A store that keeps a page's first copy and hands it back after the
+ * page was put again (a replay of an older version, which the old
+ * per-page checksum passed): the pager stops the VM with the page named
+ * and never maps the old data.  Every put of a page is under a new
+ * generation, and the get asks for the newest.
+ */
+TEST(pager_refuses_a_replayed_older_copy_of_a_page)
+{
+	uint64_t n = 3072, page = UINT64_MAX;
+	uint8_t *old = malloc(n * PAGE), *old_tags = malloc(n * PAGE_TAG_SIZE);
+	uint8_t *held = calloc(n, 1);
+	struct errmsg err;
+	struct rig r;
+	const char *skip = rig_init(&r, 16, LIMIT, 2, 0, false, NULL);
+
+	if (skip)
+		SKIP(skip);
+	CHECK(old && old_tags && held);
+	CHECK_EQ(ram_sigbus_install(&err), 0);
+	CHECK(write_pages(&r, 0, n, 4));
+	CHECK(settle_below(&r, LIMIT));
+	pthread_mutex_lock(&r.store->lock);	/* version 4, as stored */
+	memcpy(old, r.store->data, n * PAGE);
+	memcpy(old_tags, r.store->tags, n * PAGE_TAG_SIZE);
+	memcpy(held, r.store->held, n);
+	pthread_mutex_unlock(&r.store->lock);
+	CHECK(write_pages(&r, 0, n, 5));	/* faults back, evicts again */
+	CHECK(settle_below(&r, LIMIT));
+	pager_set_limit(r.pager, r.npages);	/* no more evictions */
+	sleep_ms(50);
+	/* a page evicted in both rounds, not in the memfd now */
+	pthread_mutex_lock(&r.store->lock);
+	for (uint64_t p = 0; p < n && page == UINT64_MAX; p++) {
+		unsigned char in_memfd = 1;
+
+		if (held[p] && r.store->held[p] &&
+		    memcmp(old_tags + p * PAGE_TAG_SIZE,
+			   r.store->tags + p * PAGE_TAG_SIZE, PAGE_TAG_SIZE) &&
+		    !mincore(r.mem.base + p * PAGE, PAGE, &in_memfd) &&
+		    !(in_memfd & 1)) {
+			page = p;
+			memcpy(r.store->data + p * PAGE, old + p * PAGE, PAGE);
+			memcpy(r.store->tags + p * PAGE_TAG_SIZE,
+			       old_tags + p * PAGE_TAG_SIZE, PAGE_TAG_SIZE);
+		}
+	}
+	pthread_mutex_unlock(&r.store->lock);
+	CHECK(page != UINT64_MAX);
+	CHECK_EQ(load_page(&r, page), -EFAULT);
+	CHECK(wait_event(&r, PAGER_EVENT_PAGE_LOST, 1));
+	CHECK_EQ(r.ev.last_page, page);
+	CHECK_EQ(r.ev.last_error, -EBADMSG);
+	/* the others read back version 5 */
+	for (uint64_t p = 0; p < n; p++)
+		if (p != page)
+			CHECK_EQ(verify_pages(&r, p, 1, 5), UINT64_MAX);
+	rig_destroy(&r);
+	free(old);
+	free(old_tags);
+	free(held);
+}
+
 struct toucher {
 	struct rig *r;
 	uint64_t page;
