@@ -182,7 +182,7 @@ int pager_create(const struct guest_mem *mem, struct uffd_ram *uffd,
 		    WINDOW_START;
 	p->put_delay_ns = RETRY_FIRST_NS;
 	init_locks(p);
-	p->store->ops->describe(p->store, p->store_desc, sizeof(p->store_desc));
+	page_store_describe(p->store, p->store_desc, sizeof(p->store_desc));
 	p->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (alloc_arrays(p)) {
 		ret = errmsg_set(err, -ENOMEM, "pager: out of memory");

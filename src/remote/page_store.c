@@ -124,6 +124,19 @@ void page_store_destroy(struct page_store *s)
 	page_seal_destroy(seal);
 }
 
+void page_store_describe(struct page_store *s, char *buf, size_t len)
+{
+	size_t used;
+
+	if (!len)
+		return;
+	s->ops->describe(s, buf, len);
+	used = strnlen(buf, len - 1);
+	buf[used] = 0;
+	if (s->seal && !page_seal_sealed(s->seal))
+		snprintf(buf + used, len - used, " seal=off");
+}
+
 static int no_seal(struct errmsg *err)
 {
 	return errmsg_set(err, -EINVAL, "page store has no seal context");

@@ -156,4 +156,8 @@ static inline void page_store_stats(struct page_store *s,
 
 void page_store_destroy(struct page_store *s);
 
+/* The backend's line for humans, then " seal=off" if pages go in clear
+ * (sealed is the default and says nothing). */
+void page_store_describe(struct page_store *s, char *buf, size_t len);
+
 #endif

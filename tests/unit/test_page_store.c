@@ -222,7 +222,7 @@ TEST(page_store_seal_option_is_parsed_once_for_every_backend)
 	struct page_store_params p = good_params();
 	struct page_store *s = NULL;
 	struct errmsg err = { "" };
-	char spec[512];
+	char spec[512], desc[600];
 	static uint8_t clear[PAGE_STORE_PAGE], data[PAGE_STORE_PAGE];
 	uint8_t tag[PAGE_TAG_SIZE];
 	uint32_t gen = 3;
@@ -239,6 +239,9 @@ TEST(page_store_seal_option_is_parsed_once_for_every_backend)
 		CHECK_EQ(page_store_open(spec, &p, &s, &err), 0);
 		CHECK(s != NULL && s->seal != NULL);
 		CHECK(page_seal_sealed(s->seal) == !off);
+		page_store_describe(s, desc, sizeof(desc));	/* said to users */
+		CHECK(!strncmp(desc, "file ", 5));
+		CHECK((strstr(desc, " seal=off") != NULL) == (off == 1));
 		pattern(clear, 3);
 		memcpy(data, clear, sizeof(data));
 		CHECK_EQ(page_store_put(s, &r, 1, &err), 0);
