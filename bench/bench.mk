@@ -17,7 +17,7 @@
 # Where they run: BENCH_FLAGS="--host emulated" (or direct; default auto)
 # is passed to every benchmark (see bench/lib.sh).
 BENCH_BINS := $(BUILD)/bench/pio_bare $(BUILD)/bench/farmem_floor \
-              $(BUILD)/bench/memd_flood
+              $(BUILD)/bench/memd_flood $(BUILD)/bench/seal_cost
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
@@ -36,6 +36,13 @@ $(BUILD)/bench/memd_flood: bench/memd_flood.c tests/unit/memd_test_util.c \
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -Itests/unit -o $@ \
 		$(filter %.c %.o,$^) $(LDLIBS)
 
+# What sealing a page costs (src/remote/page_seal.c, and libsodium).
+$(BUILD)/bench/seal_cost: bench/seal_cost.c $(BUILD)/obj/src/remote/page_seal.o \
+		$(BUILD)/obj/src/util/errmsg.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -o $@ $(filter %.c %.o,$^) \
+		-lsodium -lxxhash
+
 BENCH_FLAGS ?=
 BENCH_ENV := RACKVM=$(BUILD)/rackvm GUEST_ELF=$(GUEST_ELF)
 
@@ -47,8 +54,9 @@ bench: $(BUILD)/rackvm guest $(BENCH_BINS)
 	$(BENCH_ENV) bench/blk $(BENCH_FLAGS)
 	$(BENCH_ENV) bench/wss $(BENCH_FLAGS)
 
-farmem: $(BUILD)/rackvm guest $(BUILD)/bench/farmem_floor
-	$(BENCH_ENV) FLOOR=$(BUILD)/bench/farmem_floor bench/farmem $(BENCH_FLAGS)
+farmem: $(BUILD)/rackvm guest $(BUILD)/bench/farmem_floor $(BUILD)/bench/seal_cost
+	$(BENCH_ENV) FLOOR=$(BUILD)/bench/farmem_floor \
+		SEAL_COST=$(BUILD)/bench/seal_cost bench/farmem $(BENCH_FLAGS)
 
 linux-boot: $(BUILD)/rackvm
 	RACKVM=$(BUILD)/rackvm bench/linux-boot $(BENCH_FLAGS)

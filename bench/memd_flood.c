@@ -102,7 +102,7 @@ static int cmp_double(const void *a, const void *b)
 static void run(const uint64_t *pages, size_t n, struct timing *t)
 {
 	static uint8_t msg[MEMD_MAX_MSG], data[BATCH][PAGE_STORE_PAGE];
-	static uint64_t sums[BATCH];
+	static uint8_t tags[BATCH][MEMD_TAG_SIZE];
 	struct memd_server_config cfg = {
 		.listen = "127.0.0.1:0",
 		.capacity = (uint64_t)n * (PAGE_STORE_PAGE + 64) + (64ull << 20),
@@ -129,7 +129,7 @@ static void run(const uint64_t *pages, size_t n, struct timing *t)
 
 		for (size_t j = 0; j < k; j++)
 			runs[j] = (struct page_run){ .first = pages[i + j], .count = 1,
-						     .data = data[j], .sums = &sums[j] };
+						     .data = data[j], .tags = tags[j] };
 		size = memd_encode_runs(msg, MEMD_OP_PUT, i + 2, runs, k);
 		if (write_full(fd, msg, size) || reply_status(fd) != MEMD_ST_OK) {
 			fprintf(stderr, "memd_flood: a PUT failed\n");

@@ -316,7 +316,7 @@ void machine_store_describe(struct machine *m, char *buf, size_t len)
 		return;
 	buf[0] = 0;
 	if (m->store)
-		m->store->ops->describe(m->store, buf, len);
+		page_store_describe(m->store, buf, len);
 }
 
 struct wss_monitor *machine_wss_monitor(struct machine *m)

@@ -127,13 +127,14 @@ static int alloc_arrays(struct pager *p)
 			 sizeof(*p->cold));
 	p->buf = malloc((size_t)b * PAGE_SIZE);
 	p->cand = calloc(b, sizeof(*p->cand));
-	p->sums = calloc(b, sizeof(*p->sums));
+	p->tags = calloc(b, PAGE_TAG_SIZE);
+	p->gen = calloc(p->npages, sizeof(*p->gen));
 	p->zero = calloc(b, 1);
 	p->put = calloc(b, 1);
 	p->committed = calloc(b, 1);
 	p->runs = calloc(b, sizeof(*p->runs));
 	return p->state && p->flags && p->cold && p->buf && p->cand &&
-	       p->sums && p->zero && p->put && p->committed && p->runs ?
+	       p->tags && p->gen && p->zero && p->put && p->committed && p->runs ?
 	       0 : -ENOMEM;
 }
 
@@ -181,7 +182,7 @@ int pager_create(const struct guest_mem *mem, struct uffd_ram *uffd,
 		    WINDOW_START;
 	p->put_delay_ns = RETRY_FIRST_NS;
 	init_locks(p);
-	p->store->ops->describe(p->store, p->store_desc, sizeof(p->store_desc));
+	page_store_describe(p->store, p->store_desc, sizeof(p->store_desc));
 	p->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (alloc_arrays(p)) {
 		ret = errmsg_set(err, -ENOMEM, "pager: out of memory");
@@ -273,7 +274,8 @@ void pager_destroy(void *obj)
 	free(p->cold);
 	free(p->buf);
 	free(p->cand);
-	free(p->sums);
+	free(p->tags);
+	free(p->gen);
 	free(p->zero);
 	free(p->put);
 	free(p->committed);

@@ -6,12 +6,14 @@
  * Resident means present in guest RAM's memfd.  A background evictor
  * keeps the count at or below the limit: once it reaches it, it evicts
  * down to the low watermark (95%) in batches (256 pages): write-protect, copy
- * out, checksum, put to the store (all-zero pages are not sent, only
- * remembered as ZERO), then punch the pages out of the memfd, which frees
+ * out, put to the store under the page's next generation (sealed by the
+ * store, page_store.h; all-zero pages are not sent, only remembered as
+ * ZERO), then punch the pages out of the memfd, which frees
  * the host memory and, through KVM's MMU notifier, the guest's mapping.
  * A guest access to a page not in the memfd is a userfaultfd missing
  * fault (memory/uffd_ram.h), served by a fault thread: from the store
- * with UFFDIO_COPY once the page's checksum matched, or as a zero page.
+ * with UFFDIO_COPY once the copy opened at the page's last generation
+ * (this VM's page, this page, its newest version), or as a zero page.
  * Only the faulting thread waits, and only for its page.  A fault that
  * would take the resident count beyond the limit waits for the evictor
  * first, so the limit holds (a limit of all of RAM never evicts).
@@ -100,7 +102,8 @@
  *     the event callback says so once, the fetch is retried with a
  *     growing back-off (10 ms to 1 s) until it succeeds, which resumes
  *     the VM.  The faulting thread keeps waiting; it never gets zeros.
- *   -ENOENT, -EBADMSG, a checksum that does not match, any other error
+ *   -ENOENT, -EBADMSG (no copy opened: damaged, forged, swapped or an
+ *     older version), any other error
  *     on a needed page: the VM is stopped with a host error naming the
  *     page (VM_EXIT_HOST_ERROR) and the page becomes FAILED.  A bad
  *     prefetched page is only left in the store (it fails when needed).

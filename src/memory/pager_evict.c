@@ -3,8 +3,9 @@
  * The evictor: one thread that, once the resident count reaches the
  * limit, evicts down to the low watermark a batch at a time.  A batch:
  * choose victims (LOCAL -> EVICTING, pager_policy.c), write-protect and
- * copy them out with pread() (never through the mapping), checksum,
- * put the non-zero ones to the store (pager_store.c), then punch only
+ * copy them out with pread() (never through the mapping), put the
+ * non-zero ones to the store (pager_store.c: sealed, each under a new
+ * generation), then punch only
  * the pages still EVICTING (-> PUNCHING -> REMOTE or ZERO).  A write
  * since the protection moved its page to BUSY and cancelled it; the
  * stored copy of such a page is dropped as stale.
@@ -80,10 +81,18 @@ static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
 {
 	unsigned kept = 0;
 
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		alive[i] = 1;
+		/* no generation left for another put: it stays (page_seal.h) */
+		if (p->gen[p->cand[i]] == UINT32_MAX)
+			keep_resident(p, i, i + 1, PS_EVICTING, alive);
+	}
 	for (unsigned i = 0, j; i < n; i = j) {
-		j = pager_run_end(p, i, n, NULL);
+		if (!alive[i]) {
+			j = i + 1;
+			continue;
+		}
+		j = pager_run_end(p, i, n, alive);
 		if (uffd_ram_protect(p->uffd, p->cand[i], j - i, true) ||
 		    pread_full(p->mem->memfd, p->buf + i * PAGE_SIZE,
 			     (uint64_t)(j - i) * PAGE_SIZE, p->cand[i] * PAGE_SIZE))
@@ -94,8 +103,6 @@ static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
 			continue;
 		kept++;
 		p->zero[i] = all_zero(p->buf + i * PAGE_SIZE);
-		if (!p->zero[i])
-			p->sums[i] = page_checksum(p->cand[i], p->buf + i * PAGE_SIZE);
 	}
 	return kept;
 }

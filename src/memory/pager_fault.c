@@ -6,8 +6,9 @@
  *
  *   missing   serve(): claim the page (-> FETCHING), reserve its place in
  *             the budget, claim a prefetch window after it, fetch the
- *             REMOTE ones from the store in one request, check them,
- *             then put the faulting page in mapped (UFFDIO_COPY wakes
+ *             REMOTE ones from the store in one request (the store opens
+ *             them: a page that is not what we sealed is -EBADMSG, and
+ *             then the faulting page is asked for alone), then put the faulting page in mapped (UFFDIO_COPY wakes
  *             its waiters) and the window unmapped (so that a touch
  *             shows in pagemap); a fault on a page being fetched is
  *             left to the thread that claimed it
@@ -133,21 +134,6 @@ static void give_up(struct pager *p, uint64_t page)
 	set_state(p, page, PS_REMOTE);
 	sub(&p->resident, 1);
 	uffd_ram_refuse(p->uffd, page, 1);
-}
-
-/* The window's checksums; a bad prefetched page only stays remote. */
-static bool verify(struct pager *p, struct fetch *f)
-{
-	for (unsigned i = 0; i < f->n; i++) {
-		if (!f->ok[i] || f->from[i] != PS_REMOTE ||
-		    page_checksum(f->pages[i], f->data + i * PAGE_SIZE) == f->sums[i])
-			continue;
-		if (i == 0)
-			return false;
-		f->ok[i] = false;
-		release(p, f->pages[i], f->from[i]);
-	}
-	return true;
 }
 
 /* Window pages [i, j) of one kind, adjacent: into the memfd, unmapped,
@@ -289,10 +275,6 @@ static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 		give_up(p, page);
 	} else if (ret) {
 		page_lost(p, page, from, ret, err.text);
-	} else if (!verify(p, f)) {
-		release_window(p, f);
-		page_lost(p, page, from, -EBADMSG,
-			  "its checksum does not match: corrupted in the store or on the way");
 	} else if (install_faulting(p, f)) {
 		release_window(p, f);
 		release(p, page, from);

@@ -33,7 +33,18 @@
  *   - prefetch_lock: window, last[], nlast;
  *   - monitor_lock: monitor;
  *   - the evictor thread's alone: cold..cold_off, hand, the batch arrays
- *     (buf, cand, sums, zero, put, committed, runs) and put_delay_ns.
+ *     (buf, cand, tags, zero, put, committed, runs) and put_delay_ns;
+ *   - gen[page]: written by the evictor only while it holds the page
+ *     EVICTING, read by whoever holds it FETCHING later (the state's
+ *     release/acquire orders the two).
+ *
+ * Generations: every put of a page gets gen[page] + 1 (page_store.h:
+ * the seal's nonce and associated data hold it), and a get asks for
+ * exactly gen[page], so that an older copy of the page is refused like a
+ * forged one.  A put that fails still used its generation: the next one
+ * is never sealed under the same nonce.  4 bytes a guest page (1 MiB per
+ * GiB of guest RAM); a page whose generation is exhausted (2^32 - 1
+ * puts) stays resident.
  * No lock is held across a store request or a uffd operation, and no
  * thread of the pager touches guest RAM through its mapping.
  *
@@ -85,7 +96,7 @@ struct fetch {
 	uint64_t pages[1 + PAGER_MAX_PREFETCH];
 	uint8_t from[1 + PAGER_MAX_PREFETCH];
 	bool ok[1 + PAGER_MAX_PREFETCH];
-	uint64_t sums[1 + PAGER_MAX_PREFETCH];
+	uint8_t tags[(1 + PAGER_MAX_PREFETCH) * PAGE_TAG_SIZE];
 	struct page_run runs[1 + PAGER_MAX_PREFETCH];
 	uint8_t *data;			/* (1 + PAGER_MAX_PREFETCH) pages */
 };
@@ -108,6 +119,7 @@ struct pager {
 	uint64_t npages;
 	uint8_t *state;			/* npages, enum page_state */
 	uint8_t *flags;			/* npages, PF_* */
+	uint32_t *gen;			/* npages: the last put's generation */
 	int pagemap_fd;			/* -1: hits are not counted */
 	bool attached;
 
@@ -139,7 +151,8 @@ struct pager {
 	uint64_t ncold, cold_pos, cold_off;
 	uint64_t hand;			/* CLOCK */
 	uint8_t *buf;			/* batch pages */
-	uint64_t *cand, *sums;
+	uint64_t *cand;
+	uint8_t *tags;			/* batch * PAGE_TAG_SIZE */
 	uint8_t *zero, *put, *committed;
 	struct page_run *runs;
 	bool put_failing;		/* atomic: the store refuses puts */

@@ -9,7 +9,9 @@
  *         fetch retried with a growing back-off, until the pager or the
  *         VM ends (unreachable_waiters, under p->lock, makes the event
  *         callback say so once for all waiting threads)
- *   put   the evictor's batch: its non-zero pages still being evicted;
+ *   put   the evictor's batch: its non-zero pages still being evicted,
+ *         each under its next generation (sealed in place in the batch
+ *         buffer: page_store_put());
  *         put_failing (set and cleared by the evictor only, read by
  *         fault threads) makes the callback say so once
  *   drop  the evictor's stale copies of pages whose eviction a write
@@ -29,7 +31,7 @@
 /* --- gets, for faults ----------------------------------------------------- */
 
 /* Runs of adjacent REMOTE pages, data at each page's slot. */
-static size_t remote_runs(struct fetch *f)
+static size_t remote_runs(struct pager *p, struct fetch *f)
 {
 	size_t nruns = 0;
 
@@ -45,7 +47,9 @@ static size_t remote_runs(struct fetch *f)
 		}
 		f->runs[nruns++] = (struct page_run){
 			.first = f->pages[i], .count = 1,
-			.data = f->data + i * PAGE_SIZE, .sums = &f->sums[i],
+			.data = f->data + i * PAGE_SIZE,
+			.tags = f->tags + i * PAGE_TAG_SIZE,
+			.gens = &p->gen[f->pages[i]],
 		};
 	}
 	return nruns;
@@ -53,7 +57,7 @@ static size_t remote_runs(struct fetch *f)
 
 int pager_get_remote(struct pager *p, struct fetch *f, struct errmsg *err)
 {
-	size_t nruns = remote_runs(f);
+	size_t nruns = remote_runs(p, f);
 	int ret;
 
 	if (!nruns)
@@ -126,7 +130,9 @@ static size_t mask_runs(struct pager *p, unsigned n, const uint8_t *mask)
 		j = pager_run_end(p, i, n, mask);
 		p->runs[nruns++] = (struct page_run){
 			.first = p->cand[i], .count = j - i,
-			.data = p->buf + i * PAGE_SIZE, .sums = &p->sums[i],
+			.data = p->buf + i * PAGE_SIZE,
+			.tags = p->tags + i * PAGE_TAG_SIZE,
+			.gens = &p->gen[p->cand[i]],
 		};
 	}
 	return nruns;
@@ -148,6 +154,10 @@ int pager_put_batch(struct pager *p, unsigned n, const uint8_t *alive)
 	nruns = mask_runs(p, n, p->put);
 	if (!nruns)
 		return 0;
+	/* a new generation for each, used even if the put fails */
+	for (unsigned i = 0; i < n; i++)
+		if (p->put[i])
+			p->gen[p->cand[i]]++;
 	add(&p->c.puts, 1);
 	ret = page_store_put(p->store, p->runs, nruns, &err);
 	if (ret > 0)

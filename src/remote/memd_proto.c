@@ -41,15 +41,10 @@ int memd_hdr_decode(const uint8_t *in, struct memd_hdr *h)
 	return h->body_len > MEMD_MAX_BODY ? -EMSGSIZE : 0;
 }
 
-uint64_t memd_record_sum(const uint8_t *record)
+void memd_record_encode(uint8_t *out, const uint8_t *tag, const void *data)
 {
-	return get_le64(record);
-}
-
-void memd_record_encode(uint8_t *out, uint64_t sum, const void *data)
-{
-	put_le64(out, sum);
-	memcpy(out + 8, data, PAGE_STORE_PAGE);
+	memcpy(out, tag, MEMD_TAG_SIZE);
+	memcpy(out + MEMD_TAG_SIZE, data, PAGE_STORE_PAGE);
 }
 
 bool memd_valid_name(const char *name, size_t len)
@@ -189,7 +184,7 @@ size_t memd_encode_runs(uint8_t *out, uint8_t op, uint64_t id,
 		if (op != MEMD_OP_PUT)
 			continue;
 		for (uint32_t j = 0; j < runs[i].count; j++) {
-			memd_record_encode(p, runs[i].sums[j],
+			memd_record_encode(p, runs[i].tags + (size_t)j * MEMD_TAG_SIZE,
 					   runs[i].data + (size_t)j * PAGE_STORE_PAGE);
 			p += MEMD_RECORD;
 		}
@@ -277,7 +272,8 @@ int memd_decode_get_reply(const uint8_t *body, size_t len,
 		for (uint32_t j = 0; j < runs[i].count; j++) {
 			if (len - pos < MEMD_RECORD)
 				return -EBADMSG;
-			runs[i].sums[j] = memd_record_sum(body + pos);
+			memcpy(runs[i].tags + (size_t)j * MEMD_TAG_SIZE,
+			       memd_record_tag(body + pos), MEMD_TAG_SIZE);
 			memcpy(runs[i].data + (size_t)j * PAGE_STORE_PAGE,
 			       memd_record_data(body + pos), PAGE_STORE_PAGE);
 			pos += MEMD_RECORD;

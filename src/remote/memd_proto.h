@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The memd wire protocol, version 2: how a page store client
+ * The memd wire protocol, version 3: how a page store client
  * (store_memd.c) talks to `rackvm memd` (memd_server.c) over TCP.
  *
  * Every message, in both directions, is a 16-byte header and then
@@ -21,10 +21,15 @@
  *                                   MEMD_PAGE_LIMIT
  *            8      4    count      >= 1
  *            12     4    reserved   0
- * A page record (MEMD_RECORD = 4104 bytes) is one page with its
- * checksum, which the server stores and hands back unchanged:
- *            0      8    checksum
- *            8      4096 data
+ * A page record (MEMD_RECORD = 4112 bytes) is one page with its tag,
+ * both of which the server stores and hands back unchanged; the client
+ * sealed the page (page_seal.h: XChaCha20-Poly1305 under a key only the
+ * VM's process has, the tag is Poly1305's) unless it runs with
+ * seal=off, when data is in clear and the tag an XXH3-128:
+ *            0      16   tag
+ *            16     4096 data
+ * (Version 2 had an 8-byte checksum; a version 2 peer is refused with
+ * "protocol version 2 is not 3" at HELLO.)
  *
  * Requests (bodies):
  *   HELLO  the handshake, two requests on a new connection before any
@@ -94,9 +99,10 @@
  * another server, or a namespace another secret created, fails it.
  * Fresh nonces on both sides make a recorded handshake useless.  What it
  * does not stop: a man in the middle who pretends the namespace is new
- * gets V for that server instance (there is no server key to check), and
- * the pages themselves travel in clear.  A namespace that was RELEASEd
- * or expired (below) no longer exists: the next HELLO creates it anew,
+ * gets V for that server instance (there is no server key to check);
+ * what V gives is the namespace's pages as sealed by the VM, which the
+ * VM alone can open and the VM refuses if swapped, replayed or forged
+ * (with seal=off, in clear).  A namespace that was RELEASEd or expired (below) no longer exists: the next HELLO creates it anew,
  * with whatever secret that client has, and says CREATED.
  *
  * Framing errors (reserved header bytes set, body_len over the limit)
@@ -134,11 +140,12 @@
 #include "remote/page_store.h"
 #include "util/errmsg.h"
 
-#define MEMD_VERSION 2
+#define MEMD_VERSION 3
 
 #define MEMD_HDR_SIZE 16
 #define MEMD_RUN_HDR_SIZE 16
-#define MEMD_RECORD (8 + PAGE_STORE_PAGE)
+#define MEMD_TAG_SIZE PAGE_TAG_SIZE	/* 16 */
+#define MEMD_RECORD (MEMD_TAG_SIZE + PAGE_STORE_PAGE)
 #define MEMD_BATCH_HDR_SIZE 4		/* nruns, reserved */
 
 #define MEMD_MAX_RUNS 64		/* runs in one PUT, GET or DROP */
@@ -253,14 +260,17 @@ int memd_hdr_decode(const uint8_t *in, struct memd_hdr *h);
 int memd_decode_request(const struct memd_hdr *h, const uint8_t *body,
 			struct memd_request *req, struct errmsg *err);
 
-/* A page record's checksum and data. */
-uint64_t memd_record_sum(const uint8_t *record);
+/* A page record's tag and data. */
+static inline const uint8_t *memd_record_tag(const uint8_t *record)
+{
+	return record;
+}
 static inline const uint8_t *memd_record_data(const uint8_t *record)
 {
-	return record + 8;
+	return record + MEMD_TAG_SIZE;
 }
 /* Writes a page record. */
-void memd_record_encode(uint8_t *out, uint64_t sum, const void *data);
+void memd_record_encode(uint8_t *out, const uint8_t *tag, const void *data);
 
 /*
  * Client side encoders.  Each writes a whole message (header included)

@@ -18,7 +18,7 @@
  *
  * Capacity: @capacity bounds the bytes the server allocates for pages
  * and for everything that grows with them: page slabs (mapped 512 pages
- * at a time, 2 MiB + 4 KiB with their checksums), each namespace's index
+ * at a time, 2 MiB + 8 KiB with their 16-byte tags), each namespace's index
  * (a hash table, counted at its peak while it grows) and the namespaces
  * themselves.  A PUT (or the HELLO of a new namespace) that would go over
  * it is refused with FULL before anything is allocated or written, and

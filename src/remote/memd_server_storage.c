@@ -5,8 +5,10 @@
  * namespaces themselves are memd_server_namespace.c's).
  *
  * Pages live in slots of slabs mapped SLAB_PAGES at a time (data first,
- * page-aligned, then the checksums); a free slot keeps the number of the
- * next free one in its checksum field, so free slots cost nothing.  Each
+ * page-aligned, then the 16-byte tags: MEMD_TAG_SIZE, page_seal.h); a
+ * free slot keeps the number of the next free one in its tag field, so
+ * free slots cost nothing.  The server never looks into data or tag:
+ * pages arrive sealed by their VM (or in clear with seal=off).  Each
  * namespace maps page numbers to slots with its page index
  * (memd_server_index.h: keyed hashing, incremental growth), whose tables
  * count against the capacity, both of them while it grows.
@@ -33,7 +35,7 @@
 #include "remote/memd_server_internal.h"
 
 #define SLAB_PAGES 512u
-#define SLAB_BYTES ((size_t)SLAB_PAGES * (PAGE_STORE_PAGE + 8))
+#define SLAB_BYTES ((size_t)SLAB_PAGES * (PAGE_STORE_PAGE + MEMD_TAG_SIZE))
 #define NO_SLOT UINT32_MAX
 /* Old index buckets a request migrates besides its pages' share: keeps
  * an index that only sees GETs and DROPs moving too. */
@@ -54,17 +56,17 @@ static uint8_t *slot_data(const struct slabs *sl, uint32_t slot)
 	       (size_t)(slot % SLAB_PAGES) * PAGE_STORE_PAGE;
 }
 
-static uint64_t *slot_sum(const struct slabs *sl, uint32_t slot)
+static uint8_t *slot_tag(const struct slabs *sl, uint32_t slot)
 {
-	uint8_t *sums = sl->slab[slot / SLAB_PAGES] +
+	uint8_t *tags = sl->slab[slot / SLAB_PAGES] +
 			(size_t)SLAB_PAGES * PAGE_STORE_PAGE;
 
-	return (uint64_t *)sums + slot % SLAB_PAGES;
+	return tags + (size_t)(slot % SLAB_PAGES) * MEMD_TAG_SIZE;
 }
 
 static void slot_free(struct slabs *sl, uint32_t slot)
 {
-	*slot_sum(sl, slot) = sl->free_head;
+	memcpy(slot_tag(sl, slot), &sl->free_head, sizeof(sl->free_head));
 	sl->free_head = slot;
 	sl->nfree++;
 }
@@ -73,7 +75,7 @@ static uint32_t slot_alloc(struct slabs *sl)
 {
 	uint32_t slot = sl->free_head;
 
-	sl->free_head = (uint32_t)*slot_sum(sl, slot);
+	memcpy(&sl->free_head, slot_tag(sl, slot), sizeof(sl->free_head));
 	sl->nfree--;
 	return slot;
 }
@@ -216,7 +218,8 @@ int namespace_put(struct memd_server *s, struct namespace *ns,
 				memd_index_insert(ix, r->first + j, slot);
 				counter_add(&s->c.pages, 1);
 			}
-			*slot_sum(&s->slabs, slot) = memd_record_sum(rec);
+			memcpy(slot_tag(&s->slabs, slot), memd_record_tag(rec),
+			       MEMD_TAG_SIZE);
 			memcpy(slot_data(&s->slabs, slot), memd_record_data(rec),
 			       PAGE_STORE_PAGE);
 		}
@@ -243,7 +246,7 @@ void slots_encode(const struct memd_server *s, const uint32_t *slots,
 		  uint32_t n, uint8_t *out)
 {
 	for (uint32_t i = 0; i < n; i++, out += MEMD_RECORD)
-		memd_record_encode(out, *slot_sum(&s->slabs, slots[i]),
+		memd_record_encode(out, slot_tag(&s->slabs, slots[i]),
 				   slot_data(&s->slabs, slots[i]));
 }
 

@@ -9,13 +9,24 @@
  *
  * Pages are named by their page number: the byte offset in guest RAM's
  * memfd divided by 4096 (memfd order, the same numbering as the
- * working-set monitor's bitmaps).  Every page travels with a 64-bit
- * checksum (page_checksum()), computed by the pager when it evicts the
- * page and stored beside it by the backend, which hands it back
- * unchanged with the page; the pager checks it before the guest can see
- * the page, so a backend bug or a bit flip on the wire is an error,
- * never silent corruption.  Replicating backends check it too, to fall
- * back to another copy.
+ * working-set monitor's bitmaps), and each put of a page carries a
+ * generation, larger than that of any earlier put of the page (the
+ * pager counts them per page).
+ *
+ * Pages are sealed (page_seal.h): page_store_put() encrypts each page
+ * in place under the VM's own key, with its number, generation and the
+ * namespace as associated data, and passes the backend the ciphertext
+ * and a 16-byte tag; page_store_get() takes the generation the caller
+ * expects and opens what the backend brought back, so a page that is
+ * not exactly what this VM last put there (another page, another VM's,
+ * an older version, a forgery, a bit flip) is -EBADMSG, never data.
+ * Backends store the ciphertext and tag as they are and hand them back
+ * unchanged; replicating backends open each copy themselves (to fall
+ * back to another copy) and say so in struct page_store's opens.  With
+ * seal=off (trusted racks) pages travel in clear and the tag is a
+ * keyless XXH3-128 over the page seeded by number, generation and
+ * namespace: the same checks against accidents, none against an
+ * attacker.
  *
  * Zero pages never reach a store: the pager remembers them locally.
  *
@@ -32,7 +43,8 @@
  *            VM meanwhile);
  *   -ENOSPC  the store refused a put because it is full;
  *   -ENOENT  a get asked for a page the store does not hold;
- *   -EBADMSG a page came back with a bad checksum from every copy;
+ *   -EBADMSG no copy of a page opened (page_seal.h): every one was
+ *            damaged, forged, another page's or an older version;
  *   -EACCES  the server refused our namespace secret (memd: at open, or
  *            when every server that may hold a page refused us);
  *   other    fatal for this store.
@@ -43,10 +55,12 @@
 #ifndef RACKVM_REMOTE_PAGE_STORE_H
 #define RACKVM_REMOTE_PAGE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "util/errmsg.h"
+#include "remote/page_seal.h"
 #include "util/page.h"
 
 #define PAGE_STORE_PAGE ((unsigned)PAGE_SIZE)
@@ -55,7 +69,8 @@ struct page_run {
 	uint64_t first;		/* page number of the run's first page */
 	uint32_t count;		/* pages in the run, >= 1 */
 	uint8_t *data;		/* count * PAGE_STORE_PAGE bytes */
-	uint64_t *sums;		/* count checksums */
+	uint8_t *tags;		/* count * PAGE_TAG_SIZE bytes */
+	const uint32_t *gens;	/* count generations (put and get) */
 };
 
 struct page_store;
@@ -69,13 +84,15 @@ struct page_store_stats {
 };
 
 struct page_store_ops {
-	/* Stores every page of every run (replacing older copies). */
+	/* Stores every page of every run (replacing older copies): data
+	 * and tags as given (sealed already), gens to open copies with. */
 	int (*put)(struct page_store *s, const struct page_run *runs,
 		   size_t n, struct errmsg *err);
-	/* Fills data and sums of every run. */
+	/* Fills data and tags of every run; a backend with opens set
+	 * opens them too (page_seal_open() with gens). */
 	int (*get)(struct page_store *s, const struct page_run *runs,
 		   size_t n, struct errmsg *err);
-	/* Forgets the pages (data and sums unused); dropping a page the
+	/* Forgets the pages (data, tags and gens unused); dropping a page the
 	 * store does not hold is not an error. */
 	int (*drop)(struct page_store *s, const struct page_run *runs,
 		    size_t n, struct errmsg *err);
@@ -86,9 +103,13 @@ struct page_store_ops {
 	void (*destroy)(struct page_store *s);
 };
 
-/* Backends embed this first and fill ops. */
+/* Backends embed this first and fill ops (and opens); page_store_open()
+ * sets seal once the backend is open, and destroys it after the
+ * backend. */
 struct page_store {
 	const struct page_store_ops *ops;
+	struct page_seal *seal;
+	bool opens;		/* get hands back pages opened already */
 };
 
 /* Who the pages belong to: a memd namespace (and the prefix of
@@ -102,23 +123,21 @@ struct page_store_params {
 					 * numbers a store will see are below */
 };
 
-/* Opens the store a --mem-backend SPEC names. */
+/* Opens the store a --mem-backend SPEC names.  Every kind takes the
+ * option seal=on|off (default on) as one of its comma-separated items;
+ * page_store_open() takes it out before the backend sees the spec. */
 int page_store_open(const char *spec, const struct page_store_params *p,
 		    struct page_store **out, struct errmsg *err);
 
-static inline int page_store_put(struct page_store *s,
-				 const struct page_run *runs, size_t n,
-				 struct errmsg *err)
-{
-	return s->ops->put(s, runs, n, err);
-}
+/* Seals every page in place (the buffers hold ciphertext afterwards),
+ * then stores them.  Every page's generation must be new for it. */
+int page_store_put(struct page_store *s, const struct page_run *runs,
+		   size_t n, struct errmsg *err);
 
-static inline int page_store_get(struct page_store *s,
-				 const struct page_run *runs, size_t n,
-				 struct errmsg *err)
-{
-	return s->ops->get(s, runs, n, err);
-}
+/* Gets every page in clear into data, or -EBADMSG naming a page that
+ * did not open at the generation in gens (tags is scratch). */
+int page_store_get(struct page_store *s, const struct page_run *runs,
+		   size_t n, struct errmsg *err);
 
 static inline int page_store_drop(struct page_store *s,
 				  const struct page_run *runs, size_t n,
@@ -135,14 +154,10 @@ static inline void page_store_stats(struct page_store *s,
 		s->ops->stats(s, out);
 }
 
-static inline void page_store_destroy(struct page_store *s)
-{
-	if (s)
-		s->ops->destroy(s);
-}
+void page_store_destroy(struct page_store *s);
 
-/* XXH64 of the page, seeded with its page number: a page handed back
- * under the wrong number fails the check as well as a corrupted one. */
-uint64_t page_checksum(uint64_t page, const void *data);
+/* The backend's line for humans, then " seal=off" if pages go in clear
+ * (sealed is the default and says nothing). */
+void page_store_describe(struct page_store *s, char *buf, size_t len);
 
 #endif

@@ -18,9 +18,14 @@ int store_memcached_open(const char *args, const struct page_store_params *p,
 			 struct page_store **out, struct errmsg *err);
 
 /* Every run non-empty and inside guest RAM (@ram_pages), with data and
- * sums when @need_buffers (put and get; drop needs none).  @who names
+ * tags and gens when @need_buffers (put and get; drop needs none).  @who names
  * the store in the message. */
 int page_runs_check(const char *who, const struct page_run *runs, size_t n,
 		    uint64_t ram_pages, bool need_buffers, struct errmsg *err);
+
+/* -EBADMSG: page @page did not open at generation @gen (the message for
+ * @err). */
+int page_store_refused(struct page_store *s, uint64_t page, uint32_t gen,
+		       struct errmsg *err);
 
 #endif

@@ -5,11 +5,12 @@
  *
  * Layout: two regions in one sparse file sized for the whole guest,
  *   [0, ram_pages * 4096)                page n's data at n * 4096
- *   [ram_pages * 4096, + ram_pages * 8)  page n's checksum at base + n * 8
- * Keeping the data page-aligned (rather than interleaving 4104-byte
+ *   [ram_pages * 4096, + ram_pages * 16) page n's tag at base + n * 16
+ * Keeping the data page-aligned (rather than interleaving 4112-byte
  * slots) is what lets drop punch whole blocks out of the file and lets a
  * run be one contiguous range: a run costs one pwrite/pread for its data
- * and one for its checksums.
+ * and one for its tags.  Data and tags are written as given: sealed
+ * (page_seal.h) unless the store was opened with seal=off.
  *
  * Which pages are held is a bitmap in memory, not the file contents: a
  * hole reads as zeroes, which must not pass for a stored page.  A put
@@ -46,8 +47,8 @@
 #include "remote/store_backends.h"
 #include "util/full_io.h"
 
-#define SUM_BYTES sizeof(uint64_t)
-/* ram_pages * (4096 + 8) must fit in off_t with room to spare */
+#define TAG_BYTES PAGE_TAG_SIZE
+/* ram_pages * (4096 + 16) must fit in off_t with room to spare */
 #define FILE_STORE_MAX_PAGES (1ull << 40)
 
 enum file_origin {
@@ -65,7 +66,7 @@ struct file_store {
 	dev_t dev;		/* identity of what we created, so destroy */
 	ino_t ino;		/* never unlinks a file someone put there */
 	uint64_t ram_pages;
-	off_t sums_base;
+	off_t tags_base;
 	uint64_t *present;	/* bit per page, atomic */
 };
 
@@ -124,8 +125,8 @@ static int run_io(struct file_store *fs, const struct page_run *r, bool write)
 		      r->first * PAGE_STORE_PAGE);
 	if (ret)
 		return ret;
-	return file_io(fs->fd, write, r->sums, (size_t)r->count * SUM_BYTES,
-		       (uint64_t)fs->sums_base + r->first * SUM_BYTES);
+	return file_io(fs->fd, write, r->tags, (size_t)r->count * TAG_BYTES,
+		       (uint64_t)fs->tags_base + r->first * TAG_BYTES);
 }
 
 static int file_put(struct page_store *s, const struct page_run *runs,
@@ -188,7 +189,7 @@ static int file_drop(struct page_store *s, const struct page_run *runs,
 		const struct page_run *r = &runs[i];
 
 		pages_mark(fs, r->first, r->count, false);
-		/* The checksums' 8 bytes a page are left: freeing them would
+		/* The tags' 16 bytes a page are left: freeing them would
 		 * punch nothing smaller than a block. */
 		if (fallocate(fs->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)(r->first * PAGE_STORE_PAGE),
@@ -353,7 +354,7 @@ int store_file_open(const char *args, const struct page_store_params *p,
 	fs->base.ops = &file_ops;
 	fs->fd = -1;
 	fs->ram_pages = p->ram_pages;
-	fs->sums_base = (off_t)(p->ram_pages * PAGE_STORE_PAGE);
+	fs->tags_base = (off_t)(p->ram_pages * PAGE_STORE_PAGE);
 	words = (p->ram_pages + 63) / 64;
 	fs->present = calloc(words, sizeof(*fs->present));
 	fs->path = strdup(args);
@@ -365,7 +366,7 @@ int store_file_open(const char *args, const struct page_store_params *p,
 	if (ret)
 		goto fail;
 	/* sparse: only pages actually put take disk space */
-	size = fs->sums_base + (off_t)(p->ram_pages * SUM_BYTES);
+	size = fs->tags_base + (off_t)(p->ram_pages * TAG_BYTES);
 	if (ftruncate(fs->fd, size)) {
 		ret = errmsg_set(err, -errno, "file store: sizing %s to %lld bytes: %s",
 				 fs->path, (long long)size, strerror(errno));

@@ -24,10 +24,11 @@
  * metadump), the keys now give away neither page numbers nor a fast
  * hash of the secret to test guesses against: each guess costs an
  * Argon2id run.  It is still not access control: such a client can
- * delete or overwrite values, which the page checksum (it covers the
- * page number) turns into a failed get, never into wrong data.
- * Values are the page's checksum (8 bytes, little-endian) then its 4096
- * bytes; a value of any other length comes back as -EBADMSG.
+ * delete or overwrite values, which the page's seal (page_seal.h: it
+ * covers page number, generation and namespace) turns into a failed
+ * get, never into wrong data.
+ * Values are the page's tag (16 bytes) then its 4096 bytes, sealed
+ * unless seal=off; a value of any other length comes back as -EBADMSG.
  *
  * Batches:
  *   get   one multi-get over all the batch's keys: every server involved
@@ -68,8 +69,8 @@
 #include "remote/store_memcached_internal.h"
 #include "util/le.h"
 
-#define SUM_BYTES 8u		/* the checksum, little-endian */
-#define VALUE_BYTES (SUM_BYTES + PAGE_STORE_PAGE)
+#define TAG_BYTES PAGE_TAG_SIZE	/* the page's tag (page_seal.h) */
+#define VALUE_BYTES (TAG_BYTES + PAGE_STORE_PAGE)
 
 /* A batch's pages sorted by page number, with the key arrays mget
  * takes. */
@@ -87,10 +88,10 @@ static struct mc_store *to_mc(struct page_store *s)
 
 /* --- values ------------------------------------------------------------ */
 
-static void value_pack(uint8_t *v, uint64_t sum, const uint8_t *data)
+static void value_pack(uint8_t *v, const uint8_t *tag, const uint8_t *data)
 {
-	put_le64(v, sum);
-	memcpy(v + SUM_BYTES, data, PAGE_STORE_PAGE);
+	memcpy(v, tag, TAG_BYTES);
+	memcpy(v + TAG_BYTES, data, PAGE_STORE_PAGE);
 }
 
 /* Checks a value's length (it comes from the network), then hands the
@@ -108,8 +109,8 @@ static int value_unpack(memcached_st *h, struct mc_page *p, const void *v,
 				  server, len, (unsigned long long)p->page,
 				  VALUE_BYTES);
 	}
-	*p->sum = get_le64(v);
-	memcpy(p->data, (const uint8_t *)v + SUM_BYTES, PAGE_STORE_PAGE);
+	memcpy(p->tag, v, TAG_BYTES);
+	memcpy(p->data, (const uint8_t *)v + TAG_BYTES, PAGE_STORE_PAGE);
 	return 0;
 }
 
@@ -211,7 +212,7 @@ static int batch_build(const struct mc_store *ms, const struct page_run *runs,
 			p->page = runs[i].first + j;
 			if (need_buffers) {
 				p->data = runs[i].data + (size_t)j * PAGE_STORE_PAGE;
-				p->sum = &runs[i].sums[j];
+				p->tag = runs[i].tags + (size_t)j * TAG_BYTES;
 			}
 			p->key_len = page_key(ms, p->page, p->key);
 		}
@@ -359,8 +360,8 @@ static int answer_put(memcached_st *h, struct mc_page *p, const void *v,
 
 	(void)h;
 	(void)err;
-	p->done = len == VALUE_BYTES && get_le64(stored) == *p->sum &&
-		  !memcmp(stored + SUM_BYTES, p->data, PAGE_STORE_PAGE);
+	p->done = len == VALUE_BYTES && !memcmp(stored, p->tag, TAG_BYTES) &&
+		  !memcmp(stored + TAG_BYTES, p->data, PAGE_STORE_PAGE);
 	return 0;
 }
 
@@ -378,7 +379,7 @@ static int set_pages(memcached_st *h, struct mc_batch *b, bool quiet,
 
 		if (p->done)
 			continue;
-		value_pack(value, *p->sum, p->data);
+		value_pack(value, p->tag, p->data);
 		rc = memcached_set(h, p->key, p->key_len, (const char *)value,
 				   sizeof(value), 0, 0);
 		if (memcached_failed(rc))

@@ -52,7 +52,7 @@ struct mc_store {
 struct mc_page {
 	uint64_t page;
 	uint8_t *data;
-	uint64_t *sum;
+	uint8_t *tag;			/* PAGE_TAG_SIZE bytes */
 	bool done;		/* fetched (get) or verified stored (put) */
 	char key[KEY_MAX];
 	size_t key_len;

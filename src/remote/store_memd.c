@@ -23,15 +23,19 @@
  * fails with -ENOSPC when some page found no room, and -EAGAIN when too
  * few servers could take it.
  * get reads each page from the first copy in ranking order that is
- * reachable and holds it with a good checksum (page_checksum()), falling
- * back to the next one on anything that goes wrong with one server: a
- * dead or refusing server, an error status, a missing page or a bad
- * checksum.  Only when every copy failed is it an error.
+ * reachable and holds one that opens (page_seal_open() at the generation
+ * the caller expects: it is this VM's page, this page, this version, as
+ * sealed), falling back to the next one on anything that goes wrong with
+ * one server: a dead or refusing server, an error status, a missing page
+ * or a copy that does not open (a server that swaps, replays or forges
+ * pages is just a bad copy).  Only when every copy failed is it an
+ * error (-EBADMSG when every copy found was bad).
  *
- * Copies that are not current.  The checksum covers a page's contents
- * and number, not its version: a copy left on a server that missed a
- * later put or drop (because it was down) would pass the check.  So the
- * client remembers, per server, the pages whose copy there must not be
+ * Copies that are not current.  A stale copy (left on a server that
+ * missed a later put or drop because it was down) no longer opens, its
+ * generation being older; it would cost a round trip per read, and with
+ * seal=off the check is against accidents only, so the client still
+ * remembers, per server, the pages whose copy there must not be
  * read (the "fenced" bitmap, one bit per guest page), and per page
  * whether a current copy may live outside its home (the "spilled"
  * bitmap).  After a put, every server that may hold a copy but did not
@@ -237,7 +241,7 @@ static void memd_free(struct memd_store *st)
 	free(st->short_copies);
 	free(st->claimed);
 	free(st->repair_data);
-	free(st->repair_sums);
+	free(st->repair_tags);
 	sodium_memzero(st->key, sizeof(st->key));
 	free(st);
 }
@@ -353,6 +357,7 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 	if (!st)
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	st->base.ops = &memd_ops;
+	st->base.opens = true;	/* each copy, to fall back to the next */
 	ret = parse_spec(st, args, err);
 	if (!ret && (!p->ram_pages || p->ram_pages > MEMD_PAGE_LIMIT))
 		ret = errmsg_set(err, -EINVAL, "memd backend: guest RAM of %llu "
@@ -379,7 +384,7 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 	st->short_copies = calloc(words, sizeof(uint64_t));
 	st->claimed = calloc(words, sizeof(uint64_t));
 	st->repair_data = malloc(REPAIR_BATCH * PAGE_STORE_PAGE);
-	st->repair_sums = malloc(REPAIR_BATCH * sizeof(uint64_t));
+	st->repair_tags = malloc(REPAIR_BATCH * PAGE_TAG_SIZE);
 	pthread_mutex_init(&st->maint_lock, NULL);
 	cond_init_monotonic(&st->maint_wake);
 	pthread_mutex_init(&st->claim_lock, NULL);
@@ -395,7 +400,7 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 			ret = -ENOMEM;
 	}
 	if (ret || !st->spilled || !st->stored || !st->short_copies ||
-	    !st->claimed || !st->repair_data || !st->repair_sums) {
+	    !st->claimed || !st->repair_data || !st->repair_tags) {
 		memd_free(st);
 		return errmsg_set(err, -ENOMEM, "out of memory for the memd "
 				  "backend's page maps");

@@ -125,7 +125,7 @@ struct memd_store {
 	/* the repair's, on the maintenance thread */
 	uint64_t repair_cursor;
 	uint8_t *repair_data;		/* REPAIR_BATCH pages */
-	uint64_t *repair_sums;
+	uint8_t *repair_tags;		/* REPAIR_BATCH tags */
 	/* the pools' upkeep (store_memd_idle.c), on the maintenance thread */
 	int64_t upkeep_ms;		/* its last round */
 	int64_t alive_ms[MAX_SERVERS];	/* a connection last known to work */
@@ -142,7 +142,9 @@ struct piece {
 	uint32_t count;
 	uint32_t run;			/* index of the caller's run */
 	uint8_t *data;			/* NULL for drops */
-	uint64_t *sums;
+	uint8_t *tags;			/* count * PAGE_TAG_SIZE; NULL for drops */
+	const uint32_t *gens;		/* NULL: copies are not opened (the
+					 * repair moves them as they are) */
 	uint8_t order[MAX_SERVERS];	/* the group's server ranking */
 	uint32_t home;			/* the first N of @order, as a mask */
 	uint32_t allowed;		/* servers this op may use for it */

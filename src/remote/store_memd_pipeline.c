@@ -297,7 +297,8 @@ static int build_requests(struct op *op, uint8_t opcode)
 			} else {
 				q->runs[q->nruns++] = (struct page_run){
 					.first = p->first, .count = p->count,
-					.data = p->data, .sums = p->sums };
+					.data = p->data, .tags = p->tags,
+					.gens = p->gens };
 				q->last_run = p->run;
 			}
 			q->npages += p->count;

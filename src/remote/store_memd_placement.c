@@ -102,7 +102,9 @@ int split_runs(struct op *op, const struct page_run *runs, size_t n,
 				p.count = end - k;
 				p.data = runs[i].data ? runs[i].data +
 					 (size_t)(pos + k) * PAGE_STORE_PAGE : NULL;
-				p.sums = runs[i].sums ? runs[i].sums + pos + k : NULL;
+				p.tags = runs[i].tags ? runs[i].tags +
+					 (size_t)(pos + k) * PAGE_TAG_SIZE : NULL;
+				p.gens = runs[i].gens ? runs[i].gens + pos + k : NULL;
 				p.allowed = m;
 				if ((m || keep_empty) && !add_piece(op, &p)) {
 					op_fatal(op, -ENOMEM, "out of memory");
@@ -228,7 +230,7 @@ bool get_pick_sources(struct op *op)
 	return any && !op->fatal;
 }
 
-/* Splits off the pages of @p whose checksum failed as new pending
+/* Splits off the pages of @p whose copy did not open as new pending
  * pieces; the rest of @p is done. */
 static int get_retry_bad_pages(struct op *op, size_t idx, const bool *bad)
 {
@@ -248,7 +250,8 @@ static int get_retry_bad_pages(struct op *op, size_t idx, const bool *bad)
 		part.first = p.first + k;
 		part.count = end - k;
 		part.data = p.data + (size_t)k * PAGE_STORE_PAGE;
-		part.sums = p.sums + k;
+		part.tags = p.tags + (size_t)k * PAGE_TAG_SIZE;
+		part.gens = p.gens + k;
 		part.state = PIECE_PENDING;
 		part.bad_sum = true;
 		if (!add_piece(op, &part)) {
@@ -280,10 +283,11 @@ void get_collect(struct op *op)
 					p->refused = true;
 				if (q->status != MEMD_ST_OK)
 					continue;
-				for (uint32_t k = 0; k < p->count; k++) {
-					bad[k] = page_checksum(p->first + k,
-							       p->data + (size_t)k * PAGE_STORE_PAGE) !=
-						 p->sums[k];
+				for (uint32_t k = 0; p->gens && k < p->count; k++) {
+					bad[k] = page_seal_open(op->st->base.seal,
+								p->first + k, p->gens[k],
+								p->data + (size_t)k * PAGE_STORE_PAGE,
+								p->tags + (size_t)k * PAGE_TAG_SIZE);
 					any_bad |= bad[k];
 				}
 				if (!any_bad) {
@@ -300,7 +304,7 @@ void get_collect(struct op *op)
 /*
  * The batch's error, from its worst failed page.  Per page: a copy that
  * may sit on a server out of reach makes it -EAGAIN (nothing is lost
- * yet), else servers that refused us -EACCES, else bad checksums
+ * yet), else servers that refused us -EACCES, else copies that do not open
  * everywhere -EBADMSG, else -ENOENT.  Across pages the fatal ones win.
  */
 int get_failure(struct op *op, struct errmsg *err)
@@ -328,9 +332,11 @@ int get_failure(struct op *op, struct errmsg *err)
 				  (unsigned long long)worst->first,
 				  op->last_why.text);
 	if (rank == 3)
-		return errmsg_set(err, -EBADMSG, "page %llu came back with a bad "
-				  "checksum from every memd copy",
-				  (unsigned long long)worst->first);
+		return errmsg_set(err, -EBADMSG, "page %llu (generation %u) did "
+				  "not open from any memd copy: damaged, forged, "
+				  "another page's or an older version",
+				  (unsigned long long)worst->first,
+				  worst->gens ? worst->gens[0] : 0);
 	if (rank == 2)
 		return errmsg_set(err, -ENOENT, "page %llu is not stored on any "
 				  "memd server", (unsigned long long)worst->first);

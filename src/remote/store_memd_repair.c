@@ -12,6 +12,10 @@
  * already counts as a copy); the new copies committed as current
  * (repair_commit()).  A page no copy of which is left anywhere is lost:
  * counted, and left to fail when the pager needs it.
+ * Copies are moved as they are, sealed, tag and all: the store does not
+ * know the generations (the pager does), so it cannot open them, and
+ * has no need to.  A bad copy moved so is refused when read, as its
+ * source would have been; a current copy elsewhere still serves the page.
  *
  * Claims keep the repair apart from puts and drops of the same pages
  * (store_memd_internal.h): an op claims its pages and waits for the
@@ -155,7 +159,8 @@ static size_t repair_pick(struct memd_store *st, struct page_run *runs)
 					.first = page, .count = 1,
 					.data = st->repair_data +
 						pages * PAGE_STORE_PAGE,
-					.sums = st->repair_sums + pages,
+					.tags = st->repair_tags +
+						pages * PAGE_TAG_SIZE,
 				};
 			}
 			pages++;

@@ -6,7 +6,10 @@
  * steps, as a client does (input layout below).  Checks what the server
  * relies on: an accepted request stays within the limits, every page
  * record of a PUT and every field of a HELLO lies inside the body; and
- * what the client relies on: a reply the check accepts decodes.
+ * what the client relies on: a reply the check accepts decodes, and the
+ * page records it brings (here: bytes the "server" chose) never open
+ * under this process's page seal (page_seal.h), sealed or plain: a
+ * server cannot forge a page.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "remote/memd_proto.h"
+#include "remote/page_seal.h"
 
 static volatile uint8_t sink;
 
@@ -75,8 +79,9 @@ static void check_as_reply(const struct memd_hdr *h, const uint8_t *body,
 			   size_t len)
 {
 	static uint8_t pages[MEMD_MAX_PAGES * PAGE_STORE_PAGE];
-	static uint64_t sums[MEMD_MAX_PAGES];
-	struct page_run run = { .first = 0, .data = pages, .sums = sums };
+	static uint8_t tags[MEMD_MAX_PAGES * MEMD_TAG_SIZE];
+	static struct page_seal *sealed, *plain;
+	struct page_run run = { .first = 0, .data = pages, .tags = tags };
 	struct memd_challenge ch;
 	struct memd_welcome w;
 	struct memd_stats st;
@@ -90,6 +95,19 @@ static void check_as_reply(const struct memd_hdr *h, const uint8_t *body,
 
 		/* a reply the check accepts always decodes */
 		check(!accepted || decoded == 0);
+		if (!sealed)
+			check(!page_seal_create("fuzz", true, &sealed, NULL) &&
+			      !page_seal_create("fuzz", false, &plain, NULL));
+		/* and what it brings is no page of ours: a forgery opens
+		 * with odds of 2^-128 sealed; plain, the fuzzer would have
+		 * to find an XXH3-128 of a page seeded by our namespace */
+		for (uint32_t k = 0; decoded == 0 && k < run.count; k++) {
+			uint8_t *page = pages + (size_t)k * PAGE_STORE_PAGE;
+			uint8_t *tag = tags + (size_t)k * MEMD_TAG_SIZE;
+
+			check(page_seal_open(plain, k, 1, page, tag) != 0);
+			check(page_seal_open(sealed, k, 1, page, tag) != 0);
+		}
 	}
 	if (!memd_check_reply(h, MEMD_OP_STATS, h->id, 0, NULL) &&
 	    h->status == MEMD_ST_OK)

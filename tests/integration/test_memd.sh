@@ -98,6 +98,7 @@ cat > "$TEST_TMP/client.py" << 'EOF'
 import ctypes, ctypes.util, hashlib, os, socket, struct, sys, time
 
 HELLO, PUT, GET, DROP, STATS, RELEASE = 1, 2, 3, 4, 5, 6
+VERSION = 3
 OK, NO_PAGE, FULL, BAD_SECRET, BAD_REQUEST = 0, 1, 2, 3, 4
 failed = False
 
@@ -129,7 +130,7 @@ def seal(data, pk):
 # The handshake: (step 2 status, created), or step 1's status.
 def hello(s, ident, name, secret):
     cn = os.urandom(32)
-    s.sendall(msg(HELLO, ident, struct.pack("<HBB", 2, 1, len(name)) + cn + name))
+    s.sendall(msg(HELLO, ident, struct.pack("<HBB", VERSION, 1, len(name)) + cn + name))
     op, status, rid, body = reply(s)
     if status != OK:
         return status, None
@@ -137,7 +138,7 @@ def hello(s, ident, name, secret):
     key = blake(b"rackvm memd 2 key" + counted(name) + counted(secret))
     v = blake(b"rackvm memd 2 verifier" + sid, key)
     create = 0 if known else 1
-    s.sendall(msg(HELLO, ident + 1, struct.pack("<HBB", 2, 2, create) +
+    s.sendall(msg(HELLO, ident + 1, struct.pack("<HBB", VERSION, 2, create) +
                   proof(v, b"client", sid, cn, sn, name, create) + (seal(v, pk) if create else b"")))
     op, status, rid, body = reply(s)
     if status != OK:
@@ -153,7 +154,7 @@ def runs(op, ident, spec, pages=None):
         body += struct.pack("<QII", first, count, 0)
         if op == PUT:
             for n in range(first, first + count):
-                body += struct.pack("<Q", pages[n][0]) + pages[n][1]
+                body += pages[n][0] + pages[n][1]
     return msg(op, ident, body)
 
 def recv_exact(s, n):
@@ -180,13 +181,19 @@ def connect(port):
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
+# A page record's parts: its 16-byte tag (memd stores it unread), data.
 def page(n, version):
-    return (0x1000 * n + version, bytes((n * 7 + version + i) & 0xff for i in range(4096)))
+    return (struct.pack("<QQ", 0x1000 * n + version, ~n & (2**64 - 1)),
+            bytes((n * 7 + version + i) & 0xff for i in range(4096)))
 
 def main_checks(port):
     s = connect(port)
     s.sendall(msg(HELLO, 1, struct.pack("<HBB", 1, 5, 9) + b"py-nspy-secret"))
     result("py_version_1_hello_is_bad_request", reply(s)[1] == BAD_REQUEST)
+    s.close()
+    s = connect(port)
+    s.sendall(msg(HELLO, 1, struct.pack("<HBB", 2, 1, 5) + os.urandom(32) + b"py-v2"))
+    result("py_version_2_hello_is_bad_request", reply(s)[1] == BAD_REQUEST)
     s.close()
 
     s = connect(port)
@@ -200,7 +207,7 @@ def main_checks(port):
 
     s.sendall(runs(GET, 3, [(40, 1), (10, 3)]))
     op, status, ident, body = reply(s)
-    want = b"".join(struct.pack("<Q", pages[n][0]) + pages[n][1] for n in (40, 10, 11, 12))
+    want = b"".join(pages[n][0] + pages[n][1] for n in (40, 10, 11, 12))
     result("py_get_returns_records_in_order", (op, status, ident) == (GET, OK, 3) and body == want,
            (op, status, ident, len(body)))
 
@@ -240,7 +247,7 @@ def main_checks(port):
     status, created = hello(s, 1, b"py-ns", b"py-secret")
     s.sendall(runs(GET, 3, [(10, 1)]))
     op, status, ident, body = reply(s)
-    result("py_reconnect_sees_pages", not created and status == OK and body[8:] == pages[10][1],
+    result("py_reconnect_sees_pages", not created and status == OK and body == pages[10][0] + pages[10][1],
            (created, status))
     s.close()
 
@@ -314,7 +321,7 @@ def fair_checks(port):
     # half a handshake is no HELLO: step 1 answered, step 2 never sent
     half = connect(port)
     t0 = time.monotonic()
-    half.sendall(msg(HELLO, 1, struct.pack("<HBB", 2, 1, 4) + os.urandom(32) + b"half"))
+    half.sendall(msg(HELLO, 1, struct.pack("<HBB", VERSION, 1, 4) + os.urandom(32) + b"half"))
     step1 = reply(half)[1]
     result("py_hello_deadline_closes_half_handshake", step1 == OK and closed(half) and
            time.monotonic() - t0 < 10, step1)

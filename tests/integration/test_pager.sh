@@ -89,10 +89,11 @@ check pager_no_eviction_when_all_fits bash -c "[ $status -eq 0 ] && grep -q ' ev
 # read it: the data of a write (pwritev meets the page) or requests'
 # headers (a load in the I/O thread meets it).  Meanwhile the test
 # corrupts those pages in the store file.  The VM must stop with the
-# pager's message naming a corrupted page, rackvm must exit 2 within
-# seconds without its shutdown guard stepping in (Linux < 6.6 has no
-# UFFDIO_POISON: the device thread used to wait for ever), and the disk
-# may hold only what was there (0x5a) or the guest's data (0xa5).
+# pager's message naming a corrupted page (it does not open:
+# page_seal.h), rackvm must exit 2 within seconds without its shutdown
+# guard stepping in (Linux < 6.6 has no UFFDIO_POISON: the device thread
+# used to wait for ever), and the disk may hold only what was there
+# (0x5a) or the guest's data (0xa5).
 lost_page() {
 	local target=$1 img=$TEST_TMP/lost.img vm line gpa pages first t0 t1 page
 	local con=$TEST_TMP/lost-$target.con
@@ -124,7 +125,7 @@ lost_page() {
 	wait "$vm"
 	status=$?
 	t1=$(date +%s)
-	page=$(sed -n 's/^rackvm: host-error: pager: guest page \([0-9]*\) .*checksum does not match.*/\1/p' "$out")
+	page=$(sed -n 's/^rackvm: host-error: pager: guest page \([0-9]*\) .*does not open: not the copy this VM sealed.*/\1/p' "$out")
 	check "pager_lost_${target}_page_stops_the_vm" bash -c "[ $status -eq 2 ] &&
 		[ -n '$page' ] && [ '${page:-0}' -ge $first ] && [ '${page:-0}' -lt $((first + pages)) ]"
 	check "pager_lost_${target}_page_ends_within_seconds" bash -c "[ $((t1 - t0)) -le 20 ] &&

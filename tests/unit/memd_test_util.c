@@ -151,18 +151,30 @@ struct page_run run_alloc(uint64_t first, uint32_t count)
 	struct page_run r = { .first = first, .count = count };
 
 	r.data = calloc(count, PAGE_STORE_PAGE);
-	r.sums = calloc(count, sizeof(uint64_t));
+	r.tags = calloc(count, PAGE_TAG_SIZE);
+	r.gens = calloc(count, sizeof(uint32_t));
 	return r;
+}
+
+void run_set_gen(struct page_run *r, uint32_t gen)
+{
+	for (uint32_t i = 0; i < r->count; i++)
+		((uint32_t *)r->gens)[i] = gen;
 }
 
 void run_fill(struct page_run *r, uint32_t version)
 {
-	for (uint32_t i = 0; i < r->count; i++) {
-		uint8_t *p = r->data + (size_t)i * PAGE_STORE_PAGE;
+	for (uint32_t i = 0; i < r->count; i++)
+		fill_page(r->data + (size_t)i * PAGE_STORE_PAGE, r->first + i,
+			  version);
+	run_set_gen(r, version);
+}
 
-		fill_page(p, r->first + i, version);
-		r->sums[i] = page_checksum(r->first + i, p);
-	}
+int put_version(struct page_store *st, struct page_run *r, uint32_t version,
+		struct errmsg *err)
+{
+	run_fill(r, version);
+	return page_store_put(st, r, 1, err);
 }
 
 bool run_holds(const struct page_run *r, uint32_t version)
@@ -171,8 +183,7 @@ bool run_holds(const struct page_run *r, uint32_t version)
 
 	for (uint32_t i = 0; i < r->count; i++) {
 		fill_page(want, r->first + i, version);
-		if (memcmp(want, r->data + (size_t)i * PAGE_STORE_PAGE, sizeof(want)) ||
-		    r->sums[i] != page_checksum(r->first + i, want))
+		if (memcmp(want, r->data + (size_t)i * PAGE_STORE_PAGE, sizeof(want)))
 			return false;
 	}
 	return true;
@@ -181,12 +192,13 @@ bool run_holds(const struct page_run *r, uint32_t version)
 void run_clear(struct page_run *r)
 {
 	memset(r->data, 0, (size_t)r->count * PAGE_STORE_PAGE);
-	memset(r->sums, 0, r->count * sizeof(uint64_t));
+	memset(r->tags, 0, (size_t)r->count * PAGE_TAG_SIZE);
 }
 
 bool get_holds(struct page_store *st, struct page_run *r, uint32_t version)
 {
 	run_clear(r);
+	run_set_gen(r, version);
 	return page_store_get(st, r, 1, NULL) == 0 && run_holds(r, version);
 }
 
@@ -194,7 +206,8 @@ void run_free(struct page_run *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(r[i].data);
-		free(r[i].sums);
+		free(r[i].tags);
+		free((uint32_t *)r[i].gens);
 	}
 }
 
@@ -343,11 +356,11 @@ int wire_empty(int fd, uint8_t op)
 int wire_put(int fd, uint64_t first, uint32_t count)
 {
 	static uint8_t msg[MEMD_MAX_MSG], zeros[MEMD_MAX_PAGES * PAGE_STORE_PAGE];
-	static uint64_t sums[MEMD_MAX_PAGES];
+	static uint8_t tags[MEMD_MAX_PAGES * MEMD_TAG_SIZE];
 
 	for (uint32_t done = 0; done < count; done += MEMD_MAX_PAGES) {
 		struct page_run r = { .first = first + done, .data = zeros,
-				      .sums = sums };
+				      .tags = tags };
 		struct memd_hdr h;
 		size_t len;
 
@@ -360,6 +373,36 @@ int wire_put(int fd, uint64_t first, uint32_t count)
 			return h.status;
 	}
 	return MEMD_ST_OK;
+}
+
+int wire_get_record(int fd, uint64_t page, uint8_t *record)
+{
+	static uint8_t msg[MEMD_HDR_SIZE + MEMD_RECORD];
+	struct page_run r = { .first = page, .count = 1 };
+	struct memd_hdr h;
+	size_t len = memd_encode_runs(msg, MEMD_OP_GET, 3, &r, 1);
+
+	if (!write_all(fd, msg, len) || !recv_reply(fd, &h, msg, sizeof(msg)))
+		return -1;
+	if (h.status == MEMD_ST_OK && h.body_len == MEMD_RECORD)
+		memcpy(record, msg, MEMD_RECORD);
+	return h.status;
+}
+
+int wire_put_record(int fd, uint64_t page, const uint8_t *record)
+{
+	static uint8_t msg[MEMD_HDR_SIZE + 4 + 16 + MEMD_RECORD], data[PAGE_STORE_PAGE];
+	uint8_t tag[MEMD_TAG_SIZE];
+	struct page_run r = { .first = page, .count = 1, .data = data, .tags = tag };
+	struct memd_hdr h;
+	size_t len;
+
+	memcpy(tag, memd_record_tag(record), MEMD_TAG_SIZE);
+	memcpy(data, memd_record_data(record), PAGE_STORE_PAGE);
+	len = memd_encode_runs(msg, MEMD_OP_PUT, 4, &r, 1);
+	if (!write_all(fd, msg, len) || !recv_reply(fd, &h, msg, sizeof(msg)))
+		return -1;
+	return h.status;
 }
 
 bool wire_closed(int fd, int ms)

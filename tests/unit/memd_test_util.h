@@ -59,7 +59,14 @@ void spec_for(char *buf, size_t len, const uint16_t *ports, int n,
 
 /* Runs whose pages hold a content distinct per page and version. */
 struct page_run run_alloc(uint64_t first, uint32_t count);
+/* Fills the pages with version @version's contents and sets their
+ * generations to @version: the next put seals them in place (fill again
+ * before putting again), a get expects that version. */
 void run_fill(struct page_run *r, uint32_t version);
+void run_set_gen(struct page_run *r, uint32_t gen);
+/* run_fill() then page_store_put(): a put that can be retried. */
+int put_version(struct page_store *st, struct page_run *r, uint32_t version,
+		struct errmsg *err);
 bool run_holds(const struct page_run *r, uint32_t version);
 void run_clear(struct page_run *r);
 /* Gets @r from @st (cleared first): true if it holds @version. */
@@ -104,6 +111,11 @@ int wire_empty(int fd, uint8_t op);
 /* PUTs pages [@first, @first + @count) of zeros, MEMD_MAX_PAGES at a
  * time; the first status that is not OK, or OK. */
 int wire_put(int fd, uint64_t first, uint32_t count);
+/* One page's record (MEMD_RECORD bytes: tag, then data) as the server
+ * holds it, read or written raw, as a hostile server (or anyone with the
+ * namespace secret) could; the reply's status, -1 on a socket error. */
+int wire_get_record(int fd, uint64_t page, uint8_t *record);
+int wire_put_record(int fd, uint64_t page, const uint8_t *record);
 /* True when the server closed @fd (within @ms). */
 bool wire_closed(int fd, int ms);
 

@@ -43,6 +43,7 @@ TEST(memd_put_get_drop_round_trip)
 	for (int i = 0; i < 3; i++) {
 		run_fill(&runs[i], 1);
 		back[i] = run_alloc(runs[i].first, runs[i].count);
+		run_set_gen(&back[i], 1);
 	}
 	CHECK_EQ(page_store_put(st, runs, 3, &err), 0);
 	CHECK_EQ(server_stats(&srv).pages, 204);
@@ -54,9 +55,10 @@ TEST(memd_put_get_drop_round_trip)
 	run_fill(&runs[1], 2);
 	CHECK_EQ(page_store_put(st, &runs[1], 1, &err), 0);
 	CHECK_EQ(server_stats(&srv).pages, 204);
-	run_clear(&back[1]);
-	CHECK_EQ(page_store_get(st, &back[1], 1, &err), 0);
-	CHECK(run_holds(&back[1], 2));
+	CHECK(get_holds(st, &back[1], 2));
+	/* the first version is no longer what the store hands out */
+	run_set_gen(&back[1], 1);
+	CHECK_EQ(page_store_get(st, &back[1], 1, &err), -EBADMSG);
 
 	CHECK_EQ(page_store_drop(st, &runs[1], 1, &err), 0);
 	CHECK_EQ(server_stats(&srv).pages, 201);
@@ -101,10 +103,16 @@ TEST(memd_wrong_secret_is_eacces_and_reconnect_sees_pages)
 	CHECK_EQ(open_store(spec, "vm1", "righ", &other, &err), -EACCES);
 	CHECK_EQ(server_stats(&srv).bad_secrets, 2);
 
+	/* the same namespace and secret, another VM: it may get the
+	 * records, it cannot open them (its key is not the one they were
+	 * sealed with) */
 	CHECK_EQ(open_store(spec, "vm1", "right", &other, &err), 0);
-	CHECK_EQ(page_store_get(other, &back, 1, &err), 0);
-	CHECK(run_holds(&back, 7));
-	page_store_destroy(other);
+	run_set_gen(&back, 7);
+	CHECK_EQ(page_store_get(other, &back, 1, &err), -EBADMSG);
+	CHECK(strstr(err.text, "page 42 (generation 7)"));
+	/* while the first still reads its own */
+	CHECK(get_holds(st, &back, 7));
+	page_store_destroy(other);	/* RELEASE: the namespace goes */
 	page_store_destroy(st);
 	CHECK_EQ(server_stats(&srv).namespaces, 0);
 	CHECK_EQ(open_store(spec, "vm1", "wrong", &other, &err), 0);
@@ -177,9 +185,9 @@ TEST(memd_full_is_enospc_and_server_keeps_serving)
 	CHECK(server_stats(&srv).used <= MEMD_MIN_CAPACITY);
 	CHECK(server_stats(&srv).full_refusals >= 1);
 	/* still serving: what was stored reads back, and dropping makes room */
-	CHECK_EQ(page_store_get(st, &first, 1, &err), 0);
-	CHECK(run_holds(&first, 1));
+	CHECK(get_holds(st, &first, 1));
 	CHECK_EQ(page_store_drop(st, &first, 1, &err), 0);
+	run_fill(&r, 1);	/* the failed put sealed it in place */
 	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
 	run_clear(&r);
 	CHECK_EQ(page_store_get(st, &r, 1, &err), 0);
@@ -292,13 +300,12 @@ TEST(memd_replicas_survive_a_stopped_server)
 	/* back (empty): usable again once the client retries them */
 	CHECK_EQ(server_start(&srv[0], ports[0], 64ull << 20), 0);
 	CHECK_EQ(server_start(&srv[1], ports[1], 64ull << 20), 0);
-	run_fill(&r, 3);
-	CHECK_EQ(RETRY_EAGAIN(page_store_put(st, &r, 1, &err)), 0);
+	CHECK_EQ(RETRY_EAGAIN(put_version(st, &r, 3, &err)), 0);
 	/* both copies once both servers are back */
 	for (int i = 0; i < 100 && (server_stats(&srv[0]).pages != 64 ||
 				     server_stats(&srv[1]).pages != 64); i++) {
 		sleep_ms(50);
-		CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+		CHECK_EQ(put_version(st, &r, 3, &err), 0);
 	}
 	CHECK_EQ(server_stats(&srv[0]).pages, 64);
 	CHECK_EQ(server_stats(&srv[1]).pages, 64);
@@ -359,8 +366,7 @@ TEST(memd_stale_copy_on_a_returning_server_is_never_read)
 	CHECK(run_holds(&r, 2));
 
 	/* A in use again (other pages): its stale copies are gone */
-	run_fill(&other, 1);
-	CHECK_EQ(RETRY_EAGAIN(page_store_put(st, &other, 1, &err)), 0);
+	CHECK_EQ(RETRY_EAGAIN(put_version(st, &other, 1, &err)), 0);
 	CHECK_EQ(server_stats(&srv[0]).pages + server_stats(&srv[1]).pages, 512);
 
 	/* home again: the copies spilled to B go */

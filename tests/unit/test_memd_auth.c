@@ -181,6 +181,6 @@ TEST(memd_auth_other_protocol_versions_are_refused_clearly)
 	fake.old_version = true;
 	spec_for(spec, sizeof(spec), &fake.port, 1, 0, "");
 	CHECK(open_store(spec, "vm1", "s", &st, &err) < 0);
-	CHECK(strstr(err.text, "does not speak memd protocol 2"));
+	CHECK(strstr(err.text, "does not speak memd protocol 3"));
 	fake_stop(&fake);
 }

@@ -411,8 +411,7 @@ TEST(memd_store_keeps_one_connection_and_closes_idle_ones)
 	/* quiet for many TTLs: the namespace and its pages are still there */
 	sleep_ms(1500);
 	CHECK_EQ(server_stats(&srv).namespaces, 1);
-	CHECK_EQ(page_store_get(st, &r, 1, &err), 0);
-	CHECK(run_holds(&r, 1));
+	CHECK(get_holds(st, &r, 1));
 	page_store_destroy(st);
 	server_stop(&srv);
 	run_free(&r, 1);

@@ -35,8 +35,8 @@ TEST(memd_hello_step1_layout_and_round_trip)
 		nonce[i] = (uint8_t)(i + 1);
 	len = memd_encode_hello1(msg, 5, "vm-1.a_b", nonce);
 	CHECK_EQ(len, MEMD_HDR_SIZE + 4 + MEMD_NONCE_SIZE + 8);
-	/* version 2, step 1, name_len, nonce, name */
-	CHECK(msg[MEMD_HDR_SIZE] == 2 && msg[MEMD_HDR_SIZE + 1] == 0);
+	/* version 3, step 1, name_len, nonce, name */
+	CHECK(msg[MEMD_HDR_SIZE] == 3 && msg[MEMD_HDR_SIZE + 1] == 0);
 	CHECK_EQ(msg[MEMD_HDR_SIZE + 2], 1);
 	CHECK_EQ(msg[MEMD_HDR_SIZE + 3], 8);
 	CHECK(!memcmp(msg + MEMD_HDR_SIZE + 4, nonce, sizeof(nonce)));
@@ -111,17 +111,23 @@ TEST(memd_hello_decoder_rejects_malformed)
 	CHECK_EQ(decode(&req), -EBADMSG);
 }
 
-/* A version 1 HELLO (name and secret in clear) gets a clear no. */
-TEST(memd_hello_version_1_is_refused_with_its_reason)
+/* A version 1 HELLO (name and secret in clear) and a version 2 one
+ * (8-byte checksums, pages in clear) get a clear no. */
+TEST(memd_hello_versions_1_and_2_are_refused_with_their_reason)
 {
 	static const uint8_t v1[] = { 1, 0, 2, 1, 'n', 's', 'x' };
+	uint8_t v2[4 + MEMD_NONCE_SIZE + 2] = { 2, 0, 1, 2 };
 	struct memd_request req;
 	struct memd_hdr h = { .op = MEMD_OP_HELLO, .id = 1,
 			      .body_len = sizeof(v1) };
 	struct errmsg err = { "" };
 
 	CHECK_EQ(memd_decode_request(&h, v1, &req, &err), -EBADMSG);
-	CHECK(strstr(err.text, "protocol version 1 is not 2"));
+	CHECK(strstr(err.text, "protocol version 1 is not 3"));
+	memcpy(v2 + 4 + MEMD_NONCE_SIZE, "ns", 2);
+	h.body_len = sizeof(v2);
+	CHECK_EQ(memd_decode_request(&h, v2, &req, &err), -EBADMSG);
+	CHECK(strstr(err.text, "protocol version 2 is not 3"));
 }
 
 TEST(memd_hello_replies_round_trip_and_reject_malformed)

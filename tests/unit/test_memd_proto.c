@@ -49,11 +49,11 @@ static size_t batch(uint8_t op, uint16_t nruns, const uint64_t *first,
 static size_t put_two_runs(void)
 {
 	static uint8_t data[3 * PAGE_STORE_PAGE];
-	uint64_t sums[3] = { 1, 2, 3 };
+	static uint8_t tags[3 * MEMD_TAG_SIZE] = { 1, 2, 3 };
 	struct page_run runs[2] = {
-		{ .first = 10, .count = 1, .data = data, .sums = sums },
+		{ .first = 10, .count = 1, .data = data, .tags = tags },
 		{ .first = 20, .count = 2, .data = data + PAGE_STORE_PAGE,
-		  .sums = sums + 1 },
+		  .tags = tags + MEMD_TAG_SIZE },
 	};
 
 	memset(msg, 0, sizeof(msg));
@@ -115,17 +115,19 @@ TEST(memd_proto_get_bytes_are_as_documented)
 TEST(memd_proto_put_round_trip)
 {
 	static uint8_t data[5 * PAGE_STORE_PAGE];
-	uint64_t sums[5] = { 11, 22, 33, 44, 55 };
+	static uint8_t tags[5 * MEMD_TAG_SIZE];
 	struct page_run runs[2] = {
-		{ .first = 100, .count = 2, .data = data, .sums = sums },
+		{ .first = 100, .count = 2, .data = data, .tags = tags },
 		{ .first = 7, .count = 3, .data = data + 2 * PAGE_STORE_PAGE,
-		  .sums = sums + 2 },
+		  .tags = tags + 2 * MEMD_TAG_SIZE },
 	};
 	struct memd_request req;
 	size_t len;
 
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7 + i / 4096);
+	for (size_t i = 0; i < sizeof(tags); i++)
+		tags[i] = (uint8_t)(i * 13 + 1);
 	len = memd_encode_runs(msg, MEMD_OP_PUT, 99, runs, 2);
 	CHECK_EQ(len, MEMD_HDR_SIZE + 4 + 2 * 16 + 5 * MEMD_RECORD);
 	CHECK_EQ(len, memd_runs_size(MEMD_OP_PUT, runs, 2));
@@ -142,7 +144,9 @@ TEST(memd_proto_put_round_trip)
 		const struct memd_run_ref *r = &req.runs[i < 2 ? 0 : 1];
 		const uint8_t *rec = r->records + (size_t)(i < 2 ? i : i - 2) * MEMD_RECORD;
 
-		CHECK_EQ(memd_record_sum(rec), sums[i]);
+		CHECK(!memcmp(memd_record_tag(rec), tags + (size_t)i * MEMD_TAG_SIZE,
+			      MEMD_TAG_SIZE));
+		CHECK(memd_record_data(rec) == rec + 16);	/* tag first */
 		CHECK(!memcmp(memd_record_data(rec), data + (size_t)i * PAGE_STORE_PAGE,
 			      PAGE_STORE_PAGE));
 	}
@@ -330,20 +334,24 @@ TEST(memd_proto_reply_checks)
 TEST(memd_proto_get_reply_and_stats_round_trip)
 {
 	static uint8_t page[2][PAGE_STORE_PAGE], back[3][PAGE_STORE_PAGE];
-	uint64_t sums[3];
+	uint8_t tags[3][MEMD_TAG_SIZE], tag_a[MEMD_TAG_SIZE], tag_b[MEMD_TAG_SIZE];
 	struct page_run runs[2] = {
-		{ .first = 4, .count = 1, .data = back[0], .sums = sums },
-		{ .first = 9, .count = 1, .data = back[1], .sums = sums + 1 },
+		{ .first = 4, .count = 1, .data = back[0], .tags = tags[0] },
+		{ .first = 9, .count = 1, .data = back[1], .tags = tags[1] },
 	};
 	struct memd_stats st = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 }, st2;
 
 	memset(page[0], 0xa5, PAGE_STORE_PAGE);
 	memset(page[1], 0x5a, PAGE_STORE_PAGE);
-	memd_record_encode(msg, 0x1234, page[0]);
-	memd_record_encode(msg + MEMD_RECORD, 0x5678, page[1]);
+	memset(tag_a, 0x12, sizeof(tag_a));
+	memset(tag_b, 0x56, sizeof(tag_b));
+	tag_b[15] = 0x78;
+	memd_record_encode(msg, tag_a, page[0]);
+	memd_record_encode(msg + MEMD_RECORD, tag_b, page[1]);
+	CHECK_EQ(MEMD_RECORD, 4112);
 	CHECK_EQ(memd_decode_get_reply(msg, 2 * MEMD_RECORD, runs, 2), 0);
-	CHECK_EQ(sums[0], 0x1234);
-	CHECK_EQ(sums[1], 0x5678);
+	CHECK(!memcmp(tags[0], tag_a, MEMD_TAG_SIZE));
+	CHECK(!memcmp(tags[1], tag_b, MEMD_TAG_SIZE));
 	CHECK(!memcmp(back[0], page[0], PAGE_STORE_PAGE));
 	CHECK(!memcmp(back[1], page[1], PAGE_STORE_PAGE));
 	CHECK_EQ(memd_decode_get_reply(msg, 2 * MEMD_RECORD - 1, runs, 2), -EBADMSG);

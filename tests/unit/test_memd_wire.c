@@ -16,8 +16,8 @@ TEST(memd_server_wire_statuses_and_pipelining)
 {
 	static uint8_t buf[MEMD_MAX_MSG], page[PAGE_STORE_PAGE];
 	struct test_server srv = { 0 };
-	uint64_t sum = 77;
-	struct page_run r = { .first = 9, .count = 1, .data = page, .sums = &sum };
+	uint8_t tag[MEMD_TAG_SIZE] = { 77, [15] = 78 };
+	struct page_run r = { .first = 9, .count = 1, .data = page, .tags = tag };
 	uint8_t nonce[MEMD_NONCE_SIZE] = { 0 };
 	struct memd_stats st;
 	struct memd_hdr h;
@@ -60,7 +60,7 @@ TEST(memd_server_wire_statuses_and_pipelining)
 	CHECK(h.id == 7 && h.op == MEMD_OP_PUT && h.status == MEMD_ST_OK);
 	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
 	CHECK(h.id == 3 && h.status == MEMD_ST_OK && h.body_len == MEMD_RECORD);
-	CHECK_EQ(memd_record_sum(buf), 77);
+	CHECK(!memcmp(memd_record_tag(buf), tag, MEMD_TAG_SIZE));	/* as put */
 	CHECK(!memcmp(memd_record_data(buf), page, PAGE_STORE_PAGE));
 	CHECK(recv_reply(fd, &h, buf, sizeof(buf)));
 	CHECK(h.id == 4 && h.status == MEMD_ST_NO_PAGE && h.body_len == 0);
@@ -107,9 +107,9 @@ TEST(memd_server_throttles_a_client_that_does_not_read)
 {
 	static uint8_t page[MEMD_MAX_PAGES * PAGE_STORE_PAGE];
 	static uint8_t req[MEMD_MAX_MSG + 256];
-	uint64_t sums[MEMD_MAX_PAGES] = { 0 };
+	static uint8_t tags[MEMD_MAX_PAGES * MEMD_TAG_SIZE];
 	struct page_run r = { .first = 0, .count = MEMD_MAX_PAGES, .data = page,
-			      .sums = sums };
+			      .tags = tags };
 	struct test_server srv = { 0 };
 	size_t len, one, sent = 0, per = 0;
 	struct memd_hdr h;

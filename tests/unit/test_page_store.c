@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -116,32 +118,143 @@ TEST(page_store_open_validates_namespace_and_secret)
 	CHECK(s == NULL);
 }
 
-TEST(page_checksum_depends_on_page_number_and_every_bit)
+/* A page whose bytes all differ from a zero page and from each other's
+ * neighbours, so that a swap of two is visible. */
+static void pattern(uint8_t *data, unsigned salt)
 {
-	uint8_t data[PAGE_STORE_PAGE];
-	uint64_t base;
+	for (unsigned i = 0; i < PAGE_STORE_PAGE; i++)
+		data[i] = (uint8_t)(i * 13 + 1 + salt);
+}
 
-	for (unsigned i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(i * 13 + 1);
-	base = page_checksum(42, data);
-	CHECK_EQ(page_checksum(42, data), base);	/* deterministic */
-	/* the same bytes under another number: a misplaced page fails */
-	CHECK(page_checksum(43, data) != base);
-	CHECK(page_checksum(0, data) != base);
-	CHECK(page_checksum(42ull | (1ull << 40), data) != base);
-	/* one flipped bit anywhere, first byte to last */
-	for (unsigned byte = 0; byte < sizeof(data); byte += 509) {
-		for (unsigned bit = 0; bit < 8; bit++) {
-			data[byte] ^= (uint8_t)(1u << bit);
-			CHECK(page_checksum(42, data) != base);
-			data[byte] ^= (uint8_t)(1u << bit);
-		}
+/* Seals a copy of @clear as page @page generation @gen under @s. */
+static void sealed_copy(const struct page_seal *s, uint64_t page, uint32_t gen,
+			const uint8_t *clear, uint8_t *data, uint8_t *tag)
+{
+	memcpy(data, clear, PAGE_STORE_PAGE);
+	page_seal_close(s, page, gen, data, tag);
+}
+
+/* Whether a copy of (@data, @tag) opens as @page @gen under @s, and then
+ * holds @clear. */
+static bool opens_as(const struct page_seal *s, uint64_t page, uint32_t gen,
+		     const uint8_t *data, const uint8_t *tag,
+		     const uint8_t *clear)
+{
+	uint8_t copy[PAGE_STORE_PAGE];
+
+	memcpy(copy, data, sizeof(copy));
+	return page_seal_open(s, page, gen, copy, tag) == 0 &&
+	       !memcmp(copy, clear, sizeof(copy));
+}
+
+/* What a store (or the network) could do to a sealed page, each refused;
+ * @sealed: the AEAD, else the plain XXH3-128 tags. */
+static void seal_refusals(bool sealed)
+{
+	static uint8_t clear[PAGE_STORE_PAGE], data[PAGE_STORE_PAGE],
+		old[PAGE_STORE_PAGE], old_data[PAGE_STORE_PAGE];
+	uint8_t tag[PAGE_TAG_SIZE], old_tag[PAGE_TAG_SIZE];
+	struct page_seal *s = NULL, *other_ns = NULL, *other_vm = NULL;
+
+	CHECK_EQ(page_seal_create("vm-1", sealed, &s, NULL), 0);
+	CHECK_EQ(page_seal_create("vm-2", sealed, &other_ns, NULL), 0);
+	CHECK_EQ(page_seal_create("vm-1", sealed, &other_vm, NULL), 0);
+	pattern(clear, 0);
+	sealed_copy(s, 42, 7, clear, data, tag);
+	/* sealed: the store never sees the page in clear */
+	CHECK(sealed == !!memcmp(data, clear, sizeof(data)));
+	CHECK(opens_as(s, 42, 7, data, tag, clear));	/* round trip */
+	CHECK(!opens_as(s, 43, 7, data, tag, clear));	/* another page's */
+	CHECK(!opens_as(s, 42 | 1ull << 40, 7, data, tag, clear));
+	CHECK(!opens_as(s, 42, 8, data, tag, clear));	/* not the newest */
+	CHECK(!opens_as(other_ns, 42, 7, data, tag, clear));	/* namespace */
+	/* another VM of the same name: another key when sealed; the plain
+	 * tag is keyless, it cannot tell */
+	CHECK(sealed == !opens_as(other_vm, 42, 7, data, tag, clear));
+	/* an older version of the page, replayed whole or in part */
+	pattern(old, 1);
+	sealed_copy(s, 42, 6, old, old_data, old_tag);
+	CHECK(opens_as(s, 42, 6, old_data, old_tag, old));
+	CHECK(!opens_as(s, 42, 7, old_data, old_tag, clear));
+	CHECK(!opens_as(s, 42, 7, old_data, old_tag, old));
+	CHECK(!opens_as(s, 42, 7, old_data, tag, clear));
+	CHECK(!opens_as(s, 42, 7, data, old_tag, clear));
+	/* one flipped bit anywhere in the page, or in the tag */
+	for (unsigned byte = 0; byte < PAGE_STORE_PAGE; byte += 509) {
+		data[byte] ^= 0x10;
+		CHECK(!opens_as(s, 42, 7, data, tag, clear));
+		data[byte] ^= 0x10;
 	}
-	data[sizeof(data) - 1] ^= 0x80;
-	CHECK(page_checksum(42, data) != base);
-	data[sizeof(data) - 1] ^= 0x80;
-	CHECK_EQ(page_checksum(42, data), base);
-	/* a zero page still has a checksum that depends on its number */
-	memset(data, 0, sizeof(data));
-	CHECK(page_checksum(1, data) != page_checksum(2, data));
+	data[PAGE_STORE_PAGE - 1] ^= 0x80;
+	CHECK(!opens_as(s, 42, 7, data, tag, clear));
+	data[PAGE_STORE_PAGE - 1] ^= 0x80;
+	for (unsigned byte = 0; byte < PAGE_TAG_SIZE; byte++) {
+		tag[byte] ^= 1;
+		CHECK(!opens_as(s, 42, 7, data, tag, clear));
+		tag[byte] ^= 1;
+	}
+	CHECK(opens_as(s, 42, 7, data, tag, clear));	/* all undone */
+	/* a zero page's tag still depends on its number and generation */
+	memset(clear, 0, sizeof(clear));
+	sealed_copy(s, 1, 1, clear, data, tag);
+	CHECK(opens_as(s, 1, 1, data, tag, clear));
+	CHECK(!opens_as(s, 2, 1, data, tag, clear));
+	CHECK(!opens_as(s, 1, 2, data, tag, clear));
+	page_seal_destroy(s);
+	page_seal_destroy(other_ns);
+	page_seal_destroy(other_vm);
+}
+
+TEST(page_seal_round_trips_and_refuses_swapped_replayed_forged_pages)
+{
+	seal_refusals(true);
+}
+
+TEST(page_seal_plain_tags_still_catch_wrong_pages_and_old_versions)
+{
+	seal_refusals(false);
+}
+
+/* seal=on|off is taken out of every kind of spec, anywhere after the
+ * prefix; anything else after seal= is refused. */
+TEST(page_store_seal_option_is_parsed_once_for_every_backend)
+{
+	struct page_store_params p = good_params();
+	struct page_store *s = NULL;
+	struct errmsg err = { "" };
+	char spec[512], desc[600];
+	static uint8_t clear[PAGE_STORE_PAGE], data[PAGE_STORE_PAGE];
+	uint8_t tag[PAGE_TAG_SIZE];
+	uint32_t gen = 3;
+	struct page_run r = { .first = 5, .count = 1, .data = data,
+			      .tags = tag, .gens = &gen };
+
+	CHECK_EQ(page_store_open("file:/tmp/x,seal=maybe", &p, &s, &err), -EINVAL);
+	CHECK(strstr(err.text, "seal=on or seal=off") != NULL);
+	CHECK_EQ(page_store_open("memd:127.0.0.1:1,seal=", &p, &s, &err), -EINVAL);
+	CHECK(s == NULL);
+	for (int off = 0; off < 2; off++) {
+		snprintf(spec, sizeof(spec), "file:%s/seal-opt%d,seal=%s",
+			 harness_tmpdir(), off, off ? "off" : "on");
+		CHECK_EQ(page_store_open(spec, &p, &s, &err), 0);
+		CHECK(s != NULL && s->seal != NULL);
+		CHECK(page_seal_sealed(s->seal) == !off);
+		page_store_describe(s, desc, sizeof(desc));	/* said to users */
+		CHECK(!strncmp(desc, "file ", 5));
+		CHECK((strstr(desc, " seal=off") != NULL) == (off == 1));
+		pattern(clear, 3);
+		memcpy(data, clear, sizeof(data));
+		CHECK_EQ(page_store_put(s, &r, 1, &err), 0);
+		/* put sealed the buffer in place, or left it in clear */
+		CHECK(!off == !!memcmp(data, clear, sizeof(data)));
+		memset(data, 0, sizeof(data));
+		CHECK_EQ(page_store_get(s, &r, 1, &err), 0);
+		CHECK(!memcmp(data, clear, sizeof(data)));
+		gen = 2;	/* an older generation than stored */
+		CHECK_EQ(page_store_get(s, &r, 1, &err), -EBADMSG);
+		CHECK(strstr(err.text, "page 5 (generation 2)") != NULL);
+		gen = 3;
+		page_store_destroy(s);
+		s = NULL;
+	}
 }

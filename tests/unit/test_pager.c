@@ -48,8 +48,8 @@ struct mem_store {
 	struct page_store base;
 	pthread_mutex_t lock;
 	uint64_t npages;
-	uint8_t *data;
-	uint64_t *sums;
+	uint8_t *data;			/* as put: sealed */
+	uint8_t *tags;
 	uint8_t *held;
 	struct mem_req *log;
 	size_t nlog, cap;
@@ -118,10 +118,17 @@ static int mem_put(struct page_store *s, const struct page_run *runs,
 		for (uint32_t k = 0; k < runs[i].count; k++) {
 			uint64_t page = runs[i].first + k;
 
+			uint8_t clear[PAGE];
+
 			memcpy(m->data + page * PAGE, runs[i].data + k * PAGE, PAGE);
-			m->sums[page] = runs[i].sums[k];
+			memcpy(m->tags + page * PAGE_TAG_SIZE,
+			       runs[i].tags + k * PAGE_TAG_SIZE, PAGE_TAG_SIZE);
 			m->held[page] = 1;
-			m->zero_pages_put += is_zero(runs[i].data + k * PAGE);
+			/* what the pager sent, opened: was it a zero page? */
+			memcpy(clear, runs[i].data + k * PAGE, PAGE);
+			if (!page_seal_open(s->seal, page, runs[i].gens[k], clear,
+					    runs[i].tags + k * PAGE_TAG_SIZE))
+				m->zero_pages_put += is_zero(clear);
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -148,8 +155,8 @@ static int mem_get(struct page_store *s, const struct page_run *runs,
 		log_req(m, 'g', &runs[i]);
 		memcpy(runs[i].data, m->data + runs[i].first * PAGE,
 		       runs[i].count * PAGE);
-		memcpy(runs[i].sums, m->sums + runs[i].first,
-		       runs[i].count * sizeof(uint64_t));
+		memcpy(runs[i].tags, m->tags + runs[i].first * PAGE_TAG_SIZE,
+		       runs[i].count * PAGE_TAG_SIZE);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return ret;
@@ -183,7 +190,7 @@ static void mem_destroy(struct page_store *s)
 
 	pthread_mutex_destroy(&m->lock);
 	free(m->data);
-	free(m->sums);
+	free(m->tags);
 	free(m->held);
 	free(m->log);
 	free(m);
@@ -204,9 +211,11 @@ static struct mem_store *mem_store_new(uint64_t npages)
 	m->npages = npages;
 	pthread_mutex_init(&m->lock, NULL);
 	m->data = malloc(npages * PAGE);
-	m->sums = calloc(npages, sizeof(uint64_t));
+	m->tags = calloc(npages, PAGE_TAG_SIZE);
 	m->held = calloc(npages, 1);
-	if (!m->data || !m->sums || !m->held) {
+	if (!m->data || !m->tags || !m->held ||
+	    page_seal_create("pager-test", true, &m->base.seal, NULL)) {
+		page_seal_destroy(m->base.seal);
 		mem_destroy(&m->base);
 		return NULL;
 	}
@@ -780,6 +789,69 @@ TEST(pager_corrupt_or_lost_page_is_an_error_not_data)
 TEST(pager_corrupt_or_lost_page_is_an_error_not_data_without_poison)
 {
 	corrupt_or_lost(true);
+}
+
+/*
+ * A store that keeps a page's first copy and hands it back after the
+ * page was put again (a replay of an older version, which the old
+ * per-page checksum passed): the pager stops the VM with the page named
+ * and never maps the old data.  Every put of a page is under a new
+ * generation, and the get asks for the newest.
+ */
+TEST(pager_refuses_a_replayed_older_copy_of_a_page)
+{
+	uint64_t n = 3072, page = UINT64_MAX;
+	uint8_t *old = malloc(n * PAGE), *old_tags = malloc(n * PAGE_TAG_SIZE);
+	uint8_t *held = calloc(n, 1);
+	struct errmsg err;
+	struct rig r;
+	const char *skip = rig_init(&r, 16, LIMIT, 2, 0, false, NULL);
+
+	if (skip)
+		SKIP(skip);
+	CHECK(old && old_tags && held);
+	CHECK_EQ(ram_sigbus_install(&err), 0);
+	CHECK(write_pages(&r, 0, n, 4));
+	CHECK(settle_below(&r, LIMIT));
+	pthread_mutex_lock(&r.store->lock);	/* version 4, as stored */
+	memcpy(old, r.store->data, n * PAGE);
+	memcpy(old_tags, r.store->tags, n * PAGE_TAG_SIZE);
+	memcpy(held, r.store->held, n);
+	pthread_mutex_unlock(&r.store->lock);
+	CHECK(write_pages(&r, 0, n, 5));	/* faults back, evicts again */
+	CHECK(settle_below(&r, LIMIT));
+	pager_set_limit(r.pager, r.npages);	/* no more evictions */
+	sleep_ms(50);
+	/* a page evicted in both rounds, not in the memfd now */
+	pthread_mutex_lock(&r.store->lock);
+	for (uint64_t p = 0; p < n && page == UINT64_MAX; p++) {
+		unsigned char in_memfd = 1;
+
+		if (held[p] && r.store->held[p] &&
+		    memcmp(old_tags + p * PAGE_TAG_SIZE,
+			   r.store->tags + p * PAGE_TAG_SIZE, PAGE_TAG_SIZE) &&
+		    !mincore(r.mem.base + p * PAGE, PAGE, &in_memfd) &&
+		    !(in_memfd & 1)) {
+			page = p;
+			memcpy(r.store->data + p * PAGE, old + p * PAGE, PAGE);
+			memcpy(r.store->tags + p * PAGE_TAG_SIZE,
+			       old_tags + p * PAGE_TAG_SIZE, PAGE_TAG_SIZE);
+		}
+	}
+	pthread_mutex_unlock(&r.store->lock);
+	CHECK(page != UINT64_MAX);
+	CHECK_EQ(load_page(&r, page), -EFAULT);
+	CHECK(wait_event(&r, PAGER_EVENT_PAGE_LOST, 1));
+	CHECK_EQ(r.ev.last_page, page);
+	CHECK_EQ(r.ev.last_error, -EBADMSG);
+	/* the others read back version 5 */
+	for (uint64_t p = 0; p < n; p++)
+		if (p != page)
+			CHECK_EQ(verify_pages(&r, p, 1, 5), UINT64_MAX);
+	rig_destroy(&r);
+	free(old);
+	free(old_tags);
+	free(held);
 }
 
 struct toucher {

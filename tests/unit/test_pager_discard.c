@@ -64,13 +64,13 @@ static int gate_put(struct page_store *s, const struct page_run *runs,
 		pthread_cond_wait(&g->cond, &g->lock);
 	g->waiting--;
 	pthread_mutex_unlock(&g->lock);
-	return page_store_put(g->inner, runs, n, err);
+	return g->inner->ops->put(g->inner, runs, n, err);	/* sealed */
 }
 
 static int gate_get(struct page_store *s, const struct page_run *runs,
 		    size_t n, struct errmsg *err)
 {
-	return page_store_get(to_gate(s)->inner, runs, n, err);
+	return to_gate(s)->inner->ops->get(to_gate(s)->inner, runs, n, err);
 }
 
 static int gate_drop(struct page_store *s, const struct page_run *runs,
@@ -127,12 +127,13 @@ static bool gate_wait_put(struct gate *g)
 /* Whether the file store holds @page (a get of it succeeds). */
 static bool stored(struct gate *g, uint64_t page)
 {
-	static uint8_t data[PAGE_STORE_PAGE];
-	uint64_t sum;
+	static uint8_t data[PAGE_STORE_PAGE], tag[PAGE_TAG_SIZE];
+	uint32_t gen = 0;
 	struct page_run r = { .first = page, .count = 1, .data = data,
-			      .sums = &sum };
+			      .tags = tag, .gens = &gen };
 
-	return page_store_get(g->inner, &r, 1, NULL) == 0;
+	/* the backend's own get: the copy as stored, not opened */
+	return g->inner->ops->get(g->inner, &r, 1, NULL) == 0;
 }
 
 /* --- the rig -------------------------------------------------------------- */
@@ -172,6 +173,10 @@ static struct gate *gate_new(uint64_t npages, struct errmsg *err)
 		return NULL;
 	}
 	g->base.ops = &gate_ops;
+	/* the gate seals and opens (page_store_put/get on it), the file
+	 * store under it only keeps what it is given: the seal moves up */
+	g->base.seal = g->inner->seal;
+	g->inner->seal = NULL;
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->cond, NULL);
 	return g;
