@@ -32,6 +32,12 @@
  *     one directory per run in $TMPDIR or /tmp, removed at the end.
  *   - Arguments select tests: only those whose name contains one of them
  *     run.  "unit-tests --list [PATTERN...]" prints the names it would run.
+ *   - A test file whose tests need a usable /dev/kvm (they create VMs or
+ *     probe KVM) says so with "#define UNIT_TESTS_NEED_KVM 1" before it
+ *     includes this header.  $UNIT_KVM=only runs just those tests,
+ *     UNIT_KVM=none just the others: where this machine has no usable
+ *     KVM, tests/run runs the first half in the emulated test host and
+ *     the second here, at native speed.
  */
 #ifndef RACKVM_TESTS_HARNESS_H
 #define RACKVM_TESTS_HARNESS_H
@@ -39,10 +45,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#ifndef UNIT_TESTS_NEED_KVM
+#define UNIT_TESTS_NEED_KVM 0
+#endif
+
 struct unit_test {
 	const char *name;
 	void (*fn)(void);
 	struct unit_test *next;
+	int needs_kvm;
 };
 
 void harness_register(struct unit_test *t);
@@ -55,7 +66,8 @@ const char *harness_tmpdir(void);
 
 #define TEST(name)                                                        \
 	static void test_##name(void);                                    \
-	static struct unit_test unit_test_##name = { #name, test_##name, 0 }; \
+	static struct unit_test unit_test_##name = {                     \
+		#name, test_##name, 0, UNIT_TESTS_NEED_KVM };             \
 	__attribute__((constructor)) static void register_##name(void)    \
 	{                                                                 \
 		harness_register(&unit_test_##name);                      \

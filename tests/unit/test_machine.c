@@ -4,6 +4,8 @@
  * the checks every config passes, and real VMs (the bundled guest from
  * $GUEST_ELF) built from a machine_config and driven through each state.
  */
+#define UNIT_TESTS_NEED_KVM 1	/* harness.h: they create VMs */
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>

@@ -8,6 +8,8 @@
  *  - teardown with rings mapped and the uffd registered, through
  *    vm_destroy(), is clean under ASan/LSan.
  */
+#define UNIT_TESTS_NEED_KVM 1	/* harness.h: they create VMs */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

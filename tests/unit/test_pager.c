@@ -16,6 +16,8 @@
  *  - a store that refuses puts keeps pages resident, the guest runs on
  *    over its budget, and eviction catches up once the store accepts.
  */
+#define UNIT_TESTS_NEED_KVM 1	/* harness.h: they create VMs */
+
 #include <errno.h>
 #include <pthread.h>
 #include <sys/mman.h>

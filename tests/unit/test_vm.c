@@ -4,6 +4,8 @@
  * pause/resume really stops the guest, kicks reach halted and
  * never-started vCPUs, the first exit request wins.
  */
+#define UNIT_TESTS_NEED_KVM 1	/* harness.h: they create VMs */
+
 #include <errno.h>
 #include <string.h>
 #include <time.h>
