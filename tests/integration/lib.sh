@@ -43,14 +43,40 @@ have_kvm() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 # $status (124 on timeout).  The two streams are kept apart while CMD
 # runs because the guest's console reaches stdout a byte at a time while
 # rackvm's reports (wss:, pager:) go to stderr: sharing one file split
-# guest lines such as "result: ..." around a report line.
+# guest lines such as "result: ..." around a report line.  A CMD that
+# runs out of time gets its threads' stacks (kernel, and with gdb user
+# space) appended to OUTFILE before it is killed: a rare hang then says
+# where it waited.
 run_cmd() {
-	local secs=$1 out=$2
+	local secs=$1 out=$2 pid watcher
 	shift 2
-	timeout -k 5 "$secs" "$@" < /dev/null > "$out" 2> "$out.stderr"
+	timeout -k 5 "$secs" "$@" < /dev/null > "$out" 2> "$out.stderr" &
+	pid=$!
+	if [ "$secs" -ge 10 ]; then
+		(
+			trap 'kill "$nap" 2> /dev/null; exit 0' TERM
+			sleep $((secs - 3)) &
+			nap=$!
+			wait "$nap"
+			cmd=$(pgrep -P "$pid" | head -n 1)
+			[ -n "$cmd" ] || exit 0
+			echo "run_cmd: still running after $((secs - 3)) s of $secs; its threads:"
+			thread_stacks "$cmd"
+			command -v gdb > /dev/null &&
+				timeout 20 gdb -batch -p "$cmd" -ex "thread apply all bt 16" 2>&1 |
+				grep -E '^(#|Thread )'
+		) > "$out.threads" 2>&1 &
+		watcher=$!
+	fi
+	wait "$pid"
 	status=$?
+	if [ -n "${watcher:-}" ]; then
+		kill "$watcher" 2> /dev/null
+		wait "$watcher" 2> /dev/null
+	fi
 	cat "$out.stderr" >> "$out"
-	rm -f "$out.stderr"
+	[ -s "$out.threads" ] && cat "$out.threads" >> "$out"
+	rm -f "$out.stderr" "$out.threads"
 }
 
 # wait_for FILE REGEX SECONDS: true once a line of FILE matches.
