@@ -17,11 +17,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "api/control.h"
+#include "util/unix_socket.h"
 
 struct control_command {
 	const char *name;
@@ -40,86 +40,32 @@ struct control_server {
 	unsigned ncommands;
 };
 
-static int make_addr(const char *path, struct sockaddr_un *addr,
-		     struct errmsg *err)
-{
-	memset(addr, 0, sizeof(*addr));
-	addr->sun_family = AF_UNIX;
-	if (!*path || strlen(path) >= sizeof(addr->sun_path))
-		return errmsg_set(err, -ENAMETOOLONG,
-				  "control socket path '%s' is empty or longer than %zu bytes",
-				  path, sizeof(addr->sun_path) - 1);
-	memcpy(addr->sun_path, path, strlen(path));
-	return 0;
-}
-
-/* A socket file left by a rackvm that died may be replaced; a live one
- * or any other file may not. */
-static int clear_stale_socket(const struct sockaddr_un *addr,
-			      struct errmsg *err)
-{
-	struct stat st;
-	int fd, ret;
-
-	if (lstat(addr->sun_path, &st) < 0)
-		return errno == ENOENT ? 0 :
-			errmsg_set(err, -errno, "control socket %s: %s",
-				   addr->sun_path, strerror(errno));
-	if (!S_ISSOCK(st.st_mode))
-		return errmsg_set(err, -EEXIST, "control socket %s: a file that "
-				  "is not a socket is in the way", addr->sun_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return errmsg_set(err, -errno, "socket: %s", strerror(errno));
-	ret = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
-	close(fd);
-	if (ret == 0)
-		return errmsg_set(err, -EADDRINUSE, "control socket %s is in use "
-				  "by a running process", addr->sun_path);
-	if (unlink(addr->sun_path) < 0 && errno != ENOENT)
-		return errmsg_set(err, -errno, "control socket %s: %s",
-				  addr->sun_path, strerror(errno));
-	return 0;
-}
-
 int control_server_create(const char *path, struct control_server **out,
 			  struct errmsg *err)
 {
 	struct control_server *s;
-	struct sockaddr_un addr;
 	int ret;
 
-	ret = make_addr(path, &addr, err);
-	if (!ret)
-		ret = clear_stale_socket(&addr, err);
-	if (ret)
-		return ret;
+	if (strlen(path) >= sizeof(s->path))
+		return errmsg_set(err, -ENAMETOOLONG, "control socket path '%s' is "
+				  "too long", path);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	memcpy(s->path, addr.sun_path, sizeof(s->path));
+	s->listen_fd = -1;
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s->stop_fd < 0 || s->listen_fd < 0) {
+	if (s->stop_fd < 0) {
 		ret = errmsg_set(err, -errno, "control socket: %s", strerror(errno));
-		s->path[0] = 0;		/* nothing of ours to unlink */
 		control_server_destroy(s);
 		return ret;
 	}
-	if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		ret = errmsg_set(err, -errno, "control socket %s: %s", path,
-				 strerror(errno));
-		s->path[0] = 0;
-		control_server_destroy(s);
+	/* the channel changes the VM: only its owner may use it (0600) */
+	ret = unix_listen(path, 4, &s->listen_fd, err);
+	if (ret) {
+		control_server_destroy(s);	/* s->path empty: nothing to unlink */
 		return ret;
 	}
-	/* the channel changes the VM: only its owner may use it */
-	if (chmod(s->path, 0600) < 0 || listen(s->listen_fd, 4) < 0) {
-		ret = errmsg_set(err, -errno, "control socket %s: %s", path,
-				 strerror(errno));
-		control_server_destroy(s);
-		return ret;
-	}
+	strcpy(s->path, path);
 	*out = s;
 	return 0;
 }
@@ -397,7 +343,6 @@ static int client_exchange(int fd, const char *line, char *reply,
 int control_request(const char *path, const char *line, char *reply,
 		    size_t size, int timeout_ms, struct errmsg *err)
 {
-	struct sockaddr_un addr;
 	int fd, ret;
 
 	if (size == 0)
@@ -406,18 +351,9 @@ int control_request(const char *path, const char *line, char *reply,
 	if (strlen(line) >= CONTROL_LINE_MAX || strchr(line, '\n'))
 		return errmsg_set(err, -EINVAL, "the command is longer than %d bytes "
 				  "or has a newline", CONTROL_LINE_MAX - 1);
-	ret = make_addr(path, &addr, err);
+	ret = unix_connect(path, &fd, err);
 	if (ret)
 		return ret;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return errmsg_set(err, -errno, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		ret = errmsg_set(err, -errno, "cannot reach %s: %s", path,
-				 strerror(errno));
-		close(fd);
-		return ret;
-	}
 	ret = client_exchange(fd, line, reply, size, timeout_ms);
 	close(fd);
 	if (ret == -ETIMEDOUT)

@@ -44,6 +44,12 @@ const char machine_config_flags_usage[] =
 	"                    reading from PATH (a FIFO, socket or terminal)\n"
 	"  --control PATH    take commands (rackvm control PATH help) on a Unix\n"
 	"                    socket at PATH while the VM runs\n"
+	"  --name NAME       the VM's name (letters, digits, . _ -); with it the\n"
+	"                    control API is served on its default socket\n"
+	"                    $XDG_RUNTIME_DIR/rackvm/NAME.sock (as root\n"
+	"                    /run/rackvm/NAME.sock)\n"
+	"  --api-socket PATH  serve the control API (HTTP/JSON, docs/api.yaml)\n"
+	"                    on a Unix socket at PATH (mode 0600)\n"
 	"                    (virtio devices: at most 16 in all; rackvm adds\n"
 	"                    virtio_mmio.device=... to the kernel command line)\n"
 	"  --wss[=INTERVAL]  estimate the working set every INTERVAL (default 1s;\n"
@@ -76,7 +82,7 @@ enum {
 	OPT_BALLOON, OPT_VCONSOLE, OPT_CONTROL, OPT_WSS, OPT_WSS_CSV,
 	OPT_WSS_SAMPLE, OPT_WSS_ERROR, OPT_WSS_MODE, OPT_WSS_LOG,
 	OPT_MEM_LOCAL, OPT_MEM_BACKEND, OPT_MEM_NAMESPACE, OPT_MEM_SECRET_FILE,
-	OPT_PAGER_THREADS,
+	OPT_PAGER_THREADS, OPT_NAME, OPT_API_SOCKET,
 };
 
 static const struct option options[] = {
@@ -93,6 +99,8 @@ static const struct option options[] = {
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
 	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "wss", optional_argument, NULL, OPT_WSS },
 	{ "wss-csv", required_argument, NULL, OPT_WSS_CSV },
@@ -272,6 +280,11 @@ static int parse_flag(struct machine_config *c, int opt, const char *arg,
 		if (!*arg)
 			return errmsg_set(err, -EINVAL, "--control needs a socket path");
 		return machine_config_set_string(c, &c->control, arg);
+	case OPT_NAME: return machine_config_set_string(c, &c->name, arg);
+	case OPT_API_SOCKET:
+		if (!*arg)
+			return errmsg_set(err, -EINVAL, "--api-socket needs a socket path");
+		return machine_config_set_string(c, &c->api_socket, arg);
 	case OPT_MEM:
 		if (parse_size(arg, &c->mem_size) || c->mem_size < GUEST_MEM_MIN_SIZE ||
 		    c->mem_size % 4096)
@@ -389,6 +402,10 @@ static void format_devices(struct strbuf *b, const struct machine_config *c)
 	}
 	if (c->control)
 		put_flag(b, "--control", c->control);
+	if (c->name)
+		put_flag(b, "--name", c->name);
+	if (c->api_socket)
+		put_flag(b, "--api-socket", c->api_socket);
 }
 
 static void format_wss(struct strbuf *b, const struct machine_wss *w)
