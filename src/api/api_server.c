@@ -23,10 +23,14 @@ struct api_server {
 	struct MHD_Daemon *daemon;
 	int listen_fd;		/* ours: MHD is quiesced before it is closed */
 	char *path;
+	/* responses queued and not yet sent: the answer to PUT /vm/stop
+	 * must reach its client although it ends the VM and so the server */
+	unsigned in_flight;
 };
 
 /* One request's state, from its first call to its completion. */
 struct pending {
+	struct api_server *server;
 	char *body;
 	size_t len;
 	bool too_big;
@@ -53,6 +57,8 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct pending *p,
 	ret = MHD_queue_response(c, r->status, mr);
 	MHD_destroy_response(mr);
 	p->answered = ret == MHD_YES;
+	if (p->answered)
+		__atomic_add_fetch(&p->server->in_flight, 1, __ATOMIC_RELAXED);
 	return ret;
 }
 
@@ -102,6 +108,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		if (!p)
 			return MHD_NO;
 		*req_cls = p;
+		p->server = s;
 		/* a declared body over the limit is refused before it is read */
 		clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						   MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -137,6 +144,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	(void)cls;
 	(void)c;
 	(void)toe;
+	if (p && p->answered)
+		__atomic_sub_fetch(&p->server->in_flight, 1, __ATOMIC_RELAXED);
 	if (p) {
 		free(p->body);
 		free(p);
@@ -234,8 +243,13 @@ void api_server_destroy(struct api_server *s)
 	if (!s)
 		return;
 	if (s->daemon) {
-		/* quiesced, MHD leaves the listening socket to us */
+		/* quiesced, MHD takes no new connection and leaves the
+		 * listening socket to us; the responses already queued get
+		 * API_DRAIN_MS to go out */
 		MHD_quiesce_daemon(s->daemon);
+		for (unsigned ms = 0; ms < API_DRAIN_MS &&
+		     __atomic_load_n(&s->in_flight, __ATOMIC_RELAXED); ms += 10)
+			usleep(10000);
 		MHD_stop_daemon(s->daemon);
 	}
 	if (s->listen_fd >= 0)

@@ -19,8 +19,10 @@
  * or the data read shows it).  Handlers run on the server thread.
  *
  * Ownership: the server borrows the machine (api_server_config.ctx),
- * which must outlive it; api_server_destroy() stops the thread, closes
- * the socket and unlinks its path.
+ * which must outlive it; api_server_destroy() stops taking connections,
+ * lets the responses already queued go out (API_DRAIN_MS at most: the
+ * reply to PUT /vm/stop is one), stops the thread, closes the socket and
+ * unlinks its path.
  */
 #ifndef RACKVM_API_API_SERVER_H
 #define RACKVM_API_API_SERVER_H
@@ -33,6 +35,8 @@
 #define API_MAX_CONNECTIONS 128
 #define API_IDLE_TIMEOUT_S 10
 #define API_CONNECTION_MEMORY (32u * 1024)
+/* At the end, how long responses already queued may take to go out. */
+#define API_DRAIN_MS 2000
 
 struct api_server;
 
