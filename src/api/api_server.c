@@ -23,8 +23,9 @@ struct api_server {
 	struct MHD_Daemon *daemon;
 	int listen_fd;		/* ours: MHD is quiesced before it is closed */
 	char *path;
-	/* responses queued and not yet sent: the answer to PUT /vm/stop
-	 * must reach its client although it ends the VM and so the server */
+	/* requests begun and not yet answered in full: the answer to
+	 * PUT /vm/stop must reach its client although it ends the VM, and
+	 * so the server, while its handler is still running */
 	unsigned in_flight;
 };
 
@@ -57,8 +58,6 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct pending *p,
 	ret = MHD_queue_response(c, r->status, mr);
 	MHD_destroy_response(mr);
 	p->answered = ret == MHD_YES;
-	if (p->answered)
-		__atomic_add_fetch(&p->server->in_flight, 1, __ATOMIC_RELAXED);
 	return ret;
 }
 
@@ -109,6 +108,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			return MHD_NO;
 		*req_cls = p;
 		p->server = s;
+		__atomic_add_fetch(&s->in_flight, 1, __ATOMIC_RELAXED);
 		/* a declared body over the limit is refused before it is read */
 		clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						   MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -144,9 +144,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	(void)cls;
 	(void)c;
 	(void)toe;
-	if (p && p->answered)
-		__atomic_sub_fetch(&p->server->in_flight, 1, __ATOMIC_RELAXED);
 	if (p) {
+		__atomic_sub_fetch(&p->server->in_flight, 1, __ATOMIC_RELAXED);
 		free(p->body);
 		free(p);
 		*req_cls = NULL;
@@ -220,7 +219,8 @@ int api_server_create(const struct api_server_config *cfg,
 	}
 	/* No MHD_USE_ERROR_LOG: library code prints nothing; clients get
 	 * their errors in the responses. */
-	s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL,
+	s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+				     MHD_USE_ITC,
 		0, NULL, NULL, on_request, s,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->listen_fd,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
@@ -244,8 +244,8 @@ void api_server_destroy(struct api_server *s)
 		return;
 	if (s->daemon) {
 		/* quiesced, MHD takes no new connection and leaves the
-		 * listening socket to us; the responses already queued get
-		 * API_DRAIN_MS to go out */
+		 * listening socket to us (MHD_USE_ITC lets it tell its
+		 * thread); the requests begun get API_DRAIN_MS to be answered */
 		MHD_quiesce_daemon(s->daemon);
 		for (unsigned ms = 0; ms < API_DRAIN_MS &&
 		     __atomic_load_n(&s->in_flight, __ATOMIC_RELAXED); ms += 10)

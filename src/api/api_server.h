@@ -20,7 +20,7 @@
  *
  * Ownership: the server borrows the machine (api_server_config.ctx),
  * which must outlive it; api_server_destroy() stops taking connections,
- * lets the responses already queued go out (API_DRAIN_MS at most: the
+ * lets the requests begun be answered (API_DRAIN_MS at most: the
  * reply to PUT /vm/stop is one), stops the thread, closes the socket and
  * unlinks its path.
  */
@@ -35,7 +35,7 @@
 #define API_MAX_CONNECTIONS 128
 #define API_IDLE_TIMEOUT_S 10
 #define API_CONNECTION_MEMORY (32u * 1024)
-/* At the end, how long responses already queued may take to go out. */
+/* At the end, how long the requests begun may take to be answered. */
 #define API_DRAIN_MS 2000
 
 struct api_server;

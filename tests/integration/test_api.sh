@@ -42,6 +42,44 @@ expect() {
 }
 wait_sock() { for _ in $(seq 600); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
 
+# --- docs/api.yaml: well-formed OpenAPI 3 and the server's very routes ------
+"$RACKVM" ctl routes > "$TEST_TMP/routes" 2>&1
+$PY - docs/api.yaml "$TEST_TMP/routes" > "$TEST_TMP/doc" 2>&1 <<'EOF'
+import re, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+server = {tuple(l.split()) for l in open(sys.argv[2]) if l.strip()}
+assert re.match(r"^3\.\d+\.\d+$", str(doc["openapi"])), "openapi: 3.x.y"
+assert doc["info"]["title"] and doc["info"]["version"], "info"
+methods = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
+documented = set()
+for path, item in doc["paths"].items():
+    assert path.startswith("/"), path
+    for m, op in item.items():
+        assert m in methods, (path, m)
+        assert op.get("responses"), (path, m, "no responses")
+        assert all(re.match(r"^[1-5]\d\d$", str(c)) for c in op["responses"]), (path, m)
+        documented.add((m.upper(), path))
+def refs(node):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "$ref":
+                yield v
+            else:
+                yield from refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from refs(v)
+for ref in refs(doc):
+    assert ref.startswith("#/"), ref
+    node = doc
+    for part in ref[2:].split("/"):
+        node = node[part]
+assert documented == server, ("only in the document", documented - server,
+                              "only in the server", server - documented)
+print("routes", len(server))
+EOF
+out=$TEST_TMP/doc check api_doc_is_openapi_and_matches_the_routes grep -q '^routes 11$' "$TEST_TMP/doc"
+
 run_cmd 10 "$out" "$RACKVM" run --name 'a/b'
 check api_name_is_checked bash -c "[ $status -eq 2 ] && grep -q \"invalid --name 'a/b'\" '$out'"
 
@@ -59,6 +97,8 @@ if wait_sock "$dsock"; then
 	mode=$(stat -c %a "$dsock") dmode=$(stat -c %a "$(dirname "$dsock")")
 	sock=$dsock
 	expect api_default_socket_serves_the_name 200 "\"name\":\"$name\"" GET /vm
+	"$RACKVM" ctl --name "$name" info > "$TEST_TMP/ctl" 2>&1
+	out=$TEST_TMP/ctl check api_ctl_finds_the_vm_by_name bash -c "[ $? -eq 0 ] && grep -qx 'name: $name' '$TEST_TMP/ctl'"
 	check api_socket_mode_0600_in_0700_dir [ "$mode.$dmode" = 600.700 ]
 	expect api_stop_ends_the_vm 200 '"state":"stopped"' PUT /vm/stop
 else
@@ -221,7 +261,7 @@ check api_socket_removed_at_exit [ ! -e "$sock" ]
 # --- the balloon: a target the guest's driver follows ------------------------
 con=$TEST_TMP/balloon.console
 "$RACKVM" run --api-socket "$sock" --mem 128M --balloon --console "$con" \
-	--cmdline "balloon targets=2 seconds=100" < /dev/null > "$TEST_TMP/b.err" 2>&1 &
+	--cmdline "balloon targets=3 seconds=100" < /dev/null > "$TEST_TMP/b.err" 2>&1 &
 pid=$!
 out=$con
 wait_sock "$sock" && wait_for "$con" "^balloon: features " 60
@@ -231,6 +271,25 @@ expect api_no_pager_409 409 'no pager' PATCH /vm/memory '{"mem_local":"64M"}'
 expect api_patch_balloon 200 '"balloon_target":33554432' PATCH /vm/memory '{"balloon_target":"32M"}'
 wait_for "$con" "^result: balloon actual=8192 target=8192$" 60
 expect api_balloon_actual_follows 200 '"balloon_actual":33554432' GET /vm/memory
+# rackvm ctl: 0 done, 1 refused by the VM (its error said), 2 unreachable
+# or bad usage
+ctl() { "$RACKVM" ctl --socket "$sock" "$@" > "$TEST_TMP/ctl.out" 2> "$TEST_TMP/ctl.err"; echo $?; }
+r1=$(ctl pause); g1=$(cat "$TEST_TMP/ctl.out")
+r2=$(ctl resume)
+r3=$(ctl balloon 16M)
+r4=$(ctl balloon lots); e4=$(cat "$TEST_TMP/ctl.err")
+r5=$(ctl mem-local 64M); e5=$(cat "$TEST_TMP/ctl.err")
+r6=$(ctl --json info); j6=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["state"])' "$TEST_TMP/ctl.out" 2>&1)
+r7=$(ctl raw GET /nope)
+r8=$(ctl wss); e8=$(cat "$TEST_TMP/ctl.err")
+r9=$(ctl metrics); m9=$(grep -c '^rackvm_balloon_target_bytes{vm=".*"} 16777216$' "$TEST_TMP/ctl.out")
+r10=$(ctl frobnicate)
+r11=$("$RACKVM" ctl --socket "$TEST_TMP/nobody.sock" info 2> "$TEST_TMP/ctl.err"; echo $?); e11=$(cat "$TEST_TMP/ctl.err")
+got="$r1 $g1|$r2|$r3|$r4 $e4|$r5 $e5|$r6 $j6|$r7|$r8 $e8|$r9 $m9|$r10|$r11 $e11"
+echo "# ctl: $got"
+want='0 state: paused|0|0|1 rackvm ctl: invalid "balloon_target": *|1 rackvm ctl: this VM has no pager*|0 running|1|1 rackvm ctl: this VM has no WSS monitor*|0 1|2|2 rackvm ctl: cannot reach*'
+check api_ctl_commands_and_exit_codes bash -c '[[ $1 == $2 ]]' _ "$got" "$want"
+
 expect api_shutdown_without_acpi_listener 200 '"state":"shutting_down"' PUT /vm/shutdown
 expect api_pause_while_shutting_down_409 409 'not possible while the VM is shutting_down' PUT /vm/state '{"state":"paused"}'
 expect api_stop_after_shutdown 200 '"state":"stopped"' PUT /vm/stop
