@@ -57,6 +57,30 @@ static json_t *latest_wss(struct machine *m)
 			 "smoothed", (json_int_t)(p.smoothed_pages * PAGE_SIZE));
 }
 
+/* The balloon's counters and the guest's last statistics (by their
+ * virtio names); asks the guest for fresh ones, which the next read
+ * shows. */
+static json_t *balloon_object(struct virtio_balloon *b,
+			      const struct virtio_balloon_info *bi)
+{
+	json_t *stats = json_object();
+
+	for (unsigned tag = 0; stats && tag < VIRTIO_BALLOON_STAT_TAGS; tag++)
+		if (bi->stats.valid & (1u << tag))
+			json_object_set_new(stats, virtio_balloon_stat_name(tag),
+					    json_integer((json_int_t)bi->stats.val[tag]));
+	virtio_balloon_request_stats(b);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*}",
+		"inflated_pages", (json_int_t)bi->inflated_pages,
+		"deflated_pages", (json_int_t)bi->deflated_pages,
+		"discarded_bytes", (json_int_t)bi->discarded_bytes,
+		"reported_bytes", (json_int_t)bi->reported_bytes,
+		"bad_requests", (json_int_t)bi->bad_requests,
+		"discard_errors", (json_int_t)bi->discard_errors,
+		"stats_updates", (json_int_t)bi->stats_updates,
+		"guest_stats", stats);
+}
+
 static json_t *memory_object(struct machine *m)
 {
 	struct virtio_balloon *b = machine_balloon(m);
@@ -66,7 +90,7 @@ static json_t *memory_object(struct machine *m)
 
 	if (b)
 		virtio_balloon_get_info(b, &bi);
-	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 		"size", (json_int_t)machine_config(m)->mem_size,
 		"resident", bytes_or_null(pager, ps.resident),
 		"remote", bytes_or_null(pager, ps.remote),
@@ -76,7 +100,8 @@ static json_t *memory_object(struct machine *m)
 						   VIRTIO_BALLOON_PAGE_SIZE) : json_null(),
 		"balloon_actual", b ? json_integer((json_int_t)bi.actual_pages *
 						   VIRTIO_BALLOON_PAGE_SIZE) : json_null(),
-		"wss", latest_wss(m));
+		"wss", latest_wss(m),
+		"balloon", b ? balloon_object(b, &bi) : json_null());
 }
 
 API_HANDLER(api_get_vm_memory)
