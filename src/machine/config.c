@@ -78,7 +78,6 @@ static unsigned string_fields(struct machine_config *c, const char ***out)
 	out[n++] = &c->console;
 	out[n++] = &c->vconsole.out_path;
 	out[n++] = &c->vconsole.in_path;
-	out[n++] = &c->control;
 	out[n++] = &c->name;
 	out[n++] = &c->api_socket;
 	out[n++] = &c->wss.csv;
@@ -92,7 +91,7 @@ static unsigned string_fields(struct machine_config *c, const char ***out)
 	return n;
 }
 
-#define MAX_STRING_FIELDS (13 + 2 * VIRTIO_MMIO_MAX_DEVICES)
+#define MAX_STRING_FIELDS (12 + 2 * VIRTIO_MMIO_MAX_DEVICES)
 
 int machine_config_copy(struct machine_config *dst,
 			const struct machine_config *src)
@@ -206,8 +205,6 @@ static int validate_devices(const struct machine_config *c,
 	if (c->vconsole.in_path && (!c->vconsole.out_path ||
 				    !*c->vconsole.in_path))
 		return errmsg_set(err, -EINVAL, "--vconsole in= needs a path");
-	if (c->control && !*c->control)
-		return errmsg_set(err, -EINVAL, "--control needs a socket path");
 	return 0;
 }
 

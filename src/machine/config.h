@@ -77,7 +77,6 @@ struct machine_config {
 	bool balloon;
 	struct virtio_balloon_options balloon_opts;
 	struct virtio_console_options vconsole;	/* out_path NULL: none */
-	const char *control;		/* control socket path, or NULL */
 	/* The VM's name (the API's `vm` label, the default socket's file
 	 * name) and the API socket; the API is served when either is set
 	 * (api/api_server.h, cli/run.c).  NULL: none. */

@@ -39,11 +39,9 @@ const char machine_config_flags_usage[] =
 	"                    index>; offload=off: no checksum/TSO offloads)\n"
 	"  --rng             a virtio-rng entropy device\n"
 	"  --balloon[,deflate-on-oom][,free-page-reporting]  a virtio-balloon\n"
-	"                    (its size is set with --control's balloon command)\n"
+	"                    (its size is set through the API: PATCH /vm/memory)\n"
 	"  --vconsole FILE[,in=PATH]  a virtio-console port writing to FILE,\n"
 	"                    reading from PATH (a FIFO, socket or terminal)\n"
-	"  --control PATH    take commands (rackvm control PATH help) on a Unix\n"
-	"                    socket at PATH while the VM runs\n"
 	"  --name NAME       the VM's name (letters, digits, . _ -); with it the\n"
 	"                    control API is served on its default socket\n"
 	"                    $XDG_RUNTIME_DIR/rackvm/NAME.sock (as root\n"
@@ -79,7 +77,7 @@ const char machine_config_flags_usage[] =
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS,
 	OPT_CONSOLE, OPT_HUGETLB, OPT_EXIT_STATS, OPT_DISK, OPT_RNG, OPT_NET,
-	OPT_BALLOON, OPT_VCONSOLE, OPT_CONTROL, OPT_WSS, OPT_WSS_CSV,
+	OPT_BALLOON, OPT_VCONSOLE, OPT_WSS, OPT_WSS_CSV,
 	OPT_WSS_SAMPLE, OPT_WSS_ERROR, OPT_WSS_MODE, OPT_WSS_LOG,
 	OPT_MEM_LOCAL, OPT_MEM_BACKEND, OPT_MEM_NAMESPACE, OPT_MEM_SECRET_FILE,
 	OPT_PAGER_THREADS, OPT_NAME, OPT_API_SOCKET,
@@ -98,7 +96,6 @@ static const struct option options[] = {
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
-	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "net", required_argument, NULL, OPT_NET },
@@ -276,10 +273,6 @@ static int parse_flag(struct machine_config *c, int opt, const char *arg,
 	case OPT_CONSOLE: return machine_config_set_string(c, &c->console, arg);
 	case OPT_HUGETLB: c->hugetlb = true; return 0;
 	case OPT_EXIT_STATS: c->exit_stats = true; return 0;
-	case OPT_CONTROL:
-		if (!*arg)
-			return errmsg_set(err, -EINVAL, "--control needs a socket path");
-		return machine_config_set_string(c, &c->control, arg);
 	case OPT_NAME: return machine_config_set_string(c, &c->name, arg);
 	case OPT_API_SOCKET:
 		if (!*arg)
@@ -400,8 +393,6 @@ static void format_devices(struct strbuf *b, const struct machine_config *c)
 			strbuf_printf(&spec, ",in=%s", c->vconsole.in_path);
 		put_spec(b, "--vconsole", &spec);
 	}
-	if (c->control)
-		put_flag(b, "--control", c->control);
 	if (c->name)
 		put_flag(b, "--name", c->name);
 	if (c->api_socket)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unix stream sockets at a path: the listening side of rackvm's sockets
- * (the API, the control channel) and their clients.
+ * (the control API) and their clients.
  */
 #ifndef RACKVM_UTIL_UNIX_SOCKET_H
 #define RACKVM_UTIL_UNIX_SOCKET_H

@@ -7,6 +7,7 @@
  * directory, 413 for a body over the limit before it is read.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,4 +301,37 @@ TEST(api_default_socket_follows_xdg_runtime_dir)
 	CHECK(!strcmp(buf, "/run/user/1000/rackvm/a.sock"));
 	unsetenv("XDG_RUNTIME_DIR");
 	CHECK_EQ(api_default_socket("a", buf, sizeof(buf), &err), -ENOENT);
+}
+
+/* The socket's path: a stale socket (its server died) is replaced, a
+ * live one or any other file is left alone and said so. */
+TEST(api_socket_path_replaces_stale_sockets_only)
+{
+	char path[300], file[300], longp[200];
+	struct errmsg err = { "" };
+	struct stat st;
+	int a, b, fd;
+
+	snprintf(path, sizeof(path), "%s/s.sock", harness_tmpdir());
+	snprintf(file, sizeof(file), "%s/plain", harness_tmpdir());
+	CHECK_EQ(unix_listen(path, 4, &a, &err), 0);
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0600);
+	CHECK_EQ(unix_listen(path, 4, &b, &err), -EADDRINUSE);
+	CHECK(strstr(err.text, "in use") != NULL);
+	close(a);			/* the server died: its file stays */
+	CHECK_EQ(unix_listen(path, 4, &b, &err), 0);
+	CHECK_EQ(unix_connect(path, &fd, &err), 0);
+	close(fd);
+	close(b);
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(unix_listen(file, 4, &b, &err), -EEXIST);
+	CHECK(strstr(err.text, "not a socket") != NULL);
+	memset(longp, 'x', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = 0;
+	CHECK_EQ(unix_listen(longp, 4, &b, &err), -ENAMETOOLONG);
+	CHECK_EQ(unix_connect(file, &fd, &err), -ECONNREFUSED);
+	CHECK(strstr(err.text, "cannot reach") != NULL);
 }

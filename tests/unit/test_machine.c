@@ -75,7 +75,7 @@ static const char rich_flags[] =
 	"--disk a.img --disk b.img,ro --disk c.img,ro "
 	"--net tap=tap0 --net tap=tap1,mac=52:54:00:12:34:56,offload=off "
 	"--rng --balloon,deflate-on-oom,free-page-reporting "
-	"--vconsole out.txt,in=/tmp/fifo --control /run/vm.sock "
+	"--vconsole out.txt,in=/tmp/fifo "
 	"--name web-1.a --api-socket /run/api.sock "
 	"--wss=500ms --wss-csv wss.csv --wss-sample 300 --wss-error 2.5 "
 	"--wss-mode sample --wss-log ring "
