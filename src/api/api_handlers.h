@@ -14,6 +14,10 @@
 	void name(const struct api_ctx *ctx, const struct api_request *req, \
 		  struct api_response *resp)
 
+/* The CPU time of this process's thread @tid (a vCPU's), from
+ * /proc/self/task/TID/schedstat: -ENOENT once it ended. */
+int api_thread_cpu_ns(int tid, uint64_t *out);
+
 API_HANDLER(api_get_vm);
 API_HANDLER(api_put_vm_state);
 API_HANDLER(api_put_vm_shutdown);

@@ -98,6 +98,23 @@ static void vcpu_metrics(struct out *o, struct machine *m)
 	}
 }
 
+static void vcpu_cpu_metrics(struct out *o, struct machine *m)
+{
+	char labels[64];
+
+	family(o, "vcpu_cpu_seconds_total", "counter",
+	       "CPU time of each vCPU thread, guest mode included.");
+	for (unsigned i = 0; i < machine_ncpus(m); i++) {
+		struct vcpu_stats st;
+		uint64_t ns;
+
+		if (machine_vcpu_stats(m, i, &st) || api_thread_cpu_ns(st.tid, &ns))
+			continue;
+		snprintf(labels, sizeof(labels), ",vcpu=\"%u\"", i);
+		sample(o, "vcpu_cpu_seconds_total", labels, (double)ns / 1e9);
+	}
+}
+
 static void memory_metrics(struct out *o, struct machine *m)
 {
 	struct virtio_balloon *b = machine_balloon(m);
@@ -249,6 +266,7 @@ API_HANDLER(api_get_metrics)
 	}
 	vm_metrics(&o, ctx);
 	vcpu_metrics(&o, ctx->machine);
+	vcpu_cpu_metrics(&o, ctx->machine);
 	memory_metrics(&o, ctx->machine);
 	pager_metrics(&o, ctx->machine);
 	device_metrics(&o, ctx->machine);

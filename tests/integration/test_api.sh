@@ -125,7 +125,7 @@ wait_sock "$sock" && wait_for "$con" "^wsswork: phase=1 start" 120
 
 expect api_get_vm 200 '"name":"main".*"state":"running"' GET /vm
 expect api_get_vm_has_boot_config 200 '"config":\{.*"mem":134217728' GET /vm
-expect api_get_vcpus 200 '"vcpus":\[\{"id":0,"state":"running","exits_total":[1-9]' GET /vm/vcpus
+expect api_get_vcpus 200 '"vcpus":\[\{"id":0,"state":"running","cpu_seconds":[0-9.e-]+,"exits_total":[1-9]' GET /vm/vcpus
 expect api_get_devices 200 '"devices":\[\]' GET /vm/devices
 expect api_get_memory 200 '"size":134217728,"resident":[1-9][0-9]*,.*"mem_local":100663296' GET /vm/memory
 expect api_get_pager 200 '"limit_pages":24576,.*"fault_latency":\{"p50_us"' GET /vm/memory/pager
@@ -164,7 +164,7 @@ for f in fams:
         assert s.labels.get("vm") == "main", s
     if f.type == "counter":
         assert all(s.name.endswith("_total") for s in f.samples), f.name
-need = {"rackvm_vm_state", "rackvm_vcpu_exits", "rackvm_memory_resident_bytes",
+need = {"rackvm_vm_state", "rackvm_vcpu_exits", "rackvm_vcpu_cpu_seconds", "rackvm_memory_resident_bytes",
         "rackvm_memory_local_limit_bytes", "rackvm_wss_bytes",
         "rackvm_pager_faults", "rackvm_pager_fault_latency_seconds"}
 assert need <= names, need - names

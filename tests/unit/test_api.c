@@ -207,7 +207,8 @@ TEST(api_routes_drive_a_running_machine)
 	EXPECT("PUT", "/vm/state", "{\"state\":\"running\"}", 200, "\"running\"");
 	CHECK_EQ(machine_state(ctx.machine), MACHINE_RUNNING);
 	EXPECT("PUT", "/vm/state", "{\"state\":\"gone\"}", 400, "\"error\"");
-	EXPECT("GET", "/vm/vcpus", NULL, 200, "\"id\":0");
+	EXPECT("GET", "/vm/vcpus", NULL, 200, "\"id\":0,\"state\":\"running\",\"cpu_seconds\":");
+	EXPECT("GET", "/metrics", NULL, 200, "rackvm_vcpu_cpu_seconds_total{vm=\"t1\",vcpu=\"0\"} ");
 	EXPECT("GET", "/vm/devices", NULL, 200, "\"name\":\"virtio-balloon0\"");
 	EXPECT("PATCH", "/vm/memory", "{\"mem_local\":\"16M\"}", 200,
 	       "\"mem_local\":16777216");
