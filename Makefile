@@ -16,7 +16,9 @@ CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 CFLAGS_RELEASE := -O2
 CFLAGS_ASAN    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
-LDLIBS  := -lpthread -lm -lmemcached -lxxhash -ljansson -lsodium
+LDLIBS  := -lpthread -lm -lmemcached -lxxhash -ljansson -lsodium \
+           $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) \
+           $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 LIB_SRCS := $(wildcard src/util/*.c src/vm/*.c src/boot/*.c src/devices/*.c \
                       src/virtio/*.c src/api/*.c src/memory/*.c \

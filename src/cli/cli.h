@@ -29,8 +29,8 @@
 
 int cmd_run(int argc, char **argv);
 void print_run_usage(FILE *out);
-int cmd_control(int argc, char **argv);
-void print_control_usage(FILE *out);
+int cmd_ctl(int argc, char **argv);
+void print_ctl_usage(FILE *out);
 int cmd_memd(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 void print_doctor_usage(FILE *out);

@@ -12,7 +12,8 @@ static void print_usage(FILE *out)
 		"\n"
 		"commands:\n"
 		"  run       boot a VM (the bundled guest runtime by default)\n"
-		"  control   send a command to a running VM (see --control)\n"
+		"  ctl       drive a running VM through its control API\n"
+
 		"  memd      serve other hosts' evicted guest pages (memd --help)\n"
 		"  doctor    what this host offers rackvm; exit 2 if run cannot work\n"
 		"  version   print the version\n"
@@ -20,7 +21,7 @@ static void print_usage(FILE *out)
 		"\n");
 	print_run_usage(out);
 	fprintf(out, "\n");
-	print_control_usage(out);
+	print_ctl_usage(out);
 	fprintf(out, "\n");
 	print_doctor_usage(out);
 }
@@ -35,8 +36,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
-	if (!strcmp(cmd, "control"))
-		return cmd_control(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ctl"))
+		return cmd_ctl(argc - 1, argv + 1);
 	if (!strcmp(cmd, "memd"))
 		return cmd_memd(argc - 1, argv + 1);
 	if (!strcmp(cmd, "doctor"))

@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "cli/run_report.h"
 #include "cli/shutdown_guard.h"
+#include "api/api_server.h"
 #include "machine/machine.h"
 
 extern const uint8_t bundled_guest_start[], bundled_guest_end[];
@@ -125,6 +126,40 @@ static int block_exit_signals(sigset_t *set)
 	return signalfd(-1, set, SFD_CLOEXEC);
 }
 
+/* The control API, when --api-socket or --name asks for it; *@out stays
+ * NULL otherwise.  The name defaults to vm-<pid>. */
+static int start_api(struct machine *m, const struct machine_config *cfg,
+		     char *name, size_t name_len, struct api_server **out)
+{
+	struct api_server_config ac = {
+		.path = cfg->api_socket,
+		.ctx = { .machine = m, .name = name, .version = RACKVM_VERSION },
+	};
+	struct errmsg err = { "" };
+	char path[256];
+
+	*out = NULL;
+	if (!cfg->api_socket && !cfg->name)
+		return 0;
+	if (cfg->name)
+		snprintf(name, name_len, "%s", cfg->name);
+	else
+		snprintf(name, name_len, "vm-%ld", (long)getpid());
+	if (!ac.path) {
+		if (api_default_socket(name, path, sizeof(path), &err)) {
+			fprintf(stderr, "rackvm: %s\n", err.text);
+			return -1;
+		}
+		ac.path = path;
+		ac.private_dir = true;
+	}
+	if (api_server_create(&ac, out, &err)) {
+		fprintf(stderr, "rackvm: %s\n", err.text);
+		return -1;
+	}
+	return 0;
+}
+
 /* Builds, boots and runs the machine; returns the process exit status. */
 static int run_machine(const struct machine_config *cfg, int sigfd)
 {
@@ -136,11 +171,18 @@ static int run_machine(const struct machine_config *cfg, int sigfd)
 	struct shutdown_guard *guard;
 	struct vm_exit exit = { 0 };
 	struct errmsg err = { "" };
+	struct api_server *api;
 	struct machine *m;
+	char name[MACHINE_NAME_MAX + 32];
 
 	run_report_hooks(&hooks);
 	if (machine_create(cfg, &hooks, &m, &err)) {
 		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text : "VM setup failed");
+		return EXIT_HOST_ERROR;
+	}
+	/* the API borrows the machine: it goes first at the end */
+	if (start_api(m, cfg, name, sizeof(name), &api)) {
+		machine_destroy(m);
 		return EXIT_HOST_ERROR;
 	}
 	run_report_setup(m);
@@ -148,6 +190,8 @@ static int run_machine(const struct machine_config *cfg, int sigfd)
 		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text : "VM start failed");
 	guard = wait_for_machine(m, sigfd, &exit);
 	run_report_end(m);
+	shutdown_guard_stage(guard, "the API server to stop");
+	api_server_destroy(api);
 	shutdown_guard_stage(guard, "device and memory threads to stop");
 	machine_destroy(m);
 	shutdown_guard_disarm(guard);

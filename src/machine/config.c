@@ -78,7 +78,8 @@ static unsigned string_fields(struct machine_config *c, const char ***out)
 	out[n++] = &c->console;
 	out[n++] = &c->vconsole.out_path;
 	out[n++] = &c->vconsole.in_path;
-	out[n++] = &c->control;
+	out[n++] = &c->name;
+	out[n++] = &c->api_socket;
 	out[n++] = &c->wss.csv;
 	out[n++] = &c->pager.backend;
 	out[n++] = &c->pager.ns;
@@ -90,7 +91,7 @@ static unsigned string_fields(struct machine_config *c, const char ***out)
 	return n;
 }
 
-#define MAX_STRING_FIELDS (11 + 2 * VIRTIO_MMIO_MAX_DEVICES)
+#define MAX_STRING_FIELDS (12 + 2 * VIRTIO_MMIO_MAX_DEVICES)
 
 int machine_config_copy(struct machine_config *dst,
 			const struct machine_config *src)
@@ -204,8 +205,25 @@ static int validate_devices(const struct machine_config *c,
 	if (c->vconsole.in_path && (!c->vconsole.out_path ||
 				    !*c->vconsole.in_path))
 		return errmsg_set(err, -EINVAL, "--vconsole in= needs a path");
-	if (c->control && !*c->control)
-		return errmsg_set(err, -EINVAL, "--control needs a socket path");
+	return 0;
+}
+
+/* The name becomes a file name and a Prometheus label value: keep it to
+ * characters that need no quoting in either. */
+static int validate_api(const struct machine_config *c, struct errmsg *err)
+{
+	size_t len = c->name ? strlen(c->name) : 0;
+
+	if (c->api_socket && !*c->api_socket)
+		return errmsg_set(err, -EINVAL, "--api-socket needs a socket path");
+	if (!c->name)
+		return 0;
+	if (!len || len > MACHINE_NAME_MAX || c->name[0] == '.' ||
+	    strspn(c->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		   "0123456789._-") != len)
+		return errmsg_set(err, -EINVAL, "invalid --name '%s': 1 to %d "
+				  "letters, digits, '.', '_' or '-', not "
+				  "starting with '.'", c->name, MACHINE_NAME_MAX);
 	return 0;
 }
 
@@ -294,5 +312,7 @@ int machine_config_validate(const struct machine_config *c,
 		ret = validate_wss(&c->wss, err);
 	if (!ret)
 		ret = validate_pager(c, err);
+	if (!ret)
+		ret = validate_api(c, err);
 	return ret;
 }

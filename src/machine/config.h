@@ -33,6 +33,7 @@
 #define MACHINE_MAX_PAGER_THREADS 16
 #define MACHINE_MIN_LOCAL_BYTES (4ull << 20)
 #define MACHINE_MIN_WSS_INTERVAL_NS 10000000ull
+#define MACHINE_NAME_MAX 64		/* [A-Za-z0-9._-], not starting with '.' */
 
 /* --wss and its companions: the working-set monitor. */
 struct machine_wss {
@@ -76,7 +77,11 @@ struct machine_config {
 	bool balloon;
 	struct virtio_balloon_options balloon_opts;
 	struct virtio_console_options vconsole;	/* out_path NULL: none */
-	const char *control;		/* control socket path, or NULL */
+	/* The VM's name (the API's `vm` label, the default socket's file
+	 * name) and the API socket; the API is served when either is set
+	 * (api/api_server.h, cli/run.c).  NULL: none. */
+	const char *name;
+	const char *api_socket;
 	struct machine_wss wss;
 	struct machine_pager pager;
 

@@ -39,11 +39,15 @@ const char machine_config_flags_usage[] =
 	"                    index>; offload=off: no checksum/TSO offloads)\n"
 	"  --rng             a virtio-rng entropy device\n"
 	"  --balloon[,deflate-on-oom][,free-page-reporting]  a virtio-balloon\n"
-	"                    (its size is set with --control's balloon command)\n"
+	"                    (its size is set through the API: PATCH /vm/memory)\n"
 	"  --vconsole FILE[,in=PATH]  a virtio-console port writing to FILE,\n"
 	"                    reading from PATH (a FIFO, socket or terminal)\n"
-	"  --control PATH    take commands (rackvm control PATH help) on a Unix\n"
-	"                    socket at PATH while the VM runs\n"
+	"  --name NAME       the VM's name (letters, digits, . _ -); with it the\n"
+	"                    control API is served on its default socket\n"
+	"                    $XDG_RUNTIME_DIR/rackvm/NAME.sock (as root\n"
+	"                    /run/rackvm/NAME.sock)\n"
+	"  --api-socket PATH  serve the control API (HTTP/JSON, docs/api.yaml)\n"
+	"                    on a Unix socket at PATH (mode 0600)\n"
 	"                    (virtio devices: at most 16 in all; rackvm adds\n"
 	"                    virtio_mmio.device=... to the kernel command line)\n"
 	"  --wss[=INTERVAL]  estimate the working set every INTERVAL (default 1s;\n"
@@ -77,10 +81,10 @@ const char machine_config_flags_usage[] =
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS,
 	OPT_CONSOLE, OPT_HUGETLB, OPT_EXIT_STATS, OPT_DISK, OPT_RNG, OPT_NET,
-	OPT_BALLOON, OPT_VCONSOLE, OPT_CONTROL, OPT_WSS, OPT_WSS_CSV,
+	OPT_BALLOON, OPT_VCONSOLE, OPT_WSS, OPT_WSS_CSV,
 	OPT_WSS_SAMPLE, OPT_WSS_ERROR, OPT_WSS_MODE, OPT_WSS_LOG,
 	OPT_MEM_LOCAL, OPT_MEM_BACKEND, OPT_MEM_NAMESPACE, OPT_MEM_SECRET_FILE,
-	OPT_PAGER_THREADS,
+	OPT_PAGER_THREADS, OPT_NAME, OPT_API_SOCKET,
 };
 
 static const struct option options[] = {
@@ -96,7 +100,8 @@ static const struct option options[] = {
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "vconsole", required_argument, NULL, OPT_VCONSOLE },
-	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "wss", optional_argument, NULL, OPT_WSS },
 	{ "wss-csv", required_argument, NULL, OPT_WSS_CSV },
@@ -272,10 +277,11 @@ static int parse_flag(struct machine_config *c, int opt, const char *arg,
 	case OPT_CONSOLE: return machine_config_set_string(c, &c->console, arg);
 	case OPT_HUGETLB: c->hugetlb = true; return 0;
 	case OPT_EXIT_STATS: c->exit_stats = true; return 0;
-	case OPT_CONTROL:
+	case OPT_NAME: return machine_config_set_string(c, &c->name, arg);
+	case OPT_API_SOCKET:
 		if (!*arg)
-			return errmsg_set(err, -EINVAL, "--control needs a socket path");
-		return machine_config_set_string(c, &c->control, arg);
+			return errmsg_set(err, -EINVAL, "--api-socket needs a socket path");
+		return machine_config_set_string(c, &c->api_socket, arg);
 	case OPT_MEM:
 		if (parse_size(arg, &c->mem_size) || c->mem_size < GUEST_MEM_MIN_SIZE ||
 		    c->mem_size % 4096)
@@ -391,8 +397,10 @@ static void format_devices(struct strbuf *b, const struct machine_config *c)
 			strbuf_printf(&spec, ",in=%s", c->vconsole.in_path);
 		put_spec(b, "--vconsole", &spec);
 	}
-	if (c->control)
-		put_flag(b, "--control", c->control);
+	if (c->name)
+		put_flag(b, "--name", c->name);
+	if (c->api_socket)
+		put_flag(b, "--api-socket", c->api_socket);
 }
 
 static void format_wss(struct strbuf *b, const struct machine_wss *w)

@@ -12,7 +12,7 @@
  *     "balloon": { "deflate_on_oom": true, "free_page_reporting": false,
  *                  "stats_interval_ms": 1000 },
  *     "vconsole": { "path": "out.txt", "in": null },
- *     "control": null,
+ *     "name": "web1", "api_socket": null,
  *     "wss": { "interval_ns": 1000000000, "csv": null, "mode": "both",
  *              "log": "auto", "full": false, "sample_min": 100,
  *              "sample_max": 4096, "rel_error": 0.05 },
@@ -351,8 +351,10 @@ static int top_key(struct reader *r, void *obj, const char *key, json_t *v)
 		return get_string(r, key, v, &c->cmdline, true);
 	if (!strcmp(key, "console"))
 		return get_string(r, key, v, &c->console, false);
-	if (!strcmp(key, "control"))
-		return get_string(r, key, v, &c->control, true);
+	if (!strcmp(key, "name"))
+		return get_string(r, key, v, &c->name, true);
+	if (!strcmp(key, "api_socket"))
+		return get_string(r, key, v, &c->api_socket, true);
 	if (!strcmp(key, "mem"))
 		return get_size(r, key, v, &c->mem_size);
 	if (!strcmp(key, "cpus")) {
@@ -425,7 +427,8 @@ static json_t *devices_json(const struct machine_config *c, json_t *o)
 	json_object_set_new(o, "vconsole", c->vconsole.out_path ?
 		json_pack("{s:s, s:o}", "path", c->vconsole.out_path, "in",
 			  string_or_null(c->vconsole.in_path)) : json_null());
-	json_object_set_new(o, "control", string_or_null(c->control));
+	json_object_set_new(o, "name", string_or_null(c->name));
+	json_object_set_new(o, "api_socket", string_or_null(c->api_socket));
 	return o;
 }
 

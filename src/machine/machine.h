@@ -133,6 +133,17 @@ void machine_store_describe(struct machine *m, char *buf, size_t len);
 /* NULL when the config has none. */
 struct wss_monitor *machine_wss_monitor(struct machine *m);
 struct virtio_balloon *machine_balloon(struct machine *m);
+/* Run-time memory changes (the API's PATCH /vm/memory), any state:
+ * the pager's resident limit, a multiple of 4K from
+ * MACHINE_MIN_LOCAL_BYTES to the guest's RAM (a lower one is met by
+ * evicting, a higher one lets pages back in as the guest touches them),
+ * and the balloon's target size, a multiple of 4K up to the guest's RAM.
+ * -ENOENT without a pager / balloon, -EINVAL for a size out of range;
+ * @err says which and what is valid.  Neither waits for the guest. */
+int machine_set_mem_local(struct machine *m, uint64_t bytes,
+			  struct errmsg *err);
+int machine_set_balloon_target(struct machine *m, uint64_t bytes,
+			       struct errmsg *err);
 /* Nanoseconds since machine_start(); 0 before. */
 uint64_t machine_uptime_ns(struct machine *m);
 

@@ -3,7 +3,7 @@
  * Assembling a machine from its config: the kernel and initrd, the
  * console, the VM and guest RAM, the memory services, the platform
  * devices (UART, fw_cfg, i8042, ACPI, the bundled guest's ports), the
- * virtio-mmio devices, the control socket and finally the kernel in
+ * virtio-mmio devices and finally the kernel in
  * guest RAM.  Every step hands what it made to the VM or the machine
  * at once, so a failure anywhere leaves nothing that machine_destroy()
  * would not free.
@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/balloon_commands.h"
-#include "api/control.h"
 #include "devices/devices.h"
 #include "machine/machine_internal.h"
 #include "util/full_io.h"
@@ -167,33 +165,6 @@ static int create_platform_devices(struct machine *m, struct errmsg *err)
 	return 0;
 }
 
-/* The control socket, with the balloon's commands if there is one.  The
- * VM owns the server; it is registered after the devices, so it stops
- * before the devices its commands use. */
-static int start_control(struct machine *m, struct errmsg *err)
-{
-	struct control_server *s;
-	int ret;
-
-	if (!m->cfg.control)
-		return 0;
-	ret = control_server_create(m->cfg.control, &s, err);
-	if (ret)
-		return ret;
-	ret = vm_own(&m->vm, control_server_destroy, s);
-	if (ret) {
-		control_server_destroy(s);
-		return errmsg_set(err, ret, "control socket: %s", strerror(-ret));
-	}
-	ret = machine_commands_register(m, s);
-	if (!ret && m->balloon)
-		ret = balloon_commands_register(s, m->balloon);
-	if (ret)
-		return errmsg_set(err, ret, "control commands: %s",
-				  strerror(-ret));
-	return control_server_start(s, err);
-}
-
 /* Device i of virtio_mmio.device=... and of the DSDT is index i. */
 static int create_virtio_devices(struct machine *m, struct errmsg *err)
 {
@@ -268,8 +239,6 @@ int machine_build(struct machine *m, struct errmsg *err)
 		ret = create_virtio_devices(m, err);
 	if (!ret)
 		machine_memory_balloon(m);
-	if (!ret)
-		ret = start_control(m, err);
 	if (!ret)
 		ret = load_kernel(m, err);
 	if (!ret)

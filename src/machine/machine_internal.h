@@ -4,7 +4,7 @@
  * machine_build.c (assembly from the config) and machine_memory.c (the
  * pager, its store and the working-set monitor).  Not for other folders.
  *
- * Ownership: the VM owns every device, the control socket, the monitor,
+ * Ownership: the VM owns every device, the monitor,
  * the userfaultfd, the store and the pager (vm_own(), destroyed in
  * reverse order after the vCPUs stopped); the machine owns the VM, its
  * config copy, the kernel and initrd bytes and the console file.  The
@@ -51,10 +51,6 @@ struct machine {
 	struct wss_monitor *monitor;
 	struct virtio_balloon *balloon;
 };
-
-struct control_server;
-/* machine_commands.c: the lifecycle's control-socket commands. */
-int machine_commands_register(struct machine *m, struct control_server *s);
 
 /* machine_build.c: everything machine_create() does after the config
  * was copied; on failure the caller destroys the half-built machine. */

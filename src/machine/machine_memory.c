@@ -296,3 +296,38 @@ int machine_memory_finish(struct machine *m, struct errmsg *err)
 		return errmsg_set(err, -EIO, "--wss-csv %s: write error", csv);
 	return 0;
 }
+
+int machine_set_mem_local(struct machine *m, uint64_t bytes,
+			  struct errmsg *err)
+{
+	if (!m->pager)
+		return errmsg_set(err, -ENOENT, "this VM has no pager: start it "
+				  "with --mem-local to change mem_local later");
+	if (bytes % PAGE_SIZE || bytes < MACHINE_MIN_LOCAL_BYTES ||
+	    bytes > m->cfg.mem_size)
+		return errmsg_set(err, -EINVAL, "mem_local must be a multiple of "
+				  "4K from %lluM to the guest's RAM (%llu bytes)",
+				  MACHINE_MIN_LOCAL_BYTES >> 20,
+				  (unsigned long long)m->cfg.mem_size);
+	/* the evictor and the fault threads follow the new limit on their
+	 * own: this call only stores it and wakes them */
+	pager_set_limit(m->pager, bytes / PAGE_SIZE);
+	return 0;
+}
+
+int machine_set_balloon_target(struct machine *m, uint64_t bytes,
+			       struct errmsg *err)
+{
+	uint64_t ram;
+
+	if (!m->balloon)
+		return errmsg_set(err, -ENOENT, "this VM has no balloon: start it "
+				  "with --balloon");
+	ram = virtio_balloon_ram_pages(m->balloon) * VIRTIO_BALLOON_PAGE_SIZE;
+	if (bytes % VIRTIO_BALLOON_PAGE_SIZE || bytes > ram)
+		return errmsg_set(err, -EINVAL, "balloon_target must be a multiple "
+				  "of 4K and at most the guest's RAM (%llu bytes)",
+				  (unsigned long long)ram);
+	return virtio_balloon_set_target(m->balloon,
+					 (uint32_t)(bytes / VIRTIO_BALLOON_PAGE_SIZE));
+}

@@ -367,6 +367,7 @@ void pager_get_stats(struct pager *p, struct pager_stats *st)
 		.bytes_out = get(&p->c.bytes_out),
 		.unreachable = get(&p->c.unreachable),
 		.discarded = get(&p->c.discarded),
+		.fault_us_sum = get(&p->c.fault_us_sum),
 	};
 	for (unsigned b = 0; b < PAGER_HIST_BUCKETS; b++) {
 		st->fault_hist[b] = get(&p->c.hist[b]);

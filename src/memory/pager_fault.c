@@ -246,6 +246,7 @@ static void record_latency(struct pager *p, uint64_t t0)
 	unsigned b = us < 2 ? 0 : 63 - (unsigned)__builtin_clzll(us);
 
 	add(&p->c.hist[b < PAGER_HIST_BUCKETS ? b : PAGER_HIST_BUCKETS - 1], 1);
+	add(&p->c.fault_us_sum, us);
 }
 
 /* @page is FETCHING, claimed by us from @from. */

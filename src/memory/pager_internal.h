@@ -107,6 +107,7 @@ struct pager_counters {			/* all atomic */
 	uint64_t evictions, cancelled, puts, bytes_in, bytes_out;
 	uint64_t unreachable, discarded;
 	uint64_t hist[PAGER_HIST_BUCKETS];
+	uint64_t fault_us_sum;	/* the faults' latencies added up */
 };
 
 struct pager {

@@ -322,6 +322,25 @@ int wss_monitor_write_csv(struct wss_monitor *m, FILE *out)
 	return ret;
 }
 
+uint64_t wss_monitor_points(struct wss_monitor *m, double since,
+			    struct wss_point *out, uint64_t max)
+{
+	uint64_t len, first = 0, n = 0;
+
+	/* a copy under the lock, so that a reader (an API client) never
+	 * holds it while it does I/O */
+	pthread_mutex_lock(&m->lock);
+	len = wss_series_len(&m->series);
+	while (first < len && wss_series_get(&m->series, first)->t <= since)
+		first++;
+	if (len - first > max)
+		first = len - max;
+	for (; first < len; first++)
+		out[n++] = *wss_series_get(&m->series, first);
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
 uint64_t wss_monitor_coldest(struct wss_monitor *m,
 			     struct wss_cold_region *out, uint64_t n)
 {

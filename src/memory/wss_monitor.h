@@ -67,6 +67,11 @@ int wss_monitor_start(struct wss_monitor *m, struct errmsg *err);
 void wss_monitor_destroy(void *m);
 
 int wss_monitor_write_csv(struct wss_monitor *m, FILE *out);
+/* Copies the held points with t > @since (seconds since tracking
+ * started), oldest first, into @out: the newest @max of them when there
+ * are more.  Returns how many. */
+uint64_t wss_monitor_points(struct wss_monitor *m, double since,
+			    struct wss_point *out, uint64_t max);
 uint64_t wss_monitor_coldest(struct wss_monitor *m,
 			     struct wss_cold_region *out, uint64_t n);
 /* True if the sampler cannot keep KVM from logging sampled reads as

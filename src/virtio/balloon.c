@@ -4,9 +4,9 @@
  *
  * Locking: the transport's lock serialises the ops callbacks (queues,
  * config accesses, the stats timer).  The target and `actual' are
- * atomics, because the control thread reads and sets them without the
+ * atomics, because the API server thread reads and sets them without the
  * transport's lock; b->lock guards the counters and the statistics,
- * which the I/O thread writes and the control thread reads.  The
+ * which the I/O thread writes and the API server thread reads.  The
  * discard hook is set once before the VM runs (atomic all the same: the
  * I/O thread exists already).
  *

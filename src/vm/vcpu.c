@@ -476,6 +476,7 @@ static void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
+	vcpu->stats.tid = (int)gettid();
 	sigemptyset(&kick);
 	sigaddset(&kick, SIGNAL_VCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);

@@ -49,6 +49,8 @@ struct vcpu_stats {
 	uint64_t exits[VCPU_EXIT_REASONS];
 	uint64_t eintr;		/* KVM_RUN interrupted by a kick */
 	uint64_t io_unclaimed;	/* PIO/MMIO to an address no device claims */
+	int tid;		/* the vCPU thread's id (its CPU time is in
+				 * /proc/self/task/TID/schedstat), 0 before */
 };
 
 struct vcpu {

@@ -108,23 +108,25 @@ for sig in TERM INT; do
 	check "sig${sig,,}_stops_vm" bash -c "[ $status -eq $want ] && grep -q 'stopped by signal' '$out'"
 done
 
-# --- the lifecycle on the control socket ------------------------------------
-# state, pause, resume, shutdown (the ACPI power button, which the bundled
-# guest ignores) and stop, each answered with the state it led to; an
-# illegal step is refused naming the state and changes nothing.
+# --- the lifecycle through the control API ---------------------------------
+# pause, resume, shutdown (the ACPI power button, which the bundled guest
+# ignores) and stop with rackvm ctl, each answered with the state it led
+# to; asking for the state the VM is in changes nothing, an illegal step
+# is refused (exit 1) naming the state and changes nothing.
 sock=$TEST_TMP/life.sock
-"$RACKVM" run --control "$sock" --cmdline "compute seconds=600" < /dev/null > "$out" 2>&1 &
+"$RACKVM" run --api-socket "$sock" --cmdline "compute seconds=600" < /dev/null > "$out" 2>&1 &
 pid=$!
 for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.1; done
 replies=
-for cmd in state pause pause resume shutdown pause stop; do
-	replies+="$cmd:$("$RACKVM" control "$sock" $cmd 2>&1)|"
+for cmd in info pause pause resume shutdown pause stop; do
+	reply=$("$RACKVM" ctl --socket "$sock" $cmd 2>&1)
+	replies+="$cmd:$?:$(grep -E '^(state: |rackvm ctl: )' <<< "$reply")|"
 done
 for _ in $(seq 300); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
 kill -9 $pid 2> /dev/null
 wait $pid
 status=$?
-want="state:ok state=running|pause:ok state=paused|pause:error: not possible while the machine is paused|resume:ok state=running|shutdown:ok state=shutting_down|pause:error: not possible while the machine is shutting_down|stop:ok state=stopped|"
+want="info:0:state: running|pause:0:state: paused|pause:0:state: paused|resume:0:state: running|shutdown:0:state: shutting_down|pause:1:rackvm ctl: not possible while the VM is shutting_down (HTTP 409)|stop:0:state: stopped|"
 echo "# lifecycle replies: $replies"
 check lifecycle_commands_follow_the_state_machine [ "$replies" = "$want" ]
 check lifecycle_stop_ends_the_vm bash -c "[ $status -eq 0 ] && grep -q 'stopped: stopped by request' '$out'"

@@ -10,7 +10,7 @@
 # In both the guest checks that it sees its vCPUs and that Linux did not
 # probe for an i8042 keyboard controller.
 #   linux_powerbutton_*  the ACPI power button: once Linux has bound it,
-#                    `rackvm control SOCK shutdown` presses it, the guest
+#                    `rackvm ctl --socket SOCK shutdown` presses it, the guest
 #                    reads KEY_POWER from it and powers off (exit 0)  2 vCPUs and the virtio devices
 # are test_linux_devices.sh's.
 set -u
@@ -24,18 +24,18 @@ linux_run linux_pvh boot 1
 linux_check_status linux_pvh_poweroff 0
 
 sock=$TEST_TMP/powerbutton.sock
-linux_start linux_powerbutton powerbutton -- --control "$sock"
+linux_start linux_powerbutton powerbutton -- --api-socket "$sock"
 state=none
 if linux_wait_console 'power button ready' 300; then
-	state=$("$RACKVM" control "$sock" shutdown 2>&1)
+	state=$("$RACKVM" ctl --socket "$sock" shutdown 2>&1)
 else
-	"$RACKVM" control "$sock" stop > /dev/null 2>&1
+	"$RACKVM" ctl --socket "$sock" stop > /dev/null 2>&1
 fi
 linux_finish
 linux_check_status linux_powerbutton_poweroff 0
 case $state in
-"ok state=shutting_down" | "ok state=stopped") ok linux_powerbutton_state_reply ;;
-*) fail linux_powerbutton_state_reply "rackvm control shutdown said: $state" ;;
+"state: shutting_down" | "state: stopped") ok linux_powerbutton_state_reply ;;
+*) fail linux_powerbutton_state_reply "rackvm ctl shutdown said: $state" ;;
 esac
 
 LINUX_KERNEL=build/linux/vmlinuz LINUX_CPUS=4 linux_run linux_bzimage boot 4 reboot

@@ -4,8 +4,8 @@
 # fills memory with a pattern per page and pass and reads it back (bad=0
 # or the check fails), while the host measures what rackvm did.
 #   - virtio-balloon: Linux's own driver follows the target set with
-#     `rackvm control SOCK balloon SIZE`: MemTotal falls by the balloon,
-#     rackvm's VmRSS really falls, balloon-stats agrees, deflating gives
+#     `rackvm ctl --socket SOCK balloon SIZE`: MemTotal falls by the
+#     balloon, rackvm's VmRSS really falls, GET /vm/memory agrees, deflating gives
 #     MemTotal back, memory held meanwhile is intact and the memory given
 #     back is usable (case balloon.sh);
 #   - free page reporting (--balloon,free-page-reporting): memory the
@@ -42,32 +42,32 @@ at_most() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" -le "$2" ]; }
 # --- the balloon --------------------------------------------------------------
 if part balloon; then
 sock=$TEST_TMP/balloon.sock
-linux_start linux_balloon balloon 64 256 -- --balloon --control "$sock"
+linux_start linux_balloon balloon 64 256 -- --balloon --api-socket "$sock"
 before= after= ctl=1
 if linux_wait_console '^# balloon ready' 300; then
 	pid=$(rackvm_pid)
 	before=$(rss_kib "$pid")
-	"$RACKVM" control "$sock" balloon 256M > "$TEST_TMP/ctl" 2>&1 && ctl=0
+	"$RACKVM" ctl --socket "$sock" balloon 256M > "$TEST_TMP/ctl" 2>&1 && ctl=0
 	if linux_wait_console '^# inflated' 240; then
 		sleep 1
 		after=$(rss_kib "$pid")
-		"$RACKVM" control "$sock" balloon-stats > "$TEST_TMP/stats" 2>&1
+		"$RACKVM" ctl --socket "$sock" --json memory > "$TEST_TMP/stats" 2>&1
 	fi
-	"$RACKVM" control "$sock" balloon 0 > /dev/null 2>&1
+	"$RACKVM" ctl --socket "$sock" balloon 0 > /dev/null 2>&1
 fi
 linux_finish
 linux_check_status linux_balloon_poweroff 0
 echo "# linux_balloon: rackvm VmRSS before=${before:-?} kB, after inflating 256 MiB=${after:-?} kB"
 check linux_balloon_control_accepted bash -c "[ $ctl -eq 0 ]"
 check linux_balloon_rss_falls at_most "${after:-}" "$((${before:-0} - 192 * 1024))"
-check linux_balloon_stats bash -c "grep -Eq '^ok target_pages=65536 actual_pages=65536 ' '$TEST_TMP/stats'"
+check linux_balloon_stats bash -c "grep -q '\"balloon_target\":268435456,\"balloon_actual\":268435456,' '$TEST_TMP/stats'"
 fi
 
 # --- free page reporting -------------------------------------------------------
 if part reporting; then
 sock=$TEST_TMP/reporting.sock
 linux_start linux_reporting page_reporting -- --balloon,free-page-reporting \
-	--control "$sock"
+	--api-socket "$sock"
 peak=0 low= mib=
 if linux_wait_console '^# filling mib=' 300; then
 	pid=$(rackvm_pid)
@@ -86,7 +86,7 @@ if linux_wait_console '^# filling mib=' 300; then
 		at_most "$low" "$((peak - mib * 1024 / 2))" && break
 		sleep 0.2
 	done
-	"$RACKVM" control "$sock" balloon 16M > /dev/null 2>&1
+	"$RACKVM" ctl --socket "$sock" balloon 16M > /dev/null 2>&1
 fi
 linux_finish
 linux_check_status linux_reporting_poweroff 0

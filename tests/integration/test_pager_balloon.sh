@@ -41,14 +41,14 @@ pager_field() {
 
 "$RACKVM" run --kernel "$GUEST_ELF" --mem 64M --mem-local 16M \
 	--mem-backend "file:$store" --balloon,free-page-reporting \
-	--control "$sock" --console "$con" \
+	--api-socket "$sock" --console "$con" \
 	--cmdline "balloon targets=1 seconds=150 linger_ms=500 verify=1 keep=256 report=1 report_pages=$PAGES" \
 	< /dev/null > "$out" 2>&1 &
 pid=$!
 before= after= inflated=
 if wait_for "$con" "^result: balloon report pages=$PAGES " 120; then
 	before=$(store_kib)
-	"$RACKVM" control "$sock" balloon 40M > "$TEST_TMP/ctl" 2>&1
+	"$RACKVM" ctl --socket "$sock" balloon 40M > "$TEST_TMP/ctl" 2>&1
 	if wait_for "$con" "^result: balloon actual=10240 target=10240$" 120; then
 		inflated=1
 		after=$(store_kib)

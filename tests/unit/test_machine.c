@@ -77,7 +77,8 @@ static const char rich_flags[] =
 	"--disk a.img --disk b.img,ro --disk c.img,ro "
 	"--net tap=tap0 --net tap=tap1,mac=52:54:00:12:34:56,offload=off "
 	"--rng --balloon,deflate-on-oom,free-page-reporting "
-	"--vconsole out.txt,in=/tmp/fifo --control /run/vm.sock "
+	"--vconsole out.txt,in=/tmp/fifo "
+	"--name web-1.a --api-socket /run/api.sock "
 	"--wss=500ms --wss-csv wss.csv --wss-sample 300 --wss-error 2.5 "
 	"--wss-mode sample --wss-log ring "
 	"--mem-local 64M --mem-backend memd:10.0.0.1:7000,replicas=2 "
@@ -99,6 +100,7 @@ TEST(machine_config_round_trips_through_flags_and_json)
 	CHECK_EQ(a.wss.interval_ns, 500000000ull);
 	CHECK_EQ(a.pager.local_bytes, 64ull << 20);
 	CHECK_EQ(a.pager.threads, 4);
+	CHECK(!strcmp(a.name, "web-1.a") && !strcmp(a.api_socket, "/run/api.sock"));
 
 	flags = machine_config_format_flags(&a);
 	CHECK(flags != NULL);
@@ -230,6 +232,9 @@ TEST(machine_config_flags_reject_what_run_rejected)
 		{ "--bogus", "unknown or incomplete option '--bogus'" },
 		{ "--wss=1ms", "at least 10ms" },
 		{ "--mem-local 64M --disk a,direct", "O_DIRECT" },
+		{ "--name a/b", "invalid --name 'a/b'" },
+		{ "--name .hidden", "invalid --name '.hidden'" },
+		{ "--api-socket ''", "--api-socket needs a socket path" },
 	};
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

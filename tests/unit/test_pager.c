@@ -1305,3 +1305,40 @@ TEST(vcpu_stops_the_vm_on_a_refused_page_without_poison)
 {
 	vcpu_meets_lost_page(RIG_PAGER_SILENT | RIG_FENCE);
 }
+
+/* mem_local changed at run time (the API's PATCH /vm/memory): a lowered
+ * limit is met by evicting down to it with nothing lost, a raised one
+ * lets the pages back in as they are touched, without evicting more. */
+TEST(pager_set_limit_evicts_down_and_lets_pages_back_in)
+{
+	struct pager_stats st;
+	uint64_t evicted;
+	struct rig r;
+	const char *skip = rig_init(&r, 32, 8192, 2, 8, false, NULL);
+
+	if (skip)
+		SKIP(skip);
+	CHECK(write_pages(&r, 0, r.npages, 1));
+	pager_get_stats(r.pager, &st);
+	CHECK(st.resident > 4096);
+	CHECK_EQ(st.evictions, 0);
+
+	pager_set_limit(r.pager, 2048);
+	CHECK(settle_below(&r, 2048));
+	pager_get_stats(r.pager, &st);
+	CHECK_EQ(st.limit_pages, 2048);
+	CHECK(st.evictions > 0);
+	CHECK_EQ(verify_pages(&r, 0, r.npages, 1), UINT64_MAX);
+	pager_get_stats(r.pager, &st);
+	CHECK(st.resident <= 2048);
+
+	pager_set_limit(r.pager, r.npages);
+	sleep_ms(100);		/* the last batch under the old limit ends */
+	pager_get_stats(r.pager, &st);
+	evicted = st.evictions;
+	CHECK_EQ(verify_pages(&r, 0, r.npages, 1), UINT64_MAX);
+	pager_get_stats(r.pager, &st);
+	CHECK(st.resident > 4096);
+	CHECK_EQ(st.evictions, evicted);
+	rig_destroy(&r);
+}

@@ -1,6 +1,6 @@
 #!/bin/sh
 # balloon.sh HOLD_MIB BALLOON_MIB: Linux's virtio_balloon driver follows
-# the size the host sets (rackvm control SOCK balloon SIZE), as
+# the size the host sets (rackvm ctl --socket SOCK balloon SIZE), as
 # tests/integration/test_linux_memory.sh drives it:
 #   1. the guest touches nearly all its free memory once (so the host has
 #      it resident), then keeps HOLD_MIB filled (memfill ... HOLD) and

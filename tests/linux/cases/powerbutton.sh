@@ -3,7 +3,7 @@
 # Device notifying a PNP0C0C button, bound by the button driver as an
 # input device), says "# power button ready", then waits for one input
 # event from it and checks it is KEY_POWER pressed.  The host presses the
-# button (rackvm control SOCK shutdown) once it sees the ready line; the
+# button (rackvm ctl --socket SOCK shutdown) once it sees the ready line; the
 # case then ends and the guest powers off as a real one would.
 . /lib/rackvm.sh
 

@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control API without curl: the route table's 404 and 405, the body
+ * parsers on good and bad input (what a client sees in the "error"),
+ * every route dispatched against a real machine (the bundled guest from
+ * $GUEST_ELF), and the HTTP server on its socket: mode 0600, a private
+ * directory, 413 for a body over the limit before it is read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/api_server.h"
+#include "harness.h"
+#include "machine/machine.h"
+#include "util/unix_socket.h"
+
+static void run(const struct api_ctx *ctx, const char *method,
+		const char *path, const char *body, struct api_response *r)
+{
+	struct api_request req = {
+		.method = method, .path = path, .body = body,
+		.body_len = body ? strlen(body) : 0,
+	};
+
+	api_dispatch(ctx, &req, r);
+}
+
+TEST(api_unknown_paths_are_404_and_wrong_methods_405)
+{
+	struct api_ctx ctx = { 0 };	/* no handler runs: no machine needed */
+	struct api_response r;
+
+	run(&ctx, "GET", "/nope", NULL, &r);
+	CHECK_EQ(r.status, 404);
+	CHECK(strstr(r.body, "\"error\"") && strstr(r.body, "/nope"));
+	api_response_free(&r);
+	run(&ctx, "GET", "/vm/", NULL, &r);
+	CHECK_EQ(r.status, 404);
+	api_response_free(&r);
+	run(&ctx, "DELETE", "/vm", NULL, &r);
+	CHECK_EQ(r.status, 405);
+	CHECK(!strcmp(r.allow, "GET"));
+	api_response_free(&r);
+	run(&ctx, "POST", "/vm/memory", NULL, &r);
+	CHECK_EQ(r.status, 405);
+	CHECK(!strcmp(r.allow, "GET, PATCH"));
+	CHECK(strstr(r.body, "POST is not allowed on /vm/memory") != NULL);
+	api_response_free(&r);
+}
+
+TEST(api_state_body_takes_running_or_paused_only)
+{
+	static const struct {
+		const char *body, *error;	/* NULL error: valid */
+		bool running;
+	} cases[] = {
+		{ "{\"state\":\"running\"}", NULL, true },
+		{ " {\"state\" : \"paused\"} ", NULL, false },
+		{ "", "needs a JSON body", false },
+		{ "{", "invalid JSON at line 1", false },
+		{ "[\"paused\"]", "must be a JSON object", false },
+		{ "{\"state\":1}", "must be \"running\" or \"paused\"", false },
+		{ "{\"state\":\"stopped\"}", "must be \"running\" or \"paused\"", false },
+		{ "{}", "must be \"running\" or \"paused\"", false },
+		{ "{\"state\":\"paused\",\"x\":1}", "unknown field \"x\"", false },
+		{ "{\"state\":\"paused\",\"state\":\"running\"}", "duplicate", false },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct errmsg err = { "" };
+		bool running = !cases[i].running;
+		int ret = api_parse_state(cases[i].body, strlen(cases[i].body),
+					  &running, &err);
+
+		if (!cases[i].error) {
+			CHECK_EQ(ret, 0);
+			CHECK_EQ(running, cases[i].running);
+		} else {
+			CHECK_EQ(ret, -EINVAL);
+			if (!strstr(err.text, cases[i].error))
+				harness_fail(__FILE__, __LINE__, "case %u: '%s' lacks '%s'",
+					     i, err.text, cases[i].error);
+		}
+	}
+}
+
+TEST(api_memory_patch_takes_sizes_as_numbers_or_strings)
+{
+	static const struct {
+		const char *body, *error;
+	} bad[] = {
+		{ "{}", "give \"balloon_target\", \"mem_local\" or both" },
+		{ "{\"mem_local\":-1}", "invalid \"mem_local\"" },
+		{ "{\"mem_local\":1.5}", "invalid \"mem_local\"" },
+		{ "{\"mem_local\":true}", "invalid \"mem_local\"" },
+		{ "{\"balloon_target\":\"-4K\"}", "invalid \"balloon_target\"" },
+		{ "{\"balloon_target\":\"99999999999T\"}", "invalid \"balloon_target\"" },
+		{ "{\"balloon_target\":\"12Q\"}", "invalid \"balloon_target\"" },
+		{ "{\"balloon\":\"1G\"}", "unknown field \"balloon\"" },
+		{ "null", "invalid JSON" },
+	};
+	struct api_memory_patch p;
+	struct errmsg err = { "" };
+	const char *both = "{\"balloon_target\":\"512M\",\"mem_local\":1073741824}";
+
+	CHECK_EQ(api_parse_memory_patch(both, strlen(both), &p, &err), 0);
+	CHECK(p.has_balloon_target && p.has_mem_local);
+	CHECK_EQ(p.balloon_target, 512ull << 20);
+	CHECK_EQ(p.mem_local, 1ull << 30);
+	CHECK_EQ(api_parse_memory_patch("{\"mem_local\":\"1G\"}", 18, &p, &err), 0);
+	CHECK(!p.has_balloon_target && p.has_mem_local);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(api_parse_memory_patch(bad[i].body, strlen(bad[i].body),
+						&p, &err), -EINVAL);
+		if (!strstr(err.text, bad[i].error))
+			harness_fail(__FILE__, __LINE__, "case %u: '%s' lacks '%s'",
+				     i, err.text, bad[i].error);
+	}
+}
+
+TEST(api_empty_bodies_and_since_are_checked)
+{
+	struct errmsg err = { "" };
+	double t;
+
+	CHECK_EQ(api_parse_empty(NULL, 0, &err), 0);
+	CHECK_EQ(api_parse_empty("{}", 2, &err), 0);
+	CHECK_EQ(api_parse_empty("{\"force\":true}", 14, &err), -EINVAL);
+	CHECK(strstr(err.text, "takes no fields") != NULL);
+	CHECK_EQ(api_parse_empty("x", 1, &err), -EINVAL);
+	CHECK_EQ(api_parse_since(NULL, &t, &err), 0);
+	CHECK(t < 0);
+	CHECK_EQ(api_parse_since("12.5", &t, &err), 0);
+	CHECK(t == 12.5);
+	CHECK_EQ(api_parse_since("-1", &t, &err), -EINVAL);
+	CHECK_EQ(api_parse_since("nan", &t, &err), -EINVAL);
+	CHECK_EQ(api_parse_since("1e999", &t, &err), -EINVAL);
+	CHECK_EQ(api_parse_since("3s", &t, &err), -EINVAL);
+	CHECK(strstr(err.text, "invalid since=3s") != NULL);
+}
+
+static const char *make_machine(struct machine **m, int *ret)
+{
+	const char *elf = getenv("GUEST_ELF");
+	struct machine_config cfg;
+	struct errmsg err = { "" };
+
+	*m = NULL;
+	if (!elf)
+		return "GUEST_ELF not set (tests/run sets it)";
+	machine_config_init(&cfg);
+	cfg.kernel = elf;
+	cfg.cmdline = "compute seconds=600";
+	cfg.console = "/dev/null";
+	cfg.mem_size = 64ull << 20;
+	cfg.balloon = true;
+	cfg.pager.enabled = true;
+	cfg.pager.local_bytes = 32ull << 20;
+	*ret = machine_create(&cfg, NULL, m, &err);
+	if (*ret == -ENOENT && strstr(err.text, "/dev/kvm"))
+		return "no /dev/kvm";
+	if (*ret == -ENOTSUP)
+		return "no userfaultfd for the pager here";
+	return NULL;
+}
+
+/* Runs a request and checks its status and that the body has @needle. */
+#define EXPECT(M, P, B, W, N)                                             \
+	do {                                                              \
+		run(&ctx, M, P, B, &r);                                   \
+		if (r.status != (W) || !strstr(r.body, N))                \
+			harness_fail(__FILE__, __LINE__, "%s %s: %u %s",  \
+				     M, P, r.status, r.body);             \
+		api_response_free(&r);                                    \
+		if (harness_failed())                                     \
+			goto out;                                         \
+	} while (0)
+
+TEST(api_routes_drive_a_running_machine)
+{
+	struct errmsg err = { "" };
+	struct api_response r;
+	struct api_ctx ctx = { .name = "t1", .version = "9.9" };
+	const char *skip;
+	int ret = 0;
+
+	skip = make_machine(&ctx.machine, &ret);
+	if (skip)
+		SKIP(skip);
+	CHECK_EQ(ret, 0);
+	CHECK_EQ(machine_start(ctx.machine, &err), 0);
+	EXPECT("GET", "/vm", NULL, 200, "\"state\":\"running\"");
+	EXPECT("GET", "/vm", NULL, 200, "\"version\":\"9.9\"");
+	EXPECT("PUT", "/vm/state", "{\"state\":\"paused\"}", 200, "\"paused\"");
+	CHECK_EQ(machine_state(ctx.machine), MACHINE_PAUSED);
+	EXPECT("PUT", "/vm/state", "{\"state\":\"paused\"}", 200, "\"paused\"");
+	EXPECT("GET", "/metrics", NULL, 200,
+	       "rackvm_vm_state{vm=\"t1\",state=\"paused\"} 1\n");
+	EXPECT("PUT", "/vm/state", "{\"state\":\"running\"}", 200, "\"running\"");
+	CHECK_EQ(machine_state(ctx.machine), MACHINE_RUNNING);
+	EXPECT("PUT", "/vm/state", "{\"state\":\"gone\"}", 400, "\"error\"");
+	EXPECT("GET", "/vm/vcpus", NULL, 200, "\"id\":0,\"state\":\"running\",\"cpu_seconds\":");
+	EXPECT("GET", "/metrics", NULL, 200, "rackvm_vcpu_cpu_seconds_total{vm=\"t1\",vcpu=\"0\"} ");
+	EXPECT("GET", "/vm/devices", NULL, 200, "\"name\":\"virtio-balloon0\"");
+	EXPECT("PATCH", "/vm/memory", "{\"mem_local\":\"16M\"}", 200,
+	       "\"mem_local\":16777216");
+	EXPECT("GET", "/vm/memory/pager", NULL, 200, "\"limit_pages\":4096");
+	EXPECT("PATCH", "/vm/memory", "{\"mem_local\":\"1M\"}", 400, "mem_local must be");
+	EXPECT("PATCH", "/vm/memory", "{\"mem_local\":\"128M\"}", 400, "guest's RAM");
+	EXPECT("PATCH", "/vm/memory", "{\"balloon_target\":\"8M\"}", 200,
+	       "\"balloon_target\":8388608");
+	EXPECT("PATCH", "/vm/memory", "{\"balloon_target\":\"65M\"}", 400,
+	       "at most the guest's RAM");
+	EXPECT("PATCH", "/vm/memory", "{\"balloon_target\":4097}", 400, "multiple of 4K");
+	/* no --wss: the series is not there, said as a conflict */
+	EXPECT("GET", "/vm/memory/wss", NULL, 409, "--wss");
+	EXPECT("GET", "/metrics", NULL, 200, "rackvm_memory_local_limit_bytes{vm=\"t1\"} 16777216\n");
+	EXPECT("GET", "/metrics", NULL, 200, "# TYPE rackvm_pager_fault_latency_seconds histogram");
+	EXPECT("PUT", "/vm/stop", "{\"now\":1}", 400, "takes no fields");
+	EXPECT("PUT", "/vm/stop", NULL, 200, "\"stopped\"");
+	EXPECT("PUT", "/vm/stop", NULL, 409, "not possible while the VM is stopped");
+	EXPECT("PUT", "/vm/state", "{\"state\":\"running\"}", 409, "stopped");
+	EXPECT("GET", "/vm", NULL, 200, "\"state\":\"stopped\"");
+out:
+	machine_destroy(ctx.machine);
+}
+
+/* Sends @req on a new connection and returns the status of the reply
+ * (0 if none came within 5 s). */
+static unsigned raw_request(const char *path, const char *req, size_t len)
+{
+	struct timeval tv = { 5, 0 };
+	char buf[512] = "";
+	unsigned status = 0;
+	ssize_t n;
+	int fd;
+
+	if (unix_connect(path, &fd, NULL))
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len &&
+	    (n = recv(fd, buf, sizeof(buf) - 1, 0)) > 0)
+		sscanf(buf, "HTTP/1.1 %u", &status);
+	close(fd);
+	return status;
+}
+
+TEST(api_server_socket_is_private_and_refuses_big_bodies_unread)
+{
+	struct api_server_config cfg = { .private_dir = true };
+	char dir[256], path[300];
+	const char *big = "PATCH /vm/memory HTTP/1.1\r\nHost: x\r\n"
+			  "Content-Length: 10485760\r\n\r\n{";
+	const char *nope = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+	const char *bad = "GET /vm HTTP/1.1\r\nHost: x\r\nBad\r\n\r\n";
+	struct errmsg err = { "" };
+	struct api_server *s;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s/run", harness_tmpdir());
+	snprintf(path, sizeof(path), "%s/vm1.sock", dir);
+	cfg.path = path;
+	CHECK_EQ(api_server_create(&cfg, &s, &err), 0);
+	CHECK_EQ(stat(dir, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0700);
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK(S_ISSOCK(st.st_mode));
+	CHECK_EQ(st.st_mode & 0777, 0600);
+	CHECK_EQ(raw_request(path, nope, strlen(nope)), 404);
+	/* declared 10 MiB, sent 1 byte: answered at once, not after a read */
+	CHECK_EQ(raw_request(path, big, strlen(big)), 413);
+	CHECK_EQ(raw_request(path, bad, strlen(bad)), 400);
+	api_server_destroy(s);
+	CHECK(stat(path, &st) < 0 && errno == ENOENT);
+
+	/* a directory others can enter is refused, not used */
+	CHECK_EQ(chmod(dir, 0755), 0);
+	CHECK_EQ(api_server_create(&cfg, &s, &err), -EPERM);
+	CHECK(strstr(err.text, "mode 0700") != NULL);
+}
+
+TEST(api_default_socket_follows_xdg_runtime_dir)
+{
+	struct errmsg err = { "" };
+	char buf[64];
+
+	if (geteuid() == 0) {
+		CHECK_EQ(api_default_socket("a", buf, sizeof(buf), &err), 0);
+		CHECK(!strcmp(buf, "/run/rackvm/a.sock"));
+		return;
+	}
+	setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+	CHECK_EQ(api_default_socket("a", buf, sizeof(buf), &err), 0);
+	CHECK(!strcmp(buf, "/run/user/1000/rackvm/a.sock"));
+	unsetenv("XDG_RUNTIME_DIR");
+	CHECK_EQ(api_default_socket("a", buf, sizeof(buf), &err), -ENOENT);
+}
+
+/* The socket's path: a stale socket (its server died) is replaced, a
+ * live one or any other file is left alone and said so. */
+TEST(api_socket_path_replaces_stale_sockets_only)
+{
+	char path[300], file[300], longp[200];
+	struct errmsg err = { "" };
+	struct stat st;
+	int a, b, fd;
+
+	snprintf(path, sizeof(path), "%s/s.sock", harness_tmpdir());
+	snprintf(file, sizeof(file), "%s/plain", harness_tmpdir());
+	CHECK_EQ(unix_listen(path, 4, &a, &err), 0);
+	CHECK_EQ(stat(path, &st), 0);
+	CHECK_EQ(st.st_mode & 0777, 0600);
+	CHECK_EQ(unix_listen(path, 4, &b, &err), -EADDRINUSE);
+	CHECK(strstr(err.text, "in use") != NULL);
+	close(a);			/* the server died: its file stays */
+	CHECK_EQ(unix_listen(path, 4, &b, &err), 0);
+	CHECK_EQ(unix_connect(path, &fd, &err), 0);
+	close(fd);
+	close(b);
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(unix_listen(file, 4, &b, &err), -EEXIST);
+	CHECK(strstr(err.text, "not a socket") != NULL);
+	memset(longp, 'x', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = 0;
+	CHECK_EQ(unix_listen(longp, 4, &b, &err), -ENAMETOOLONG);
+	CHECK_EQ(unix_connect(file, &fd, &err), -ECONNREFUSED);
+	CHECK(strstr(err.text, "cannot reach") != NULL);
+}
