@@ -121,7 +121,7 @@ void repair_commit(struct op *op)
 	}
 }
 
-uint64_t forget_copies_on(struct memd_store *st, unsigned s)
+uint64_t forget_copies_on(struct memd_store *st, unsigned s, uint32_t sources)
 {
 	uint64_t words = (st->ram_pages + 63) / 64, n = 0, group = UINT64_MAX;
 	uint32_t home = 0;
@@ -139,7 +139,13 @@ uint64_t forget_copies_on(struct memd_store *st, unsigned s)
 				home = group_home(st, group);
 			}
 			may = bit_test(st->spilled, page) ? all_servers(st) : home;
-			if (!(may & 1u << s) || bit_set(st->servers[s].fenced, page))
+			if (!(may & 1u << s))
+				continue;
+			/* the other current copies: on a server in reach? */
+			if (sources && !(may & sources & ~(1u << s) &
+					 ~fenced_mask(st, page)))
+				continue;
+			if (bit_set(st->servers[s].fenced, page))
 				continue;
 			note_copies(st, page, 0);
 			n++;

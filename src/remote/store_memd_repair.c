@@ -13,6 +13,21 @@
  * (repair_commit()).  A page no copy of which is left anywhere is lost:
  * counted, and left to fail when the pager needs it.
  *
+ * A server that stays down keeps its copies: it may come back with them
+ * (a partition, a stopped process), and until then the other copies
+ * serve.  Once it has been down for down_after (the spec's; default
+ * DOWN_AFTER_MS, "never" to wait for ever) its copies are written off:
+ * every page that has a current copy on a server up is fenced there and
+ * counted short, and the repair places its missing copy on the next
+ * server of its ranking, as after a restart.  A page whose every copy is
+ * out of reach keeps them (writing it off would turn a pause into a
+ * loss).  If the server comes back, its recovery drops the fenced copies
+ * before any op may use it (store_memd_conn.c), so a written-off copy is
+ * never read.  While it stays down the write-off is looked at again
+ * every WRITE_OFF_EVERY_MS: pages whose other copies were out of reach
+ * at first, and a put acknowledged late on a connection of before the
+ * failure, are written off as soon as they qualify.
+ *
  * Claims keep the repair apart from puts and drops of the same pages
  * (store_memd_internal.h): an op claims its pages and waits for the
  * repair's to be released; the repair claims only pages nobody holds and
@@ -164,6 +179,33 @@ static size_t repair_pick(struct memd_store *st, struct page_run *runs)
 	if (st->repair_cursor >= st->ram_pages)
 		st->repair_cursor = 0;
 	return n;
+}
+
+/* ---- servers down for good ------------------------------------------------ */
+
+void write_off_down_servers(struct memd_store *st)
+{
+	int64_t now = now_ms();
+	uint32_t down;
+
+	if (!st->down_after_ms)
+		return;
+	down = servers_down(st);
+	for (unsigned s = 0; s < st->nservers; s++) {
+		struct remote *r = &st->servers[s];
+		int64_t since;
+
+		if (!(down & 1u << s))
+			continue;
+		pthread_mutex_lock(&r->lock);
+		since = r->down ? r->down_since_ms : now;
+		pthread_mutex_unlock(&r->lock);
+		if (now - since < st->down_after_ms ||
+		    now - st->written_off_ms[s] < WRITE_OFF_EVERY_MS)
+			continue;
+		st->written_off_ms[s] = now;
+		forget_copies_on(st, s, all_servers(st) & ~down);
+	}
 }
 
 /* ---- a batch ---------------------------------------------------------------- */

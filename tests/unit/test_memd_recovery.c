@@ -156,22 +156,6 @@ TEST(memd_recovery_cleanup_never_drops_a_put_in_flight)
 	run_free(&s, 1);
 }
 
-static uint64_t short_of(struct page_store *st)
-{
-	struct page_store_stats ss;
-
-	page_store_stats(st, &ss);
-	return ss.under_replicated;
-}
-
-static uint64_t lost_of(struct page_store *st)
-{
-	struct page_store_stats ss;
-
-	page_store_stats(st, &ss);
-	return ss.lost;
-}
-
 /* Waits (10 s at most) until the store has no page short of copies and
  * @srv holds @pages. */
 static bool wait_repaired(struct page_store *st, struct test_server *srv,
