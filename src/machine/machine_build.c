@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/balloon_commands.h"
+#include "api/pager_commands.h"
 #include "api/control.h"
 #include "devices/devices.h"
 #include "machine/machine_internal.h"
@@ -167,7 +168,8 @@ static int create_platform_devices(struct machine *m, struct errmsg *err)
 	return 0;
 }
 
-/* The control socket, with the balloon's commands if there is one.  The
+/* The control socket, with the balloon's and the pager's commands if
+ * there are.  The
  * VM owns the server; it is registered after the devices, so it stops
  * before the devices its commands use. */
 static int start_control(struct machine *m, struct errmsg *err)
@@ -188,6 +190,8 @@ static int start_control(struct machine *m, struct errmsg *err)
 	ret = machine_commands_register(m, s);
 	if (!ret && m->balloon)
 		ret = balloon_commands_register(s, m->balloon);
+	if (!ret && m->pager)
+		ret = pager_commands_register(s, m->pager);
 	if (ret)
 		return errmsg_set(err, ret, "control commands: %s",
 				  strerror(-ret));

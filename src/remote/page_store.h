@@ -70,6 +70,7 @@ struct page_store_stats {
 					 * for; being put back */
 	uint64_t lost;			/* no copy left anywhere (the pager
 					 * fails on them when they are needed) */
+	uint64_t stored;		/* pages it holds (0: not counted) */
 };
 
 struct page_store_ops {

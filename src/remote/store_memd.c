@@ -203,6 +203,10 @@ static void memd_stats(struct page_store *ps, struct page_store_stats *out)
 
 	out->under_replicated = __atomic_load_n(&st->nshort, __ATOMIC_RELAXED);
 	out->lost = __atomic_load_n(&st->nlost, __ATOMIC_RELAXED);
+	out->stored = 0;
+	for (uint64_t w = 0; w < (st->ram_pages + 63) / 64; w++)
+		out->stored += (uint64_t)__builtin_popcountll(
+			__atomic_load_n(&st->stored[w], __ATOMIC_RELAXED));
 }
 
 static void memd_describe(struct page_store *ps, char *buf, size_t len)

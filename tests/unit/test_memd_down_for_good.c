@@ -66,9 +66,12 @@ TEST(memd_a_server_down_for_good_has_its_copies_placed_elsewhere)
 	struct page_run r = run_alloc(0, PAGES);
 	struct proxy px;
 	uint64_t on_a = open_behind_proxy(srv, &px, "300ms", &st, &r);
+	struct page_store_stats ss;
 	int ret;
 
 	CHECK(on_a > 0 && on_a < PAGES);
+	page_store_stats(st, &ss);
+	CHECK_EQ(ss.stored, PAGES);
 	/* A unreachable: reads go on from B and C meanwhile */
 	proxy_set_cut(&px, true);
 	CHECK(get_holds(st, &r, 1));
@@ -94,6 +97,9 @@ TEST(memd_a_server_down_for_good_has_its_copies_placed_elsewhere)
 	ret = page_store_get(st, &r, 1, &err);
 	CHECK(ret == -EAGAIN || ret == -ENOENT);
 	CHECK(!run_holds(&r, 1));
+	CHECK_EQ(page_store_drop(st, &r, 1, &err), 0);
+	page_store_stats(st, &ss);
+	CHECK_EQ(ss.stored, 0);
 
 	page_store_destroy(st);
 	proxy_stop(&px);
