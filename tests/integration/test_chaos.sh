@@ -10,14 +10,7 @@
 # run.
 . "$(dirname "$0")/lib.sh"
 
-if ! have_kvm; then
-	skip chaos "no usable /dev/kvm"
-	exit 0
-fi
-if ! "$RACKVM" run --help 2>&1 | grep -q -- '--mem-local'; then
-	skip chaos "rackvm has no pager"
-	exit 0
-fi
+pager_usable chaos || exit 0
 if ! command -v python3 > /dev/null; then
 	skip chaos "no python3"
 	exit 0
