@@ -160,6 +160,8 @@ struct piece {
 	enum { PIECE_PENDING, PIECE_OK, PIECE_FAILED, PIECE_SPLIT } state;
 	bool full, unreachable, bad_sum;
 	bool refused;			/* a server refused us (auth, protocol) */
+	bool alone;			/* in a request of its own (a GET whose
+					 * NO_PAGE must name its one page) */
 };
 
 /* One request on one link. */

@@ -235,7 +235,7 @@ static int repair_pieces(struct op *put, const struct op *got)
 		p.tried = p.acked;
 		p.round = 0;
 		p.state = PIECE_PENDING;
-		p.full = p.unreachable = p.refused = p.bad_sum = false;
+		p.full = p.unreachable = p.refused = p.bad_sum = p.alone = false;
 		if (!add_piece(put, &p))
 			return -ENOMEM;
 	}
