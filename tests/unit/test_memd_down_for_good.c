@@ -180,3 +180,61 @@ TEST(memd_down_after_is_parsed_and_described)
 	page_store_destroy(st);
 	server_stop(&srv);
 }
+
+/*
+ * replicas=2 over A, B, C, each behind a proxy.  A goes for good: its
+ * copies move to C (spilled: off their home), A comes back and is
+ * cleaned (it holds none of them now).  Then B and C are cut off
+ * together past down_after: the pages' only copies are on them, so they
+ * must not be written off on the strength of A, up but empty.  (A
+ * write-off that trusted A dropped them from B and C once they were
+ * back: the pages were lost.)
+ */
+TEST(memd_no_write_off_of_the_last_copies_of_a_spilled_page)
+{
+	struct test_server srv[3] = { 0 };
+	struct page_store *st = NULL;
+	struct errmsg err = { "" };
+	struct page_run r = run_alloc(0, PAGES);
+	struct proxy px[3];
+	uint16_t ports[3];
+	char spec[200];
+
+	CHECK_EQ(servers_start(srv, 3, ports), 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(proxy_start(&px[i], srv[i].port), 0);
+		ports[i] = px[i].port;
+	}
+	spec_for(spec, sizeof(spec), ports, 3, 2, ",down_after=300ms");
+	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
+	run_fill(&r, 1);
+	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
+
+	/* A away for good, then back and cleaned: every copy on B and C */
+	proxy_set_cut(&px[0], true);
+	CHECK(get_holds(st, &r, 1));
+	CHECK(wait_copies_on_1_2(st, srv, 2 * PAGES));
+	proxy_set_cut(&px[0], false);
+	for (int i = 0; i < 1000 && server_stats(&srv[0]).pages; i++)
+		sleep_ms(10);
+	CHECK_EQ(server_stats(&srv[0]).pages, 0);
+	CHECK(get_holds(st, &r, 1));	/* A is in use again */
+
+	/* B and C away together for longer than down_after, then back */
+	proxy_set_cut(&px[1], true);
+	proxy_set_cut(&px[2], true);
+	CHECK(page_store_get(st, &r, 1, &err) == -EAGAIN);
+	sleep_ms(1500);
+	proxy_set_cut(&px[1], false);
+	proxy_set_cut(&px[2], false);
+	for (int i = 0; i < 100 && !get_holds(st, &r, 1); i++)
+		sleep_ms(50);
+	CHECK(get_holds(st, &r, 1));
+	CHECK_EQ(lost_of(st), 0);
+
+	page_store_destroy(st);
+	for (int i = 0; i < 3; i++)
+		proxy_stop(&px[i]);
+	servers_stop(srv, 3);
+	run_free(&r, 1);
+}
