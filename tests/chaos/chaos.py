@@ -389,11 +389,15 @@ class Chaos:
                 vm.control("resume")
 
     def wait_copies(self, servers, seconds):
-        end, why = time.monotonic() + seconds, ""
-        while time.monotonic() < end:
+        start, why, said = time.monotonic(), "", 0
+        while time.monotonic() < start + seconds:
             ok, why = self.copies_ok(servers)
             if ok:
                 return True, why
+            if time.monotonic() - start > 5 * (said + 1):
+                said += 1
+                say("  still waiting for the copies (%.0fs): %s" % (
+                    time.monotonic() - start, why))
             self.nap(0.3)
         return False, why
 
