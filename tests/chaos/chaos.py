@@ -279,6 +279,7 @@ class Chaos:
         self.memd, self.proxies, self.vms, self.done = [], [], [], []
         self.phase = "single"
         self.relaunch = True
+        self.lost = set()       # VMs whose store counted pages lost
         self.single_pauses, self.double_pauses, self.resumes = [], 0, 0
         self.survived, self.kinds = 0, {}
         self.secret = os.urandom(32)
@@ -362,6 +363,8 @@ class Chaos:
         live = [vm for vm in self.vms if vm.running()]
         for vm in live:
             st = vm.pager_stats()
+            if st and st["lost"]:
+                self.lost.add("%s: lost=%d" % (vm.name, st["lost"]))
             if st and (st["under_replicated"] or st["lost"]):
                 return False, "%s: under_replicated=%d lost=%d" % (
                     vm.name, st["under_replicated"], st["lost"])
@@ -524,8 +527,9 @@ class Chaos:
               self.double_seen is not False and self.resumes > 0,
               "paused during the double outage: %s, resumed lines: %d" % (
                   self.double_seen, self.resumes))
-        check("chaos_every_page_has_its_copies_after_healing", not copies_failed,
-              copies_failed or "")
+        check("chaos_every_page_has_its_copies_after_healing",
+              not copies_failed and not self.lost,
+              copies_failed or "pages lost: %s" % sorted(self.lost))
         end, left = time.monotonic() + NAMESPACE_TTL + 10, None
         while time.monotonic() < end:
             left = [memd_stats(m.port) for m in self.memd]
