@@ -118,20 +118,33 @@ static uint32_t servers_down(struct memd_store *st)
 	return m;
 }
 
-/* Takes @page for the repair if it is short, nobody holds it, and some
- * server up could take a copy. */
+/*
+ * Takes @page for the repair if it is short, nobody holds it, and some
+ * server up could take a copy.  A page on its home has its copies on its
+ * unfenced home servers; a spilled one may have them on any unfenced
+ * server, some of which hold none (cleaned up after a failure): which
+ * could take a copy only the repair's reads can say, so it is tried while
+ * a source and a target may both be up.
+ */
 static bool repair_take(struct memd_store *st, uint64_t page, uint32_t down)
 {
 	struct piece p = { .home = group_home(st, page >> GROUP_SHIFT) };
-	uint32_t holders = get_candidates(st, &p, page);
+	uint32_t up = all_servers(st) & ~down;
+	bool room = bit_test(st->spilled, page) ?
+		    __builtin_popcount(up) >= 2 :
+		    (up & ~get_candidates(st, &p, page)) != 0;
 
 	/* the cheap test first: most pages wait for a server to be up */
-	if (!(all_servers(st) & ~holders & ~down) || bit_set(st->claimed, page))
+	if (!room || bit_set(st->claimed, page))
 		return false;
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	/* an op may have put or dropped it before we held it */
 	if (bit_test(st->short_copies, page) && bit_test(st->stored, page))
 		return true;
+	/* dropped while forget_copies_on() counted it short: nothing to
+	 * put back, and nobody else would clear it */
+	if (!bit_test(st->stored, page) && bit_clear(st->short_copies, page))
+		__atomic_fetch_sub(&st->nshort, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_and(&st->claimed[page / 64], ~(1ull << (page % 64)),
 			   __ATOMIC_RELEASE);
 	return false;

@@ -182,6 +182,51 @@ TEST(memd_down_after_is_parsed_and_described)
 }
 
 /*
+ * Servers A, B, C of @srv behind the proxies @px, a store on them with
+ * replicas=2 and down_after=300ms, @r put as version 1; then A away for
+ * good and back, cleaned: every page on B and C, off its home where A was
+ * one (spilled).  False if something failed.
+ */
+static bool spilled_off_a(struct test_server *srv, struct proxy *px,
+			  struct page_store **st, struct page_run *r)
+{
+	uint16_t ports[3];
+	char spec[200];
+
+	if (servers_start(srv, 3, ports))
+		return false;
+	for (int i = 0; i < 3; i++) {
+		if (proxy_start(&px[i], srv[i].port))
+			return false;
+		ports[i] = px[i].port;
+	}
+	spec_for(spec, sizeof(spec), ports, 3, 2, ",down_after=300ms");
+	if (open_store(spec, "vm1", "s", st, NULL))
+		return false;
+	run_fill(r, 1);
+	if (page_store_put(*st, r, 1, NULL))
+		return false;
+	proxy_set_cut(&px[0], true);
+	if (!get_holds(*st, r, 1) || !wait_copies_on_1_2(*st, srv, 2 * r->count))
+		return false;
+	proxy_set_cut(&px[0], false);
+	for (int i = 0; i < 1000 && server_stats(&srv[0]).pages; i++)
+		sleep_ms(10);
+	/* A in use again */
+	return !server_stats(&srv[0]).pages && get_holds(*st, r, 1);
+}
+
+static void close_three(struct test_server *srv, struct proxy *px,
+			struct page_store *st, struct page_run *r)
+{
+	page_store_destroy(st);
+	for (int i = 0; i < 3; i++)
+		proxy_stop(&px[i]);
+	servers_stop(srv, 3);
+	run_free(r, 1);
+}
+
+/*
  * replicas=2 over A, B, C, each behind a proxy.  A goes for good: its
  * copies move to C (spilled: off their home), A comes back and is
  * cleaned (it holds none of them now).  Then B and C are cut off
@@ -197,28 +242,9 @@ TEST(memd_no_write_off_of_the_last_copies_of_a_spilled_page)
 	struct errmsg err = { "" };
 	struct page_run r = run_alloc(0, PAGES);
 	struct proxy px[3];
-	uint16_t ports[3];
-	char spec[200];
-
-	CHECK_EQ(servers_start(srv, 3, ports), 0);
-	for (int i = 0; i < 3; i++) {
-		CHECK_EQ(proxy_start(&px[i], srv[i].port), 0);
-		ports[i] = px[i].port;
-	}
-	spec_for(spec, sizeof(spec), ports, 3, 2, ",down_after=300ms");
-	CHECK_EQ(open_store(spec, "vm1", "s", &st, &err), 0);
-	run_fill(&r, 1);
-	CHECK_EQ(page_store_put(st, &r, 1, &err), 0);
 
 	/* A away for good, then back and cleaned: every copy on B and C */
-	proxy_set_cut(&px[0], true);
-	CHECK(get_holds(st, &r, 1));
-	CHECK(wait_copies_on_1_2(st, srv, 2 * PAGES));
-	proxy_set_cut(&px[0], false);
-	for (int i = 0; i < 1000 && server_stats(&srv[0]).pages; i++)
-		sleep_ms(10);
-	CHECK_EQ(server_stats(&srv[0]).pages, 0);
-	CHECK(get_holds(st, &r, 1));	/* A is in use again */
+	CHECK(spilled_off_a(srv, px, &st, &r));
 
 	/* B and C away together for longer than down_after, then back */
 	proxy_set_cut(&px[1], true);
@@ -232,9 +258,44 @@ TEST(memd_no_write_off_of_the_last_copies_of_a_spilled_page)
 	CHECK(get_holds(st, &r, 1));
 	CHECK_EQ(lost_of(st), 0);
 
-	page_store_destroy(st);
-	for (int i = 0; i < 3; i++)
-		proxy_stop(&px[i]);
-	servers_stop(srv, 3);
-	run_free(&r, 1);
+	close_three(srv, px, st, &r);
+}
+
+/*
+ * replicas=2 over A, B, C behind proxies.  A goes for good: its copies
+ * move to C (spilled), A comes back cleaned.  Then B goes for good, and
+ * comes back: the spilled pages whose copy B held are short, and must
+ * get it back although no server up is fenced for them.  (The repair
+ * took a spilled page only when a server up was fenced for it, and these
+ * stayed short for ever.)
+ */
+TEST(memd_spilled_pages_short_of_copies_are_put_back)
+{
+	struct test_server srv[3] = { 0 };
+	struct page_store *st = NULL;
+	struct page_run r = run_alloc(0, PAGES);
+	struct proxy px[3];
+
+	/* A away for good, then back and cleaned: every copy on B and C */
+	CHECK(spilled_off_a(srv, px, &st, &r));
+
+	/* B away past down_after, then back */
+	proxy_set_cut(&px[1], true);
+	CHECK(get_holds(st, &r, 1));
+	sleep_ms(1000);
+	proxy_set_cut(&px[1], false);
+	for (int i = 0; i < 1000 && short_of(st); i++)
+		sleep_ms(10);
+	CHECK_EQ(short_of(st), 0);
+	CHECK_EQ(lost_of(st), 0);
+	/* each page on two servers at least: any one can go */
+	for (int i = 0; i < 3; i++) {
+		proxy_set_cut(&px[i], true);
+		for (int k = 0; k < 100 && !get_holds(st, &r, 1); k++)
+			sleep_ms(50);
+		CHECK(get_holds(st, &r, 1));
+		proxy_set_cut(&px[i], false);
+	}
+
+	close_three(srv, px, st, &r);
 }
