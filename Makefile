@@ -7,6 +7,9 @@
 #   make asan       the sanitizer build used by the tests: build/asan/
 #   make fuzz       libFuzzer targets in build/fuzz/ (clang)
 #   make bench      benchmarks against QEMU (bench/boot)
+#   make chaos      the long chaos run (tests/chaos): memd servers killed,
+#                   stopped and cut off under paging VMs; CHAOS_FAULTS=N
+#                   (default 200), CHAOS_SEED=N to replay a run
 
 CC      ?= cc
 BUILD   := build
@@ -28,7 +31,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 GUEST_ELF := $(BUILD)/guest/rackvm-guest.elf
 
-.PHONY: all run test asan fuzz clean guest
+.PHONY: all run test asan fuzz clean guest chaos
 all: $(BUILD)/rackvm guest
 
 include guest/guest.mk
@@ -59,7 +62,16 @@ $(BUILD)/asan/rackvm: $(ASAN_LIB_OBJS) $(ASAN_CLI_OBJS)
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
 $(BUILD)/asan/unit-tests: $(ASAN_LIB_OBJS) $(ASAN_UNIT_OBJS)
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
-asan: $(BUILD)/asan/rackvm $(BUILD)/asan/unit-tests guest images
+asan: $(BUILD)/asan/rackvm $(BUILD)/asan/unit-tests guest images \
+      $(BUILD)/chaos-proxy
+
+# --- the chaos suite's network fault proxy (tests/chaos) -------------------
+$(BUILD)/chaos-proxy: tests/chaos/chaos_proxy.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -o $@ $<
+chaos: asan
+	RACKVM=$(BUILD)/asan/rackvm CHAOS_PROXY=$(BUILD)/chaos-proxy \
+		python3 tests/chaos/chaos.py --faults $${CHAOS_FAULTS:-200}
 
 # --- fuzzing (clang + libFuzzer) ----------------------------------------
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)

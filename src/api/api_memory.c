@@ -196,7 +196,7 @@ API_HANDLER(api_get_vm_memory_pager)
 			"le_us", (json_int_t)(2ull << b),
 			"count", (json_int_t)st.fault_hist[b]));
 	o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-		      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"store", store,
 		"ram_pages", (json_int_t)st.ram_pages,
 		"limit_pages", (json_int_t)st.limit_pages,
@@ -217,6 +217,8 @@ API_HANDLER(api_get_vm_memory_pager)
 		"unreachable", (json_int_t)st.unreachable,
 		"discarded", (json_int_t)st.discarded,
 		"under_replicated", (json_int_t)st.under_replicated,
+		"stored_pages", (json_int_t)st.store_pages,
+		"lost_pages", (json_int_t)st.store_lost,
 		"prefetch_window", (json_int_t)st.prefetch_window);
 	if (o)
 		json_object_set_new(o, "fault_latency", json_pack(

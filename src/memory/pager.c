@@ -378,6 +378,8 @@ void pager_get_stats(struct pager *p, struct pager_stats *st)
 	st->fault_p99_us = percentile(st->fault_hist, total, 0.99);
 	page_store_stats(p->store, &ss);
 	st->under_replicated = ss.under_replicated;
+	st->store_pages = ss.stored;
+	st->store_lost = ss.lost;
 	pthread_mutex_lock(&p->prefetch_lock);
 	st->prefetch_window = p->window;
 	pthread_mutex_unlock(&p->prefetch_lock);

@@ -225,6 +225,8 @@ struct pager_stats {
 	uint64_t discarded;	/* resident, remote or zero pages given back */
 	uint64_t under_replicated;	/* the store's pages short of copies
 					 * (memd: being put back) */
+	uint64_t store_pages;	/* pages the store holds (0: it does not say) */
+	uint64_t store_lost;	/* the store's pages with no copy left */
 	uint64_t fault_hist[PAGER_HIST_BUCKETS];	/* fault latency */
 	uint64_t fault_us_sum;	/* the latencies of all faults, added up */
 	uint64_t fault_p50_us, fault_p90_us, fault_p99_us;

@@ -4,7 +4,11 @@
  * evicted.  One contract, several backends, one file each:
  *   file:PATH                          local swap file (store_file.c)
  *   memd:HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]
- *                                      rackvm memd servers (store_memd.c)
+ *        [,down_after=DURATION|never]  rackvm memd servers (store_memd.c);
+ *                                      a server unreachable for
+ *                                      down_after (default 30s) has its
+ *                                      copies written off and placed on
+ *                                      other servers
  *   memcached:HOST:PORT[,HOST:PORT...] a memcached pool (store_memcached.c)
  *
  * Pages are named by their page number: the byte offset in guest RAM's
@@ -81,6 +85,7 @@ struct page_store_stats {
 					 * for; being put back */
 	uint64_t lost;			/* no copy left anywhere (the pager
 					 * fails on them when they are needed) */
+	uint64_t stored;		/* pages it holds (0: not counted) */
 };
 
 struct page_store_ops {

@@ -2,9 +2,11 @@
 /*
  * The memd page store: pages on one or more `rackvm memd` servers,
  * optionally replicated.  Spec:
- *   HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]
+ *   HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K][,down_after=D]
  * (at most MAX_SERVERS servers, N from 1 to their number, default 1; K
- * from 1 to N, default N).
+ * from 1 to N, default N; D a duration, default 30s, or "never": how
+ * long a server may stay unreachable before its copies are written off
+ * and placed elsewhere, see store_memd_repair.c).
  *
  * Placement: pages are placed in groups of 16 (page >> GROUP_SHIFT), so
  * that a run stays in one request where it can.  Each group ranks the
@@ -59,7 +61,9 @@
  * its page counted under-replicated (store_memd_fence.c); whoever
  * created the namespace there, its contents are never read.  A server
  * that is only down loses nothing we know of: its copies count once it
- * answers again.
+ * answers again, unless it stayed down for longer than down_after: then
+ * they are written off (fenced and counted under-replicated) and put
+ * elsewhere, as if it had restarted.
  * The repair (store_memd_repair.c) then puts the missing copies back
  * from a current one, on the maintenance thread, REPAIR_BATCH pages a
  * tick, never on an op's path; a page with no copy left anywhere is
@@ -203,6 +207,10 @@ static void memd_stats(struct page_store *ps, struct page_store_stats *out)
 
 	out->under_replicated = __atomic_load_n(&st->nshort, __ATOMIC_RELAXED);
 	out->lost = __atomic_load_n(&st->nlost, __ATOMIC_RELAXED);
+	out->stored = 0;
+	for (uint64_t w = 0; w < (st->ram_pages + 63) / 64; w++)
+		out->stored += (uint64_t)__builtin_popcountll(
+			__atomic_load_n(&st->stored[w], __ATOMIC_RELAXED));
 }
 
 static void memd_describe(struct page_store *ps, char *buf, size_t len)
@@ -217,8 +225,15 @@ static void memd_describe(struct page_store *ps, char *buf, size_t len)
 		used += (size_t)snprintf(buf + used, len - used, " replicas=%u",
 					 st->replicas);
 	if (used < len && st->min_replicas < st->replicas)
-		snprintf(buf + used, len - used, " min_replicas=%u",
-			 st->min_replicas);
+		used += (size_t)snprintf(buf + used, len - used,
+					 " min_replicas=%u", st->min_replicas);
+	if (used < len && st->down_after_ms != DOWN_AFTER_MS) {
+		if (st->down_after_ms)
+			snprintf(buf + used, len - used, " down_after=%lldms",
+				 (long long)st->down_after_ms);
+		else
+			snprintf(buf + used, len - used, " down_after=never");
+	}
 }
 
 /* Frees @st, stopping its maintenance thread if it runs; no op uses it
@@ -267,7 +282,8 @@ static const struct page_store_ops memd_ops = {
 	.destroy = memd_destroy,
 };
 
-#define SPEC_SYNTAX "HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]"
+#define SPEC_SYNTAX "HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]" \
+		    "[,down_after=DURATION|never]"
 
 static int parse_server(struct memd_store *st, const char *item,
 			struct errmsg *err)
@@ -297,11 +313,29 @@ static int parse_server(struct memd_store *st, const char *item,
 	return 0;
 }
 
+/* down_after=DURATION (at least 1 ms) or never, once. */
+static int parse_down_after(struct memd_store *st, const char *args,
+			    const char *value, bool *seen, struct errmsg *err)
+{
+	uint64_t ns = 0;
+
+	if (*seen || (strcmp(value, "never") &&
+		      (parse_duration_ns(value, &ns) || ns < 1000000 ||
+		       ns > 86400ull * 1000000000)))
+		return errmsg_set(err, -EINVAL, "invalid memd backend '%s': give "
+				  "down_after=DURATION once (1ms to 24h, e.g. 30s) "
+				  "or down_after=never", args);
+	*seen = true;
+	st->down_after_ms = (int64_t)(ns / 1000000);
+	return 0;
+}
+
 static int parse_spec(struct memd_store *st, const char *args,
 		      struct errmsg *err)
 {
 	char *copy = strdup(args), *item, *rest;
 	unsigned replicas = 0, min_replicas = 0;
+	bool down_after = false;
 	int ret = 0;
 
 	if (!copy)
@@ -324,6 +358,9 @@ static int parse_spec(struct memd_store *st, const char *args,
 				ret = errmsg_set(err, -EINVAL, "invalid memd backend '%s': "
 						 "give min_replicas=K once, K from 1 to "
 						 "replicas", args);
+		} else if (!strncmp(item, "down_after=", 11)) {
+			ret = parse_down_after(st, args, item + 11, &down_after,
+					       err);
 		} else {
 			ret = parse_server(st, item, err);
 		}
@@ -334,6 +371,8 @@ static int parse_spec(struct memd_store *st, const char *args,
 	if (!st->nservers)
 		return errmsg_set(err, -EINVAL, "invalid memd backend '%s': give "
 				  SPEC_SYNTAX, args);
+	if (!down_after)
+		st->down_after_ms = DOWN_AFTER_MS;
 	st->replicas = replicas ? replicas : 1;
 	if (st->replicas > st->nservers)
 		return errmsg_set(err, -EINVAL, "invalid memd backend '%s': "

@@ -171,6 +171,8 @@ void remote_mark_down(struct remote *r, const char *why)
 	struct conn *idle;
 
 	pthread_mutex_lock(&r->lock);
+	if (!r->down)
+		r->down_since_ms = now_ms();
 	r->down = true;
 	r->last_failure_ms = now_ms();
 	r->generation++;
@@ -250,6 +252,7 @@ static void remote_fail_locked(struct remote *r, const char *why)
 {
 	if (!r->down) {
 		r->down = true;
+		r->down_since_ms = now_ms();
 		r->generation++;
 		snprintf(r->why, sizeof(r->why), "%s", why);
 	}
@@ -432,7 +435,7 @@ void remote_recover(struct memd_store *st, unsigned s)
 		/* a server that lost everything holds nothing to clean:
 		 * fencing what it had is all (the repair puts it back) */
 		if (lost)
-			forget_copies_on(st, s);
+			forget_copies_on(st, s, 0);
 		else
 			ret = clean_fenced(st, s, &c, &why);
 	}

@@ -121,7 +121,30 @@ void repair_commit(struct op *op)
 	}
 }
 
-uint64_t forget_copies_on(struct memd_store *st, unsigned s)
+/*
+ * For writing off server @s's copy of @page: whether another current copy
+ * is on a server of @sources (up).  A page with its N copies on its home
+ * has them on its unfenced home servers, exactly.  A short one may count
+ * a home server cleaned up after a failure, which holds none; a spilled
+ * one may have them on any unfenced server, some of which hold none: its
+ * copies are known to be in reach only when every server but @s is up and
+ * N > 1.  When in doubt the copy is kept: writing off the last one would
+ * turn a pause into a loss.
+ */
+static bool other_copy_in_reach(const struct memd_store *st, unsigned s,
+				uint32_t sources, uint64_t page, uint32_t home,
+				bool spilled)
+{
+	uint32_t others = all_servers(st) & ~(1u << s);
+
+	if (bit_test(st->short_copies, page))
+		return false;
+	if (spilled)
+		return st->replicas > 1 && (sources & others) == others;
+	return home & sources & others & ~fenced_mask(st, page);
+}
+
+uint64_t forget_copies_on(struct memd_store *st, unsigned s, uint32_t sources)
 {
 	uint64_t words = (st->ram_pages + 63) / 64, n = 0, group = UINT64_MAX;
 	uint32_t home = 0;
@@ -132,14 +155,21 @@ uint64_t forget_copies_on(struct memd_store *st, unsigned s)
 		while (bits) {
 			uint64_t page = w * 64 + (uint64_t)__builtin_ctzll(bits);
 			uint32_t may;
+			bool spilled;
 
 			bits &= bits - 1;
 			if (page >> GROUP_SHIFT != group) {
 				group = page >> GROUP_SHIFT;
 				home = group_home(st, group);
 			}
-			may = bit_test(st->spilled, page) ? all_servers(st) : home;
-			if (!(may & 1u << s) || bit_set(st->servers[s].fenced, page))
+			spilled = bit_test(st->spilled, page);
+			may = spilled ? all_servers(st) : home;
+			if (!(may & 1u << s))
+				continue;
+			if (sources && !other_copy_in_reach(st, s, sources, page,
+							    home, spilled))
+				continue;
+			if (bit_set(st->servers[s].fenced, page))
 				continue;
 			note_copies(st, page, 0);
 			n++;

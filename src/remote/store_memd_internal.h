@@ -21,8 +21,10 @@
  *                           maintenance thread) and RELEASE at the
  *                           store's end
  *   store_memd_repair.c     copies put back where they are missing
- *                           (re-replication), and the page claims that
- *                           keep it apart from puts and drops
+ *                           (re-replication), the page claims that
+ *                           keep it apart from puts and drops, and
+ *                           writing off the copies of a server down for
+ *                           longer than down_after
  *
  * Contract between them:
  *   - struct memd_store is filled by store_memd_open() and then read-only,
@@ -68,6 +70,8 @@
 #define LABEL_MAX (MEMD_HOST_MAX + 8)
 #define REPAIR_BATCH 256		/* pages the repair takes at a time */
 #define RETRY_MS 200			/* a failed server is retried after */
+#define DOWN_AFTER_MS 30000		/* down_after's default */
+#define WRITE_OFF_EVERY_MS 1000		/* a written-off server rescanned */
 
 /* A connection to one server: in its idle list, or checked out by one op. */
 struct conn {
@@ -98,6 +102,7 @@ struct remote {
 	unsigned nbusy;			/* connections out of the pool */
 	pthread_cond_t unbusy;		/* nbusy dropped to 0 */
 	bool down;			/* failed; not used until recovered */
+	int64_t down_since_ms;		/* when it last went down */
 	bool identified;		/* identity: who holds our copies */
 	uint8_t identity[MEMD_ID_SIZE];
 	bool reset_pending;		/* a HELLO saw it lost our copies */
@@ -120,6 +125,8 @@ struct memd_store {
 	uint64_t *short_copies;		/* stored with fewer than N copies */
 	uint64_t *claimed;		/* a put, drop or repair holds it */
 	uint64_t nshort, nlost;		/* atomics: pages short, lost */
+	int64_t down_after_ms;		/* a server down this long has lost
+					 * its copies (0: never) */
 	pthread_mutex_t claim_lock;	/* waiting for the repair's claims */
 	pthread_cond_t claim_done;
 	/* the repair's, on the maintenance thread */
@@ -129,6 +136,7 @@ struct memd_store {
 	/* the pools' upkeep (store_memd_idle.c), on the maintenance thread */
 	int64_t upkeep_ms;		/* its last round */
 	int64_t alive_ms[MAX_SERVERS];	/* a connection last known to work */
+	int64_t written_off_ms[MAX_SERVERS];	/* its copies' last write-off */
 	/* the maintenance thread */
 	pthread_t maint;
 	pthread_mutex_t maint_lock;	/* maint_stop */
@@ -154,6 +162,8 @@ struct piece {
 	enum { PIECE_PENDING, PIECE_OK, PIECE_FAILED, PIECE_SPLIT } state;
 	bool full, unreachable, bad_sum;
 	bool refused;			/* a server refused us (auth, protocol) */
+	bool alone;			/* in a request of its own (a GET whose
+					 * NO_PAGE must name its one page) */
 };
 
 /* One request on one link. */
@@ -315,10 +325,14 @@ void repair_commit(struct op *op);
 void note_copies(struct memd_store *st, uint64_t page, unsigned copies);
 /*
  * Server @s lost everything of ours (it restarted, or our namespace was
- * re-created there): every copy it may hold is fenced, and its page
- * counted short.  How many pages had one there.
+ * re-created there; @sources 0), or is down for good (@sources: the
+ * servers up now): every copy it may hold is fenced, and its page
+ * counted short; with @sources, only the copies of pages that have a
+ * current copy on one of @sources (a page whose copies are all out of
+ * reach keeps them: the server may come back with them).  How many
+ * pages it fenced.
  */
-uint64_t forget_copies_on(struct memd_store *st, unsigned s);
+uint64_t forget_copies_on(struct memd_store *st, unsigned s, uint32_t sources);
 int drop_pages(struct memd_store *st, const struct page_run *runs, size_t n,
 	       enum drop_mode mode, struct errmsg *err);
 int clean_fenced(struct memd_store *st, unsigned s, struct conn **c,
@@ -333,6 +347,11 @@ void release_runs(struct memd_store *st, const struct page_run *runs,
 /* One batch of short pages given their missing copies; true if it got
  * some (call again soon).  The maintenance thread's. */
 bool repair_tick(struct memd_store *st);
+/* The copies on servers down for longer than down_after, written off
+ * (fenced and counted short, for the repair to place elsewhere); looked
+ * at every WRITE_OFF_EVERY_MS while a server stays down.  The
+ * maintenance thread's. */
+void write_off_down_servers(struct memd_store *st);
 
 /* ---- store_memd_idle.c: between ops, and at the end --------------------- */
 

@@ -5,10 +5,11 @@
  * path.  Each tick it brings back the failed servers that are due for a
  * retry (remote_recover(): waiting for the requests of before the
  * failure, cleaning the fenced pages, then letting ops in), checks on
- * idle ones (remote_probe()), gives one batch of pages short of copies
- * their missing ones (repair_tick()), and, once a second, closes idle
- * pooled connections and keeps one per server alive (pool_upkeep(),
- * store_memd_idle.c).  Ticks follow each other quickly while the repair
+ * idle ones (remote_probe()), writes off the copies of servers down for
+ * longer than down_after (write_off_down_servers()), gives one batch of
+ * pages short of copies their missing ones (repair_tick()), and, once a
+ * second, closes idle pooled connections and keeps one per server alive
+ * (pool_upkeep(), store_memd_idle.c).  Ticks follow each other quickly while the repair
  * gets somewhere, less so while a server is down, slowly otherwise: the
  * work per tick is bounded, its rate too.
  *
@@ -44,6 +45,7 @@ static unsigned maint_tick(struct memd_store *st)
 		any_down |= down;
 	}
 	pool_upkeep(st);
+	write_off_down_servers(st);
 	if (repair_tick(st))
 		return TICK_REPAIR_MS;
 	return any_down ? TICK_BUSY_MS : TICK_IDLE_MS;

@@ -282,7 +282,7 @@ static int build_requests(struct op *op, uint8_t opcode)
 			last = q && q->nruns ? &q->runs[q->nruns - 1] : NULL;
 			joins = last && q->last_run == p->run &&
 				last->first + last->count == p->first;
-			if (!q || q->npieces == REQ_MAX_PIECES ||
+			if (!q || p->alone || q->npieces == REQ_MAX_PIECES ||
 			    q->npages + p->count > max_pages ||
 			    (!joins && q->nruns == MEMD_MAX_RUNS)) {
 				q = link_new_req(l, opcode);
@@ -303,6 +303,8 @@ static int build_requests(struct op *op, uint8_t opcode)
 			}
 			q->npages += p->count;
 			q->piece[q->npieces++] = (uint32_t)i;
+			if (p->alone)
+				q = NULL;	/* nothing joins it */
 		}
 	}
 	return 0;

@@ -230,9 +230,14 @@ bool get_pick_sources(struct op *op)
 	return any && !op->fatal;
 }
 
-/* Splits off the pages of @p whose copy did not open as new pending
- * pieces; the rest of @p is done. */
-static int get_retry_bad_pages(struct op *op, size_t idx, const bool *bad)
+/*
+ * Splits piece @idx: the pages @which marks (every page if NULL) go on as
+ * new pending pieces, a run of them each or, with @alone, a page each in
+ * a request of its own; the rest of it is done.  @bad_sum: they came back
+ * with a bad checksum; @again: servers they may be asked again.
+ */
+static int split_piece(struct op *op, size_t idx, const bool *which,
+		       bool alone, bool bad_sum, uint32_t again)
 {
 	struct piece p = op->pieces[idx];
 
@@ -241,19 +246,23 @@ static int get_retry_bad_pages(struct op *op, size_t idx, const bool *bad)
 		struct piece part = p;
 		uint32_t end = k + 1;
 
-		if (!bad[k]) {
+		if (which && !which[k]) {
 			k++;
 			continue;
 		}
-		while (end < p.count && bad[end])
+		while (!alone && end < p.count && (!which || which[end]))
 			end++;
 		part.first = p.first + k;
 		part.count = end - k;
 		part.data = p.data + (size_t)k * PAGE_STORE_PAGE;
-		part.tags = p.tags + (size_t)k * PAGE_TAG_SIZE;
-		part.gens = p.gens + k;
+		/* a repair's copy has no generations (it moves records as
+		 * they are) */
+		part.tags = p.tags ? p.tags + (size_t)k * PAGE_TAG_SIZE : NULL;
+		part.gens = p.gens ? p.gens + k : NULL;
 		part.state = PIECE_PENDING;
-		part.bad_sum = true;
+		part.bad_sum |= bad_sum;
+		part.alone = alone;
+		part.tried &= ~again;
 		if (!add_piece(op, &part)) {
 			op_fatal(op, -ENOMEM, "out of memory");
 			return -ENOMEM;
@@ -281,6 +290,17 @@ void get_collect(struct op *op)
 				else if (q->status != MEMD_ST_OK &&
 					 q->status != MEMD_ST_NO_PAGE)
 					p->refused = true;
+				/* NO_PAGE for a request of several pages says
+				 * one is missing, not which: each is asked
+				 * again alone, before the next copy (else one
+				 * missing page sends its neighbours there, or
+				 * has the repair count them lost) */
+				if (q->status == MEMD_ST_NO_PAGE && q->npages > 1) {
+					if (split_piece(op, idx, NULL, true, false,
+							1u << s))
+						return;
+					continue;
+				}
 				if (q->status != MEMD_ST_OK)
 					continue;
 				for (uint32_t k = 0; p->gens && k < p->count; k++) {
@@ -293,7 +313,7 @@ void get_collect(struct op *op)
 				if (!any_bad) {
 					p->state = PIECE_OK;
 					p->acked = 1u << s;	/* the source */
-				} else if (get_retry_bad_pages(op, idx, bad)) {
+				} else if (split_piece(op, idx, bad, false, true, 0)) {
 					return;
 				}
 			}

@@ -17,6 +17,21 @@
  * has no need to.  A bad copy moved so is refused when read, as its
  * source would have been; a current copy elsewhere still serves the page.
  *
+ * A server that stays down keeps its copies: it may come back with them
+ * (a partition, a stopped process), and until then the other copies
+ * serve.  Once it has been down for down_after (the spec's; default
+ * DOWN_AFTER_MS, "never" to wait for ever) its copies are written off:
+ * every page that has a current copy on a server up is fenced there and
+ * counted short, and the repair places its missing copy on the next
+ * server of its ranking, as after a restart.  A page whose every copy is
+ * out of reach keeps them (writing it off would turn a pause into a
+ * loss).  If the server comes back, its recovery drops the fenced copies
+ * before any op may use it (store_memd_conn.c), so a written-off copy is
+ * never read.  While it stays down the write-off is looked at again
+ * every WRITE_OFF_EVERY_MS: pages whose other copies were out of reach
+ * at first, and a put acknowledged late on a connection of before the
+ * failure, are written off as soon as they qualify.
+ *
  * Claims keep the repair apart from puts and drops of the same pages
  * (store_memd_internal.h): an op claims its pages and waits for the
  * repair's to be released; the repair claims only pages nobody holds and
@@ -107,20 +122,33 @@ static uint32_t servers_down(struct memd_store *st)
 	return m;
 }
 
-/* Takes @page for the repair if it is short, nobody holds it, and some
- * server up could take a copy. */
+/*
+ * Takes @page for the repair if it is short, nobody holds it, and some
+ * server up could take a copy.  A page on its home has its copies on its
+ * unfenced home servers; a spilled one may have them on any unfenced
+ * server, some of which hold none (cleaned up after a failure): which
+ * could take a copy only the repair's reads can say, so it is tried while
+ * a source and a target may both be up.
+ */
 static bool repair_take(struct memd_store *st, uint64_t page, uint32_t down)
 {
 	struct piece p = { .home = group_home(st, page >> GROUP_SHIFT) };
-	uint32_t holders = get_candidates(st, &p, page);
+	uint32_t up = all_servers(st) & ~down;
+	bool room = bit_test(st->spilled, page) ?
+		    __builtin_popcount(up) >= 2 :
+		    (up & ~get_candidates(st, &p, page)) != 0;
 
 	/* the cheap test first: most pages wait for a server to be up */
-	if (!(all_servers(st) & ~holders & ~down) || bit_set(st->claimed, page))
+	if (!room || bit_set(st->claimed, page))
 		return false;
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	/* an op may have put or dropped it before we held it */
 	if (bit_test(st->short_copies, page) && bit_test(st->stored, page))
 		return true;
+	/* dropped while forget_copies_on() counted it short: nothing to
+	 * put back, and nobody else would clear it */
+	if (!bit_test(st->stored, page) && bit_clear(st->short_copies, page))
+		__atomic_fetch_sub(&st->nshort, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_and(&st->claimed[page / 64], ~(1ull << (page % 64)),
 			   __ATOMIC_RELEASE);
 	return false;
@@ -171,6 +199,33 @@ static size_t repair_pick(struct memd_store *st, struct page_run *runs)
 	return n;
 }
 
+/* ---- servers down for good ------------------------------------------------ */
+
+void write_off_down_servers(struct memd_store *st)
+{
+	int64_t now = now_ms();
+	uint32_t down;
+
+	if (!st->down_after_ms)
+		return;
+	down = servers_down(st);
+	for (unsigned s = 0; s < st->nservers; s++) {
+		struct remote *r = &st->servers[s];
+		int64_t since;
+
+		if (!(down & 1u << s))
+			continue;
+		pthread_mutex_lock(&r->lock);
+		since = r->down ? r->down_since_ms : now;
+		pthread_mutex_unlock(&r->lock);
+		if (now - since < st->down_after_ms ||
+		    now - st->written_off_ms[s] < WRITE_OFF_EVERY_MS)
+			continue;
+		st->written_off_ms[s] = now;
+		forget_copies_on(st, s, all_servers(st) & ~down);
+	}
+}
+
 /* ---- a batch ---------------------------------------------------------------- */
 
 /* The pages no copy of which was found anywhere: lost. */
@@ -198,7 +253,7 @@ static int repair_pieces(struct op *put, const struct op *got)
 		p.tried = p.acked;
 		p.round = 0;
 		p.state = PIECE_PENDING;
-		p.full = p.unreachable = p.refused = p.bad_sum = false;
+		p.full = p.unreachable = p.refused = p.bad_sum = p.alone = false;
 		if (!add_piece(put, &p))
 			return -ENOMEM;
 	}

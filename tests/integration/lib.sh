@@ -38,6 +38,19 @@ thread_stacks() {
 # have_kvm: true if /dev/kvm can be opened read-write.
 have_kvm() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 
+# pager_usable NAME: true if VMs with the pager (--mem-local) can run
+# here; else says skip NAME with the reason.
+pager_usable() {
+	if ! have_kvm; then
+		skip "$1" "no usable /dev/kvm"
+		return 1
+	fi
+	if ! "$RACKVM" run --help 2>&1 | grep -q -- '--mem-local'; then
+		skip "$1" "rackvm has no pager"
+		return 1
+	fi
+}
+
 # run_cmd SECONDS OUTFILE CMD...: runs CMD with stdin from /dev/null,
 # killed after SECONDS; OUTFILE gets its stdout, then its stderr.  Sets
 # $status (124 on timeout).  The two streams are kept apart while CMD

@@ -13,14 +13,7 @@
 #   - a memd at capacity refuses puts and the VM keeps its data.
 . "$(dirname "$0")/lib.sh"
 
-if ! have_kvm; then
-	skip farmem_reliability "no usable /dev/kvm"
-	exit 0
-fi
-if ! "$RACKVM" run --help 2>&1 | grep -q -- '--mem-local'; then
-	skip farmem_reliability "rackvm has no pager"
-	exit 0
-fi
+pager_usable farmem_reliability || exit 0
 
 pids=()
 cleanup() {

@@ -135,7 +135,8 @@ static void proxy_tap(struct proxy *p, const uint8_t *buf, size_t len)
 
 static void *proxy_main(void *arg)
 {
-	static uint8_t buf[1 << 16];
+	/* one per proxy thread: tests run several proxies at once */
+	uint8_t buf[1 << 16];
 	struct proxy *p = arg;
 
 	while (proxy_apply(p)) {

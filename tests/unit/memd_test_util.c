@@ -202,6 +202,22 @@ bool get_holds(struct page_store *st, struct page_run *r, uint32_t version)
 	return page_store_get(st, r, 1, NULL) == 0 && run_holds(r, version);
 }
 
+uint64_t short_of(struct page_store *st)
+{
+	struct page_store_stats ss;
+
+	page_store_stats(st, &ss);
+	return ss.under_replicated;
+}
+
+uint64_t lost_of(struct page_store *st)
+{
+	struct page_store_stats ss;
+
+	page_store_stats(st, &ss);
+	return ss.lost;
+}
+
 void run_free(struct page_run *r, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

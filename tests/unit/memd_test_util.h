@@ -72,6 +72,9 @@ void run_clear(struct page_run *r);
 /* Gets @r from @st (cleared first): true if it holds @version. */
 bool get_holds(struct page_store *st, struct page_run *r, uint32_t version);
 void run_free(struct page_run *r, size_t n);
+/* The store's pages under-replicated, and lost (its stats). */
+uint64_t short_of(struct page_store *st);
+uint64_t lost_of(struct page_store *st);
 
 void sleep_ms(long ms);
 

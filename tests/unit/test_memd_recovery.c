@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "memd_test_util.h"
@@ -154,22 +155,6 @@ TEST(memd_recovery_cleanup_never_drops_a_put_in_flight)
 	run_free(&p, 1);
 	run_free(&q, 1);
 	run_free(&s, 1);
-}
-
-static uint64_t short_of(struct page_store *st)
-{
-	struct page_store_stats ss;
-
-	page_store_stats(st, &ss);
-	return ss.under_replicated;
-}
-
-static uint64_t lost_of(struct page_store *st)
-{
-	struct page_store_stats ss;
-
-	page_store_stats(st, &ss);
-	return ss.lost;
 }
 
 /* Waits (10 s at most) until the store has no page short of copies and
@@ -328,6 +313,67 @@ TEST(memd_a_namespace_expired_while_cut_off_gets_our_copies_back)
 	CHECK(get_holds(st, &r, 1));
 	page_store_destroy(st);
 	proxy_stop(&px);
+	servers_stop(srv, 2);
+	run_free(&r, 1);
+}
+
+/* Drops page @page of namespace "vm1" on the server at @port behind the
+ * client's back (a server that lost one page); true once done. */
+static bool drop_behind_our_back(uint16_t port, uint64_t page)
+{
+	static uint8_t msg[MEMD_MAX_MSG];
+	struct page_run r = { .first = page, .count = 1 };
+	struct memd_hdr h;
+	int fd = tcp_connect_local(port);
+	bool ok;
+	size_t len;
+
+	if (fd < 0)
+		return false;
+	ok = wire_hello(fd, "vm1", "s", NULL) == MEMD_ST_OK;
+	len = memd_encode_runs(msg, MEMD_OP_DROP, 3, &r, 1);
+	ok = ok && write_all(fd, msg, len) && recv_reply(fd, &h, msg, sizeof(msg)) &&
+	     h.status == MEMD_ST_OK;
+	close(fd);
+	return ok;
+}
+
+/*
+ * replicas=2 on A and B; B has lost one page (only that one); A restarts,
+ * and the repair reads A's copies back from B in batches.  memd answers
+ * NO_PAGE for a whole GET when one of its pages is missing: the repair
+ * must count that one page lost, not every page of its batch (it counted
+ * them all, and they were never put back), and every other page is on
+ * both servers again.
+ */
+TEST(memd_one_missing_page_does_not_lose_its_batch)
+{
+	struct test_server srv[2] = { 0 };
+	struct page_store *st = NULL;
+	struct page_run r = run_alloc(0, 512);
+	uint16_t ports[2];
+
+	CHECK_EQ(open_with_pages(srv, 2, ports, 2, "", &st, &r), 0);
+	CHECK(drop_behind_our_back(srv[1].port, 100));
+	CHECK_EQ(server_stats(&srv[1]).pages, 511);
+
+	server_stop(&srv[0]);
+	CHECK_EQ(server_start(&srv[0], ports[0], 64ull << 20), 0);
+	for (int i = 0; i < 1000 && (lost_of(st) + short_of(st) != 1 || !lost_of(st)); i++)
+		sleep_ms(10);
+	CHECK_EQ(lost_of(st), 1);
+	CHECK_EQ(short_of(st), 0);
+	CHECK_EQ(server_stats(&srv[0]).pages, 511);
+
+	/* the others are on A again: B can go */
+	server_stop(&srv[1]);
+	r.count = 100;
+	CHECK(get_holds(st, &r, 1));
+	r.first = 101;
+	r.count = 411;
+	CHECK(get_holds(st, &r, 1));
+
+	page_store_destroy(st);
 	servers_stop(srv, 2);
 	run_free(&r, 1);
 }
