@@ -35,6 +35,10 @@ thread_stacks() {
 	done
 }
 
+# wait_sock PATH: true once PATH is a socket (an API server listening),
+# false after 60 s.
+wait_sock() { for _ in $(seq 600); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
+
 # have_kvm: true if /dev/kvm can be opened read-write.
 have_kvm() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 

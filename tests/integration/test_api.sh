@@ -40,7 +40,6 @@ expect() {
 		fail "$name" "$* -> $got $(head -c 300 "$body")"
 	fi
 }
-wait_sock() { for _ in $(seq 600); do [ -S "$1" ] && return 0; sleep 0.1; done; return 1; }
 
 # --- docs/api.yaml: well-formed OpenAPI 3 and the server's very routes ------
 "$RACKVM" ctl routes > "$TEST_TMP/routes" 2>&1

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `rackvm top` over a runtime directory holding two bundled-guest VMs (one
+# with the pager and the WSS monitor), a stale socket nobody serves and a
+# file that is not a socket: --once prints the table for scripts; the
+# live screen, read from tmux, shows both VMs, re-sorts on m/c/n and
+# quits on q.
+. "$(dirname "$0")/lib.sh"
+
+rt=$TEST_TMP/rt/rackvm
+out=$TEST_TMP/top.out
+mkdir -p "$rt" && chmod 700 "$TEST_TMP/rt" "$rt"
+
+"$RACKVM" top --once --runtime-dir "$TEST_TMP/none" > "$out" 2>&1
+out=$out check top_missing_dir_is_an_empty_table bash -c "[ $? -eq 0 ] && grep -q '^0 VMs' '$out'"
+"$RACKVM" top --bogus > "$out" 2>&1
+out=$out check top_bad_option_exits_2 bash -c "[ $? -eq 2 ] && grep -q 'usage: rackvm top' '$out'"
+
+if ! have_kvm; then
+	skip top_guest_tests "no usable /dev/kvm"
+	exit 0
+fi
+if ! command -v tmux > /dev/null; then
+	skip top_guest_tests "no tmux (scripts/install-deps tests)"
+	exit 0
+fi
+
+# a stale socket (bound, nobody listening) and a file that is no socket
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$rt/ghost.sock"
+echo junk > "$rt/junk.sock"
+
+"$RACKVM" run --name alpha --api-socket "$rt/alpha.sock" --mem 256M \
+	--cmdline "compute seconds=300" < /dev/null > "$TEST_TMP/alpha.log" 2>&1 &
+pa=$!
+"$RACKVM" run --name beta --api-socket "$rt/beta.sock" --mem 128M --mem-local 48M \
+	--wss --cmdline "wsswork phases=w16,r64,m32,i phase_s=100" \
+	< /dev/null > "$TEST_TMP/beta.log" 2>&1 &
+pb=$!
+if ! wait_sock "$rt/alpha.sock" || ! wait_sock "$rt/beta.sock"; then
+	fail top_vms_started "$(tail -n 3 "$TEST_TMP/alpha.log" "$TEST_TMP/beta.log" | tr '\n' '|')"
+	kill $pa $pb 2> /dev/null
+	wait
+	exit 0
+fi
+sleep 3	# the WSS monitor's first points
+
+run_cmd 30 "$out" "$RACKVM" top --once --runtime-dir "$rt"
+check top_once_exits_0 [ "$status" -eq 0 ]
+check top_once_shows_alpha grep -Eq '^alpha +running +1 +[0-9.]+ +[0-9]+ +256M ' "$out"
+check top_once_shows_beta_with_pager_and_wss \
+	grep -Eq '^beta +running +1 .* 128M +4[0-9](\.[0-9])?M +[0-9.]+[KM]\+-[0-9.]+[KM]? +[0-9.]+M ' "$out"
+check top_once_shows_the_stale_socket grep -Eq '^ghost +- +unreachable' "$out"
+check top_once_skips_what_is_no_socket bash -c "! grep -q '^junk' '$out' && grep -q '^3 VMs' '$out'"
+
+# the live screen under tmux
+session=rackvm-top-$$
+tmux kill-session -t "$session" 2> /dev/null
+tmux new-session -d -s "$session" -x 160 -y 40 "$RACKVM top --runtime-dir '$rt' 2> '$TEST_TMP/top.err'"
+screen=$TEST_TMP/screen
+sleep 3
+tmux capture-pane -p -t "$session" > "$screen" 2>&1
+out=$screen check top_live_shows_both_vms bash -c "grep -Eq '^alpha +running .* 256M ' '$screen' && grep -Eq '^beta +running .* 128M ' '$screen' && grep -q '^ghost .*unreachable' '$screen'"
+out=$screen check top_live_refreshes_cpu bash -c "grep -Eq '^alpha +running +1 +[0-9]+\.[0-9] ' '$screen'"
+tmux send-keys -t "$session" m
+sleep 0.5
+tmux capture-pane -p -t "$session" > "$screen" 2>&1
+# by memory: alpha (256M, all resident) before beta (48M resident)
+out=$screen check top_live_sorts_by_memory bash -c "grep -q 'sorted by memory' '$screen' && [ \"\$(grep -Eo '^(alpha|beta)' '$screen' | head -n 1)\" = alpha ]"
+tmux send-keys -t "$session" c
+sleep 0.5
+tmux capture-pane -p -t "$session" > "$screen" 2>&1
+out=$screen check top_live_sorts_by_cpu grep -q 'sorted by cpu' "$screen"
+tpid=$(pgrep -f "top --runtime-dir $rt" | head -n 1)
+tmux send-keys -t "$session" q
+for _ in $(seq 30); do kill -0 "$tpid" 2> /dev/null || break; sleep 0.1; done
+check top_q_quits bash -c "[ -n '$tpid' ] && ! kill -0 '$tpid' 2> /dev/null"
+out=$TEST_TMP/top.err check top_live_no_errors bash -c "! [ -s '$TEST_TMP/top.err' ]"
+tmux kill-session -t "$session" 2> /dev/null
+
+# a VM that ends while top looks: its socket goes, its row with it
+kill $pa
+wait $pa
+run_cmd 30 "$out" "$RACKVM" top --once --runtime-dir "$rt"
+check top_ended_vm_leaves_the_table bash -c "[ $status -eq 0 ] && ! grep -q '^alpha' '$out' && grep -q '^beta' '$out'"
+kill $pb
+wait $pb
+exit 0
