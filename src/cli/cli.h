@@ -33,6 +33,8 @@ int cmd_ctl(int argc, char **argv);
 void print_ctl_usage(FILE *out);
 int cmd_top(int argc, char **argv);
 void print_top_usage(FILE *out);
+int cmd_plot(int argc, char **argv);
+void print_plot_usage(FILE *out);
 int cmd_memd(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 void print_doctor_usage(FILE *out);

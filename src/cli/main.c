@@ -14,6 +14,7 @@ static void print_usage(FILE *out)
 		"  run       boot a VM (the bundled guest runtime by default)\n"
 		"  ctl       drive a running VM through its control API\n"
 		"  top       every running VM's state, CPU and memory, live\n"
+		"  plot      a VM's WSS and memory series as an SVG chart\n"
 
 		"  memd      serve other hosts' evicted guest pages (memd --help)\n"
 		"  doctor    what this host offers rackvm; exit 2 if run cannot work\n"
@@ -25,6 +26,8 @@ static void print_usage(FILE *out)
 	print_ctl_usage(out);
 	fprintf(out, "\n");
 	print_top_usage(out);
+	fprintf(out, "\n");
+	print_plot_usage(out);
 	fprintf(out, "\n");
 	print_doctor_usage(out);
 }
@@ -43,6 +46,8 @@ int main(int argc, char **argv)
 		return cmd_ctl(argc - 1, argv + 1);
 	if (!strcmp(cmd, "top"))
 		return cmd_top(argc - 1, argv + 1);
+	if (!strcmp(cmd, "plot"))
+		return cmd_plot(argc - 1, argv + 1);
 	if (!strcmp(cmd, "memd"))
 		return cmd_memd(argc - 1, argv + 1);
 	if (!strcmp(cmd, "doctor"))
