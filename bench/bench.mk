@@ -17,11 +17,17 @@
 # Where they run: BENCH_FLAGS="--host emulated" (or direct; default auto)
 # is passed to every benchmark (see bench/lib.sh).
 BENCH_BINS := $(BUILD)/bench/pio_bare $(BUILD)/bench/farmem_floor \
-              $(BUILD)/bench/memd_flood $(BUILD)/bench/seal_cost
+              $(BUILD)/bench/memd_flood $(BUILD)/bench/seal_cost \
+              $(BUILD)/bench/api_lat
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -o $@ $<
+
+# bench/api's client of the control API: libcurl.
+$(BUILD)/bench/api_lat: bench/api_lat.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_COMMON) $(CFLAGS_RELEASE) -o $@ $< -lcurl
 
 # Two threads: the fault (or request) and the one serving it.
 $(BUILD)/bench/farmem_floor: bench/farmem_floor.c
