@@ -5,10 +5,11 @@
  * client's would):
  *
  *   api_lat ready SOCKET CMD...   starts CMD, asks GET /vm every 100 us
- *       until it answers 200; prints "ready_us=T cpu_us=C": the time
+ *       until it answers 200; prints "ready_us=T cpu_us=C vmm_cpu_us=V": the time
  *       from just before the fork, and the CPU time (user + system, all
- *       threads, from /proc/PID/task/STAR/schedstat) CMD had used by then;
- *       then kills CMD
+ *       threads, from /proc/PID/task/STAR/schedstat) CMD had used by then,
+ *       and that without its vCPU threads' (the guest runs from the
+ *       start); then kills CMD
  *   api_lat lat SOCKET PATH N     N GETs of PATH; prints
  *       "n=N p50_us=.. p99_us=.. max_us=.."
  *   api_lat poll SOCKET PATH HZ   GETs PATH HZ times a second until
@@ -66,8 +67,9 @@ static int get(CURL *h)
 	return status == 200 ? 0 : -1;
 }
 
-/* CPU time of every thread of @pid so far, in us. */
-static double cpu_us(pid_t pid)
+/* CPU time of every thread of @pid so far, in us; *@vcpu_us the part
+ * of the vCPU threads (named vcpuN), i.e. the guest's own running. */
+static double cpu_us(pid_t pid, double *vcpu_us)
 {
 	char path[64];
 	double total = 0;
@@ -78,15 +80,24 @@ static double cpu_us(pid_t pid)
 	d = opendir(path);
 	while (d && (e = readdir(d))) {
 		unsigned long long ns;
-		char p[320];
+		char p[320], comm[32] = "";
 		FILE *f;
 
 		if (e->d_name[0] == '.')
 			continue;
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+		f = fopen(p, "r");
+		if (f && !fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		if (f)
+			fclose(f);
 		snprintf(p, sizeof(p), "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
 		f = fopen(p, "r");
-		if (f && fscanf(f, "%llu", &ns) == 1)
+		if (f && fscanf(f, "%llu", &ns) == 1) {
 			total += ns / 1e3;
+			if (!strncmp(comm, "vcpu", 4))
+				*vcpu_us += ns / 1e3;
+		}
 		if (f)
 			fclose(f);
 	}
@@ -98,7 +109,7 @@ static double cpu_us(pid_t pid)
 static int ready(const char *socket, char **cmd)
 {
 	CURL *h = handle(socket, "/vm", 1000);
-	double t0 = now_us(), t;
+	double t0 = now_us(), t, total, vcpu = 0;
 	pid_t pid = fork();
 
 	if (pid == 0) {
@@ -115,7 +126,9 @@ static int ready(const char *socket, char **cmd)
 		usleep(100);
 	}
 	t = now_us() - t0;
-	printf("ready_us=%.0f cpu_us=%.0f\n", t, cpu_us(pid));
+	total = cpu_us(pid, &vcpu);
+	printf("ready_us=%.0f cpu_us=%.0f vmm_cpu_us=%.0f\n", t, total,
+	       total - vcpu);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	unlink(socket);
