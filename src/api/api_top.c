@@ -64,11 +64,21 @@ static int64_t bytes(json_t *o, const char *key)
 	       (int64_t)json_number_value(v) : -1;
 }
 
+/* A name or state goes to a terminal: anything but printable ASCII (an
+ * escape sequence in a socket's name or a VM's reply) becomes '?'. */
+static void printable(char *text)
+{
+	for (; *text; text++)
+		if (*text < 0x20 || *text > 0x7e)
+			*text = '?';
+}
+
 static void fill_vm(json_t *vm, struct top_row *row)
 {
 	const char *state = json_string_value(json_object_get(vm, "state"));
 
 	snprintf(row->state, sizeof(row->state), "%s", state ? state : "?");
+	printable(row->state);
 	row->vcpus = bytes(vm, "vcpus") > 0 ? (unsigned)bytes(vm, "vcpus") : 0;
 }
 
@@ -178,6 +188,7 @@ static bool socket_name(const char *dir, const char *entry, char *name,
 		return false;
 	memcpy(name, entry, n - 5);
 	name[n - 5] = 0;
+	printable(name);
 	return true;
 }
 

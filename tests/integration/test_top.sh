@@ -27,6 +27,8 @@ fi
 # a stale socket (bound, nobody listening) and a file that is no socket
 python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$rt/ghost.sock"
 echo junk > "$rt/junk.sock"
+# a name that would be a terminal escape sequence, shown harmless
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$rt/$(printf 'e\033[2Jx').sock"
 
 "$RACKVM" run --name alpha --api-socket "$rt/alpha.sock" --mem 256M \
 	--cmdline "compute seconds=300" < /dev/null > "$TEST_TMP/alpha.log" 2>&1 &
@@ -49,7 +51,8 @@ check top_once_shows_alpha grep -Eq '^alpha +running +1 +[0-9.]+ +[0-9]+ +256M '
 check top_once_shows_beta_with_pager_and_wss \
 	grep -Eq '^beta +running +1 .* 128M +4[0-9](\.[0-9])?M +[0-9.]+[KM]\+-[0-9.]+[KM]? +[0-9.]+M ' "$out"
 check top_once_shows_the_stale_socket grep -Eq '^ghost +- +unreachable' "$out"
-check top_once_skips_what_is_no_socket bash -c "! grep -q '^junk' '$out' && grep -q '^3 VMs' '$out'"
+check top_once_skips_what_is_no_socket bash -c "! grep -q '^junk' '$out' && grep -q '^4 VMs' '$out'"
+check top_once_escapes_names bash -c "grep -q '^e?\[2Jx ' '$out' && ! grep -q \$'\\033' '$out'"
 
 # the live screen under tmux
 session=rackvm-top-$$
