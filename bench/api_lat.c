@@ -10,6 +10,8 @@
  *       threads, from /proc/PID/task/STAR/schedstat) CMD had used by then,
  *       and that without its vCPU threads' (the guest runs from the
  *       start); then kills CMD
+ *   api_lat cpu CMD...            runs CMD to its end; prints "cpu_us=C",
+ *       its user + system time (wait4's rusage)
  *   api_lat lat SOCKET PATH N     N GETs of PATH; prints
  *       "n=N p50_us=.. p99_us=.. max_us=.."
  *   api_lat poll SOCKET PATH HZ   GETs PATH HZ times a second until
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,6 +139,25 @@ static int ready(const char *socket, char **cmd)
 	return 0;
 }
 
+static int cpu(char **cmd)
+{
+	struct rusage ru;
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (!freopen("/dev/null", "w", stdout))
+			_exit(127);
+		execvp(cmd[0], cmd);
+		_exit(127);
+	}
+	if (pid < 0 || wait4(pid, &status, 0, &ru) != pid)
+		return 1;
+	printf("cpu_us=%ld\n", (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000L +
+	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+	return 0;
+}
+
 static int by_value(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -200,11 +222,14 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (argc >= 4 && !strcmp(argv[1], "ready"))
 		return ready(argv[2], argv + 3);
+	if (argc >= 3 && !strcmp(argv[1], "cpu"))
+		return cpu(argv + 2);
 	if (argc == 5 && !strcmp(argv[1], "lat"))
 		return lat(argv[2], argv[3], atol(argv[4]));
 	if (argc == 5 && !strcmp(argv[1], "poll"))
 		return poll_at(argv[2], argv[3], atof(argv[4]));
-	fprintf(stderr, "usage: api_lat ready SOCKET CMD... | lat SOCKET PATH N |"
+	fprintf(stderr, "usage: api_lat ready SOCKET CMD... | cpu CMD... | "
+		"lat SOCKET PATH N |"
 		" poll SOCKET PATH HZ\n");
 	return 2;
 }
