@@ -53,6 +53,7 @@ import tempfile
 import time
 
 HELLO, STATS = 1, 5
+MEMD_VERSION = 3            # src/remote/memd_proto.h (the key labels still say 2)
 EMULATED = bool(os.environ.get("RACK_HOST"))
 DOWN_AFTER = 4.0            # the VMs' down_after, seconds
 NAMESPACE_TTL = 20          # memd's, longer than any outage below
@@ -128,7 +129,7 @@ def join(s, name, secret):
     """The client's HELLO for an existing namespace; False if the server
     does not know it (nothing is created)."""
     cn = os.urandom(32)
-    status, body = request(s, HELLO, 1, struct.pack("<HBB", 2, 1, len(name)) + cn + name)
+    status, body = request(s, HELLO, 1, struct.pack("<HBB", MEMD_VERSION, 1, len(name)) + cn + name)
     if status != 0:
         raise EOFError("HELLO step 1: status %d" % status)
     sid, known, sn = body[:16], body[16] & 1, body[24:56]
@@ -137,7 +138,7 @@ def join(s, name, secret):
     key = blake(b"rackvm memd 2 key" + counted(name) + counted(secret))
     v = blake(b"rackvm memd 2 verifier" + sid, key)
     proof = blake(b"rackvm memd 2 client" + sid + cn + sn + counted(name) + b"\0", v)
-    status, body = request(s, HELLO, 2, struct.pack("<HBB", 2, 2, 0) + proof)
+    status, body = request(s, HELLO, 2, struct.pack("<HBB", MEMD_VERSION, 2, 0) + proof)
     if status != 0:
         raise EOFError("HELLO step 2: status %d" % status)
     return True
