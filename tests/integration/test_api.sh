@@ -115,17 +115,18 @@ fi
 sock=$TEST_TMP/api.sock
 
 # --- the main guest: wsswork (checksummed), pager, WSS ----------------------
-# 16 phases of 2 s over a 32 MiB arena; it verifies every page at the end.
+# 16 phases of 2 s (6 s) over a 32 MiB arena; it verifies every page at the end.
 # It must outlast the requests below: in the emulated test host, where
-# each curl and python costs ~0.5 s, three times as many phases.
+# each curl and python costs ~0.5 s, phases three times as long.
 con=$TEST_TMP/main.console
 phases=w8,r8,w8,r8,w8,r8,w8,r8,w8,r8,w8,r8,w8,r8,w8,r8
+phase_s=2
 if in_test_host; then
-	phases=$phases,$phases,$phases
+	phase_s=6
 fi
 "$RACKVM" run --api-socket "$sock" --name main --mem 128M --mem-local 96M \
 	--wss=500ms --console "$con" \
-	--cmdline "wsswork phases=$phases phase_s=2 arena=32" \
+	--cmdline "wsswork phases=$phases phase_s=$phase_s arena=32" \
 	< /dev/null > "$out" 2>&1 &
 pid=$!
 out=$con
