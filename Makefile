@@ -25,7 +25,7 @@ LDLIBS  := -lpthread -lm -lmemcached -lxxhash -ljansson -lsodium \
 
 LIB_SRCS := $(wildcard src/util/*.c src/vm/*.c src/boot/*.c src/devices/*.c \
                       src/virtio/*.c src/api/*.c src/memory/*.c \
-                      src/remote/*.c src/machine/*.c)
+                      src/remote/*.c src/machine/*.c src/host/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
