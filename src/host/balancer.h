@@ -116,6 +116,7 @@ struct balancer_vm {
 	/* the decision (balancer_decide) */
 	struct {
 		uint64_t active;	/* what the policy took as active */
+		const char *active_from;	/* static text: how */
 		uint64_t target;	/* resident bytes it may keep */
 		bool use_balloon, use_paging;
 		uint64_t balloon_target, mem_local;	/* to set */
