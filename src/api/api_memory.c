@@ -90,7 +90,7 @@ static json_t *memory_object(struct machine *m)
 
 	if (b)
 		virtio_balloon_get_info(b, &bi);
-	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
 		"size", (json_int_t)machine_config(m)->mem_size,
 		"resident", bytes_or_null(pager, ps.resident),
 		"remote", bytes_or_null(pager, ps.remote),
@@ -101,7 +101,8 @@ static json_t *memory_object(struct machine *m)
 		"balloon_actual", b ? json_integer((json_int_t)bi.actual_pages *
 						   VIRTIO_BALLOON_PAGE_SIZE) : json_null(),
 		"wss", latest_wss(m),
-		"balloon", b ? balloon_object(b, &bi) : json_null());
+		"balloon", b ? balloon_object(b, &bi) : json_null(),
+		"host_resident", (json_int_t)machine_host_resident(m));
 }
 
 API_HANDLER(api_get_vm_memory)

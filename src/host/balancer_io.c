@@ -71,6 +71,9 @@ static int read_memory(struct balancer_input *in, json_t *o,
 	ram = (uint64_t)json_integer_value(size);
 	in->ram = ram;
 	ret = size_field(o, "resident", ram, &have_resident, &in->resident, err);
+	if (!ret && !have_resident)
+		ret = size_field(o, "host_resident", ram, &have_resident,
+				 &in->resident, err);
 	if (!ret)
 		ret = size_field(o, "remote", UINT64_MAX, NULL, &in->remote, err);
 	if (!ret)
@@ -98,8 +101,8 @@ static int read_memory(struct balancer_input *in, json_t *o,
 			return ret;
 		in->wss_valid = have_est && have_err;
 	}
-	/* Without a pager the VM does not count its resident pages: what
-	 * the balloon left it is the most it can hold. */
+	/* A VM from before host_resident: what the balloon left it is the
+	 * most it can hold. */
 	if (!have_resident)
 		in->resident = ram - in->balloon_actual;
 	return 0;

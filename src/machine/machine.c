@@ -310,6 +310,11 @@ int machine_pager_stats(struct machine *m, struct pager_stats *out)
 	return 0;
 }
 
+uint64_t machine_host_resident(struct machine *m)
+{
+	return guest_mem_host_bytes(&m->vm.mem);
+}
+
 void machine_store_describe(struct machine *m, char *buf, size_t len)
 {
 	if (!len)

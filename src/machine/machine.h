@@ -128,6 +128,8 @@ int machine_device_stats(struct machine *m, unsigned i,
 			 struct virtio_mmio_stats *out);
 /* -ENOENT without a pager. */
 int machine_pager_stats(struct machine *m, struct pager_stats *out);
+/* Bytes of guest RAM in host memory now (guest_mem_host_bytes). */
+uint64_t machine_host_resident(struct machine *m);
 /* The page store's description ("memd:h:p (2 replicas)"), "" without. */
 void machine_store_describe(struct machine *m, char *buf, size_t len);
 /* NULL when the config has none. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <linux/memfd.h>
 #include <unistd.h>
@@ -132,4 +133,13 @@ uint64_t guest_mem_top(const struct guest_mem *m)
 uint64_t guest_mem_low_top(const struct guest_mem *m)
 {
 	return m->regions[0].size;
+}
+
+uint64_t guest_mem_host_bytes(const struct guest_mem *m)
+{
+	struct stat st;
+
+	if (fstat(m->memfd, &st))
+		return 0;
+	return (uint64_t)st.st_blocks * 512;
 }

@@ -64,5 +64,9 @@ int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst,
 uint64_t guest_mem_top(const struct guest_mem *m);
 /* End of RAM below the MMIO hole. */
 uint64_t guest_mem_low_top(const struct guest_mem *m);
+/* Bytes of RAM the host holds now: the memfd's allocated blocks (pages
+ * never touched, punched out by the balloon or evicted by the pager do
+ * not count).  0 if the memfd cannot be read. */
+uint64_t guest_mem_host_bytes(const struct guest_mem *m);
 
 #endif

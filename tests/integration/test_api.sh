@@ -136,7 +136,7 @@ expect api_get_vm 200 '"name":"main".*"state":"running"' GET /vm
 expect api_get_vm_has_boot_config 200 '"config":\{.*"mem":134217728' GET /vm
 expect api_get_vcpus 200 '"vcpus":\[\{"id":0,"state":"running","cpu_seconds":[0-9.e-]+,"exits_total":[1-9]' GET /vm/vcpus
 expect api_get_devices 200 '"devices":\[\]' GET /vm/devices
-expect api_get_memory 200 '"size":134217728,"resident":[1-9][0-9]*,.*"mem_local":100663296' GET /vm/memory
+expect api_get_memory 200 '"size":134217728,"resident":[1-9][0-9]*,.*"mem_local":100663296,.*"host_resident":[1-9][0-9]*' GET /vm/memory
 expect api_get_pager 200 '"limit_pages":24576,.*"fault_latency":\{"p50_us"' GET /vm/memory/pager
 
 # pause: the guest sees a gap of the pause's length in its clock
