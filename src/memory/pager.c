@@ -368,6 +368,12 @@ void pager_get_stats(struct pager *p, struct pager_stats *st)
 		.unreachable = get(&p->c.unreachable),
 		.discarded = get(&p->c.discarded),
 		.fault_us_sum = get(&p->c.fault_us_sum),
+		.room_wait_us = get(&p->c.room_wait_ns) / 1000,
+		.get_us = get(&p->c.get_ns) / 1000,
+		.put_us = get(&p->c.put_ns) / 1000,
+		.evict_us = get(&p->c.evict_ns) / 1000,
+		.stall_us = get(&p->c.stall_ns) / 1000,
+		.paused_batches = get(&p->c.paused_batches),
 	};
 	for (unsigned b = 0; b < PAGER_HIST_BUCKETS; b++) {
 		st->fault_hist[b] = get(&p->c.hist[b]);

@@ -229,6 +229,13 @@ struct pager_stats {
 	uint64_t store_lost;	/* the store's pages with no copy left */
 	uint64_t fault_hist[PAGER_HIST_BUCKETS];	/* fault latency */
 	uint64_t fault_us_sum;	/* the latencies of all faults, added up */
+	/* Where the time goes, in us added up over the VM's life: */
+	uint64_t room_wait_us;	/* faults waiting for the evictor to make room */
+	uint64_t get_us;	/* store gets (faults and prefetch) */
+	uint64_t put_us;	/* store puts (the evictor) */
+	uint64_t evict_us;	/* the evictor's batches, puts included */
+	uint64_t stall_us;	/* vCPUs paused by the evictor */
+	uint64_t paused_batches;	/* eviction batches run with vCPUs paused */
 	uint64_t fault_p50_us, fault_p90_us, fault_p99_us;
 	unsigned prefetch_window;
 };

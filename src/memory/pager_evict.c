@@ -163,13 +163,15 @@ static void evict_down(struct pager *p)
 
 	pager_refresh_cold(p);
 	while (!stopping(p)) {
-		uint64_t r = get(&p->resident);
+		uint64_t r = get(&p->resident), t0;
 		unsigned got;
 
 		if (r <= low)
 			break;
+		t0 = monotonic_ns();
 		got = evict_batch(p, r - low < p->cfg.batch ?
 				     (unsigned)(r - low) : p->cfg.batch);
+		add(&p->c.evict_ns, monotonic_ns() - t0);
 		pager_room_made(p);
 		if (got)
 			continue;

@@ -108,6 +108,9 @@ struct pager_counters {			/* all atomic */
 	uint64_t unreachable, discarded;
 	uint64_t hist[PAGER_HIST_BUCKETS];
 	uint64_t fault_us_sum;	/* the faults' latencies added up */
+	/* where the time goes, in ns added up (pager_stats says what) */
+	uint64_t room_wait_ns, get_ns, put_ns, evict_ns, stall_ns;
+	uint64_t paused_batches;
 };
 
 struct pager {

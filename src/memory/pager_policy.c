@@ -73,6 +73,8 @@ bool pager_try_reserve(struct pager *p, uint64_t n)
  */
 void pager_reserve_for_fault(struct pager *p)
 {
+	uint64_t t0 = 0;
+
 	while (!pager_try_reserve(p, 1)) {
 		struct timespec until = monotonic_deadline(ROOM_WAIT_NS);
 
@@ -81,11 +83,15 @@ void pager_reserve_for_fault(struct pager *p)
 			add(&p->resident, 1);
 			break;
 		}
+		if (!t0)
+			t0 = monotonic_ns();
 		pthread_mutex_lock(&p->lock);
 		pthread_cond_signal(&p->work);
 		pthread_cond_timedwait(&p->room, &p->lock, &until);
 		pthread_mutex_unlock(&p->lock);
 	}
+	if (t0)
+		add(&p->c.room_wait_ns, monotonic_ns() - t0);
 	if (pager_at_limit(p))
 		pager_wake_evictor(p);
 }
