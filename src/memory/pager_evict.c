@@ -158,8 +158,7 @@ static unsigned evict_batch(struct pager *p, unsigned want)
 /* Down to the low watermark, a batch at a time. */
 static void evict_down(struct pager *p)
 {
-	uint64_t limit = get(&p->limit);
-	uint64_t low = limit * p->cfg.low_pct / 100;
+	uint64_t low = get(&p->limit) - pager_headroom(p);
 
 	pager_refresh_cold(p);
 	while (!stopping(p)) {

@@ -32,6 +32,8 @@
  *     it is the mutex of the work, room and stop conditions;
  *   - prefetch_lock: window, last[], nlast;
  *   - monitor_lock: monitor;
+ *   - scan_lock: scan (the detector: fed by fault threads and the
+ *     monitor's touches, asked by fault threads and the evictor);
  *   - the evictor thread's alone: cold..cold_off, hand, the batch arrays
  *     (buf, cand, tags, zero, put, committed, runs) and put_delay_ns;
  *   - gen[page]: written by the evictor only while it holds the page
@@ -61,6 +63,7 @@
 #include <time.h>
 
 #include "memory/pager.h"
+#include "memory/scan_detect.h"
 #include "remote/page_store.h"
 #include "util/clock.h"
 
@@ -150,10 +153,14 @@ struct pager {
 	pthread_mutex_t monitor_lock;
 	struct wss_monitor *monitor;
 
+	pthread_mutex_t scan_lock;	/* scan */
+	struct scan_detect scan;
+
 	/* the evictor's own */
 	struct wss_cold_region *cold;	/* region order, coldest first */
 	uint64_t ncold, cold_pos, cold_off;
 	uint64_t hand;			/* CLOCK */
+	struct scan_victims vict[SCAN_STREAMS];	/* scans' pages first */
 	uint8_t *buf;			/* batch pages */
 	uint64_t *cand;
 	uint8_t *tags;			/* batch * PAGE_TAG_SIZE */
@@ -225,6 +232,7 @@ void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
 /* --- pager_policy.c: budget, victims, prefetch window --------------------- */
 
 bool pager_at_limit(struct pager *p);
+uint64_t pager_headroom(struct pager *p);
 void pager_wake_evictor(struct pager *p);
 bool pager_try_reserve(struct pager *p, uint64_t n);
 void pager_reserve_for_fault(struct pager *p);
