@@ -100,15 +100,19 @@ void pager_reserve_for_fault(struct pager *p)
 			add(&p->resident, 1);
 			break;
 		}
-		if (!t0)
+		if (!t0) {
 			t0 = monotonic_ns();
+			__atomic_fetch_add(&p->room_waiters, 1, __ATOMIC_RELAXED);
+		}
 		pthread_mutex_lock(&p->lock);
 		pthread_cond_signal(&p->work);
 		pthread_cond_timedwait(&p->room, &p->lock, &until);
 		pthread_mutex_unlock(&p->lock);
 	}
-	if (t0)
+	if (t0) {
+		__atomic_fetch_sub(&p->room_waiters, 1, __ATOMIC_RELAXED);
 		add(&p->c.room_wait_ns, monotonic_ns() - t0);
+	}
 	if (pager_at_limit(p))
 		pager_wake_evictor(p);
 }
