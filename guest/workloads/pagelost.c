@@ -14,7 +14,10 @@
  *   pages=N        buffer pages (default 32, at most 64); the test
  *                  corrupts them all
  *   churn=M        MiB written after the buffer to push it out (default
- *                  48; several times --mem-local)
+ *                  48; several times --mem-local), page by page in a
+ *                  scattered order: a sequential churn is a scan, which
+ *                  the pager's scan resistance keeps from pushing the
+ *                  other pages out (memory/scan_detect.h)
  *   wait_ms=T      the wait for the test (default 4000)
  * The buffer holds 0xa5 bytes: on the disk, nothing else may appear.
  *
@@ -57,13 +60,20 @@ static uint8_t *find_room(uint64_t bytes)
 			  (unsigned long long)bytes);
 }
 
+/* Every page once, in the order of a prime stride (a permutation of
+ * fewer than CHURN_STRIDE pages), far beyond any scan's. */
+#define CHURN_STRIDE 1000003ull
+
 static void churn(uint8_t *from, uint64_t bytes)
 {
-	uint64_t *w = (uint64_t *)from;
-	uint64_t i;
+	uint64_t n = bytes / PAGE_SIZE, i, k;
 
-	for (i = 0; i < bytes / 8; i++)
-		w[i] = CHURN_FILL * 0x0101010101010101ull ^ i;
+	for (i = 0; i < n; i++) {
+		uint64_t *w = (uint64_t *)(from + (i * CHURN_STRIDE % n) * PAGE_SIZE);
+
+		for (k = 0; k < PAGE_SIZE / 8; k++)
+			w[k] = CHURN_FILL * 0x0101010101010101ull ^ k;
+	}
 }
 
 static void wait_ms(uint64_t ms)

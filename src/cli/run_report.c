@@ -103,7 +103,9 @@ static void print_pager_stats(const struct pager_stats *st)
 	fprintf(stderr, "pager: resident=%llu remote=%llu zero=%llu faults=%llu "
 		"fetches=%llu fetched_pages=%llu prefetch_hit=%.2f evictions=%llu "
 		"bytes_in=%llu bytes_out=%llu fault_p50_us=%llu fault_p90_us=%llu "
-		"fault_p99_us=%llu discarded=%llu under_replicated=%llu\n",
+		"fault_p99_us=%llu discarded=%llu under_replicated=%llu "
+		"fault_us=%llu room_wait_us=%llu get_us=%llu put_us=%llu "
+		"evict_us=%llu stall_us=%llu paused_batches=%llu\n",
 		(unsigned long long)st->resident, (unsigned long long)st->remote,
 		(unsigned long long)st->zero, (unsigned long long)st->faults,
 		(unsigned long long)st->fetches,
@@ -114,7 +116,13 @@ static void print_pager_stats(const struct pager_stats *st)
 		(unsigned long long)st->fault_p90_us,
 		(unsigned long long)st->fault_p99_us,
 		(unsigned long long)st->discarded,
-		(unsigned long long)st->under_replicated);
+		(unsigned long long)st->under_replicated,
+		(unsigned long long)st->fault_us_sum,
+		(unsigned long long)st->room_wait_us,
+		(unsigned long long)st->get_us, (unsigned long long)st->put_us,
+		(unsigned long long)st->evict_us,
+		(unsigned long long)st->stall_us,
+		(unsigned long long)st->paused_batches);
 }
 
 static void print_exit_stats(struct machine *m)

@@ -147,6 +147,7 @@ static void init_locks(struct pager *p)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->prefetch_lock, NULL);
 	pthread_mutex_init(&p->monitor_lock, NULL);
+	pthread_mutex_init(&p->scan_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->work, &ca);
@@ -177,6 +178,7 @@ int pager_create(const struct guest_mem *mem, struct uffd_ram *uffd,
 	p->vm = cfg->vm;
 	p->cfg = *cfg;
 	p->npages = mem->size / PAGE_SIZE;
+	scan_detect_init(&p->scan, p->npages);
 	p->limit = cfg->local_pages;
 	p->window = cfg->max_prefetch < WINDOW_START ? cfg->max_prefetch :
 		    WINDOW_START;
@@ -269,6 +271,7 @@ void pager_destroy(void *obj)
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->prefetch_lock);
 	pthread_mutex_destroy(&p->monitor_lock);
+	pthread_mutex_destroy(&p->scan_lock);
 	free(p->state);
 	free(p->flags);
 	free(p->cold);
@@ -300,6 +303,7 @@ void pager_note_pages(void *obj, const uint64_t *written,
 {
 	struct pager *p = obj;
 
+	pthread_mutex_lock(&p->scan_lock);
 	for (uint64_t w = 0; w < bitmap_words(p->npages); w++) {
 		uint64_t bits = (written ? written[w] : 0) |
 				(touched ? touched[w] : 0);
@@ -308,10 +312,14 @@ void pager_note_pages(void *obj, const uint64_t *written,
 			uint64_t page = w * 64 + (uint64_t)__builtin_ctzll(bits);
 
 			bits &= bits - 1;
-			if (page < p->npages)
-				set_flag(p, page, PF_REF);
+			if (page >= p->npages)
+				continue;
+			set_flag(p, page, PF_REF);
+			if (touched && (touched[w] >> (page % 64) & 1))
+				scan_detect_touched(&p->scan, page);
 		}
 	}
+	pthread_mutex_unlock(&p->scan_lock);
 }
 
 void pager_set_limit(struct pager *p, uint64_t local_pages)
@@ -368,6 +376,12 @@ void pager_get_stats(struct pager *p, struct pager_stats *st)
 		.unreachable = get(&p->c.unreachable),
 		.discarded = get(&p->c.discarded),
 		.fault_us_sum = get(&p->c.fault_us_sum),
+		.room_wait_us = get(&p->c.room_wait_ns) / 1000,
+		.get_us = get(&p->c.get_ns) / 1000,
+		.put_us = get(&p->c.put_ns) / 1000,
+		.evict_us = get(&p->c.evict_ns) / 1000,
+		.stall_us = get(&p->c.stall_ns) / 1000,
+		.paused_batches = get(&p->c.paused_batches),
 	};
 	for (unsigned b = 0; b < PAGER_HIST_BUCKETS; b++) {
 		st->fault_hist[b] = get(&p->c.hist[b]);

@@ -4,8 +4,11 @@
  * (--mem-local) and the others in a page store (remote/page_store.h).
  *
  * Resident means present in guest RAM's memfd.  A background evictor
- * keeps the count at or below the limit: once it reaches it, it evicts
- * down to the low watermark (95%) in batches (256 pages): write-protect, copy
+ * keeps the count at or below the limit: once it comes within half the
+ * headroom of it, it evicts down to the headroom (the low watermark's
+ * 5%, or three prefetch windows if more, at most a quarter) in batches
+ * (256 pages), each revoked with the vCPUs paused or running, whichever
+ * cost less lately for its number of runs: write-protect, copy
  * out, put to the store under the page's next generation (sealed by the
  * store, page_store.h; all-zero pages are not sent, only remembered as
  * ZERO), then punch the pages out of the memfd, which frees
@@ -18,7 +21,11 @@
  * would take the resident count beyond the limit waits for the evictor
  * first, so the limit holds (a limit of all of RAM never evicts).
  *
- * Victims: the coldest 2 MiB regions of the working-set monitor when one
+ * Victims: first the pages behind a sequential or cyclic scan that the
+ * fault stream shows (memory/scan_detect.h), nearest first: on a loop
+ * larger than the limit those are needed last (MRU), which keeps a
+ * stable part of the loop resident; then the coldest 2 MiB regions of
+ * the working-set monitor when one
  * runs (wss_monitor_coldest()), then pages within them; else a CLOCK of
  * the pager's own over all pages.  Either way a page referenced since
  * the hand last passed it (a fault on it, the monitor saw it written or
@@ -70,6 +77,10 @@
  * the memfd with pread(), never through the mapping: the pager's threads
  * must not fault on guest RAM.
  *
+ * Prefetch along a detected scan follows its direction and stride, a
+ * full window, and once the fault is served the same thread reads the
+ * next window ahead, all but its first page (the marker), whose fault
+ * reads the window after: the scan finds its pages in place.  Else:
  * Prefetch: serving a fault also takes the next pages that are not in
  * the memfd (REMOTE ones in the same store request, runs of adjacent
  * pages merged; HOLE and ZERO ones allocated zeroed), in a window that
@@ -229,6 +240,13 @@ struct pager_stats {
 	uint64_t store_lost;	/* the store's pages with no copy left */
 	uint64_t fault_hist[PAGER_HIST_BUCKETS];	/* fault latency */
 	uint64_t fault_us_sum;	/* the latencies of all faults, added up */
+	/* Where the time goes, in us added up over the VM's life: */
+	uint64_t room_wait_us;	/* faults waiting for the evictor to make room */
+	uint64_t get_us;	/* store gets (faults and prefetch) */
+	uint64_t put_us;	/* store puts (the evictor) */
+	uint64_t evict_us;	/* the evictor's batches, puts included */
+	uint64_t stall_us;	/* vCPUs paused by the evictor */
+	uint64_t paused_batches;	/* eviction batches run with vCPUs paused */
 	uint64_t fault_p50_us, fault_p90_us, fault_p99_us;
 	unsigned prefetch_window;
 };

@@ -75,12 +75,9 @@ static bool all_zero(const uint8_t *page)
 	return true;
 }
 
-/* Write-protect, then copy out: a write after the protection faults
- * and cancels; one before it is in the copy.  Returns pages kept. */
-static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
+/* Write-protect every run: a write after this faults and cancels. */
+static void protect(struct pager *p, unsigned n, uint8_t *alive)
 {
-	unsigned kept = 0;
-
 	for (unsigned i = 0; i < n; i++) {
 		alive[i] = 1;
 		/* no generation left for another put: it stays (page_seal.h) */
@@ -93,9 +90,25 @@ static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
 			continue;
 		}
 		j = pager_run_end(p, i, n, alive);
-		if (uffd_ram_protect(p->uffd, p->cand[i], j - i, true) ||
-		    pread_full(p->mem->memfd, p->buf + i * PAGE_SIZE,
-			     (uint64_t)(j - i) * PAGE_SIZE, p->cand[i] * PAGE_SIZE))
+		if (uffd_ram_protect(p->uffd, p->cand[i], j - i, true))
+			keep_resident(p, i, j, PS_EVICTING, alive);
+	}
+}
+
+/* Then copy out: a write before the protection is in the copy.
+ * Returns the pages kept. */
+static unsigned copy_out(struct pager *p, unsigned n, uint8_t *alive)
+{
+	unsigned kept = 0;
+
+	for (unsigned i = 0, j; i < n; i = j) {
+		if (!alive[i]) {
+			j = i + 1;
+			continue;
+		}
+		j = pager_run_end(p, i, n, alive);
+		if (pread_full(p->mem->memfd, p->buf + i * PAGE_SIZE,
+			       (uint64_t)(j - i) * PAGE_SIZE, p->cand[i] * PAGE_SIZE))
 			keep_resident(p, i, j, PS_EVICTING, alive);
 	}
 	for (unsigned i = 0; i < n; i++) {
@@ -107,19 +120,9 @@ static unsigned protect_and_copy(struct pager *p, unsigned n, uint8_t *alive)
 	return kept;
 }
 
-/* One batch of at most @want pages; returns the pages evicted. */
-static unsigned evict_batch(struct pager *p, unsigned want)
+/* Punches the pages still EVICTING after the put (-> PUNCHING). */
+static void punch(struct pager *p, unsigned n, uint8_t *alive)
 {
-	uint8_t *alive = p->committed;
-	unsigned n = pager_choose_victims(p, want), evicted = 0, zeros = 0;
-
-	if (!n || !protect_and_copy(p, n, alive))
-		return 0;
-	if (pager_put_batch(p, n, alive)) {
-		keep_resident(p, 0, n, PS_EVICTING, alive);
-		return 0;
-	}
-	/* commit: only pages still EVICTING (no write since protected) */
 	for (unsigned i = 0; i < n; i++) {
 		bool moved = alive[i] &&
 			     move_state(p, p->cand[i], PS_EVICTING, PS_PUNCHING);
@@ -139,6 +142,49 @@ static unsigned evict_batch(struct pager *p, unsigned want)
 			keep_resident(p, i, j, PS_PUNCHING, alive);
 		}
 	}
+}
+
+static unsigned count_runs(struct pager *p, unsigned n)
+{
+	unsigned runs = 0;
+
+	for (unsigned i = 0; i < n; i = pager_run_end(p, i, n, NULL))
+		runs++;
+	return runs;
+}
+
+/* One batch of at most @want pages; returns the pages evicted.  The
+ * protections and the punches (the invalidations) run with the vCPUs
+ * paused or not, whichever was cheaper lately for this many runs; the
+ * copy and the put never hold them paused. */
+static unsigned evict_batch(struct pager *p, unsigned want)
+{
+	uint8_t *alive = p->committed;
+	unsigned n = pager_choose_victims(p, want), evicted = 0, zeros = 0;
+	unsigned runs;
+	bool paused, way;
+	uint64_t t0, ns;
+
+	if (!n)
+		return 0;
+	runs = count_runs(p, n);
+	way = pager_evict_choose_paused(p, runs);
+	t0 = monotonic_ns();
+	paused = way && pager_evict_pause(p);
+	protect(p, n, alive);
+	pager_evict_resume(p, paused);
+	ns = monotonic_ns() - t0;
+	if (!copy_out(p, n, alive))
+		return 0;
+	if (pager_put_batch(p, n, alive)) {
+		keep_resident(p, 0, n, PS_EVICTING, alive);
+		return 0;
+	}
+	t0 = monotonic_ns();
+	paused = paused && pager_evict_pause(p);
+	punch(p, n, alive);
+	pager_evict_resume(p, paused);
+	pager_evict_cost_note(p, runs, paused, ns + monotonic_ns() - t0);
 	for (unsigned i = 0; i < n; i++) {
 		if (!alive[i])
 			continue;
@@ -158,18 +204,19 @@ static unsigned evict_batch(struct pager *p, unsigned want)
 /* Down to the low watermark, a batch at a time. */
 static void evict_down(struct pager *p)
 {
-	uint64_t limit = get(&p->limit);
-	uint64_t low = limit * p->cfg.low_pct / 100;
+	uint64_t low = get(&p->limit) - pager_headroom(p);
 
 	pager_refresh_cold(p);
 	while (!stopping(p)) {
-		uint64_t r = get(&p->resident);
+		uint64_t r = get(&p->resident), t0;
 		unsigned got;
 
 		if (r <= low)
 			break;
+		t0 = monotonic_ns();
 		got = evict_batch(p, r - low < p->cfg.batch ?
 				     (unsigned)(r - low) : p->cfg.batch);
+		add(&p->c.evict_ns, monotonic_ns() - t0);
 		pager_room_made(p);
 		if (got)
 			continue;

@@ -206,14 +206,23 @@ static void install_window(struct pager *p, struct fetch *f)
 	pthread_mutex_unlock(&p->prefetch_lock);
 }
 
-/* The next pages after @page that are not in the memfd, as far as the
- * budget allows without waiting. */
-static void claim_window(struct pager *p, struct fetch *f, uint64_t page,
-			 unsigned w)
+/* The next pages from @page along @step that are not in the memfd, as
+ * far as the budget allows without waiting, into @f ascending (runs of
+ * adjacent pages travel together either way).  Returns the last page
+ * considered (@page if none). */
+static uint64_t claim_window(struct pager *p, struct fetch *f, uint64_t page,
+			     unsigned w, int64_t step)
 {
-	for (uint64_t q = page + 1; q <= page + w && q < p->npages; q++) {
-		uint8_t s = load_state(p, q);
+	uint64_t q = page, last = page;
 
+	for (unsigned i = 0; i < w; i++) {
+		uint8_t s;
+
+		q += (uint64_t)step;
+		if (q >= p->npages)	/* past either end (wraps if below 0) */
+			break;
+		last = q;
+		s = load_state(p, q);
 		if (s != PS_REMOTE && s != PS_HOLE && s != PS_ZERO)
 			continue;
 		if (!pager_try_reserve(p, 1))
@@ -224,6 +233,78 @@ static void claim_window(struct pager *p, struct fetch *f, uint64_t page,
 		}
 		fetch_add(f, q, s);
 	}
+	if (step < 0) {
+		for (unsigned i = 1, j = f->n - 1; i < j; i++, j--) {
+			uint64_t pg = f->pages[i];
+			uint8_t fr = f->from[i];
+
+			f->pages[i] = f->pages[j];
+			f->from[i] = f->from[j];
+			f->pages[j] = pg;
+			f->from[j] = fr;
+		}
+	}
+	return last;
+}
+
+/* A fault's place in a detected scan, if any. */
+struct scan_pos {
+	int stream;		/* -1: none */
+	int64_t step;		/* the scan's direction and stride */
+	uint64_t last;		/* the last page the window considered */
+};
+
+/* Where this fault's prefetch goes: along a detected scan (its
+ * direction and stride, the whole window), else forward with the
+ * adaptive window.  Tells the detector what it covered. */
+static void claim_for_fault(struct pager *p, struct fetch *f, uint64_t page,
+			    struct scan_pos *pos)
+{
+	struct scan_info info;
+	unsigned w;
+
+	pthread_mutex_lock(&p->scan_lock);
+	pos->stream = scan_detect_fault(&p->scan, page, &info);
+	pthread_mutex_unlock(&p->scan_lock);
+	pos->step = info.step;
+	w = info.step ? p->cfg.max_prefetch : pager_window_now(p);
+	pos->last = claim_window(p, f, page, w, info.step ? info.step : 1);
+	pthread_mutex_lock(&p->scan_lock);
+	scan_detect_fetched(&p->scan, pos->stream, page, pos->last);
+	pthread_mutex_unlock(&p->scan_lock);
+}
+
+/*
+ * A scan's next window, read once its fault is served, while the guest
+ * reads the window just brought: the guest then finds it in place.  Its
+ * first page (the marker) is left out, so that the guest's arrival
+ * there is a fault, a one-page one, that reads the window after it: the
+ * scan's reads stay a window ahead of it.  Best effort: trouble with the
+ * store gives the pages back, to be faulted in when needed.
+ */
+static void read_ahead(struct pager *p, struct fetch *f,
+		       const struct scan_pos *pos)
+{
+	struct errmsg err = { "" };
+	uint64_t marker = pos->last + (uint64_t)pos->step, last;
+
+	if (!pos->step || marker >= p->npages || stopping(p))
+		return;
+	f->n = 1;	/* slot 0: the marker, not fetched */
+	f->pages[0] = marker;
+	f->from[0] = PS_LOCAL;
+	f->ok[0] = false;
+	last = claim_window(p, f, marker, p->cfg.max_prefetch, pos->step);
+	if (f->n == 1)
+		return;
+	if (pager_get_remote(p, f, &err)) {
+		release_window(p, f);
+		return;
+	}
+	install_window(p, f);
+	pthread_mutex_lock(&p->scan_lock);
+	scan_detect_fetched(&p->scan, pos->stream, marker, last);
+	pthread_mutex_unlock(&p->scan_lock);
 }
 
 /* The faulting page first, mapped (UFFDIO_COPY wakes every waiter). */
@@ -253,6 +334,7 @@ static void record_latency(struct pager *p, uint64_t t0)
 static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 {
 	struct errmsg err = { "" };
+	struct scan_pos pos;
 	struct fetch *f;
 	int ret;
 
@@ -264,7 +346,7 @@ static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 	}
 	f->n = 0;
 	fetch_add(f, page, from);
-	claim_window(p, f, page, pager_window_now(p));
+	claim_for_fault(p, f, page, &pos);
 	ret = pager_get_remote(p, f, &err);
 	if (ret && f->n > 1) {
 		release_window(p, f);
@@ -290,6 +372,7 @@ static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 		account_filled(p, from);
 		install_window(p, f);
 		record_latency(p, t0);
+		read_ahead(p, f, &pos);
 	}
 	fetch_put(p, f);
 }

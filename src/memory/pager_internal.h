@@ -17,6 +17,7 @@
  *                   fault threads, and the sampler's thread through
  *                   uffd_ram_map_back()
  *   pager_evict.c   the evictor thread: protect, copy out, put, punch
+ *   pager_evict_cost.c  whether a batch revokes with the vCPUs paused
  *   pager_store.c   batches to and from the page store: runs of adjacent
  *                   pages, the retry while no copy is reachable
  *   pager_discard.c pages the guest gave back: claimed, punched, dropped
@@ -32,6 +33,8 @@
  *     it is the mutex of the work, room and stop conditions;
  *   - prefetch_lock: window, last[], nlast;
  *   - monitor_lock: monitor;
+ *   - scan_lock: scan (the detector: fed by fault threads and the
+ *     monitor's touches, asked by fault threads and the evictor);
  *   - the evictor thread's alone: cold..cold_off, hand, the batch arrays
  *     (buf, cand, tags, zero, put, committed, runs) and put_delay_ns;
  *   - gen[page]: written by the evictor only while it holds the page
@@ -61,6 +64,7 @@
 #include <time.h>
 
 #include "memory/pager.h"
+#include "memory/scan_detect.h"
 #include "remote/page_store.h"
 #include "util/clock.h"
 
@@ -101,6 +105,13 @@ struct fetch {
 	uint8_t *data;			/* (1 + PAGER_MAX_PREFETCH) pages */
 };
 
+/* What revoking a batch's pages cost lately, by way (pager_evict_cost.c). */
+struct evict_cost {
+	uint64_t batches;
+	uint64_t paused_ns, running_ns;	/* moving averages, 0: none yet */
+};
+#define EVICT_COST_CLASSES 4
+
 struct pager_counters {			/* all atomic */
 	uint64_t remote, zero, failed;
 	uint64_t faults, fetches, fetched_pages, prefetched, prefetch_hits;
@@ -108,6 +119,9 @@ struct pager_counters {			/* all atomic */
 	uint64_t unreachable, discarded;
 	uint64_t hist[PAGER_HIST_BUCKETS];
 	uint64_t fault_us_sum;	/* the faults' latencies added up */
+	/* where the time goes, in ns added up (pager_stats says what) */
+	uint64_t room_wait_ns, get_ns, put_ns, evict_ns, stall_ns;
+	uint64_t paused_batches;
 };
 
 struct pager {
@@ -138,6 +152,7 @@ struct pager {
 	struct fetch *pool[FETCH_POOL];
 	unsigned npool;
 	unsigned unreachable_waiters;
+	unsigned room_waiters;		/* atomic: faults waiting for room */
 
 	pthread_mutex_t prefetch_lock;	/* the window and the last prefetch */
 	unsigned window;
@@ -147,10 +162,15 @@ struct pager {
 	pthread_mutex_t monitor_lock;
 	struct wss_monitor *monitor;
 
+	pthread_mutex_t scan_lock;	/* scan */
+	struct scan_detect scan;
+
 	/* the evictor's own */
 	struct wss_cold_region *cold;	/* region order, coldest first */
 	uint64_t ncold, cold_pos, cold_off;
 	uint64_t hand;			/* CLOCK */
+	struct scan_victims vict[SCAN_STREAMS];	/* scans' pages first */
+	struct evict_cost cost[EVICT_COST_CLASSES];
 	uint8_t *buf;			/* batch pages */
 	uint64_t *cand;
 	uint8_t *tags;			/* batch * PAGE_TAG_SIZE */
@@ -222,6 +242,7 @@ void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
 /* --- pager_policy.c: budget, victims, prefetch window --------------------- */
 
 bool pager_at_limit(struct pager *p);
+uint64_t pager_headroom(struct pager *p);
 void pager_wake_evictor(struct pager *p);
 bool pager_try_reserve(struct pager *p, uint64_t n);
 void pager_reserve_for_fault(struct pager *p);
@@ -243,6 +264,15 @@ void *pager_evictor_thread(void *arg);
 int pager_punch(struct pager *p, uint64_t page, uint64_t count);
 unsigned pager_run_end(struct pager *p, unsigned i, unsigned n,
 		       const uint8_t *mask);
+
+/* --- pager_evict_cost.c: revoking with the vCPUs paused or running ------ */
+
+bool pager_evict_choose_paused(struct pager *p, unsigned runs);
+/* true if the vCPUs are paused now (then pager_evict_resume() them) */
+bool pager_evict_pause(struct pager *p);
+void pager_evict_resume(struct pager *p, bool paused);
+void pager_evict_cost_note(struct pager *p, unsigned runs, bool paused,
+			   uint64_t ns);
 
 /* --- pager_store.c: store batches ----------------------------------------- */
 

@@ -33,14 +33,31 @@
 
 /* --- the resident budget -------------------------------------------------- */
 
-/* Eviction starts when resident reaches the limit; a fault that would
- * go beyond it waits for the evictor.  A limit of all of RAM never
- * evicts. */
+/*
+ * Headroom: the evictor keeps this many pages of the budget free, so
+ * that faults and their prefetch (a window now, the next one read ahead)
+ * find room without waiting: the low watermark's share of the limit, or
+ * three prefetch windows if more, at most a quarter of the limit.
+ */
+uint64_t pager_headroom(struct pager *p)
+{
+	uint64_t limit = get(&p->limit);
+	uint64_t h = limit - limit * p->cfg.low_pct / 100;
+
+	if (h < 3ull * p->cfg.max_prefetch)
+		h = 3ull * p->cfg.max_prefetch;
+	return h < limit / 4 ? h : limit / 4;
+}
+
+/* Eviction starts when resident comes within half the headroom of the
+ * limit (a fault that would go beyond the limit waits for the evictor),
+ * and goes down to the headroom.  A limit of all of RAM never evicts. */
 bool pager_at_limit(struct pager *p)
 {
 	uint64_t limit = get(&p->limit);
 
-	return limit < p->npages && get(&p->resident) >= limit;
+	return limit < p->npages &&
+	       get(&p->resident) + pager_headroom(p) / 2 >= limit;
 }
 
 void pager_wake_evictor(struct pager *p)
@@ -73,6 +90,8 @@ bool pager_try_reserve(struct pager *p, uint64_t n)
  */
 void pager_reserve_for_fault(struct pager *p)
 {
+	uint64_t t0 = 0;
+
 	while (!pager_try_reserve(p, 1)) {
 		struct timespec until = monotonic_deadline(ROOM_WAIT_NS);
 
@@ -81,10 +100,18 @@ void pager_reserve_for_fault(struct pager *p)
 			add(&p->resident, 1);
 			break;
 		}
+		if (!t0) {
+			t0 = monotonic_ns();
+			__atomic_fetch_add(&p->room_waiters, 1, __ATOMIC_RELAXED);
+		}
 		pthread_mutex_lock(&p->lock);
 		pthread_cond_signal(&p->work);
 		pthread_cond_timedwait(&p->room, &p->lock, &until);
 		pthread_mutex_unlock(&p->lock);
+	}
+	if (t0) {
+		__atomic_fetch_sub(&p->room_waiters, 1, __ATOMIC_RELAXED);
+		add(&p->c.room_wait_ns, monotonic_ns() - t0);
 	}
 	if (pager_at_limit(p))
 		pager_wake_evictor(p);
@@ -206,12 +233,41 @@ static bool second_chance(struct pager *p, uint64_t page)
 	return take_flag(p, page, PF_REF);
 }
 
+/* Pages behind a detected scan, nearest first (MRU: on a loop those are
+ * needed last), without second chances: a scan references them all.
+ * Up to @want moved to EVICTING into cand[*n]. */
+static void scan_victims(struct pager *p, unsigned want, unsigned *n)
+{
+	unsigned nv;
+
+	pthread_mutex_lock(&p->scan_lock);
+	nv = scan_detect_victims(&p->scan, p->vict, SCAN_STREAMS);
+	pthread_mutex_unlock(&p->scan_lock);
+	for (unsigned i = 0; i < nv && *n < want; i++) {
+		uint64_t page = p->vict[i].first;
+
+		for (uint64_t k = 0; k < p->vict[i].count && *n < want;
+		     k++, page += (uint64_t)p->vict[i].step) {
+			if (page >= p->npages)
+				break;
+			if (load_state(p, page) != PS_LOCAL)
+				continue;
+			if (move_state(p, page, PS_LOCAL, PS_EVICTING)) {
+				take_flag(p, page, PF_REF);
+				pager_settle_prefetched(p, page);
+				p->cand[(*n)++] = page;
+			}
+		}
+	}
+}
+
 /* Up to @want LOCAL pages moved to EVICTING, ascending. */
 unsigned pager_choose_victims(struct pager *p, unsigned want)
 {
 	uint64_t scan = 2 * (p->ncold ? p->ncold * WSS_REGION_PAGES : p->npages);
 	unsigned n = 0;
 
+	scan_victims(p, want, &n);
 	while (n < want && scan--) {
 		uint64_t page = next_candidate(p);
 

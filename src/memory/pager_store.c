@@ -58,13 +58,16 @@ static size_t remote_runs(struct pager *p, struct fetch *f)
 int pager_get_remote(struct pager *p, struct fetch *f, struct errmsg *err)
 {
 	size_t nruns = remote_runs(p, f);
+	uint64_t t0;
 	int ret;
 
 	if (!nruns)
 		return 0;
 	err->text[0] = 0;
 	add(&p->c.fetches, 1);
+	t0 = monotonic_ns();
 	ret = page_store_get(p->store, f->runs, nruns, err);
+	add(&p->c.get_ns, monotonic_ns() - t0);
 	if (ret > 0)
 		ret = -EIO;	/* the contract is 0 or -errno */
 	return ret;
@@ -142,7 +145,7 @@ static size_t mask_runs(struct pager *p, unsigned n, const uint8_t *mask)
 int pager_put_batch(struct pager *p, unsigned n, const uint8_t *alive)
 {
 	struct errmsg err = { "" };
-	uint64_t pages = 0;
+	uint64_t pages = 0, t0;
 	size_t nruns;
 	int ret;
 
@@ -159,7 +162,9 @@ int pager_put_batch(struct pager *p, unsigned n, const uint8_t *alive)
 		if (p->put[i])
 			p->gen[p->cand[i]]++;
 	add(&p->c.puts, 1);
+	t0 = monotonic_ns();
 	ret = page_store_put(p->store, p->runs, nruns, &err);
+	add(&p->c.put_ns, monotonic_ns() - t0);
 	if (ret > 0)
 		ret = -EIO;
 	if (ret) {
