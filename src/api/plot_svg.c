@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* plot_svg.h's charts: a series, or panels of them, drawn as SVG. */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -57,8 +58,10 @@ static double x_of(const struct frame *f, double t)
 	return f->left + (t - f->t0) / (f->t1 - f->t0) * (f->right - f->left);
 }
 
+/* (a sum of two values may overflow: extend() caps ymax alike) */
 static double y_of(const struct frame *f, double bytes)
 {
+	bytes = fmin(bytes, DBL_MAX);
 	return f->bottom - bytes / f->unit / f->ymax * (f->bottom - f->top);
 }
 
@@ -114,7 +117,7 @@ static bool extend(struct frame *fr, const struct plot_series *s)
 			any = true;
 			if (l == PLOT_WSS_ERROR)
 				v += isnan(p->v[PLOT_WSS]) ? 0 : p->v[PLOT_WSS];
-			fr->ymax = fmax(fr->ymax, v);
+			fr->ymax = fmax(fr->ymax, fmin(v, DBL_MAX));
 		}
 		fr->t0 = fmin(fr->t0, p->t);
 		fr->t1 = fmax(fr->t1, p->t);
@@ -131,8 +134,9 @@ static void frame_start(struct frame *fr)
  * above the highest value. */
 static void frame_finish(struct frame *fr)
 {
+	/* a span even where a second is below a double's precision */
 	if (!(fr->t1 > fr->t0))
-		fr->t1 = fr->t0 + 1;
+		fr->t1 = fr->t0 + fmax(1, fr->t0 * 1e-9);
 	fr->unit = fr->ymax >= 4.0 * (1 << 30) ? 1 << 30 : 1 << 20;
 	fr->unit_name = fr->unit > 1 << 20 ? "GiB" : "MiB";
 	fr->ymax = fr->ymax > 0 ? fr->ymax / fr->unit * 1.08 : 1;
@@ -153,13 +157,17 @@ static void frame_place(struct frame *fr, double left, double right,
 static void x_axis(FILE *f, const struct frame *fr, bool labels)
 {
 	double step = nice_step(fr->t1 - fr->t0, TICKS);
+	double first = ceil(fr->t0 / step);
 
 	fprintf(f, "<g font-size=\"12\" fill=\"#333\">\n<line x1=\"%.1f\" "
 		"y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>\n",
 		fr->left, fr->bottom, fr->right, fr->bottom);
-	for (double t = ceil(fr->t0 / step) * step; t <= fr->t1 + 1e-9; t += step) {
-		double x = x_of(fr, t);
+	/* counted, not summed: t += step stalls where t dwarfs step */
+	for (unsigned k = 0; k <= TICKS; k++) {
+		double t = (first + k) * step, x = x_of(fr, t);
 
+		if (t > fr->t1 * (1 + 1e-12))
+			break;
 		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
 			"stroke=\"#eee\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
 			"y2=\"%.1f\" stroke=\"#999\"/>\n", x, fr->top, x,
@@ -178,7 +186,7 @@ static void y_axis(FILE *f, const struct frame *fr)
 	fprintf(f, "<g font-size=\"12\" fill=\"#333\">\n<line x1=\"%.1f\" "
 		"y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>\n",
 		fr->left, fr->top, fr->left, fr->bottom);
-	for (double y = 0; y <= fr->ymax + 1e-9; y += step)
+	for (double y = 0; y <= fr->ymax * (1 + 1e-12); y += step)
 		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
 			"stroke=\"#eee\"/><text x=\"%.1f\" y=\"%.1f\" "
 			"text-anchor=\"end\">%g</text>\n", fr->left,
