@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `rackvm plot`'s data and chart: a VM's memory over time as points
+ * `rackvm plot`'s data and charts: a VM's memory over time as points
  * (plot_series), loaded from the CSV that `rackvm run --wss-csv FILE`
  * writes or from the control API's replies, and drawn as an SVG chart:
  * the WSS estimate with its error band, resident, remote and the
- * balloon, with axes, labels and a legend.  No I/O on files or sockets
- * here: the CLI reads and writes, these functions take and return text.
+ * balloon, with axes, labels and a legend.  hostd's balancer decision
+ * log becomes several series, one panel per VM under one for the host
+ * (plot_balancer), drawn as small multiples on a shared time axis.
+ * No I/O on files or sockets here: the CLI reads and writes, these
+ * functions take and return text.
  *
  * Inputs are untrusted: a CSV or reply that is not what is expected is
  * -EINVAL with the line or field that was wrong; numbers must be finite
@@ -14,6 +17,7 @@
 #ifndef RACKVM_API_PLOT_SVG_H
 #define RACKVM_API_PLOT_SVG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/errmsg.h"
@@ -21,13 +25,18 @@
 /* The most points one series holds (an hour at one a second, twice). */
 #define PLOT_POINTS_MAX 8192u
 
-/* The lines of the chart; a point has NAN where it has no value. */
+/* The lines of the chart; a point has NAN where it has no value, and a
+ * point with every value NAN is a gap: the lines break there (a VM
+ * absent from the balancer's log for a while). */
 enum plot_line {
 	PLOT_WSS,		/* the estimate, bytes */
 	PLOT_WSS_ERROR,		/* its 95% CI half-width, bytes */
 	PLOT_RESIDENT,
 	PLOT_REMOTE,
 	PLOT_BALLOON,
+	PLOT_TARGET,		/* the balancer's decision, held till the next */
+	PLOT_RAM,		/* the VM's RAM: a reference */
+	PLOT_BUDGET,		/* the host's budget for all VMs */
 	PLOT_LINES
 };
 
@@ -41,7 +50,7 @@ struct plot_series {
 	size_t n;
 };
 
-/* Appends a point with every value NAN; -ENOMEM or -E2BIG (more than
+/* Appends a point with every value NAN (a gap until one is set); -ENOMEM or -E2BIG (more than
  * PLOT_POINTS_MAX) with @err. */
 int plot_series_add(struct plot_series *s, double t, struct plot_point **out,
 		    struct errmsg *err);
@@ -75,5 +84,50 @@ int plot_series_wss_api(const char *socket, struct plot_series *s,
  * or NULL with @err (-ENOMEM, or -EINVAL for a series without points). */
 char *plot_svg(const struct plot_series *s, const char *title,
 	       struct errmsg *err);
+
+/* One chart of several stacked: a VM's series, or the host's. */
+struct plot_panel {
+	char name[64];		/* shown escaped above the panel */
+	char note[64];		/* shown after the name, greyer */
+	bool own_scale;		/* its own y axis; the others share one */
+	struct plot_series s;
+};
+
+/* The panels as one SVG document titled @title: stacked vertically in
+ * order on one time axis, the VM panels on one y scale so they compare,
+ * one legend.  malloc'ed, or NULL with @err (-ENOMEM, or -EINVAL when no
+ * panel has a point). */
+char *plot_svg_panels(const struct plot_panel *panels, size_t n,
+		      const char *title, struct errmsg *err);
+
+/* The most VMs a balancer chart shows (more: choose with @only). */
+#define PLOT_VMS_MAX 16u
+
+/*
+ * hostd's balancer decision log (balancer_log_line(), one JSON object a
+ * line) as panels: [0] the host's (its budget, the sum of targets and
+ * the sum of resident), then one a VM in the order they first appear,
+ * with its WSS estimate and error, target, resident and RAM; a gap
+ * where a VM is missing from lines.  Times are seconds since the first
+ * line.  A last line without its newline that does not parse is being
+ * written: skipped (@truncated set).  Blank lines are passed over.
+ */
+struct plot_balancer {
+	struct plot_panel panel[1 + PLOT_VMS_MAX];
+	size_t n;		/* panels filled, the host's included */
+	unsigned lines;		/* log lines taken */
+	bool truncated;		/* the last line was skipped */
+};
+
+/* Reads @text into @b (zeroed by the caller); @only, if @n_only > 0,
+ * names the VMs to show, in that order (the host's sums still count
+ * every VM).  -EINVAL with the line and field for a line not as
+ * balancer_log_line() writes it, a time going back, or a VM of @only
+ * never seen; -E2BIG for more than PLOT_VMS_MAX VMs or PLOT_POINTS_MAX
+ * lines; -ENOMEM.  plot_balancer_free() either way. */
+int plot_balancer_from_log(const char *text, const char *const *only,
+			   size_t n_only, struct plot_balancer *b,
+			   struct errmsg *err);
+void plot_balancer_free(struct plot_balancer *b);
 
 #endif

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * libFuzzer target: rackvm plot's readers of what it is handed (a CSV
- * file written by --wss-csv, or an API reply).  Any input is either
- * refused with a message or loaded into a series that renders to an SVG;
- * the sanitizers catch any read or write out of bounds.
+ * file written by --wss-csv, an API reply, or hostd's balancer decision
+ * log).  Any input is either refused with a message or loaded into
+ * series that render to an SVG; the sanitizers catch any read or write
+ * out of bounds.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,27 @@
 #include "api/plot_svg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The balancer log, every VM shown or (for an odd first byte) two
+ * chosen. */
+static void balancer_log(const char *text, bool choose)
+{
+	static const char *const only[] = { "a", "b" };
+	struct plot_balancer b = { 0 };
+	struct errmsg err = { "" };
+	char *svg;
+
+	if (plot_balancer_from_log(text, only, choose ? 2 : 0, &b, &err)) {
+		if (!err.text[0])
+			abort();
+	} else {
+		svg = plot_svg_panels(b.panel, b.n, "fuzz", &err);
+		if (!svg)
+			abort();
+		free(svg);
+	}
+	plot_balancer_free(&b);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (plot_series_from_wss_json(text, &s, &err) && !err.text[0])
 		abort();
 	plot_series_free(&s);
+	balancer_log(text, size && (data[0] & 1));
 	free(text);
 	return 0;
 }
