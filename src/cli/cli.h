@@ -36,6 +36,8 @@ void print_top_usage(FILE *out);
 int cmd_plot(int argc, char **argv);
 void print_plot_usage(FILE *out);
 int cmd_memd(int argc, char **argv);
+int cmd_hostd(int argc, char **argv);
+void print_hostd_usage(FILE *out);
 int cmd_doctor(int argc, char **argv);
 void print_doctor_usage(FILE *out);
 
