@@ -17,6 +17,7 @@
 #ifndef RACKVM_CLI_CLI_H
 #define RACKVM_CLI_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #define EXIT_HOST_ERROR 2
@@ -30,6 +31,13 @@
 int cmd_run(int argc, char **argv);
 void print_run_usage(FILE *out);
 int cmd_ctl(int argc, char **argv);
+/* rackvm ctl's shared parts (ctl.c, ctl_host.c) */
+#define CTL_TIMEOUT_MS 15000
+#define EXIT_REFUSED 1
+void ctl_print_human(const char *body);
+void ctl_print_error(const char *body, long status);
+/* `rackvm ctl --host COMMAND...` (@socket NULL: the default) */
+int ctl_host(int argc, char **argv, const char *socket, bool json);
 void print_ctl_usage(FILE *out);
 int cmd_top(int argc, char **argv);
 void print_top_usage(FILE *out);

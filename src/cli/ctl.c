@@ -15,8 +15,6 @@
 #include "api/api_server.h"
 #include "cli/cli.h"
 
-#define CTL_TIMEOUT_MS 15000
-#define EXIT_REFUSED 1
 
 void print_ctl_usage(FILE *out)
 {
@@ -35,6 +33,17 @@ void print_ctl_usage(FILE *out)
 		"    raw METHOD PATH [BODY]  any request\n"
 		"    routes            the API's routes (no VM needed)\n"
 		"  --json prints the VM's JSON reply as it is.\n"
+		"usage: rackvm ctl --host [--socket PATH] [--json] COMMAND\n"
+		"  talks to rackvm hostd (default socket: the runtime directory's\n"
+		"  hostd.sock, docs/hostd-api.yaml)\n"
+		"  commands:\n"
+		"    vms               every VM: state, RAM, resident, WSS, target, lever\n"
+		"    info NAME         one VM (GET /vms/NAME)\n"
+		"    start FILE.json   start a VM from a config (POST /vms)\n"
+		"    stop NAME         shut it down, stop it, kill it: the first that\n"
+		"                      works; waits until it is gone\n"
+		"    set NAME KEY=VALUE...  shares=N, min=SIZE, max=SIZE, policy=P\n"
+		"    metrics | log [SINCE] | routes | raw METHOD PATH [BODY]\n"
 		"  exit status: 0 ok, 1 refused by the VM (the error is printed),\n"
 		"  2 unreachable or bad usage\n");
 }
@@ -113,7 +122,7 @@ static int build(int argc, char **argv, struct request *r)
 
 /* Human output: a top-level object as "key: value" lines (nested values
  * as compact JSON), anything else as it came. */
-static void print_human(const char *body)
+void ctl_print_human(const char *body)
 {
 	json_t *o = json_loads(body, 0, NULL), *v;
 	const char *key;
@@ -133,7 +142,7 @@ static void print_human(const char *body)
 	json_decref(o);
 }
 
-static void print_error(const char *body, long status)
+void ctl_print_error(const char *body, long status)
 {
 	json_t *o = json_loads(body, 0, NULL);
 	const char *msg = json_string_value(json_object_get(o, "error"));
@@ -157,7 +166,7 @@ int cmd_ctl(int argc, char **argv)
 	struct api_client_reply reply;
 	struct errmsg err = { "" };
 	struct request r;
-	bool json = false;
+	bool json = false, host = false;
 	char path[256];
 	int i, ret;
 
@@ -167,6 +176,8 @@ int cmd_ctl(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--host")) {
+			host = true;
 		} else if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
 			socket = argv[++i];
 		} else if (!strcmp(argv[i], "--name") && i + 1 < argc) {
@@ -180,6 +191,8 @@ int cmd_ctl(int argc, char **argv)
 		print_ctl_usage(stderr);
 		return EXIT_HOST_ERROR;
 	}
+	if (host)
+		return ctl_host(argc - i, argv + i, socket, json);
 	if (!strcmp(argv[i], "routes") && i + 1 == argc) {
 		print_routes();
 		return 0;
@@ -210,12 +223,12 @@ int cmd_ctl(int argc, char **argv)
 		if (json || !strcmp(r.path, "/metrics"))
 			fputs(reply.body, stdout);
 		else
-			print_human(reply.body);
+			ctl_print_human(reply.body);
 		ret = 0;
 	} else {
 		if (json)
 			fputs(reply.body, stdout);
-		print_error(reply.body, reply.status);
+		ctl_print_error(reply.body, reply.status);
 		ret = EXIT_REFUSED;
 	}
 	api_client_reply_free(&reply);
