@@ -36,6 +36,14 @@ int cmd_ctl(int argc, char **argv);
 #define EXIT_REFUSED 1
 void ctl_print_human(const char *body);
 void ctl_print_error(const char *body, long status);
+struct api_client_reply;
+/* One request (curl initialised by cmd_ctl): 0 with *@reply, or
+ * EXIT_HOST_ERROR, said on stderr. */
+int ctl_send(const char *socket, const char *method, const char *path,
+	     const char *body, struct api_client_reply *reply);
+/* A refused request said (and printed as it came with @json):
+ * EXIT_REFUSED. */
+int ctl_refused(const struct api_client_reply *reply, bool json);
 /* `rackvm ctl --host COMMAND...` (@socket NULL: the default) */
 int ctl_host(int argc, char **argv, const char *socket, bool json);
 void print_ctl_usage(FILE *out);

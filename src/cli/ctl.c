@@ -151,6 +151,27 @@ void ctl_print_error(const char *body, long status)
 	json_decref(o);
 }
 
+int ctl_send(const char *socket, const char *method, const char *path,
+	     const char *body, struct api_client_reply *reply)
+{
+	struct errmsg err = { "" };
+
+	if (api_client_request(socket, method, path, body, CTL_TIMEOUT_MS, reply,
+			       &err)) {
+		fprintf(stderr, "rackvm ctl: %s\n", err.text);
+		return EXIT_HOST_ERROR;
+	}
+	return 0;
+}
+
+int ctl_refused(const struct api_client_reply *reply, bool json)
+{
+	if (json)
+		fputs(reply->body, stdout);
+	ctl_print_error(reply->body, reply->status);
+	return EXIT_REFUSED;
+}
+
 static void print_routes(void)
 {
 	size_t n;
@@ -160,14 +181,13 @@ static void print_routes(void)
 		printf("%s %s\n", routes[i].method, routes[i].path);
 }
 
+static int ctl_vm(int argc, char **argv, const char *socket,
+		  const char *name, bool json);
+
 int cmd_ctl(int argc, char **argv)
 {
 	const char *socket = NULL, *name = NULL;
-	struct api_client_reply reply;
-	struct errmsg err = { "" };
-	struct request r;
 	bool json = false, host = false;
-	char path[256];
 	int i, ret;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -191,9 +211,23 @@ int cmd_ctl(int argc, char **argv)
 		print_ctl_usage(stderr);
 		return EXIT_HOST_ERROR;
 	}
-	if (host)
-		return ctl_host(argc - i, argv + i, socket, json);
-	if (!strcmp(argv[i], "routes") && i + 1 == argc) {
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	ret = host ? ctl_host(argc - i, argv + i, socket, json) :
+		     ctl_vm(argc - i, argv + i, socket, name, json);
+	curl_global_cleanup();
+	return ret;
+}
+
+static int ctl_vm(int argc, char **argv, const char *socket,
+		  const char *name, bool json)
+{
+	struct api_client_reply reply;
+	struct errmsg err = { "" };
+	struct request r;
+	char path[256];
+	int ret;
+
+	if (!strcmp(argv[0], "routes") && argc == 1) {
 		print_routes();
 		return 0;
 	}
@@ -208,30 +242,20 @@ int cmd_ctl(int argc, char **argv)
 		}
 		socket = path;
 	}
-	if (build(argc - i, argv + i, &r))
+	if (build(argc, argv, &r))
 		return EXIT_HOST_ERROR;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	ret = api_client_request(socket, r.method, r.path, r.body, CTL_TIMEOUT_MS,
-				 &reply, &err);
+	ret = ctl_send(socket, r.method, r.path, r.body, &reply);
 	free(r.body);
-	if (ret) {
-		fprintf(stderr, "rackvm ctl: %s\n", err.text);
-		curl_global_cleanup();
-		return EXIT_HOST_ERROR;
-	}
+	if (ret)
+		return ret;
 	if (reply.status >= 200 && reply.status < 300) {
 		if (json || !strcmp(r.path, "/metrics"))
 			fputs(reply.body, stdout);
 		else
 			ctl_print_human(reply.body);
-		ret = 0;
 	} else {
-		if (json)
-			fputs(reply.body, stdout);
-		ctl_print_error(reply.body, reply.status);
-		ret = EXIT_REFUSED;
+		ret = ctl_refused(&reply, json);
 	}
 	api_client_reply_free(&reply);
-	curl_global_cleanup();
 	return ret;
 }

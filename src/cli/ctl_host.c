@@ -220,15 +220,10 @@ int ctl_host(int argc, char **argv, const char *socket, bool json)
 	}
 	if (build(argc, argv, &r))
 		return EXIT_HOST_ERROR;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	ret = api_client_request(socket, r.method, r.path, r.body, CTL_TIMEOUT_MS,
-				 &reply, &err);
+	ret = ctl_send(socket, r.method, r.path, r.body, &reply);
 	free(r.body);
-	if (ret) {
-		fprintf(stderr, "rackvm ctl: %s (is rackvm hostd running?)\n", err.text);
-		curl_global_cleanup();
-		return EXIT_HOST_ERROR;
-	}
+	if (ret)
+		return ret;
 	if (reply.status >= 200 && reply.status < 300) {
 		if (r.wait_gone && reply.status == 202)
 			ret = wait_gone(socket, r.path, argv[1]);
@@ -239,12 +234,8 @@ int ctl_host(int argc, char **argv, const char *socket, bool json)
 		else
 			ctl_print_human(reply.body);
 	} else {
-		if (json)
-			fputs(reply.body, stdout);
-		ctl_print_error(reply.body, reply.status);
-		ret = EXIT_REFUSED;
+		ret = ctl_refused(&reply, json);
 	}
 	api_client_reply_free(&reply);
-	curl_global_cleanup();
 	return ret;
 }
