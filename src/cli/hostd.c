@@ -5,6 +5,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,14 +38,6 @@ void print_hostd_usage(FILE *out)
 		"  --period SECONDS    the balancer's period (default 1)\n"
 		"  --stop-timeout SECONDS  DELETE: shutdown, then stop after this,\n"
 		"                      then kill after as long (default 10)\n");
-}
-
-static volatile sig_atomic_t quit;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	quit = 1;
 }
 
 /* A number of seconds or a fraction in [lo, hi]. */
@@ -126,12 +119,12 @@ int cmd_hostd(int argc, char **argv)
 		.period_s = HOSTD_DEFAULT_PERIOD_S,
 		.stop_timeout_s = HOSTD_DEFAULT_STOP_TIMEOUT_S,
 	};
-	struct sigaction sa = { .sa_handler = on_signal };
 	struct errmsg err = { "" };
+	sigset_t ends;
 	char dir[256], self[4096];
 	struct hostd *h;
 	ssize_t n;
-	int ret;
+	int ret, sig;
 
 	balancer_params_init(&c.params);
 	ret = parse(argc, argv, &c, dir, sizeof(dir));
@@ -147,8 +140,12 @@ int cmd_hostd(int argc, char **argv)
 	self[n] = 0;
 	c.rackvm = self;
 	signal(SIGPIPE, SIG_IGN);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* blocked before any thread starts, so every thread inherits the
+	 * mask and the main thread alone takes them (VMs start unblocked) */
+	sigemptyset(&ends);
+	sigaddset(&ends, SIGINT);
+	sigaddset(&ends, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &ends, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ret = hostd_create(&c, &h, &err);
 	if (ret) {
@@ -158,8 +155,7 @@ int cmd_hostd(int argc, char **argv)
 	}
 	fprintf(stderr, "rackvm hostd: budget %llu MiB, runtime directory %s\n",
 		(unsigned long long)(c.params.budget >> 20), c.runtime_dir);
-	while (!quit)
-		pause();
+	sigwait(&ends, &sig);
 	hostd_destroy(h);
 	curl_global_cleanup();
 	return 0;

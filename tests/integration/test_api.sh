@@ -29,17 +29,6 @@ for k in sys.argv[2].split("."):
     v = v[int(k)] if isinstance(v, list) else v[k]
 print(v)' "$body" "$1" 2> /dev/null
 }
-# expect NAME STATUS REGEX METHOD PATH [BODY]: one request, checked
-expect() {
-	local name=$1 want=$2 re=$3 got
-	shift 3
-	got=$(api "$@")
-	if [ "$got" = "$want" ] && grep -Eq -- "$re" "$body"; then
-		ok "$name"
-	else
-		fail "$name" "$* -> $got $(head -c 300 "$body")"
-	fi
-}
 
 # --- docs/api.yaml: well-formed OpenAPI 3 and the server's very routes ------
 "$RACKVM" ctl routes > "$TEST_TMP/routes" 2>&1

@@ -25,17 +25,6 @@ api() {
 	curl -s -m 20 --unix-socket "$hsock" -o "$body" -w '%{http_code}' \
 		-X "$1" ${3:+--data-binary "$3"} "http://localhost$2"
 }
-# expect NAME STATUS REGEX METHOD PATH [BODY]: one request, checked
-expect() {
-	local name=$1 want=$2 re=$3 got
-	shift 3
-	got=$(api "$@")
-	if [ "$got" = "$want" ] && grep -Eq -- "$re" "$body"; then
-		ok "$name"
-	else
-		fail "$name" "$* -> $got $(head -c 300 "$body")"
-	fi
-}
 # vm NAME FIELD: FIELD of GET /vms/NAME ("" if none)
 vm() {
 	api GET "/vms/$1" > /dev/null
