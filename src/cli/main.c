@@ -24,6 +24,8 @@ static void print_usage(FILE *out)
 		"\n");
 	print_run_usage(out);
 	fprintf(out, "\n");
+	print_hostd_usage(out);
+	fprintf(out, "\n");
 	print_ctl_usage(out);
 	fprintf(out, "\n");
 	print_top_usage(out);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "host/hostd_request.h"
@@ -206,4 +207,33 @@ TEST(hostd_prepare_config_adds_the_levers)
 	machine_config_release(&c);
 	CHECK_EQ(hostd_swap_check("nfs:/x", &err), -EINVAL);
 	CHECK_EQ(hostd_swap_check("file:", &err), -EINVAL);
+}
+
+/* `rackvm run --config FILE`, which hostd runs: the file's config, the
+ * flags after it overriding it, a bad file refused naming it. */
+TEST(hostd_run_config_file_and_flags_after_it)
+{
+	char path[] = "/tmp/rackvm-test-config-XXXXXX";
+	const char *json = "{\"name\": \"web\", \"mem\": \"64M\", \"cpus\": 2, "
+			   "\"cmdline\": \"compute\"}";
+	char *argv[] = { "run", "--config", path, "--mem", "32M", NULL };
+	char *bad[] = { "run", "--config", "/nonexistent.json", NULL };
+	struct machine_config c;
+	struct errmsg err = { "" };
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+	close(fd);
+	machine_config_init(&c);
+	CHECK_EQ(machine_config_parse_flags(&c, 5, argv, &err), 0);
+	CHECK(!strcmp(c.name, "web") && !strcmp(c.cmdline, "compute"));
+	CHECK_EQ(c.cpus, 2);
+	CHECK_EQ(c.mem_size, 32ull << 20);
+	machine_config_release(&c);
+	unlink(path);
+	machine_config_init(&c);
+	CHECK_EQ(machine_config_parse_flags(&c, 3, bad, &err), -ENOENT);
+	CHECK(strstr(err.text, "--config /nonexistent.json"));
+	machine_config_release(&c);
 }
