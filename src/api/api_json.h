@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * JSON helpers of the API's handlers (internal to src/api/): request
+ * JSON helpers of the API's handlers (src/api/, and hostd's API in
+ * src/host/, which follows the same conventions): request
  * bodies into jansson objects with every mistake named, responses out of
  * them, and the errno -> HTTP status mapping all handlers share.
  */

@@ -3,7 +3,7 @@
  * The API's HTTP server, see api_server.h.  libmicrohttpd parses HTTP
  * (and answers malformed requests itself, 400); this file collects a
  * request's body within API_BODY_MAX, hands the request to
- * api_dispatch() and queues the response it built.
+ * api_dispatch() (or the configured dispatch function) and queues the response it built.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -20,6 +20,8 @@
 
 struct api_server {
 	struct api_ctx ctx;
+	api_dispatch_fn dispatch;	/* NULL: api_dispatch() on ctx */
+	void *opaque;
 	struct MHD_Daemon *daemon;
 	int listen_fd;		/* ours: MHD is quiesced before it is closed */
 	char *path;
@@ -132,7 +134,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		.since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
 		.body = p->body, .body_len = p->len,
 	};
-	api_dispatch(&s->ctx, &req, &r);
+	if (s->dispatch)
+		s->dispatch(s->opaque, &req, &r);
+	else
+		api_dispatch(&s->ctx, &req, &r);
 	return queue(c, p, &r);
 }
 
@@ -211,6 +216,8 @@ int api_server_create(const struct api_server_config *cfg,
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	}
 	s->ctx = cfg->ctx;
+	s->dispatch = cfg->dispatch;
+	s->opaque = cfg->opaque;
 	ret = unix_listen(cfg->path, API_MAX_CONNECTIONS, &s->listen_fd, err);
 	if (ret) {
 		free(s->path);

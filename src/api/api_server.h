@@ -18,7 +18,8 @@
  * its body by API_BODY_MAX (413, answered as soon as the Content-Length
  * or the data read shows it).  Handlers run on the server thread.
  *
- * Ownership: the server borrows the machine (api_server_config.ctx),
+ * Ownership: the server borrows the machine (api_server_config.ctx) or
+ * the opaque pointer of its dispatch function,
  * which must outlive it; api_server_destroy() stops taking connections,
  * lets the requests begun be answered (API_DRAIN_MS at most: the
  * reply to PUT /vm/stop is one), stops the thread, closes the socket and
@@ -40,12 +41,21 @@
 
 struct api_server;
 
+/* Answers one request (fills @resp as api_dispatch() does): a server of
+ * another route table than the VM's (hostd's). */
+typedef void (*api_dispatch_fn)(void *opaque, const struct api_request *req,
+				struct api_response *resp);
+
 struct api_server_config {
 	const char *path;	/* the socket */
 	/* Create the socket's directory mode 0700 if missing, and refuse
 	 * one others can enter (the default socket's directory). */
 	bool private_dir;
 	struct api_ctx ctx;	/* copied; its pointers borrowed */
+	/* NULL: the VM's routes on @ctx (api_dispatch()); else @dispatch
+	 * with @opaque (borrowed, outlives the server) */
+	api_dispatch_fn dispatch;
+	void *opaque;
 };
 
 /* The default socket of VM @name: $XDG_RUNTIME_DIR/rackvm/NAME.sock, or

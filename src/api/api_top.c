@@ -180,7 +180,8 @@ static bool socket_name(const char *dir, const char *entry, char *name,
 	size_t n = strlen(entry);
 	struct stat st;
 
-	if (n <= 5 || n - 5 >= len || strcmp(entry + n - 5, ".sock"))
+	if (n <= 5 || n - 5 >= len || strcmp(entry + n - 5, ".sock") ||
+	    !strcmp(entry, TOP_HOSTD_SOCKET))
 		return false;
 	if ((size_t)snprintf(path, path_len, "%s/%s", dir, entry) >= path_len)
 		return false;
@@ -215,10 +216,12 @@ int top_gather(const char *dir, const struct top_table *prev,
 				 path, sizeof(path)))
 			continue;
 		gather_one(path, row);
+		row->target = -1;
 		rates(row, prev);
 		out->n++;
 	}
 	closedir(d);
+	top_gather_host(dir, out);
 	return 0;
 }
 
@@ -248,8 +251,7 @@ void top_sort(struct top_table *t, enum top_key key)
 		qsort(t->rows, t->n, sizeof(*t->rows), compare);
 }
 
-/* @v bytes as "512M", "1.5G"; "-" if unknown. */
-static const char *size_text(int64_t v, char *buf, size_t len)
+const char *top_size_text(int64_t v, char *buf, size_t len)
 {
 	static const char units[] = "KMGTP";
 	double x = (double)v;
@@ -279,15 +281,22 @@ static const char *rate_text(double v, const char *fmt, char *buf, size_t len)
 char *top_format(const struct top_table *t, enum top_key key)
 {
 	static const char *const keys[] = { "name", "memory", "cpu" };
+	char a0[16], b0[16], c0[16];
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 
 	if (!f)
 		return NULL;
-	fprintf(f, "%-16s %-9s %4s %6s %9s %7s %8s %14s %7s %8s %7s\n",
+	if (t->host)
+		fprintf(f, "hostd: budget %s, committed %s, resident %s\n",
+			top_size_text(t->budget, a0, sizeof(a0)),
+			top_size_text(t->committed, b0, sizeof(b0)),
+			top_size_text(t->host_resident, c0, sizeof(c0)));
+	fprintf(f, "%-16s %-9s %4s %6s %9s %7s %8s %14s %7s %8s %7s",
 		"NAME", "STATE", "VCPU", "CPU%", "EXITS/s", "MEM", "RESIDENT",
 		"WSS(+-)", "REMOTE", "FAULTS/s", "BALLOON");
+	fprintf(f, t->host ? " %7s %s\n" : "\n", "TARGET", "LEVER");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct top_row *r = &t->rows[i];
 		char a[16], b[16], c[16], d[16], e[16], g[16], h[16], k[16];
@@ -299,19 +308,23 @@ char *top_format(const struct top_table *t, enum top_key key)
 		}
 		if (r->wss >= 0)
 			snprintf(wss, sizeof(wss), "%s+-%s",
-				 size_text(r->wss, a, sizeof(a)),
-				 size_text(r->wss_error, b, sizeof(b)));
+				 top_size_text(r->wss, a, sizeof(a)),
+				 top_size_text(r->wss_error, b, sizeof(b)));
 		else
 			snprintf(wss, sizeof(wss), "-");
-		fprintf(f, "%-16.16s %-9.9s %4u %6s %9s %7s %8s %14s %7s %8s %7s\n",
+		fprintf(f, "%-16.16s %-9.9s %4u %6s %9s %7s %8s %14s %7s %8s %7s",
 			r->name, r->state, r->vcpus,
 			rate_text(r->cpu_pct, "%.1f", c, sizeof(c)),
 			rate_text(r->exits_rate, "%.0f", d, sizeof(d)),
-			size_text(r->size, e, sizeof(e)),
-			size_text(r->resident, g, sizeof(g)), wss,
-			size_text(r->remote, h, sizeof(h)),
+			top_size_text(r->size, e, sizeof(e)),
+			top_size_text(r->resident, g, sizeof(g)), wss,
+			top_size_text(r->remote, h, sizeof(h)),
 			rate_text(r->fault_rate, "%.0f", k, sizeof(k)),
-			size_text(r->balloon, a, sizeof(a)));
+			top_size_text(r->balloon, a, sizeof(a)));
+		if (t->host)
+			fprintf(f, " %7s %s", top_size_text(r->target, b, sizeof(b)),
+				r->lever[0] ? r->lever : "-");
+		fputc('\n', f);
 	}
 	fprintf(f, "%zu VM%s, sorted by %s\n", t->n, t->n == 1 ? "" : "s",
 		keys[key]);

@@ -17,6 +17,7 @@
 #ifndef RACKVM_CLI_CLI_H
 #define RACKVM_CLI_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #define EXIT_HOST_ERROR 2
@@ -30,12 +31,29 @@
 int cmd_run(int argc, char **argv);
 void print_run_usage(FILE *out);
 int cmd_ctl(int argc, char **argv);
+/* rackvm ctl's shared parts (ctl.c, ctl_host.c) */
+#define CTL_TIMEOUT_MS 15000
+#define EXIT_REFUSED 1
+void ctl_print_human(const char *body);
+void ctl_print_error(const char *body, long status);
+struct api_client_reply;
+/* One request (curl initialised by cmd_ctl): 0 with *@reply, or
+ * EXIT_HOST_ERROR, said on stderr. */
+int ctl_send(const char *socket, const char *method, const char *path,
+	     const char *body, struct api_client_reply *reply);
+/* A refused request said (and printed as it came with @json):
+ * EXIT_REFUSED. */
+int ctl_refused(const struct api_client_reply *reply, bool json);
+/* `rackvm ctl --host COMMAND...` (@socket NULL: the default) */
+int ctl_host(int argc, char **argv, const char *socket, bool json);
 void print_ctl_usage(FILE *out);
 int cmd_top(int argc, char **argv);
 void print_top_usage(FILE *out);
 int cmd_plot(int argc, char **argv);
 void print_plot_usage(FILE *out);
 int cmd_memd(int argc, char **argv);
+int cmd_hostd(int argc, char **argv);
+void print_hostd_usage(FILE *out);
 int cmd_doctor(int argc, char **argv);
 void print_doctor_usage(FILE *out);
 

@@ -15,8 +15,6 @@
 #include "api/api_server.h"
 #include "cli/cli.h"
 
-#define CTL_TIMEOUT_MS 15000
-#define EXIT_REFUSED 1
 
 void print_ctl_usage(FILE *out)
 {
@@ -35,6 +33,17 @@ void print_ctl_usage(FILE *out)
 		"    raw METHOD PATH [BODY]  any request\n"
 		"    routes            the API's routes (no VM needed)\n"
 		"  --json prints the VM's JSON reply as it is.\n"
+		"usage: rackvm ctl --host [--socket PATH] [--json] COMMAND\n"
+		"  talks to rackvm hostd (default socket: the runtime directory's\n"
+		"  hostd.sock, docs/hostd-api.yaml)\n"
+		"  commands:\n"
+		"    vms               every VM: state, RAM, resident, WSS, target, lever\n"
+		"    info NAME         one VM (GET /vms/NAME)\n"
+		"    start FILE.json   start a VM from a config (POST /vms)\n"
+		"    stop NAME         shut it down, stop it, kill it: the first that\n"
+		"                      works; waits until it is gone\n"
+		"    set NAME KEY=VALUE...  shares=N, min=SIZE, max=SIZE, policy=P\n"
+		"    metrics | log [SINCE] | routes | raw METHOD PATH [BODY]\n"
 		"  exit status: 0 ok, 1 refused by the VM (the error is printed),\n"
 		"  2 unreachable or bad usage\n");
 }
@@ -113,7 +122,7 @@ static int build(int argc, char **argv, struct request *r)
 
 /* Human output: a top-level object as "key: value" lines (nested values
  * as compact JSON), anything else as it came. */
-static void print_human(const char *body)
+void ctl_print_human(const char *body)
 {
 	json_t *o = json_loads(body, 0, NULL), *v;
 	const char *key;
@@ -133,13 +142,34 @@ static void print_human(const char *body)
 	json_decref(o);
 }
 
-static void print_error(const char *body, long status)
+void ctl_print_error(const char *body, long status)
 {
 	json_t *o = json_loads(body, 0, NULL);
 	const char *msg = json_string_value(json_object_get(o, "error"));
 
 	fprintf(stderr, "rackvm ctl: %s (HTTP %ld)\n", msg ? msg : body, status);
 	json_decref(o);
+}
+
+int ctl_send(const char *socket, const char *method, const char *path,
+	     const char *body, struct api_client_reply *reply)
+{
+	struct errmsg err = { "" };
+
+	if (api_client_request(socket, method, path, body, CTL_TIMEOUT_MS, reply,
+			       &err)) {
+		fprintf(stderr, "rackvm ctl: %s\n", err.text);
+		return EXIT_HOST_ERROR;
+	}
+	return 0;
+}
+
+int ctl_refused(const struct api_client_reply *reply, bool json)
+{
+	if (json)
+		fputs(reply->body, stdout);
+	ctl_print_error(reply->body, reply->status);
+	return EXIT_REFUSED;
 }
 
 static void print_routes(void)
@@ -151,14 +181,13 @@ static void print_routes(void)
 		printf("%s %s\n", routes[i].method, routes[i].path);
 }
 
+static int ctl_vm(int argc, char **argv, const char *socket,
+		  const char *name, bool json);
+
 int cmd_ctl(int argc, char **argv)
 {
 	const char *socket = NULL, *name = NULL;
-	struct api_client_reply reply;
-	struct errmsg err = { "" };
-	struct request r;
-	bool json = false;
-	char path[256];
+	bool json = false, host = false;
 	int i, ret;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -167,6 +196,8 @@ int cmd_ctl(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--host")) {
+			host = true;
 		} else if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
 			socket = argv[++i];
 		} else if (!strcmp(argv[i], "--name") && i + 1 < argc) {
@@ -180,7 +211,23 @@ int cmd_ctl(int argc, char **argv)
 		print_ctl_usage(stderr);
 		return EXIT_HOST_ERROR;
 	}
-	if (!strcmp(argv[i], "routes") && i + 1 == argc) {
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	ret = host ? ctl_host(argc - i, argv + i, socket, json) :
+		     ctl_vm(argc - i, argv + i, socket, name, json);
+	curl_global_cleanup();
+	return ret;
+}
+
+static int ctl_vm(int argc, char **argv, const char *socket,
+		  const char *name, bool json)
+{
+	struct api_client_reply reply;
+	struct errmsg err = { "" };
+	struct request r;
+	char path[256];
+	int ret;
+
+	if (!strcmp(argv[0], "routes") && argc == 1) {
 		print_routes();
 		return 0;
 	}
@@ -195,30 +242,20 @@ int cmd_ctl(int argc, char **argv)
 		}
 		socket = path;
 	}
-	if (build(argc - i, argv + i, &r))
+	if (build(argc, argv, &r))
 		return EXIT_HOST_ERROR;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	ret = api_client_request(socket, r.method, r.path, r.body, CTL_TIMEOUT_MS,
-				 &reply, &err);
+	ret = ctl_send(socket, r.method, r.path, r.body, &reply);
 	free(r.body);
-	if (ret) {
-		fprintf(stderr, "rackvm ctl: %s\n", err.text);
-		curl_global_cleanup();
-		return EXIT_HOST_ERROR;
-	}
+	if (ret)
+		return ret;
 	if (reply.status >= 200 && reply.status < 300) {
 		if (json || !strcmp(r.path, "/metrics"))
 			fputs(reply.body, stdout);
 		else
-			print_human(reply.body);
-		ret = 0;
+			ctl_print_human(reply.body);
 	} else {
-		if (json)
-			fputs(reply.body, stdout);
-		print_error(reply.body, reply.status);
-		ret = EXIT_REFUSED;
+		ret = ctl_refused(&reply, json);
 	}
 	api_client_reply_free(&reply);
-	curl_global_cleanup();
 	return ret;
 }

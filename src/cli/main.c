@@ -16,12 +16,15 @@ static void print_usage(FILE *out)
 		"  top       every running VM's state, CPU and memory, live\n"
 		"  plot      a VM's WSS and memory series as an SVG chart\n"
 
+		"  hostd     run this host's VMs within a memory budget (hostd --help)\n"
 		"  memd      serve other hosts' evicted guest pages (memd --help)\n"
 		"  doctor    what this host offers rackvm; exit 2 if run cannot work\n"
 		"  version   print the version\n"
 		"  help      this text; `rackvm run --help` for run's options\n"
 		"\n");
 	print_run_usage(out);
+	fprintf(out, "\n");
+	print_hostd_usage(out);
 	fprintf(out, "\n");
 	print_ctl_usage(out);
 	fprintf(out, "\n");
@@ -48,6 +51,8 @@ int main(int argc, char **argv)
 		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(cmd, "plot"))
 		return cmd_plot(argc - 1, argv + 1);
+	if (!strcmp(cmd, "hostd"))
+		return cmd_hostd(argc - 1, argv + 1);
 	if (!strcmp(cmd, "memd"))
 		return cmd_memd(argc - 1, argv + 1);
 	if (!strcmp(cmd, "doctor"))

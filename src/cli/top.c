@@ -29,7 +29,9 @@ void print_top_usage(FILE *out)
 		"  (default $XDG_RUNTIME_DIR/rackvm, /run/rackvm as root),\n"
 		"  refreshed every second; keys: q quit, m sort by memory,\n"
 		"  c by CPU, n by name\n"
-		"  --once  print one table (rates over one second) and exit\n");
+		"  --once  print one table (rates over one second) and exit\n"
+		"  when rackvm hostd runs there (DIR/hostd.sock), its budget and\n"
+		"  each VM's target and lever are shown too\n");
 }
 
 static volatile sig_atomic_t stop;

@@ -132,6 +132,11 @@ extern const char machine_config_flags_usage[];
  */
 int machine_config_from_json(struct machine_config *c, const char *text,
 			     size_t len, struct errmsg *err);
+/* The same from the file @path (at most MACHINE_CONFIG_JSON_MAX bytes):
+ * `rackvm run --config FILE`.  -errno with @err naming the file. */
+#define MACHINE_CONFIG_JSON_MAX (1u << 20)
+int machine_config_from_json_file(struct machine_config *c, const char *path,
+				  struct errmsg *err);
 /* malloc'ed, NULL on -ENOMEM. */
 char *machine_config_to_json(const struct machine_config *c);
 

@@ -20,6 +20,9 @@
 #include "util/parse.h"
 
 const char machine_config_flags_usage[] =
+	"  --config FILE     the config as JSON (the keys of docs/hostd-api.yaml's\n"
+	"                    VmConfig; what hostd writes); flags after it override\n"
+	"                    its values, flags before it are overridden\n"
 	"  --kernel FILE     PVH ELF, Multiboot ELF32 or Linux bzImage\n"
 	"                    (default: the bundled guest runtime)\n"
 	"  --initrd FILE     initial ramdisk / boot module\n"
@@ -86,7 +89,7 @@ enum {
 	OPT_BALLOON, OPT_VCONSOLE, OPT_WSS, OPT_WSS_CSV,
 	OPT_WSS_SAMPLE, OPT_WSS_ERROR, OPT_WSS_MODE, OPT_WSS_LOG,
 	OPT_MEM_LOCAL, OPT_MEM_BACKEND, OPT_MEM_NAMESPACE, OPT_MEM_SECRET_FILE,
-	OPT_PAGER_THREADS, OPT_NAME, OPT_API_SOCKET,
+	OPT_PAGER_THREADS, OPT_NAME, OPT_API_SOCKET, OPT_CONFIG,
 };
 
 static const struct option options[] = {
@@ -116,6 +119,7 @@ static const struct option options[] = {
 	{ "mem-namespace", required_argument, NULL, OPT_MEM_NAMESPACE },
 	{ "mem-secret-file", required_argument, NULL, OPT_MEM_SECRET_FILE },
 	{ "pager-threads", required_argument, NULL, OPT_PAGER_THREADS },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -291,6 +295,8 @@ static int parse_flag(struct machine_config *c, int opt, const char *arg,
 					  "at least 2M, a multiple of 4K, like 512M or 2G",
 					  arg);
 		return 0;
+	case OPT_CONFIG:
+		return machine_config_from_json_file(c, arg, err);
 	case OPT_CPUS:
 		if (parse_uint(arg, 1, MACHINE_MAX_CPUS, &c->cpus))
 			return errmsg_set(err, -EINVAL, "invalid --cpus '%s': give a whole "

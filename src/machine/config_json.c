@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -386,6 +387,35 @@ int machine_config_from_json(struct machine_config *c, const char *text,
 	ret = walk(&r, "(the config)", root, top_key, c);
 	json_decref(root);
 	return ret ? ret : machine_config_validate(c, err);
+}
+
+int machine_config_from_json_file(struct machine_config *c, const char *path,
+				  struct errmsg *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return errmsg_set(err, -errno, "--config %s: %s", path,
+				  strerror(errno));
+	text = malloc(MACHINE_CONFIG_JSON_MAX + 1);
+	if (!text) {
+		fclose(f);
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	}
+	len = fread(text, 1, MACHINE_CONFIG_JSON_MAX + 1, f);
+	if (ferror(f))
+		ret = errmsg_set(err, -EIO, "--config %s: read error", path);
+	else if (len > MACHINE_CONFIG_JSON_MAX)
+		ret = errmsg_set(err, -EFBIG, "--config %s: larger than %u bytes",
+				 path, MACHINE_CONFIG_JSON_MAX);
+	else
+		ret = machine_config_from_json(c, text, len, err);
+	fclose(f);
+	free(text);
+	return ret;
 }
 
 /* ---- writing ------------------------------------------------------------- */

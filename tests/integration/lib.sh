@@ -106,6 +106,20 @@ wait_for() {
 	return 1
 }
 
+# expect NAME STATUS REGEX METHOD PATH [BODY]: one request through the
+# script's own `api METHOD PATH [BODY]` (which prints the HTTP status and
+# leaves the reply in $body), checked against STATUS and REGEX
+expect() {
+	local name=$1 want=$2 re=$3 got
+	shift 3
+	got=$(api "$@")
+	if [ "$got" = "$want" ] && grep -Eq -- "$re" "$body"; then
+		ok "$name"
+	else
+		fail "$name" "$* -> $got $(head -c 300 "$body")"
+	fi
+}
+
 # check NAME COND-COMMAND... : ok if the command succeeds, else FAIL with
 # the last lines of $out (set by the caller) as the reason.
 check() {

@@ -29,54 +29,10 @@ for k in sys.argv[2].split("."):
     v = v[int(k)] if isinstance(v, list) else v[k]
 print(v)' "$body" "$1" 2> /dev/null
 }
-# expect NAME STATUS REGEX METHOD PATH [BODY]: one request, checked
-expect() {
-	local name=$1 want=$2 re=$3 got
-	shift 3
-	got=$(api "$@")
-	if [ "$got" = "$want" ] && grep -Eq -- "$re" "$body"; then
-		ok "$name"
-	else
-		fail "$name" "$* -> $got $(head -c 300 "$body")"
-	fi
-}
 
 # --- docs/api.yaml: well-formed OpenAPI 3 and the server's very routes ------
 "$RACKVM" ctl routes > "$TEST_TMP/routes" 2>&1
-$PY - docs/api.yaml "$TEST_TMP/routes" > "$TEST_TMP/doc" 2>&1 <<'EOF'
-import re, sys, yaml
-doc = yaml.safe_load(open(sys.argv[1]))
-server = {tuple(l.split()) for l in open(sys.argv[2]) if l.strip()}
-assert re.match(r"^3\.\d+\.\d+$", str(doc["openapi"])), "openapi: 3.x.y"
-assert doc["info"]["title"] and doc["info"]["version"], "info"
-methods = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
-documented = set()
-for path, item in doc["paths"].items():
-    assert path.startswith("/"), path
-    for m, op in item.items():
-        assert m in methods, (path, m)
-        assert op.get("responses"), (path, m, "no responses")
-        assert all(re.match(r"^[1-5]\d\d$", str(c)) for c in op["responses"]), (path, m)
-        documented.add((m.upper(), path))
-def refs(node):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if k == "$ref":
-                yield v
-            else:
-                yield from refs(v)
-    elif isinstance(node, list):
-        for v in node:
-            yield from refs(v)
-for ref in refs(doc):
-    assert ref.startswith("#/"), ref
-    node = doc
-    for part in ref[2:].split("/"):
-        node = node[part]
-assert documented == server, ("only in the document", documented - server,
-                              "only in the server", server - documented)
-print("routes", len(server))
-EOF
+$PY tests/integration/openapi_routes.py docs/api.yaml "$TEST_TMP/routes" > "$TEST_TMP/doc" 2>&1
 out=$TEST_TMP/doc check api_doc_is_openapi_and_matches_the_routes grep -q '^routes 11$' "$TEST_TMP/doc"
 
 run_cmd 10 "$out" "$RACKVM" run --name 'a/b'
