@@ -250,6 +250,12 @@ static void stabilise(const struct balancer_params *p,
 			alloc[i] = prev - down;
 			vm->out.reason = "slowed down: at most down_step a period";
 		}
+		/* A max the operator just lowered holds at once: the slow
+		 * fall is for the balancer's own decisions. */
+		if (alloc[i] > vm_max(vm)) {
+			alloc[i] = vm_max(vm);
+			vm->out.reason = "its max";
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		sum += alloc[i];

@@ -401,3 +401,19 @@ TEST(balancer_policy_names_round_trip)
 	CHECK_EQ(balancer_policy_parse("greedy", &pol), -EINVAL);
 	CHECK_EQ(balancer_policy_parse(NULL, &pol), -EINVAL);
 }
+
+TEST(balancer_lowered_max_holds_at_once)
+{
+	struct balancer_params p;
+	struct balancer_vm v[1];
+
+	params(&p, 4 * GIB);
+	vm_init(&v[0], "a", GIB, 900);
+	CHECK_EQ(balancer_decide(&p, v, 1, 1), 0);
+	CHECK_EQ(v[0].out.target, GIB);
+	follow(&v[0]);
+	v[0].max = 256 * MIB;
+	CHECK_EQ(balancer_decide(&p, v, 1, 2), 0);
+	CHECK_EQ(v[0].out.target, 256 * MIB);
+	CHECK_EQ(v[0].out.mem_local, 256 * MIB);
+}
