@@ -42,6 +42,7 @@ OUT_DIR = env("OUT_DIR", "build/bench/consolidate")
 SWAP_DIR = env("SWAP_DIR", "/var/tmp")
 TIMEOUT = float(env("TIMEOUT", str(SLOTS * PHASE_S + 120)))
 NVMS = SLOTS
+RUNS = int(env("RUNS", "1"))
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -125,19 +126,21 @@ def vm_states(hsock):
 
 
 def run_policy(policy, workdir):
-    rundir = os.path.join(workdir, policy)
-    os.makedirs(rundir)
+    os.makedirs(workdir, exist_ok=True)
+    rundir = os.path.join(workdir, policy)     # hostd makes it, mode 0700
     swap = tempfile.mkdtemp(prefix="consolidate-swap-", dir=SWAP_DIR)
     hsock = os.path.join(rundir, "hostd.sock")
+    hout = os.path.join(workdir, policy + ".hostd.out")
     hostd = subprocess.Popen([RACKVM, "hostd", "--memory", BUDGET, "--runtime-dir", rundir,
                               "--policy", policy, "--swap", "file:" + swap],
-                             stdout=open(os.path.join(rundir, "hostd.out"), "w"),
-                             stderr=subprocess.STDOUT)
+                             stdout=open(hout, "w"), stderr=subprocess.STDOUT)
     try:
         for _ in range(100):
-            if os.path.exists(hsock):
+            if os.path.exists(hsock) or hostd.poll() is not None:
                 break
             time.sleep(0.1)
+        if not os.path.exists(hsock):
+            raise RuntimeError("hostd did not start: " + open(hout).read().strip()[-300:])
         t0 = time.monotonic()
         pending = list(range(NVMS))
         samples = []
@@ -191,53 +194,74 @@ def slowdown(i, alone, managed):
     return alone / managed - 1              # touches per second: fewer is slower
 
 
+def median_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     allocated = NVMS * size_bytes(VM_MEM)
     print(f"# {NVMS} VMs of {VM_MEM} under hostd --memory {BUDGET}; slots of {PHASE_S:g} s; "
-          f"wsswork arenas {ARENA_MIB} MiB, kmeans {KMEANS_MIB} MiB x {KMEANS_ITERS} iters")
-    alone = []
-    for i in range(NVMS):
-        fig, ok, why = run_alone(i)
-        alone.append((fig, ok))
-        print(f"# alone vm{i}: {workload(i)[0]}: "
-              + (f"{fig:.4g} {'s' if i == NVMS - 1 else 'touches/s'}" if fig else why))
-    kmeans_sum = alone[-1][1]
+          f"wsswork arenas {ARENA_MIB} MiB, kmeans {KMEANS_MIB} MiB x {KMEANS_ITERS} iters; "
+          f"medians of {RUNS} runs (alone and each policy interleaved)")
+    alone = [[] for _ in range(NVMS)]
+    kmeans_sums = set()
+    per_policy = {p: {"used": [], "peak": [], "figs": [[] for _ in range(NVMS)], "ok": True,
+                      "why": ""} for p in POLICIES}
     workdir = tempfile.mkdtemp(prefix="consolidate-")
-    rows = []
     try:
-        for policy in POLICIES:
-            try:
-                samples, results = run_policy(policy, workdir)
-            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-                rows.append((policy, None, str(e)))
-                continue
-            used = [s for _, s in samples]
-            sd = [slowdown(i, alone[i][0], results[i][0]) for i in range(NVMS)]
-            ok = all(r[1] for r in results[:-1]) and results[-1][1] == kmeans_sum
-            rows.append((policy, (statistics.mean(used), max(used), sd, ok), ""))
+        for run in range(RUNS):
+            for i in range(NVMS):
+                fig, ok, why = run_alone(i)
+                alone[i].append(fig)
+                if i == NVMS - 1:
+                    kmeans_sums.add(ok)
+                print(f"# run {run + 1} alone vm{i}: {workload(i)[0]}: "
+                      + (f"{fig:.4g} {'s' if i == NVMS - 1 else 'touches/s'}" if fig else why))
+            for policy in POLICIES:
+                row = per_policy[policy]
+                try:
+                    samples, results = run_policy(policy, os.path.join(workdir, str(run)))
+                except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                    row["why"] = str(e)
+                    continue
+                used = [s for _, s in samples]
+                row["used"].append(statistics.mean(used))
+                row["peak"].append(max(used))
+                for i in range(NVMS):
+                    row["figs"][i].append(results[i][0])
+                row["ok"] = row["ok"] and all(r[1] for r in results[:-1])
+                kmeans_sums.add(results[-1][1])
+                print(f"# run {run + 1} {policy}: used avg {statistics.mean(used) / MIB:.0f} MiB, "
+                      + ", ".join(f"vm{i} {r[0]:.4g}" if r[0] else f"vm{i} n/a" for i, r in enumerate(results)))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    base = [median_or_none(a) for a in alone]
+    kmeans_ok = len(kmeans_sums) == 1 and False not in kmeans_sums
     print()
     print(f"{'policy':8} {'used avg':>9} {'peak':>9} {'saved':>6} "
           + " ".join(f"{'vm' + str(i):>7}" for i in range(NVMS)) + f" {'avg slow':>8}  checksums")
-    for policy, r, why in rows:
-        if r is None:
-            print(f"{policy:8} n/a: {why}")
+    for policy in POLICIES:
+        row = per_policy[policy]
+        if not row["used"]:
+            print(f"{policy:8} n/a: {row['why']}")
             continue
-        avg, peak, sd, ok = r
+        avg, peak = statistics.median(row["used"]), max(row["peak"])
+        sd = [slowdown(i, base[i], median_or_none(row["figs"][i])) for i in range(NVMS)]
         cells = " ".join(f"{x * 100:6.1f}%" if x is not None else "    n/a" for x in sd)
         valid = [x for x in sd if x is not None]
         mean = statistics.mean(valid) if valid else float("nan")
+        ok = row["ok"] and kmeans_ok
         print(f"{policy:8} {avg / MIB:7.0f}Mi {peak / MIB:7.0f}Mi {(1 - avg / allocated) * 100:5.1f}% "
               f"{cells} {mean * 100:7.1f}%  {'ok' if ok else 'FAILED'}")
     print()
     print(f"memory allocated: {allocated / MIB:.0f} MiB; saved = 1 - average used / allocated; "
-          "slowdown against each VM alone with all its memory")
+          "slowdown against each VM alone with all its memory (negative: faster, i.e. noise)")
     print("goal: >= 50% saved at <= 3% average slowdown; Linux DAMON_RECLAIM (published): "
           "40% saved at 3.4%, ~24% at 1.2% (experimental variant)")
-    print(f"balancer logs: {OUT_DIR}/POLICY.jsonl (rackvm plot --balancer-log)")
+    print(f"balancer logs of the last run: {OUT_DIR}/POLICY.jsonl (rackvm plot --balancer-log)")
 
 
 if __name__ == "__main__":

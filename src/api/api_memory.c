@@ -70,7 +70,8 @@ static json_t *balloon_object(struct virtio_balloon *b,
 			json_object_set_new(stats, virtio_balloon_stat_name(tag),
 					    json_integer((json_int_t)bi->stats.val[tag]));
 	virtio_balloon_request_stats(b);
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*}",
+	return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*}",
+		"driver_ok", virtio_balloon_driver_ok(b),
 		"inflated_pages", (json_int_t)bi->inflated_pages,
 		"deflated_pages", (json_int_t)bi->deflated_pages,
 		"discarded_bytes", (json_int_t)bi->discarded_bytes,

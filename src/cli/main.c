@@ -14,8 +14,7 @@ static void print_usage(FILE *out)
 		"  run       boot a VM (the bundled guest runtime by default)\n"
 		"  ctl       drive a running VM through its control API\n"
 		"  top       every running VM's state, CPU and memory, live\n"
-		"  plot      a VM's WSS and memory series as an SVG chart\n"
-
+		"  plot      a VM's WSS and memory, or hostd's balancer log, as SVG\n"
 		"  hostd     run this host's VMs within a memory budget (hostd --help)\n"
 		"  memd      serve other hosts' evicted guest pages (memd --help)\n"
 		"  doctor    what this host offers rackvm; exit 2 if run cannot work\n"

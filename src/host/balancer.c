@@ -62,6 +62,7 @@ void balancer_params_init(struct balancer_params *p)
 	p->feedback_s = 2;
 	p->min_default = 64 * MIB;
 	p->balloon_grace_periods = 3;
+	p->balloon_retry_periods = 30;
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -115,9 +116,9 @@ static double fault_rate(struct balancer_vm *vm, double now)
 {
 	double dt = now - vm->prev.t;
 
-	if (!vm->prev.seen || dt <= 0 || vm->in.faults < vm->prev.faults)
+	if (!vm->prev.seen || dt <= 0 || vm->in.paged_in < vm->prev.paged_in)
 		return 0;
-	return (double)(vm->in.faults - vm->prev.faults) / dt;
+	return (double)(vm->in.paged_in - vm->prev.paged_in) / dt;
 }
 
 static void estimate_active(const struct balancer_params *p,
@@ -229,10 +230,76 @@ static uint64_t hysteresis(const struct balancer_params *p,
 		       p->hysteresis_min);
 }
 
+/*
+ * Over the budget: first the rises that would only give a VM idle room
+ * (the part of a rise above its active memory) wait for the slow falls.
+ */
+static uint64_t cut_idle_rises(const struct balancer_params *p,
+			       struct balancer_vm *vms, size_t n,
+			       uint64_t *alloc, uint64_t sum)
+{
+	for (size_t i = 0; i < n && sum > p->budget; i++) {
+		struct balancer_vm *vm = &vms[i];
+		uint64_t floor, cut;
+
+		if (vm_fixed(vm) || !vm->prev.seen || alloc[i] <= vm->prev.target)
+			continue;
+		floor = max_u64(vm->prev.target, min_u64(alloc[i], vm->out.active));
+		if (alloc[i] <= floor)
+			continue;
+		cut = min_u64(alloc[i] - floor, sum - p->budget);
+		alloc[i] -= cut;
+		sum -= cut;
+		vm->out.reason = "rise into idle room limited by the budget";
+	}
+	return sum;
+}
+
+/*
+ * Still over the budget because falls were slowed or held by the
+ * hysteresis, and some VM's active memory needs the room:
+ * a VM that needs memory gets it before one that does not keeps it, so
+ * held-back falls go on to their ideal, the lowest shares per adjusted
+ * page first, as far as the budget needs.  (The slow fall is for memory
+ * nobody asks for; a waking VM must not wait for it.)
+ */
+static uint64_t release_held(const struct balancer_params *p,
+			     struct balancer_vm *vms, size_t n,
+			     uint64_t *alloc, const uint64_t *ideal,
+			     uint64_t sum)
+{
+	while (sum > p->budget) {
+		ssize_t v = -1;
+		double best = 0;
+		uint64_t cut;
+
+		for (size_t i = 0; i < n; i++) {
+			double rho;
+
+			if (vm_fixed(&vms[i]) || alloc[i] <= ideal[i])
+				continue;
+			rho = shares_per_page(p, &vms[i], alloc[i]);
+			if (v < 0 || rho < best) {
+				v = (ssize_t)i;
+				best = rho;
+			}
+		}
+		if (v < 0)
+			break;
+		cut = min_u64(alloc[v] - ideal[v], sum - p->budget);
+		alloc[v] -= cut;
+		sum -= cut;
+		vms[v].out.reason = "released at once: another VM needs the memory";
+	}
+	return sum;
+}
+
 static void stabilise(const struct balancer_params *p,
 		      struct balancer_vm *vms, size_t n, uint64_t *alloc)
 {
-	uint64_t sum = 0, rise = 0;
+	uint64_t sum = 0, rise = 0, ideal[n ? n : 1];
+
+	memcpy(ideal, alloc, n * sizeof(*alloc));
 
 	for (size_t i = 0; i < n; i++) {
 		struct balancer_vm *vm = &vms[i];
@@ -259,10 +326,12 @@ static void stabilise(const struct balancer_params *p,
 	}
 	for (size_t i = 0; i < n; i++)
 		sum += alloc[i];
+	sum = cut_idle_rises(p, vms, n, alloc, sum);
+	sum = release_held(p, vms, n, alloc, ideal, sum);
 	if (sum <= p->budget)
 		return;
-	/* Over the budget because falls were slowed (or held by the
-	 * hysteresis): rises wait for the room, largest first cut. */
+	/* Still over (VMs the balancer cannot move hold it): rises wait
+	 * for the room, cut in proportion. */
 	for (size_t i = 0; i < n; i++) {
 		if (!vm_fixed(&vms[i]) && vms[i].prev.seen &&
 		    alloc[i] > vms[i].prev.target)
@@ -298,27 +367,41 @@ static void stabilise(const struct balancer_params *p,
 
 /* --- 4. levers ----------------------------------------------------------- */
 
+/*
+ * Whether the guest's balloon driver follows: innocent until it has sat
+ * on a request for the grace periods, then let go and asked again after
+ * the retry periods (a guest may have been too busy, or have loaded its
+ * driver late).
+ */
 static void track_balloon(const struct balancer_params *p,
 			  struct balancer_vm *vm)
 {
-	uint64_t asked = vm->prev.balloon_asked, actual = vm->in.balloon_actual;
-	bool settled = actual == asked;
-	bool moved = actual != vm->prev.balloon_actual;
+	uint64_t actual = vm->in.balloon_actual;
+	bool settled = actual == vm->in.balloon_target;
+	bool moved = vm->prev.seen && actual != vm->prev.balloon_actual;
 
-	if (!vm->in.has_balloon) {
+	if (!vm->in.has_balloon || !vm->in.balloon_driver) {
 		vm->prev.balloon_cooperates = false;
+		vm->prev.balloon_stuck = p->balloon_retry_periods;
 		return;
 	}
 	if (!vm->prev.seen) {
-		/* Innocent until proven otherwise. */
 		vm->prev.balloon_cooperates = true;
+		vm->prev.balloon_stuck = 0;
+		return;
+	}
+	if (!vm->prev.balloon_cooperates) {
+		if (++vm->prev.balloon_stuck >= p->balloon_retry_periods) {
+			vm->prev.balloon_cooperates = true;
+			vm->prev.balloon_stuck = 0;
+		}
 		return;
 	}
 	if (settled || moved) {
 		vm->prev.balloon_stuck = 0;
-		vm->prev.balloon_cooperates = true;
 	} else if (++vm->prev.balloon_stuck >= p->balloon_grace_periods) {
 		vm->prev.balloon_cooperates = false;
+		vm->prev.balloon_stuck = 0;
 	}
 }
 
@@ -445,7 +528,7 @@ int balancer_decide(const struct balancer_params *p,
 			continue;	/* its memory of last period stays */
 		vm->prev.seen = true;
 		vm->prev.target = vm->out.target;
-		vm->prev.faults = vm->in.faults;
+		vm->prev.paged_in = vm->in.paged_in;
 		vm->prev.t = now;
 		vm->prev.balloon_actual = vm->in.balloon_actual;
 		if (vm->out.use_balloon)

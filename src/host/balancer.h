@@ -75,13 +75,17 @@ struct balancer_params {
 	uint64_t min_default;		/* a VM's min when it sets none */
 	/* After this many periods with a balloon request outstanding and
 	 * balloon_actual not moving towards it, the balloon is taken as not
-	 * cooperating (paging does the work) until it moves again. */
+	 * cooperating (paging does the work; its target is let go) and is
+	 * tried again after balloon_retry_periods.  A guest whose driver is
+	 * not up (booting, or none) is never asked. */
 	unsigned balloon_grace_periods;
+	unsigned balloon_retry_periods;
 };
 
 /* The defaults: tau 0.75, headroom 10% and at least 16 MiB, hysteresis
  * 2% and at least 8 MiB, down 10% a period, fault_rate_high 200/s over
- * 2 s, min 64 MiB, grace 3 periods; budget 0 (the caller sets it). */
+ * 2 s, min 64 MiB, grace 3 periods, retry after 30; budget 0 (the
+ * caller sets it). */
 void balancer_params_init(struct balancer_params *p);
 
 /* What one VM looks like this period (balancer_observe() fills it). */
@@ -90,6 +94,7 @@ struct balancer_input {
 	bool responsive;		/* its API answered this period */
 	bool has_pager;			/* mem_local can be set */
 	bool has_balloon;		/* balloon_target can be set */
+	bool balloon_driver;		/* the guest's driver is up */
 	bool wss_valid;			/* an estimate exists */
 	uint64_t wss_estimate;		/* bytes */
 	uint64_t wss_error;		/* bytes, 95% half-width */
@@ -98,7 +103,9 @@ struct balancer_input {
 	uint64_t mem_local;		/* the pager's limit now */
 	uint64_t balloon_target;	/* bytes asked of the balloon now */
 	uint64_t balloon_actual;	/* bytes the guest has given */
-	uint64_t faults;		/* the pager's fault count, cumulative */
+	/* pages the pager brought back in (its fetched_pages), cumulative:
+	 * pages, not faults, since one fault reads a whole window ahead */
+	uint64_t paged_in;
 };
 
 /* One VM as the balancer keeps it from period to period.  The caller
@@ -120,7 +127,7 @@ struct balancer_vm {
 		uint64_t target;	/* resident bytes it may keep */
 		bool use_balloon, use_paging;
 		uint64_t balloon_target, mem_local;	/* to set */
-		double fault_rate;	/* pages/s this period */
+		double fault_rate;	/* pages paged in per second */
 		const char *reason;	/* static text: why this target */
 	} out;
 
@@ -128,7 +135,7 @@ struct balancer_vm {
 	struct {
 		bool seen;		/* a previous period exists */
 		uint64_t target;
-		uint64_t faults;
+		uint64_t paged_in;
 		double t;
 		uint64_t balloon_asked;	/* last balloon target set */
 		uint64_t balloon_actual;

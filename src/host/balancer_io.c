@@ -61,7 +61,7 @@ static int size_field(json_t *o, const char *key, uint64_t limit,
 static int read_memory(struct balancer_input *in, json_t *o,
 		       struct errmsg *err)
 {
-	json_t *size = json_object_get(o, "size"), *wss;
+	json_t *size = json_object_get(o, "size"), *wss, *balloon, *driver;
 	uint64_t ram;
 	bool have_resident;
 	int ret;
@@ -87,6 +87,10 @@ static int read_memory(struct balancer_input *in, json_t *o,
 				 &in->balloon_actual, err);
 	if (ret)
 		return ret;
+	/* a VM from before driver_ok: its balloon is given the benefit */
+	balloon = json_object_get(o, "balloon");
+	driver = json_object_get(balloon, "driver_ok");
+	in->balloon_driver = in->has_balloon && (!driver || json_is_true(driver));
 	wss = json_object_get(o, "wss");
 	in->wss_valid = false;
 	if (json_is_object(wss)) {
@@ -115,20 +119,20 @@ static int read_pager(struct balancer_input *in, const char *socket,
 	long status = 0;
 	int ret;
 
-	in->faults = 0;
+	in->paged_in = 0;
 	if (!in->has_pager)
 		return 0;
 	ret = get_json(socket, "/vm/memory/pager", timeout_ms, &o, &status,
 		       err);
 	if (ret)
 		return ret;
-	faults = json_object_get(o, "faults");
+	faults = json_object_get(o, "fetched_pages");
 	if (status != 200 || !json_is_integer(faults) ||
 	    json_integer_value(faults) < 0)
 		ret = errmsg_set(err, -EPROTO, "GET /vm/memory/pager: status "
-				 "%ld without a fault count", status);
+				 "%ld without fetched_pages", status);
 	else
-		in->faults = (uint64_t)json_integer_value(faults);
+		in->paged_in = (uint64_t)json_integer_value(faults);
 	json_decref(o);
 	return ret;
 }

@@ -527,6 +527,11 @@ uint64_t virtio_balloon_ram_pages(const struct virtio_balloon *b)
 	return b->mem->size >> VIRTIO_BALLOON_PFN_SHIFT;
 }
 
+bool virtio_balloon_driver_ok(struct virtio_balloon *b)
+{
+	return virtio_mmio_status(b->t) & VIRTIO_STATUS_DRIVER_OK;
+}
+
 int virtio_balloon_set_target(struct virtio_balloon *b, uint32_t pages)
 {
 	if (pages > virtio_balloon_ram_pages(b))

@@ -144,5 +144,7 @@ void virtio_balloon_get_info(struct virtio_balloon *b,
 			     struct virtio_balloon_info *out);
 /* Pages of guest RAM (the largest possible target). */
 uint64_t virtio_balloon_ram_pages(const struct virtio_balloon *b);
+/* The guest's driver has set DRIVER_OK: a target can be followed. */
+bool virtio_balloon_driver_ok(struct virtio_balloon *b);
 
 #endif

@@ -30,10 +30,22 @@ void virtio_mmio_used(struct virtio_mmio *t, struct virtq *vq)
 		raise_interrupt(t, VIRTIO_MMIO_INT_VRING);
 }
 
+/*
+ * A driver that has not set DRIVER_OK is not told: it reads the config
+ * when it gets there (Linux's virtio_balloon looks at num_pages right
+ * after virtio_device_ready()), and until a guest has programmed its
+ * interrupt controllers an interrupt can do harm.  Measured: a balloon
+ * target set while Debian's kernel was still in early boot raised GSI 5
+ * before it had set up the PIC and IOAPIC, and the kernel died in its
+ * idle task ("Attempted to kill the idle task!").
+ */
 void virtio_mmio_config_changed(struct virtio_mmio *t)
 {
+	pthread_mutex_lock(&t->lock);
 	__atomic_fetch_add(&t->config_generation, 1, __ATOMIC_SEQ_CST);
-	raise_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
+	if (t->status & VIRTIO_STATUS_DRIVER_OK)
+		raise_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
+	pthread_mutex_unlock(&t->lock);
 }
 
 uint32_t virtio_mmio_status(struct virtio_mmio *t)
@@ -56,7 +68,10 @@ void virtio_mmio_needs_reset_locked(struct virtio_mmio *t)
 	if (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
 	t->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
-	virtio_mmio_config_changed(t);
+	/* the driver's own doing (a bad queue, a hostile chain): told at
+	 * once, set up or not */
+	__atomic_fetch_add(&t->config_generation, 1, __ATOMIC_SEQ_CST);
+	raise_interrupt(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
 static void reset_locked(struct virtio_mmio *t)

@@ -108,7 +108,9 @@ int virtio_mmio_create(struct vm *vm, unsigned index,
 /* From queue_notify after a batch of virtq_push(): interrupts the driver
  * if the queue's notification suppression allows. */
 void virtio_mmio_used(struct virtio_mmio *t, struct virtq *vq);
-/* The device changed its config space: new generation, config interrupt. */
+/* The device changed its config space: a new generation, and a config
+ * interrupt once the driver has set DRIVER_OK (before, it reads the
+ * config when it gets there). */
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 
 /* Host-side fds a device may have its I/O thread watch (per device). */

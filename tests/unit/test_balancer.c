@@ -25,6 +25,7 @@ static void vm_init(struct balancer_vm *vm, const char *name, uint64_t ram,
 	vm->in.responsive = true;
 	vm->in.has_pager = true;
 	vm->in.has_balloon = true;
+	vm->in.balloon_driver = true;
 	vm->in.wss_valid = true;
 	vm->in.wss_estimate = wss_mib * MIB;
 	vm->in.mem_local = ram;
@@ -191,7 +192,7 @@ TEST(balancer_budget_never_exceeded)
 			v[i].in.wss_error = (uint64_t)(rand_r(&seed) % 50) * MIB;
 			v[i].in.wss_valid = rand_r(&seed) % 10 != 0;
 			v[i].in.responsive = rand_r(&seed) % 20 != 0;
-			v[i].in.faults += (uint64_t)(rand_r(&seed) % 3000);
+			v[i].in.paged_in += (uint64_t)(rand_r(&seed) % 3000);
 			v[i].in.resident = (uint64_t)(rand_r(&seed) % 1024) * MIB;
 			if (!v[i].in.responsive)
 				v[i].in.resident = v[i].prev.target;
@@ -280,7 +281,7 @@ TEST(balancer_fault_feedback_gives_memory_back)
 	before = v[0].out.target;
 	/* The estimate lags; the fault rate says 20k pages (78 MiB) a
 	 * second are coming back in. */
-	v[0].in.faults += 20000;
+	v[0].in.paged_in += 20000;
 	CHECK_EQ(balancer_decide(&p, v, 2, 11), 0);
 	CHECK(v[0].out.fault_rate > 19999);
 	CHECK(v[0].out.target > before);
@@ -416,4 +417,66 @@ TEST(balancer_lowered_max_holds_at_once)
 	CHECK_EQ(balancer_decide(&p, v, 1, 2), 0);
 	CHECK_EQ(v[0].out.target, 256 * MIB);
 	CHECK_EQ(v[0].out.mem_local, 256 * MIB);
+}
+
+TEST(balancer_balloon_waits_for_the_driver_and_retries)
+{
+	struct balancer_params p;
+	struct balancer_vm v[2];
+	int period = 1;
+
+	params(&p, GIB);
+	vm_init(&v[0], "booting", GIB, 100);
+	vm_init(&v[1], "b", GIB, 800);
+	v[0].in.balloon_driver = false;
+	/* no driver yet: paging does it all, the balloon is not asked */
+	for (; period <= 5; period++) {
+		CHECK_EQ(balancer_decide(&p, v, 2, period), 0);
+		CHECK(!v[0].out.use_balloon && v[0].out.use_paging);
+		CHECK_EQ(v[0].out.balloon_target, 0);
+		follow(&v[0]);
+	}
+	/* the driver comes up: asked at once */
+	v[0].in.balloon_driver = true;
+	CHECK_EQ(balancer_decide(&p, v, 2, period++), 0);
+	CHECK(v[0].out.use_balloon);
+	CHECK(v[0].out.balloon_target > 0);
+	/* it sits on the request: let go after the grace, asked again after
+	 * the retry periods */
+	for (int i = 0; i < 3; i++) {
+		v[0].in.balloon_target = v[0].out.balloon_target;
+		CHECK_EQ(balancer_decide(&p, v, 2, period++), 0);
+	}
+	CHECK(!v[0].out.use_balloon);
+	v[0].in.balloon_target = 0;
+	for (unsigned i = 0; i + 1 < p.balloon_retry_periods; i++) {
+		CHECK_EQ(balancer_decide(&p, v, 2, period++), 0);
+		CHECK(!v[0].out.use_balloon);
+	}
+	CHECK_EQ(balancer_decide(&p, v, 2, period++), 0);
+	CHECK(v[0].out.use_balloon);
+}
+
+TEST(balancer_waking_vm_does_not_wait_for_slow_falls)
+{
+	struct balancer_params p;
+	struct balancer_vm v[2];
+
+	/* a is busy, b idle; then they swap: b must get its memory in the
+	 * very period its WSS shows, a's fall is not slowed for it */
+	params(&p, GIB);
+	vm_init(&v[0], "a", GIB, 700);
+	vm_init(&v[1], "b", GIB, 10);
+	for (int period = 1; period <= 10; period++) {
+		CHECK_EQ(balancer_decide(&p, v, 2, period), 0);
+		follow(&v[0]);
+		follow(&v[1]);
+	}
+	CHECK(v[0].out.target >= 770 * MIB);
+	v[0].in.wss_estimate = 10 * MIB;
+	v[1].in.wss_estimate = 700 * MIB;
+	CHECK_EQ(balancer_decide(&p, v, 2, 11), 0);
+	CHECK(v[1].out.target >= v[1].out.active);
+	CHECK(sum_targets(v, 2) <= p.budget);
+	CHECK(strstr(v[0].out.reason, "released") != NULL);
 }

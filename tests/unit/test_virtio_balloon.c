@@ -122,6 +122,10 @@ TEST(virtio_balloon_target_and_actual)
 	CHECK_EQ(virtio_balloon_set_target(f.b, MEM_SIZE / 4096 + 1), -EINVAL);
 	CHECK_EQ(virtio_balloon_set_target(f.b, 1000), 0);
 	CHECK_EQ(rd(&f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CFG_NUM_PAGES), 1000);
+	/* no driver yet: no interrupt (it reads num_pages when it is up) */
+	CHECK(eventfd_read(virtio_mmio_irq_fd(f.t), &v) != 0);
+	go_live(&f, 0);
+	CHECK_EQ(virtio_balloon_set_target(f.b, 1000), 0);
 	/* a config interrupt went out */
 	CHECK_EQ(eventfd_read(virtio_mmio_irq_fd(f.t), &v), 0);
 	CHECK(rd(&f, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_MMIO_INT_CONFIG);

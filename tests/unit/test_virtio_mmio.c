@@ -255,6 +255,30 @@ TEST(virtio_mmio_no_service_before_driver_ok)
 	vm_destroy(&f.vm);
 }
 
+TEST(virtio_mmio_config_change_waits_for_driver_ok)
+{
+	struct mmio_fixture f;
+	struct pollfd p;
+	uint32_t gen;
+
+	/* A host-side change (a balloon target) while the guest has no
+	 * driver yet: no interrupt, only a new generation. */
+	CHECK_EQ(setup(&f), 0);
+	gen = rd(&f, VIRTIO_MMIO_CONFIG_GENERATION);
+	virtio_mmio_config_changed(f.t);
+	p = (struct pollfd){ .fd = virtio_mmio_irq_fd(f.t), .events = POLLIN };
+	CHECK_EQ(poll(&p, 1, 100), 0);
+	CHECK(rd(&f, VIRTIO_MMIO_CONFIG_GENERATION) != gen);
+	CHECK_EQ(rd(&f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	/* once the driver is up, it is told */
+	negotiate(&f, VIRTIO_TRANSPORT_FEATURES);
+	wr(&f, VIRTIO_MMIO_STATUS, live_status);
+	virtio_mmio_config_changed(f.t);
+	CHECK(wait_irq(&f));
+	CHECK_EQ(rd(&f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	vm_destroy(&f.vm);
+}
+
 TEST(virtio_mmio_cmdline_lists_every_device)
 {
 	char buf[4096], want[64];

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# hostd's balancer with real VMs: N bundled-guest VMs (N = 2, then 4) of
+# 256 MiB on a budget of N x 128 MiB, paging to a file store, each running
+# wsswork over a 160 MiB arena (written once at the start, checked at the
+# end) busy in its own slot of SLOT_S seconds and idle in the others, so
+# the arenas never fit together and whoever is busy must get memory from
+# the idle ones.  What a user must see:
+#   - every VM ends intact (wsswork verify bad=0, exit 0);
+#   - the sum of targets never exceeds the budget, in any period;
+#   - targets are followed: a VM's resident never stays above the target
+#     it was given (three periods to get there);
+#   - a VM that wakes gets its memory back within a few periods: once its
+#     WSS estimate shows the arena, its target covers it within 3 periods;
+#   - the idle VMs' pages went to the store (remote > 0).
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+SLOT_S=${SLOT_S:-5}
+MIB=$((1024 * 1024))
+
+# scenario N: the N-VM run; its checks are named hostd_balance_N_*.
+scenario() {
+	local n=$1 rt=$TEST_TMP/rt$1 swap=$TEST_TMP/swap$1 hostd_pid phases i s
+	mkdir -p "$swap"
+	"$RACKVM" hostd --memory $((n * 128))M --runtime-dir "$rt" \
+		--swap "file:$swap" > "$TEST_TMP/hostd$n.out" 2>&1 &
+	hostd_pid=$!
+	for _ in $(seq 100); do [ -S "$rt/hostd.sock" ] && break; sleep 0.1; done
+	for ((i = 0; i < n; i++)); do
+		phases=
+		for ((s = 0; s < n; s++)); do
+			phases+="${phases:+,}$([ "$s" = "$i" ] && echo r160 || echo i)"
+		done
+		curl -s --unix-socket "$rt/hostd.sock" -X POST -o /dev/null \
+			-w '%{http_code}\n' http://hostd/vms -d "{\"name\": \"v$i\", \"mem\": \"256M\", \"cmdline\": \"wsswork phases=$phases phase_s=$SLOT_S\"}"
+	done > "$TEST_TMP/posts$n"
+	check_eq "hostd_balance_${n}_posted" "$(sort -u "$TEST_TMP/posts$n")" 201
+	local limit=$((SECONDS + n * SLOT_S + 120))
+	while [ $SECONDS -lt $limit ] &&
+		curl -s --unix-socket "$rt/hostd.sock" http://hostd/vms |
+		grep -Eq '"state":"(starting|running|unresponsive)"'; do
+		sleep 0.5
+	done
+	curl -s --unix-socket "$rt/hostd.sock" http://hostd/vms > "$TEST_TMP/vms$n.json"
+	kill "$hostd_pid"
+	wait "$hostd_pid" 2> /dev/null
+	pkill -f -- "$rt/" 2> /dev/null
+	local intact=0
+	for ((i = 0; i < n; i++)); do
+		grep -q 'result: wsswork verify pages=40960 bad=0' "$rt/v$i.console" &&
+			intact=$((intact + 1))
+	done
+	check_eq "hostd_balance_${n}_every_vm_intact" "$intact" "$n"
+	check_eq "hostd_balance_${n}_every_vm_exited" \
+		"$(grep -o '"state":"[a-z]*"' "$TEST_TMP/vms$n.json" | sort -u)" '"state":"exited"'
+	python3 - "$rt/balancer.jsonl" "$n" <<'EOF'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+n = sys.argv[2]
+MIB = 1 << 20
+def result(name, ok, why=""):
+    print(("ok " if ok else "FAIL ") + f"hostd_balance_{n}_{name}" + ("" if ok else ": " + why))
+over = [round(l["t"], 1) for l in lines if l["targets"] > l["budget"]]
+result("targets_within_budget", lines and not over, f"{len(lines)} lines, over at {over[:5]}")
+series = {}
+for l in lines:
+    for v in l["vms"]:
+        series.setdefault(v["vm"], []).append(v)
+# followed: resident <= the largest of the last three targets (+ 8 MiB)
+late = []
+for name, s in series.items():
+    for k in range(3, len(s)):
+        allowed = max(v["target"] for v in s[k - 3:k]) + 8 * MIB
+        if s[k]["resident"] > allowed:
+            late.append(f"{name}@{k}: {s[k]['resident'] // MIB} > {allowed // MIB} MiB")
+result("targets_followed", series and not late, "; ".join(late[:4]))
+# waking: once the WSS shows the arena (>= 100 MiB), target >= it within 3 periods
+slow = []
+woke = 0
+for name, s in series.items():
+    if name == "v0":
+        continue        # busy from the start: it never wakes
+    k = next((k for k, v in enumerate(s) if v["wss"] and v["wss"]["estimate"] >= 100 * MIB), None)
+    if k is None:
+        slow.append(f"{name}: WSS never showed its arena")
+        continue
+    woke += 1
+    if not any(v["target"] >= s[k]["wss"]["estimate"] for v in s[k:k + 4]):
+        slow.append(f"{name}: WSS {s[k]['wss']['estimate'] // MIB} MiB, targets "
+                    + ",".join(str(v["target"] // MIB) for v in s[k:k + 4]))
+result("waking_vm_gets_memory", woke and not slow, "; ".join(slow))
+remote = max((v["remote"] for s in series.values() for v in s), default=0)
+result("idle_pages_went_to_the_store", remote > 0, "remote stayed 0")
+peak = max((sum(v["resident"] for v in l["vms"]) for l in lines[5:]), default=0)
+print(f"# hostd_balance_{n}: {len(lines)} periods, resident sum peak {peak // MIB} MiB "
+      f"(budget {lines[0]['budget'] // MIB if lines else 0} MiB), remote peak {remote // MIB} MiB")
+EOF
+}
+
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "got '$2', want '$3'"; fi
+}
+
+scenario 2
+scenario 4
