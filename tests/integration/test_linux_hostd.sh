@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two Linux guests in userspace under `rackvm hostd` on a budget smaller
 # than their RAM (2 x 512 MiB on 512 MiB), started through hostd's API:
-#   busy  memfill writes and checks 160 MiB for 40 s (case memfill.sh);
+#   busy  memfill writes and checks 160 MiB for 25 s (case memfill.sh);
 #   idle  fills 160 MiB once, frees it, then idles (case idle.sh).
 # What a user must see:
 #   - both guests run to their end intact (memfill bad=0), whatever the
@@ -9,8 +9,8 @@
 #   - the idle guest gives its memory back the cooperative way: free page
 #     reporting (hostd gives every VM a balloon with it) makes its
 #     host_resident fall, and Linux's own virtio_balloon driver inflates
-#     to the target hostd's balancer set (MemTotal falls in the guest, the
-#     log shows the balloon lever with balloon_actual > 0);
+#     to the target hostd's balancer set (its balloon_inflate count in the
+#     guest, the log shows the balloon lever with balloon_actual > 0);
 #   - the busy guest gets memory: its target rises over its working set;
 #   - the sum of the targets never exceeds the budget, in any period.
 # Runs in the emulated test host (linux_prepare).
@@ -57,8 +57,8 @@ post() {
 		"$1" "$PWD/build/linux/vmlinux" "$PWD/$LINUX_INITRD" "${HOSTD_LINUX_QUIET-quiet}" "$2" "$3" "${HOSTD_LINUX_EXTRA-$WSS_DIRTY}")
 	hostd_api POST /vms -d "$body" -o "$TEST_TMP/post-$1" -w '%{http_code}'
 }
-check_eq linux_hostd_post_busy "$(post busy memfill 160,40s)" 201
-check_eq linux_hostd_post_idle "$(post idle idle 160,150)" 201
+check_eq linux_hostd_post_busy "$(post busy memfill 160,25s)" 201
+check_eq linux_hostd_post_idle "$(post idle idle 160,120,10)" 201
 
 # console NAME: the guest's console as text.
 console() { LC_ALL=C tr -cd '\11\12\40-\176' < "$rundir/$1.console" 2> /dev/null; }
