@@ -256,6 +256,25 @@ def main():
         ok = row["ok"] and kmeans_ok
         print(f"{policy:8} {avg / MIB:7.0f}Mi {peak / MIB:7.0f}Mi {(1 - avg / allocated) * 100:5.1f}% "
               f"{cells} {mean * 100:7.1f}%  {'ok' if ok else 'FAILED'}")
+    # The same against "none": the four VMs together with every byte
+    # they ask for.  Alone, a VM has a core to itself; together, four
+    # VMs share this machine's cores (wsswork's idle phases spin), so
+    # "alone" mixes CPU sharing into the slowdown; "none" isolates what
+    # the memory management costs.
+    if "none" in POLICIES and per_policy["none"]["used"]:
+        ref = [median_or_none(f) for f in per_policy["none"]["figs"]]
+        print()
+        print("slowdown against the same VMs together, unmanaged (policy none): "
+              "the cost of the memory management alone")
+        for policy in POLICIES:
+            row = per_policy[policy]
+            if policy == "none" or not row["used"]:
+                continue
+            sd = [slowdown(i, ref[i], median_or_none(row["figs"][i])) for i in range(NVMS)]
+            valid = [x for x in sd if x is not None]
+            cells = " ".join(f"{x * 100:6.1f}%" if x is not None else "    n/a" for x in sd)
+            print(f"{policy:8} {'':9} {'':9} {'':6} {cells} "
+                  f"{(statistics.mean(valid) if valid else float('nan')) * 100:7.1f}%")
     print()
     print(f"memory allocated: {allocated / MIB:.0f} MiB; saved = 1 - average used / allocated; "
           "slowdown against each VM alone with all its memory (negative: faster, i.e. noise)")
