@@ -40,7 +40,7 @@ SAMPLE_S = float(env("SAMPLE_S", "0.5"))
 POLICIES = env("POLICIES", "static balloon paging both none").split()
 OUT_DIR = env("OUT_DIR", "build/bench/consolidate")
 SWAP_DIR = env("SWAP_DIR", "/var/tmp")
-TIMEOUT = float(env("TIMEOUT", str(SLOTS * PHASE_S + 120)))
+TIMEOUT = float(env("TIMEOUT", str(SLOTS * PHASE_S + 300)))
 NVMS = SLOTS
 RUNS = int(env("RUNS", "1"))
 
