@@ -10,6 +10,7 @@
 
 #include "guest/arch.h"
 #include "guest/bootinfo.h"
+#include "guest/lapic.h"
 #include "guest/platform.h"
 
 struct tss64 {
@@ -56,6 +57,8 @@ extern uint64_t boot_pdpt[512];
 extern char kernel_stack[];
 extern const uint64_t exception_stubs[32];
 void syscall_entry(void);
+void lapic_timer_entry(void);
+void lapic_spurious_entry(void);
 __attribute__((noreturn)) void enter_user(void (*entry)(void), void *stack);
 __attribute__((noreturn)) void runtime_main(void);
 
@@ -94,6 +97,11 @@ static void idt_init(void)
 	/* DPL 3 so that ring 3 may raise it with int 0x80. */
 	set_gate(SYSCALL_VECTOR, (uint64_t)syscall_entry,
 		 GATE_INTERRUPT_DPL3, 0);
+	/* for SYS_SLEEP_UNTIL, the one place interrupts are enabled */
+	set_gate(LAPIC_TIMER_VECTOR, (uint64_t)lapic_timer_entry,
+		 GATE_INTERRUPT_DPL0, 0);
+	set_gate(LAPIC_SPURIOUS_VECTOR, (uint64_t)lapic_spurious_entry,
+		 GATE_INTERRUPT_DPL0, 0);
 	idt_descriptor.limit = sizeof(idt) - 1;
 	idt_descriptor.base = (uint64_t)idt;
 	asm volatile("lidt %0" : : "m"(idt_descriptor));

@@ -66,6 +66,8 @@ uint64_t syscall_dispatch(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2)
 		return 0;
 	case SYS_PADDD_MMIO:
 		return paddd_from(a0);
+	case SYS_SLEEP_UNTIL:
+		return sleep_until_syscall(a0, a1);
 	case SYS_GET_CPL: {
 		uint16_t cs;
 

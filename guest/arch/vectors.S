@@ -9,6 +9,7 @@
  * with -mgeneral-regs-only so it never touches the FPU/SSE state.
  */
 #include "guest/arch.h"
+#include "guest/lapic.h"
 
 /* Vectors for which the CPU pushes an error code. */
 #define HAS_ERROR_CODE(v) ((v) == 8 || ((v) >= 10 && (v) <= 14) || \
@@ -86,6 +87,22 @@ syscall_entry:
 	pushq $0
 	pushq $SYSCALL_VECTOR
 	jmp exception_common
+
+/* The LAPIC timer, taken only at the hlt of SYS_SLEEP_UNTIL (ring 0 on
+ * the kernel stack, the only place interrupts are enabled): waking the
+ * CPU was its whole job, so it just ends the interrupt. */
+	.globl lapic_timer_entry
+lapic_timer_entry:
+	pushq %rax
+	movl $(LAPIC_BASE + LAPIC_EOI), %eax
+	movl $0, (%rax)
+	popq %rax
+	iretq
+
+/* A spurious LAPIC interrupt needs no EOI. */
+	.globl lapic_spurious_entry
+lapic_spurious_entry:
+	iretq
 
 /* enter_user(entry, stack_top): iretq to ring 3 with IOPL 3. */
 	.globl enter_user

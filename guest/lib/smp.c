@@ -9,6 +9,7 @@
  * known in advance.
  */
 #include "guest/io.h"
+#include "guest/lapic.h"
 #include "guest/smp.h"
 #include "guest/string.h"
 #include "guest/syscall.h"
@@ -18,12 +19,6 @@
 #define APIC_BASE_ENABLE (1ull << 11)
 #define APIC_BASE_X2APIC (1ull << 10)
 
-#define LAPIC_SVR 0x0f0
-#define LAPIC_ICR_LOW 0x300
-#define LAPIC_ICR_HIGH 0x310
-
-#define SVR_ENABLE 0x100
-#define SVR_SPURIOUS_VECTOR 0xff
 #define ICR_INIT 0x00000500
 #define ICR_STARTUP 0x00000600
 #define ICR_ASSERT 0x00004000
@@ -35,16 +30,6 @@ extern const char ap_trampoline_start[], ap_trampoline_end[];
 uint32_t this_cpu_apic_id(void)
 {
 	return cpuid(1, 0).ebx >> 24;
-}
-
-static void lapic_write(uint32_t reg, uint32_t v)
-{
-	mmio_write32(LAPIC_BASE + reg, v);
-}
-
-static uint32_t lapic_read(uint32_t reg)
-{
-	return mmio_read32(LAPIC_BASE + reg);
 }
 
 static void lapic_send_ipi(uint32_t icr_low)
@@ -83,7 +68,7 @@ uint32_t smp_start_aps(uint32_t expected, uint64_t timeout_ns)
 	check_xapic();
 	memcpy((void *)AP_TRAMPOLINE_BASE, ap_trampoline_start,
 	       ap_trampoline_end - ap_trampoline_start);
-	lapic_write(LAPIC_SVR, SVR_ENABLE | SVR_SPURIOUS_VECTOR);
+	lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | LAPIC_SPURIOUS_VECTOR);
 
 	lapic_send_ipi(ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_INIT);
 	tsc_delay_ns(10 * NSEC_PER_MSEC);

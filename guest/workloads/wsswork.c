@@ -26,7 +26,9 @@
  *   write  one 8-byte read-modify-write per page (word 0: the page's
  *          generation, see below)
  *   mixed  write on even arena pages, read on odd ones
- *   idle   a TSC spin: only the runtime's own few pages are touched
+ *   idle   the CPU halts until the phase's end (guest/sleep.h), so an
+ *          idle VM costs its host no CPU; only the runtime's own few
+ *          pages are touched
  * All of it runs in ring 3 at native speed; the deadline is checked every
  * CHUNK_PAGES pages, so a phase can end in the middle of a pass (counted
  * exactly, see struct phase).
@@ -64,6 +66,7 @@
 #include "guest/io.h"
 #include "guest/memory.h"
 #include "guest/printf.h"
+#include "guest/sleep.h"
 #include "guest/string.h"
 #include "guest/tsc.h"
 #include "guest/ucall.h"
@@ -279,8 +282,7 @@ static void run_phase(unsigned int idx, uint64_t duration_tsc)
 	ph->start_tsc = rdtsc();
 	deadline = ph->start_tsc + duration_tsc;
 	if (ph->kind == 'i') {
-		while ((int64_t)(rdtsc() - deadline) < 0)
-			cpu_relax();
+		sleep_until_tsc(deadline);
 		ph->end_tsc = rdtsc();
 		return;
 	}

@@ -64,6 +64,16 @@ check exit_counters_move bash -c "[ $status -eq 0 ] && [ '${io:-0}' -gt 10 ]"
 run_cmd 60 "$out" "$RACKVM" run --cmdline selftest
 check guest_selftest bash -c "[ $status -eq 0 ] && ! grep -q 'FAIL' '$out'"
 
+# An idle guest halts until the LAPIC timer wakes it at the phase's end
+# instead of spinning, so the VM's CPU time (rackvm and its vCPU thread)
+# stays well under its wall time; a spinning idle phase costs all of it.
+TIMEFORMAT='%U %S %R'
+{ time run_cmd 60 "$out" "$RACKVM" run --mem 64M --cmdline "wsswork phases=i phase_s=4"; } 2> "$TEST_TMP/idle.time"
+read -r idle_user idle_sys idle_wall < "$TEST_TMP/idle.time"
+echo "# idle wsswork: user ${idle_user}s sys ${idle_sys}s wall ${idle_wall}s"
+check idle_guest_leaves_the_cpu bash -c "[ $status -eq 0 ] && grep -q 'wsswork verify pages=1 bad=0' '$out' &&
+	awk 'BEGIN { exit !($idle_wall >= 4 && ($idle_user + $idle_sys) < 0.5 * $idle_wall) }'"
+
 run_cmd 60 "$out" "$RACKVM" run --console "$TEST_TMP/console.txt"
 check console_to_file bash -c "[ $status -eq 0 ] && grep -q 'Hello from the rackvm' '$TEST_TMP/console.txt' && ! grep -q 'Hello' '$out'"
 

@@ -26,6 +26,7 @@ enum syscall_nr {
 	SYS_PIO_READ_LOOP = 4,	/* arg1 times inb from port arg0 */
 	SYS_TRIPLE_FAULT = 5,	/* empty IDT, then an exception: never returns */
 	SYS_PADDD_MMIO = 6,	/* paddd xmm0 from guest-physical arg0 */
+	SYS_SLEEP_UNTIL = 7,	/* halt until TSC arg0 at most (guest/sleep.h) */
 	SYS_NR
 };
 
@@ -45,5 +46,6 @@ static inline uint64_t syscall3(uint64_t nr, uint64_t a0, uint64_t a1,
 
 /* Ring 0 side (guest/arch/syscall.c). */
 uint64_t syscall_dispatch(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
+uint64_t sleep_until_syscall(uint64_t deadline, uint64_t ticks_per_2_32);
 
 #endif
