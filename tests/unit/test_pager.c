@@ -399,11 +399,31 @@ static bool settle_below(struct rig *r, uint64_t limit)
 }
 
 /* Stops eviction and lets the last batch finish, for exact counts. */
+/* Waits (5 s at most) until the pager's counts stop moving for 100 ms:
+ * the evictions and read-aheads it had in flight are done.  A fixed
+ * sleep is not enough in the emulated test host, where its threads run
+ * several times slower. */
+static void wait_still(struct rig *r, struct pager_stats *st)
+{
+	struct pager_stats before;
+
+	pager_get_stats(r->pager, st);
+	for (int i = 0; i < 50; i++) {
+		before = *st;
+		sleep_ms(100);
+		pager_get_stats(r->pager, st);
+		if (st->resident == before.resident &&
+		    st->remote == before.remote && st->zero == before.zero &&
+		    st->evictions == before.evictions &&
+		    st->fetched_pages == before.fetched_pages)
+			return;
+	}
+}
+
 static void quiesce(struct rig *r, struct pager_stats *st)
 {
 	pager_set_limit(r->pager, r->npages);
-	sleep_ms(50);
-	pager_get_stats(r->pager, st);
+	wait_still(r, st);
 }
 
 /* Pages in the memfd (mincore: page cache residency), in all and
@@ -575,6 +595,7 @@ TEST(pager_concurrent_faults_fetch_each_page_once)
 	CHECK(settle_below(&r, LIMIT));
 	/* from here on nothing is evicted: each page comes back once */
 	pager_set_limit(r.pager, r.npages);
+	wait_still(&r, &st);
 	for (int i = 0; i < 4; i++) {
 		rd[i] = (struct reader){ &r, 0, n, 3, 0 };
 		CHECK_EQ(pthread_create(&t[i], NULL, read_all, &rd[i]), 0);
