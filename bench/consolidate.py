@@ -257,10 +257,11 @@ def main():
         print(f"{policy:8} {avg / MIB:7.0f}Mi {peak / MIB:7.0f}Mi {(1 - avg / allocated) * 100:5.1f}% "
               f"{cells} {mean * 100:7.1f}%  {'ok' if ok else 'FAILED'}")
     # The same against "none": the four VMs together with every byte
-    # they ask for.  Alone, a VM has a core to itself; together, four
-    # VMs share this machine's cores (wsswork's idle phases spin), so
-    # "alone" mixes CPU sharing into the slowdown; "none" isolates what
-    # the memory management costs.
+    # they ask for.  Alone, a VM has the machine to itself; together,
+    # the busy one shares the cores with the others' arena fills, boots,
+    # vCPU wake-ups and rackvm's own threads (idle wsswork phases halt),
+    # so "alone" mixes CPU sharing into the slowdown; "none" isolates
+    # what the memory management costs.
     if "none" in POLICIES and per_policy["none"]["used"]:
         ref = [median_or_none(f) for f in per_policy["none"]["figs"]]
         print()
