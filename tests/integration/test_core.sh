@@ -100,7 +100,14 @@ for sig in TERM INT; do
 	# background jobs inherit SIGINT ignored from the shell; undo that
 	env --default-signal=INT "$RACKVM" run --cmdline "compute seconds=60" < /dev/null > "$out" 2>&1 &
 	pid=$!
-	sleep 2
+	# the VM running (its vCPU thread started: rackvm handles signals
+	# by then), however slow this host; a fixed sleep lost the race in
+	# a loaded emulated test host and killed rackvm before its handler
+	for _ in $(seq 300); do
+		[ "$(ls "/proc/$pid/task" 2> /dev/null | wc -l)" -ge 2 ] && break
+		sleep 0.1
+	done
+	sleep 1
 	kill -s $sig $pid
 	# rackvm promises to end within 5 s; 30 s, then where it waits is
 	# recorded (kernel stacks, as root) and it is killed
