@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Two Linux guests in userspace under `rackvm hostd` on a budget smaller
-# than their RAM (2 x 512 MiB on 512 MiB), started through hostd's API:
-#   busy  memfill writes and checks 160 MiB for 25 s (case memfill.sh);
-#   idle  fills 160 MiB once, frees it, then idles (case idle.sh).
+# than their RAM (2 x 512 MiB on 576 MiB), started through hostd's API:
+#   busy  memfill writes and checks 96 MiB for 20 s (case memfill.sh);
+#   idle  fills 128 MiB once, frees it, then idles (case idle.sh).
 # What a user must see:
 #   - both guests run to their end intact (memfill bad=0), whatever the
 #     balancer does to them;
@@ -31,7 +31,7 @@ swap=$TEST_TMP/swap
 mkdir -p "$swap"
 hsock=$rundir/hostd.sock
 
-"$RACKVM" hostd --memory 512M --runtime-dir "$rundir" --swap "file:$swap" \
+"$RACKVM" hostd --memory 576M --runtime-dir "$rundir" --swap "file:$swap" \
 	> "$TEST_TMP/hostd.out" 2>&1 &
 hostd_pid=$!
 trap 'kill "$hostd_pid" 2> /dev/null; pkill -f -- "$rundir/" 2> /dev/null' EXIT
@@ -57,8 +57,8 @@ post() {
 		"$1" "$PWD/build/linux/vmlinux" "$PWD/$LINUX_INITRD" "${HOSTD_LINUX_QUIET-quiet}" "$2" "$3" "${HOSTD_LINUX_EXTRA-$WSS_DIRTY}")
 	hostd_api POST /vms -d "$body" -o "$TEST_TMP/post-$1" -w '%{http_code}'
 }
-check_eq linux_hostd_post_busy "$(post busy memfill 160,25s)" 201
-check_eq linux_hostd_post_idle "$(post idle idle 160,120,10)" 201
+check_eq linux_hostd_post_busy "$(post busy memfill 96,20s)" 201
+check_eq linux_hostd_post_idle "$(post idle idle 128,120,10)" 201
 
 # console NAME: the guest's console as text.
 console() { LC_ALL=C tr -cd '\11\12\40-\176' < "$rundir/$1.console" 2> /dev/null; }
@@ -120,7 +120,7 @@ print(("ok" if bal > 0 else "FAIL") + " linux_hostd_balloon_lever_followed" +
       ("" if bal > 0 else ": the idle VM's balloon_actual never moved under the balloon lever"))
 top = max((v["target"] for v in busy if v["wss"]), default=0)
 wss = max((v["wss"]["estimate"] for v in busy if v["wss"]), default=0)
-ok = top >= 160 << 20 and top >= wss
+ok = top >= 96 << 20 and top >= wss
 print(("ok" if ok else "FAIL") + " linux_hostd_busy_gets_memory" +
       ("" if ok else f": its highest target {top >> 20} MiB, WSS {wss >> 20} MiB"))
 print(f"# linux_hostd: {len(lines)} periods; idle balloon_actual up to {bal >> 20} MiB; "
