@@ -77,11 +77,19 @@ chaos: asan
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Iinclude \
-               -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+               -fsanitize=fuzzer-no-link,address,undefined
+# The library is compiled once for all targets (instrumented for
+# coverage, not linked with libFuzzer's main); each target links it.
+FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz-obj/%.o,$(LIB_SRCS))
+$(BUILD)/fuzz-obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 fuzz: $(FUZZ_BINS)
+.SECONDARY: $(FUZZ_LIB_OBJS)
+-include $(FUZZ_LIB_OBJS:.o=.d)
 
 # `make run` works on a fresh Debian machine: the build's packages first,
 # then the build; where this machine's /dev/kvm cannot run the guest (none,
