@@ -54,7 +54,6 @@ void balancer_params_init(struct balancer_params *p)
 	memset(p, 0, sizeof(*p));
 	p->tau = 0.75;
 	p->headroom_frac = 0.10;
-	p->boot_headroom_frac = 0.25;
 	p->headroom_min = 16 * MIB;
 	p->hysteresis_frac = 0.02;
 	p->hysteresis_min = 8 * MIB;
@@ -128,14 +127,8 @@ static void estimate_active(const struct balancer_params *p,
 	uint64_t ram = vm->in.ram, active;
 
 	if (!vm->in.wss_valid) {
-		/* Booting (or its monitor silent): room to grow fast, but not
-		 * all of RAM at once, which would take it from a VM that is
-		 * busy right now; the fault feedback adds what it pages in. */
-		active = vm->in.resident + max_u64((uint64_t)((double)ram *
-						   p->boot_headroom_frac),
-						   p->headroom_min);
-		vm->out.active = min_u64(active, ram);
-		vm->out.active_from = "no WSS estimate yet: resident + boot headroom";
+		vm->out.active = ram;
+		vm->out.active_from = "no WSS estimate yet: all of RAM";
 		return;
 	}
 	active = vm->in.wss_estimate + vm->in.wss_error;

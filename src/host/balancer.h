@@ -17,9 +17,8 @@
  *   - a VM's active memory is the upper end of its WSS estimate's
  *     confidence interval plus a headroom (a fraction of it, at least
  *     headroom_min); a VM without an estimate yet (booting, or its
- *     monitor not reporting) counts what it holds plus a quarter of its
- *     RAM (boot_headroom_frac) as active, so a VM that boots gets room to
- *     grow at once without taking everything from the VMs busy now;
+ *     monitor not reporting) counts as wholly active, so a VM that boots
+ *     gets memory at once;
  *   - fault feedback: a VM whose pager fault rate is over
  *     fault_rate_high pages/s is short of memory whatever its estimate
  *     says: its active memory is raised to what it has plus what it
@@ -67,9 +66,6 @@ struct balancer_params {
 	uint64_t budget;		/* bytes all targets must fit in */
 	double tau;			/* idle memory tax, [0, 1) */
 	double headroom_frac;		/* of the active estimate */
-	/* a VM without an estimate yet (booting): resident + this much of
-	 * its RAM is active */
-	double boot_headroom_frac;
 	uint64_t headroom_min;		/* bytes */
 	double hysteresis_frac;		/* of a VM's RAM */
 	uint64_t hysteresis_min;	/* bytes */

@@ -160,31 +160,20 @@ TEST(balancer_minimums_over_budget_is_enospc)
 	CHECK_EQ(v[1].out.target, 400 * MIB);
 }
 
-TEST(balancer_booting_vm_gets_room_to_grow)
+TEST(balancer_no_estimate_means_all_active)
 {
 	struct balancer_params p;
-	struct balancer_vm v[3];
+	struct balancer_vm v[2];
 
-	/* A booting VM (no WSS yet) has what it holds plus a quarter of its
-	 * RAM as active: not taxed like an idle one... */
+	/* A booting VM (no WSS yet) is not taxed like an idle one. */
 	params(&p, GIB + GIB / 2);
 	vm_init(&v[0], "booting", GIB, 0);
 	v[0].in.wss_valid = false;
-	v[0].in.resident = 100 * MIB;
 	vm_init(&v[1], "idle", GIB, 50);
 	CHECK_EQ(balancer_decide(&p, v, 2, 1), 0);
-	CHECK_EQ(v[0].out.active, 100 * MIB + GIB / 4);
-	CHECK(v[0].out.target >= v[0].out.active);
-	CHECK(v[1].out.target < v[0].out.target);
-	/* ...but it does not take what a busy VM uses */
-	params(&p, GIB);
-	vm_init(&v[0], "booting", GIB, 0);
-	v[0].in.wss_valid = false;
-	v[0].in.resident = 10 * MIB;
-	vm_init(&v[1], "busy", GIB, 600);
-	CHECK_EQ(balancer_decide(&p, v, 2, 1), 0);
-	CHECK(v[1].out.target >= v[1].out.active);
-	CHECK(v[0].out.target >= v[0].out.active);
+	CHECK_EQ(v[0].out.active, GIB);
+	CHECK_EQ(v[0].out.target, GIB);
+	CHECK_EQ(v[1].out.target, GIB / 2);
 }
 
 TEST(balancer_budget_never_exceeded)
