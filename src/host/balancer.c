@@ -165,10 +165,11 @@ static double shares_per_page(const struct balancer_params *p,
 	return adjusted > 0 ? vm_shares(vm) / adjusted : 1e300;
 }
 
-/* The VM memory is taken from next: lowest rho among those above min. */
+/* The VM memory is taken from next: lowest rho among those above their
+ * floor (@floors[i], or their min where @floors is NULL). */
 static ssize_t poorest(const struct balancer_params *p,
 		       const struct balancer_vm *vms, const uint64_t *alloc,
-		       size_t n)
+		       const uint64_t *floors, size_t n)
 {
 	ssize_t best = -1;
 	double best_rho = 0;
@@ -176,7 +177,8 @@ static ssize_t poorest(const struct balancer_params *p,
 	for (size_t i = 0; i < n; i++) {
 		double rho;
 
-		if (vm_fixed(&vms[i]) || alloc[i] <= vm_min(p, &vms[i]))
+		if (vm_fixed(&vms[i]) ||
+		    alloc[i] <= (floors ? floors[i] : vm_min(p, &vms[i])))
 			continue;
 		rho = shares_per_page(p, &vms[i], alloc[i]);
 		if (best < 0 || rho < best_rho) {
@@ -206,7 +208,7 @@ static uint64_t ideal_targets(const struct balancer_params *p,
 	 * about 1024 passes whatever the sizes. */
 	step = max_u64(excess / 1024, MIB);
 	while (excess) {
-		ssize_t v = poorest(p, vms, alloc, n);
+		ssize_t v = poorest(p, vms, alloc, NULL, n);
 		uint64_t room, take;
 
 		if (v < 0)
@@ -269,21 +271,9 @@ static uint64_t release_held(const struct balancer_params *p,
 			     uint64_t sum)
 {
 	while (sum > p->budget) {
-		ssize_t v = -1;
-		double best = 0;
+		ssize_t v = poorest(p, vms, alloc, ideal, n);
 		uint64_t cut;
 
-		for (size_t i = 0; i < n; i++) {
-			double rho;
-
-			if (vm_fixed(&vms[i]) || alloc[i] <= ideal[i])
-				continue;
-			rho = shares_per_page(p, &vms[i], alloc[i]);
-			if (v < 0 || rho < best) {
-				v = (ssize_t)i;
-				best = rho;
-			}
-		}
 		if (v < 0)
 			break;
 		cut = min_u64(alloc[v] - ideal[v], sum - p->budget);

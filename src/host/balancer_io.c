@@ -99,7 +99,7 @@ static int read_memory(struct balancer_input *in, json_t *o,
 		ret = size_field(wss, "estimate", ram, &have_est,
 				 &in->wss_estimate, err);
 		if (!ret)
-			ret = size_field(wss, "error", UINT64_MAX, &have_err,
+			ret = size_field(wss, "error", ram, &have_err,
 					 &in->wss_error, err);
 		if (ret)
 			return ret;

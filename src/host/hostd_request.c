@@ -33,12 +33,7 @@ const struct hostd_route *hostd_routes(size_t *n)
 
 bool hostd_name_valid(const char *name)
 {
-	size_t len = strlen(name);
-
-	return len && len <= MACHINE_NAME_MAX && name[0] != '.' &&
-	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		      "0123456789._-") == len &&
-	       strcmp(name, HOSTD_RESERVED_NAME);
+	return machine_name_valid(name) && strcmp(name, HOSTD_RESERVED_NAME);
 }
 
 /* @path against @pattern; a trailing "{name}" takes one path segment. */

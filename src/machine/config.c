@@ -183,6 +183,15 @@ static bool has_direct_disk(const struct machine_config *c)
 	return false;
 }
 
+bool machine_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len && len <= MACHINE_NAME_MAX && name[0] != '.' &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789._-") == len;
+}
+
 static int validate_devices(const struct machine_config *c,
 			    struct errmsg *err)
 {
@@ -212,15 +221,11 @@ static int validate_devices(const struct machine_config *c,
  * characters that need no quoting in either. */
 static int validate_api(const struct machine_config *c, struct errmsg *err)
 {
-	size_t len = c->name ? strlen(c->name) : 0;
-
 	if (c->api_socket && !*c->api_socket)
 		return errmsg_set(err, -EINVAL, "--api-socket needs a socket path");
 	if (!c->name)
 		return 0;
-	if (!len || len > MACHINE_NAME_MAX || c->name[0] == '.' ||
-	    strspn(c->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		   "0123456789._-") != len)
+	if (!machine_name_valid(c->name))
 		return errmsg_set(err, -EINVAL, "invalid --name '%s': 1 to %d "
 				  "letters, digits, '.', '_' or '-', not "
 				  "starting with '.'", c->name, MACHINE_NAME_MAX);

@@ -34,6 +34,9 @@
 #define MACHINE_MIN_LOCAL_BYTES (4ull << 20)
 #define MACHINE_MIN_WSS_INTERVAL_NS 10000000ull
 #define MACHINE_NAME_MAX 64		/* [A-Za-z0-9._-], not starting with '.' */
+/* A VM name as --name takes it: 1 to MACHINE_NAME_MAX of [A-Za-z0-9._-],
+ * not starting with '.' (it names files and sockets). */
+bool machine_name_valid(const char *name);
 
 /* --wss and its companions: the working-set monitor. */
 struct machine_wss {
