@@ -161,11 +161,12 @@ API_HANDLER(api_get_vm_memory_wss)
 	n = pts ? wss_monitor_points(mon, since, pts, API_WSS_POINTS_MAX) : 0;
 	for (uint64_t i = 0; list && i < n; i++)
 		json_array_append_new(list, json_pack(
-			"{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"{s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			"time", pts[i].t,
 			"wss_pages", (json_int_t)pts[i].wss_pages,
 			"error_pages", (json_int_t)pts[i].error_pages,
 			"written_pages", (json_int_t)pts[i].written_pages,
+			"paged_in_pages", (json_int_t)pts[i].paged_in_pages,
 			"sampled", (json_int_t)pts[i].sampled,
 			"touched_sampled", (json_int_t)pts[i].touched_sampled,
 			"estimator_cpu_ns", (json_int_t)pts[i].estimator_cpu_ns,

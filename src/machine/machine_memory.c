@@ -242,6 +242,7 @@ int machine_memory_monitor(struct machine *m, struct errmsg *err)
 	cfg.uffd = m->uffd;
 	if (m->pager) {
 		cfg.on_pages = pager_note_pages;
+		cfg.take_referenced = pager_take_brought_in;
 		cfg.pages_opaque = m->pager;
 	}
 	ret = wss_monitor_create(&m->vm, &cfg, &m->monitor, &why);

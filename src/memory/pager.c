@@ -129,12 +129,13 @@ static int alloc_arrays(struct pager *p)
 	p->cand = calloc(b, sizeof(*p->cand));
 	p->tags = calloc(b, PAGE_TAG_SIZE);
 	p->gen = calloc(p->npages, sizeof(*p->gen));
+	p->brought_in = calloc(bitmap_words(p->npages), sizeof(uint64_t));
 	p->zero = calloc(b, 1);
 	p->put = calloc(b, 1);
 	p->committed = calloc(b, 1);
 	p->runs = calloc(b, sizeof(*p->runs));
 	return p->state && p->flags && p->cold && p->buf && p->cand &&
-	       p->tags && p->gen && p->zero && p->put && p->committed && p->runs ?
+	       p->tags && p->gen && p->brought_in && p->zero && p->put && p->committed && p->runs ?
 	       0 : -ENOMEM;
 }
 
@@ -274,6 +275,7 @@ void pager_destroy(void *obj)
 	pthread_mutex_destroy(&p->scan_lock);
 	free(p->state);
 	free(p->flags);
+	free(p->brought_in);
 	free(p->cold);
 	free(p->buf);
 	free(p->cand);
@@ -320,6 +322,21 @@ void pager_note_pages(void *obj, const uint64_t *written,
 		}
 	}
 	pthread_mutex_unlock(&p->scan_lock);
+}
+
+uint64_t pager_take_brought_in(void *obj, uint64_t *bitmap)
+{
+	struct pager *p = obj;
+	uint64_t added = 0;
+
+	for (uint64_t w = 0; w < bitmap_words(p->npages); w++) {
+		uint64_t bits = __atomic_exchange_n(&p->brought_in[w], 0,
+						    __ATOMIC_RELAXED);
+
+		added += (uint64_t)__builtin_popcountll(bits & ~bitmap[w]);
+		bitmap[w] |= bits;
+	}
+	return added;
 }
 
 void pager_set_limit(struct pager *p, uint64_t local_pages)

@@ -267,6 +267,12 @@ void pager_forget_monitor(void *p);
  * referenced; shaped for wss_config.on_pages. */
 void pager_note_pages(void *p, const uint64_t *written,
 		      const uint64_t *touched);
+/* ORs into @bitmap (memfd order) the pages brought in for the guest
+ * since the last call (demand faults and their read-ahead: the working
+ * set of a VM that pages, which the monitor's sample of resident pages
+ * does not see), forgets them, and returns how many were not yet set in
+ * @bitmap; shaped for wss_config.take_referenced. */
+uint64_t pager_take_brought_in(void *p, uint64_t *bitmap);
 /* The guest gave @n ranges of pages back (see above); shaped for
  * virtio_balloon_set_discard().  0, or -EINVAL (nothing done) if a range
  * is outside guest RAM, or -errno if a punch failed (those pages stay as

@@ -189,6 +189,7 @@ static void install_window(struct pager *p, struct fetch *f)
 		}
 		for (unsigned k = i; k < j; k++) {
 			set_flag(p, f->pages[k], PF_PREFETCHED);
+			mark_brought_in(p, f->pages[k]);
 			set_state(p, f->pages[k], PS_LOCAL);
 			account_filled(p, f->from[k]);
 			add(&p->c.prefetched, 1);
@@ -363,6 +364,7 @@ static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 		release(p, page, from);
 	} else {
 		set_flag(p, page, PF_REF);
+		mark_brought_in(p, page);
 		set_state(p, page, PS_LOCAL);
 		/* UFFDIO_COPY woke the faulting threads while the page was
 		 * FETCHING; if the sampler revoked it again before now, the
@@ -396,6 +398,7 @@ static void refill_punched(struct pager *p, uint64_t page)
 {
 	uffd_ram_zeropage(p->uffd, page, 1);
 	set_flag(p, page, PF_REF);
+	mark_brought_in(p, page);
 	set_state(p, page, PS_LOCAL);
 	uffd_ram_wake(p->uffd, page, 1);
 }

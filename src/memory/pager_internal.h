@@ -135,6 +135,9 @@ struct pager {
 	uint8_t *state;			/* npages, enum page_state */
 	uint8_t *flags;			/* npages, PF_* */
 	uint32_t *gen;			/* npages: the last put's generation */
+	/* bitmap: pages brought in for the guest (a fault, its read-ahead)
+	 * since pager_take_brought_in() last took them */
+	uint64_t *brought_in;
 	int pagemap_fd;			/* -1: hits are not counted */
 	bool attached;
 
@@ -218,6 +221,15 @@ static inline bool move_state(struct pager *p, uint64_t page, uint8_t from,
 static inline void set_flag(struct pager *p, uint64_t page, uint8_t f)
 {
 	__atomic_fetch_or(&p->flags[page], f, __ATOMIC_RELAXED);
+}
+
+/* The guest needed @page (or its read-ahead brought it): the working-set
+ * monitor counts it as referenced, which it cannot see otherwise while
+ * the page is not resident. */
+static inline void mark_brought_in(struct pager *p, uint64_t page)
+{
+	__atomic_fetch_or(&p->brought_in[page / 64], 1ull << (page % 64),
+			  __ATOMIC_RELAXED);
 }
 
 /* Clears @f, true if it was set (exactly one caller sees it set). */

@@ -70,6 +70,8 @@ struct wss_point {
 	uint64_t smoothed_pages;
 	uint64_t population;		/* resident pages sampled from */
 	uint64_t arm_stall_ns;		/* vCPUs paused to revoke the sample */
+	uint64_t paged_in_pages;	/* referenced, not written: brought in
+					 * by the pager (wss_config) */
 };
 
 /* A ring buffer of the last @capacity points. */

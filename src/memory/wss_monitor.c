@@ -106,7 +106,7 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 	struct wss_estimate e;
 	struct wss_point p = { .t = t };
 	int64_t written = 0;
-	uint64_t cpu;
+	uint64_t cpu, paged_in = 0;
 	int ret;
 
 	memset(m->written, 0, words * 8);
@@ -116,6 +116,11 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 		if (written < 0)
 			return (int)written;
 	}
+	/* before the rotation: a sampled page the pager brought back is
+	 * known referenced, not a sample hit to extrapolate from */
+	if (m->cfg.take_referenced)
+		paged_in = m->cfg.take_referenced(m->cfg.pages_opaque,
+						  m->written);
 	if (m->rs) {
 		ret = ref_sample_rotate(m->rs, m->cfg.full ? REF_SAMPLE_ALL :
 					m->sample_n, m->written, m->touched,
@@ -131,7 +136,7 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 		if (ret)
 			return ret;
 	}
-	e = wss_estimate((uint64_t)written, res.touched_unwritten, res.sampled,
+	e = wss_estimate((uint64_t)written + paged_in, res.touched_unwritten, res.sampled,
 			 res.population, WSS_Z95);
 	if (m->rs && !m->cfg.full && res.sampled)
 		m->sample_n = wss_next_sample_size(
@@ -146,13 +151,15 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 	p.wss_pages = (uint64_t)(e.pages + 0.5);
 	p.error_pages = (uint64_t)(e.error_pages + 0.5);
 	p.written_pages = (uint64_t)written;
+	p.paged_in_pages = paged_in;
 	p.sampled = res.sampled;
 	p.touched_sampled = res.touched;
 	p.smoothed_pages = (uint64_t)(m->smoothed + 0.5);
 	p.population = res.population;
 
 	if (m->cfg.on_pages)
-		m->cfg.on_pages(m->cfg.pages_opaque, m->dl ? m->written : NULL,
+		m->cfg.on_pages(m->cfg.pages_opaque,
+				m->dl || paged_in ? m->written : NULL,
 				m->rs ? m->touched : NULL);
 	pthread_mutex_lock(&m->lock);
 	wss_heatmap_mark_bitmap(&m->heat, m->written, m->npages, t);

@@ -52,7 +52,13 @@ struct wss_config {
 	 * dirty_log.h; either may be NULL): the pager's reference bits. */
 	void (*on_pages)(void *opaque, const uint64_t *written,
 			 const uint64_t *touched);
-	void *pages_opaque;
+	/* Also called each interval, before the estimate (may be NULL):
+	 * ORs into @known the pages known referenced by other means (the
+	 * pager's faults: pages that were not resident, which the sample
+	 * of resident pages cannot see) and returns how many it added.
+	 * They count as exactly as the written pages. */
+	uint64_t (*take_referenced)(void *opaque, uint64_t *known);
+	void *pages_opaque;		/* for both */
 };
 
 void wss_config_defaults(struct wss_config *c);
