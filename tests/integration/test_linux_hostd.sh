@@ -94,6 +94,16 @@ for vm in busy idle; do
 	sed -nE -e '/^# dmesg: /d' -e "s/^(ok|FAIL|skip) /\\1 linux_hostd_${vm}_/p" \
 		-e "s/^# /# linux_hostd $vm: /p" "$TEST_TMP/$vm.out"
 done
+# A guest that did not reach its end: what the test host's kernel (its
+# KVM, nested SVM) and hostd's last decisions say, for whoever looks.
+if ! grep -q '^rackvm-guest: end .* status=0' "$TEST_TMP/busy.out" ||
+	! grep -q '^rackvm-guest: end .* status=0' "$TEST_TMP/idle.out"; then
+	dmesg 2> /dev/null | tail -n 20 | sed 's/^/# linux_hostd host kernel: /'
+	tail -n 4 "$rundir/balancer.jsonl" 2> /dev/null | cut -c1-600 | sed 's/^/# linux_hostd balancer: /'
+	for vm in busy idle; do
+		grep -v '^wss: ' "$rundir/$vm.log" 2> /dev/null | tail -n 8 | sed "s/^/# linux_hostd $vm log: /"
+	done
+fi
 check_eq linux_hostd_busy_exited \
 	"$(grep -o '"name":"busy","state":"[a-z]*"' "$TEST_TMP/vms.json")" '"name":"busy","state":"exited"'
 check_eq linux_hostd_idle_exited \
