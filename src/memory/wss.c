@@ -53,6 +53,21 @@ struct wss_estimate wss_estimate(uint64_t written, uint64_t touched_unwritten,
 	return e;
 }
 
+uint64_t wss_stall_ceiling(uint64_t ceiling, uint64_t armed,
+			   uint64_t stall_ns, uint64_t budget_ns,
+			   uint64_t min, uint64_t max)
+{
+	if (armed && stall_ns > budget_ns)
+		ceiling = (uint64_t)((double)armed * (double)budget_ns /
+				     (double)stall_ns);
+	else if (stall_ns < budget_ns / 2)
+		ceiling = ceiling > max - ceiling / 4 - 1 ? max :
+			  ceiling + ceiling / 4 + 1;
+	if (ceiling < min)
+		ceiling = min;
+	return ceiling > max ? max : ceiling;
+}
+
 uint64_t wss_next_sample_size(double p, double est_frac, uint64_t N,
 			      double rel_error, double z, uint64_t current,
 			      uint64_t min, uint64_t max)

@@ -50,6 +50,18 @@ uint64_t wss_next_sample_size(double p, double est_frac, uint64_t N,
 			      double rel_error, double z, uint64_t current,
 			      uint64_t min, uint64_t max);
 
+/* The most pages a sample may have so that the vCPUs' pause to revoke it
+ * stays within @budget_ns, after an interval whose @armed pages took
+ * @stall_ns: lowered in proportion when over budget, raised by a quarter
+ * (up to @max) when under half of it, never below @min.  The pause grows
+ * with the pages revoked (each a TLB shootdown in the guest's page
+ * tables): ~2 us a page on hardware, ~1 ms under TCG, where an unbounded
+ * sample paused the guest for most of every interval and it made almost
+ * no progress.  Precision gives way to the guest. */
+uint64_t wss_stall_ceiling(uint64_t ceiling, uint64_t armed,
+			   uint64_t stall_ns, uint64_t budget_ns,
+			   uint64_t min, uint64_t max);
+
 /* Asymmetric exponential smoothing: weight @up on a rising value, @down
  * on a falling one (fast up, slow down: the idle-memory-tax style, a VM
  * gets memory quickly and gives it back only when idle for a while). */

@@ -26,6 +26,7 @@ struct wss_monitor {
 	uint64_t *written;		/* this interval's written pages */
 	uint64_t *touched;		/* this interval's touched samples */
 	uint64_t sample_n;		/* next sample size */
+	uint64_t sample_ceiling;	/* its bound from the pauses it cost */
 	double smoothed;
 	uint64_t cpu_before;		/* CPU total at the last interval */
 
@@ -85,6 +86,10 @@ static int arm_first_sample(struct wss_monitor *m, struct errmsg *err)
  * fault waits for (uffd_ram.h). */
 #define ARM_PAUSE_WAIT_NS 200000000ull
 
+/* The sample shrinks when revoking it paused the vCPUs for more than
+ * this share of the interval (1/20: 5%). */
+#define WSS_STALL_SHARE 20
+
 static int arm_paused(struct wss_monitor *m, uint64_t *stall_ns,
 		      struct errmsg *err)
 {
@@ -106,7 +111,7 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 	struct wss_estimate e;
 	struct wss_point p = { .t = t };
 	int64_t written = 0;
-	uint64_t cpu, paged_in = 0;
+	uint64_t cpu, paged_in = 0, armed = m->sample_n;
 	int ret;
 
 	memset(m->written, 0, words * 8);
@@ -136,14 +141,22 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 		if (ret)
 			return ret;
 	}
-	e = wss_estimate((uint64_t)written + paged_in, res.touched_unwritten, res.sampled,
-			 res.population, WSS_Z95);
+	e = wss_estimate((uint64_t)written + paged_in, res.touched_unwritten,
+			 res.sampled, res.population, WSS_Z95);
 	if (m->rs && !m->cfg.full && res.sampled)
 		m->sample_n = wss_next_sample_size(
 			(double)res.touched_unwritten / (double)res.sampled,
 			res.population ? e.pages / (double)res.population : 0,
 			res.population, m->cfg.rel_error, WSS_Z95, m->sample_n,
 			m->cfg.sample_min, m->cfg.sample_max);
+	if (m->rs && !m->cfg.full) {
+		m->sample_ceiling = wss_stall_ceiling(
+			m->sample_ceiling, armed, p.arm_stall_ns,
+			m->cfg.interval_ns / WSS_STALL_SHARE, m->cfg.sample_min,
+			m->cfg.sample_max);
+		if (m->sample_n > m->sample_ceiling)
+			m->sample_n = m->sample_ceiling;
+	}
 	m->smoothed = m->series.count ?
 		wss_smooth(m->smoothed, e.pages, WSS_SMOOTH_UP, WSS_SMOOTH_DOWN) :
 		e.pages;
@@ -227,6 +240,7 @@ int wss_monitor_create(struct vm *vm, const struct wss_config *cfg,
 	m->cfg = *cfg;
 	m->npages = vm->mem.size >> PAGE_SHIFT;
 	m->sample_n = cfg->sample_min;
+	m->sample_ceiling = cfg->sample_max;
 	m->stop_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	words = bitmap_words(m->npages);

@@ -24,7 +24,7 @@ fi
 # The emulated test host pages ~10-40x slower: fewer faults there (the
 # driver also shrinks its VMs), every kind still met.
 faults=6
-in_test_host && faults=4
+in_test_host && faults=3
 out=$TEST_TMP/chaos.out
 CHAOS_DIR=$TEST_TMP/chaos CHAOS_PROXY=$CHAOS_PROXY \
 	timeout -k 10 "$(in_test_host && echo 600 || echo 240)" \

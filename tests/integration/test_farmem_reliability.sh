@@ -71,8 +71,8 @@ if in_test_host; then
 fi
 if in_test_host; then
 	BIG="--mem 64M --mem-local 8M" BIG_STRESS="mib=24 passes=2"
-	STOP_STRESS="mib=24 passes=3" OWNER_STRESS="mib=16 passes=3" FULL_MIB=16
-	RESTART_STRESS="mib=24 passes=5"
+	STOP_STRESS="mib=16 passes=2" OWNER_STRESS="mib=16 passes=3" FULL_MIB=16
+	RESTART_STRESS="mib=16 passes=4"
 else
 	BIG="--mem 96M --mem-local 16M" BIG_STRESS="mib=48 passes=4"
 	STOP_STRESS="mib=48 passes=6" OWNER_STRESS="mib=32 passes=8" FULL_MIB=32

@@ -90,6 +90,30 @@ TEST(wss_sample_size_grows_to_target_and_shrinks_slowly)
 	CHECK_EQ(wss_next_sample_size(0.9, 0.9, 1ull << 30, 0.5, WSS_Z95, 100, 100, 100000), 100);
 }
 
+/* The sample follows what revoking it costs the guest: 1563 pages that
+ * paused it 1.3 s (measured under TCG) on a 50 ms budget come down to
+ * ~60; cheap pauses let it grow back a quarter at a time; the bounds
+ * hold; a pause within budget but over half of it changes nothing. */
+TEST(wss_sample_ceiling_follows_the_pause_it_costs)
+{
+	const uint64_t ms = 1000000;
+	uint64_t c = wss_stall_ceiling(4096, 1563, 1300 * ms, 50 * ms, 100, 4096);
+
+	CHECK_EQ(c, 100);	/* 60 by the ratio, then the floor */
+	c = wss_stall_ceiling(4096, 4096, 100 * ms, 50 * ms, 16, 4096);
+	CHECK_EQ(c, 2048);
+	CHECK_EQ(wss_stall_ceiling(2048, 2048, 40 * ms, 50 * ms, 16, 4096), 2048);
+	CHECK_EQ(wss_stall_ceiling(2048, 2048, 10 * ms, 50 * ms, 16, 4096), 2561);
+	CHECK_EQ(wss_stall_ceiling(4000, 100, 1 * ms, 50 * ms, 16, 4096), 4096);
+	/* nothing armed (the first interval): no pause to go on, unchanged */
+	CHECK_EQ(wss_stall_ceiling(300, 0, 900 * ms, 50 * ms, 16, 4096), 300);
+	/* on hardware a full sample costs ~9 ms: never capped */
+	c = 4096;
+	for (int i = 0; i < 10; i++)
+		c = wss_stall_ceiling(c, c, 9 * ms, 50 * ms, 100, 4096);
+	CHECK_EQ(c, 4096);
+}
+
 TEST(wss_smoothing_is_fast_up_slow_down)
 {
 	double s = 1000;
