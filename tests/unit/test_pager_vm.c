@@ -133,9 +133,22 @@ static const char *kvm_rig(struct vm *vm, struct rig *r, struct guest_sum *g,
 	    (pc.store = &r->store->base,
 	     pager_create(&vm->mem, r->uffd, &pc, &r->pager, &err)) ||
 	    vm_own(vm, pager_destroy, r->pager) ||
-	    uffd_ram_start(r->uffd, &err) || pager_start(r->pager, &err))
+	    uffd_ram_start(r->uffd, &err) || pager_start(r->pager, &err)) {
+		/* the store is the VM's first owned resource: if the VM owns
+		 * nothing yet, the store is still ours to free */
+		if (r->store && !vm->nowned)
+			page_store_destroy(&r->store->base);
 		return "pager setup failed";
+	}
 	return NULL;
+}
+
+/* The VM goes with everything it owns (store, uffd, pager). */
+static void kvm_rig_destroy(struct vm *vm, struct rig *r)
+{
+	vm_destroy(vm);
+	pthread_cond_destroy(&r->ev.cond);
+	pthread_mutex_destroy(&r->ev.lock);
 }
 
 static int kvm_start(struct vm *vm)
@@ -169,11 +182,8 @@ TEST(pager_pauses_a_vm_for_an_unreachable_store_then_resumes_it)
 	struct vm vm;
 	const char *skip = kvm_rig(&vm, &r, &g, &expect, 0);
 
-	if (skip) {
-		if (r.store && !vm.nowned)
-			page_store_destroy(&r.store->base);
+	if (skip)
 		SKIP(skip);
-	}
 	CHECK(settle_below(&r, LIMIT));
 	CHECK(data_evicted(&r));
 	pager_set_limit(r.pager, r.npages);
@@ -193,9 +203,7 @@ TEST(pager_pauses_a_vm_for_an_unreachable_store_then_resumes_it)
 	pthread_mutex_lock(&vm.lock);
 	CHECK_EQ(vm.pause_depth, 0);
 	pthread_mutex_unlock(&vm.lock);
-	vm_destroy(&vm);
-	pthread_cond_destroy(&r.ev.cond);
-	pthread_mutex_destroy(&r.ev.lock);
+	kvm_rig_destroy(&vm, &r);
 }
 
 /*
@@ -214,11 +222,8 @@ static void ends_while_unreachable(bool fence)
 	struct vm vm;
 	const char *skip = kvm_rig(&vm, &r, &g, &expect, fence ? RIG_FENCE : 0);
 
-	if (skip) {
-		if (r.store && !vm.nowned)
-			page_store_destroy(&r.store->base);
+	if (skip)
 		SKIP(skip);
-	}
 	CHECK(settle_below(&r, LIMIT));
 	CHECK(data_evicted(&r));
 	pager_set_limit(r.pager, r.npages);
@@ -233,9 +238,7 @@ static void ends_while_unreachable(bool fence)
 	vm_wait(&vm, &ex);
 	CHECK(!__atomic_load_n(&g.done, __ATOMIC_ACQUIRE));
 	CHECK_EQ(ex.reason, VM_EXIT_SIGNAL);
-	vm_destroy(&vm);
-	pthread_cond_destroy(&r.ev.cond);
-	pthread_mutex_destroy(&r.ev.lock);
+	kvm_rig_destroy(&vm, &r);
 }
 
 TEST(pager_lets_a_vm_end_while_its_store_is_unreachable)
@@ -271,11 +274,8 @@ static void vcpu_meets_lost_page(unsigned opts)
 	struct vm vm;
 	const char *skip = kvm_rig(&vm, &r, &g, &expect, opts);
 
-	if (skip) {
-		if (r.store && !vm.nowned)
-			page_store_destroy(&r.store->base);
+	if (skip)
 		SKIP(skip);
-	}
 	/* without UFFDIO_POISON the unforced variant takes the fence too */
 	CHECK(settle_below(&r, LIMIT));
 	CHECK(data_evicted(&r));
@@ -298,9 +298,7 @@ static void vcpu_meets_lost_page(unsigned opts)
 		CHECK(strstr(ex.detail, want) != NULL);
 	CHECK(wait_event(&r, PAGER_EVENT_PAGE_LOST, 1));
 	CHECK_EQ(r.ev.last_page, lost);
-	vm_destroy(&vm);
-	pthread_cond_destroy(&r.ev.cond);
-	pthread_mutex_destroy(&r.ev.lock);
+	kvm_rig_destroy(&vm, &r);
 }
 
 TEST(pager_stops_the_vm_when_a_vcpu_needs_a_lost_page)
