@@ -135,7 +135,8 @@ static int alloc_arrays(struct pager *p)
 	p->committed = calloc(b, 1);
 	p->runs = calloc(b, sizeof(*p->runs));
 	return p->state && p->flags && p->cold && p->buf && p->cand &&
-	       p->tags && p->gen && p->brought_in && p->zero && p->put && p->committed && p->runs ?
+	       p->tags && p->gen && p->brought_in && p->zero && p->put &&
+	       p->committed && p->runs ?
 	       0 : -ENOMEM;
 }
 

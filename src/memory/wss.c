@@ -60,9 +60,8 @@ uint64_t wss_stall_ceiling(uint64_t ceiling, uint64_t armed,
 	if (armed && stall_ns > budget_ns)
 		ceiling = (uint64_t)((double)armed * (double)budget_ns /
 				     (double)stall_ns);
-	else if (stall_ns < budget_ns / 2)
-		ceiling = ceiling > max - ceiling / 4 - 1 ? max :
-			  ceiling + ceiling / 4 + 1;
+	else if (stall_ns < budget_ns / 2 && ceiling < max)
+		ceiling += ceiling / 4 + 1;
 	if (ceiling < min)
 		ceiling = min;
 	return ceiling > max ? max : ceiling;
