@@ -514,6 +514,28 @@ static int parse_kvm_filter(void)
 	return 0;
 }
 
+/* $UNIT_SHARD=K/N: of the tests selected, only every Nth from the Kth
+ * (counting from 0), so that N processes can share a run. */
+static unsigned shard_index, shard_count = 1;
+
+static int parse_shard(void)
+{
+	const char *env = getenv("UNIT_SHARD");
+	unsigned k, n;
+	char end;
+
+	if (!env || !*env)
+		return 0;
+	if (sscanf(env, "%u/%u%c", &k, &n, &end) != 2 || n == 0 || k >= n) {
+		fprintf(stderr, "unit-tests: UNIT_SHARD takes K/N with K < N, not '%s'\n",
+			env);
+		return -1;
+	}
+	shard_index = k;
+	shard_count = n;
+	return 0;
+}
+
 static bool selected(const struct unit_test *t, char **patterns, int n)
 {
 	int i;
@@ -537,6 +559,7 @@ int main(int argc, char **argv)
 	struct unit_test *reversed = NULL, *t, *next;
 	const char *env = getenv("UNIT_TEST_TIMEOUT");
 	int failed = 0, count = 0, list = 0;
+	unsigned ordinal = 0;
 	sigset_t waited;
 
 	if (argc > 1 && !strcmp(argv[1], "--list")) {
@@ -548,7 +571,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: unit-tests [--list] [PATTERN...]\n");
 		return 2;
 	}
-	if (parse_kvm_filter())
+	if (parse_kvm_filter() || parse_shard())
 		return 2;
 	if (env && *env) {
 		timeout_s = atoi(env);
@@ -565,7 +588,9 @@ int main(int argc, char **argv)
 		reversed = t;
 	}
 	for (t = reversed; t; t = t->next) {
-		if (!selected(t, argv + 1, argc - 1))
+		t->in_shard = selected(t, argv + 1, argc - 1) &&
+			      ordinal++ % shard_count == shard_index;
+		if (!t->in_shard)
 			continue;
 		count++;
 		if (list)
@@ -573,8 +598,8 @@ int main(int argc, char **argv)
 	}
 	if (list)
 		return 0;
-	if (!count && kvm_filter != KVM_ALL)
-		return 0;	/* that half of the selection is empty */
+	if (!count && (kvm_filter != KVM_ALL || shard_count > 1))
+		return 0;	/* that part of the selection is empty */
 	if (!count) {
 		fprintf(stderr, "unit-tests: no test's name contains '%s'\n",
 			argv[1]);
@@ -596,7 +621,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &waited, &caller_mask);
 	count = 0;
 	for (t = reversed; t; t = t->next) {
-		if (!selected(t, argv + 1, argc - 1))
+		if (!t->in_shard)
 			continue;
 		if (run_test(t, ++count, &waited) == OUTCOME_FAIL)
 			failed++;

@@ -38,6 +38,8 @@
  *     UNIT_KVM=none just the others: where this machine has no usable
  *     KVM, tests/run runs the first half in the emulated test host and
  *     the second here, at native speed.
+ *   - $UNIT_SHARD=K/N runs every Nth selected test from the Kth (from
+ *     0): N processes with K = 0..N-1 run the selection between them.
  */
 #ifndef RACKVM_TESTS_HARNESS_H
 #define RACKVM_TESTS_HARNESS_H
@@ -54,6 +56,7 @@ struct unit_test {
 	void (*fn)(void);
 	struct unit_test *next;
 	int needs_kvm;
+	int in_shard;	/* selected for this run (harness.c) */
 };
 
 void harness_register(struct unit_test *t);
@@ -67,7 +70,7 @@ const char *harness_tmpdir(void);
 #define TEST(name)                                                        \
 	static void test_##name(void);                                    \
 	static struct unit_test unit_test_##name = {                     \
-		#name, test_##name, 0, UNIT_TESTS_NEED_KVM };             \
+		#name, test_##name, 0, UNIT_TESTS_NEED_KVM, 0 };          \
 	__attribute__((constructor)) static void register_##name(void)    \
 	{                                                                 \
 		harness_register(&unit_test_##name);                      \
