@@ -28,7 +28,9 @@ cd "$(dirname "$0")/../.."
 
 linux_prepare
 
-export LINUX_MEM=512M
+# 256 MiB guests: in the emulated test host the guest's first touch of
+# each page is most of a case's time, and 256 MiB shows every effect.
+export LINUX_MEM=256M
 PAGES_PER_MIB=256
 parts=" ${LINUX_MEMORY_PARTS:-balloon reporting paging wss} "
 part() { [ -z "${parts##* $1 *}" ]; }
@@ -42,12 +44,12 @@ at_most() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" -le "$2" ]; }
 # --- the balloon --------------------------------------------------------------
 if part balloon; then
 sock=$TEST_TMP/balloon.sock
-linux_start linux_balloon balloon 64 256 -- --balloon --api-socket "$sock"
+linux_start linux_balloon balloon 32 96 -- --balloon --api-socket "$sock"
 before= after= ctl=1
 if linux_wait_console '^# balloon ready' 300; then
 	pid=$(rackvm_pid)
 	before=$(rss_kib "$pid")
-	"$RACKVM" ctl --socket "$sock" balloon 256M > "$TEST_TMP/ctl" 2>&1 && ctl=0
+	"$RACKVM" ctl --socket "$sock" balloon 96M > "$TEST_TMP/ctl" 2>&1 && ctl=0
 	if linux_wait_console '^# inflated' 240; then
 		sleep 1
 		after=$(rss_kib "$pid")
@@ -57,10 +59,10 @@ if linux_wait_console '^# balloon ready' 300; then
 fi
 linux_finish
 linux_check_status linux_balloon_poweroff 0
-echo "# linux_balloon: rackvm VmRSS before=${before:-?} kB, after inflating 256 MiB=${after:-?} kB"
+echo "# linux_balloon: rackvm VmRSS before=${before:-?} kB, after inflating 96 MiB=${after:-?} kB"
 check linux_balloon_control_accepted bash -c "[ $ctl -eq 0 ]"
-check linux_balloon_rss_falls at_most "${after:-}" "$((${before:-0} - 192 * 1024))"
-check linux_balloon_stats bash -c "grep -q '\"balloon_target\":268435456,\"balloon_actual\":268435456,' '$TEST_TMP/stats'"
+check linux_balloon_rss_falls at_most "${after:-}" "$((${before:-0} - 72 * 1024))"
+check linux_balloon_stats bash -c "grep -q '\"balloon_target\":100663296,\"balloon_actual\":100663296,' '$TEST_TMP/stats'"
 fi
 
 # --- free page reporting -------------------------------------------------------
