@@ -63,11 +63,32 @@ int virtio_mmio_irq_fd(const struct virtio_mmio *t)
 	return t->irq_fd;
 }
 
+/* Once per breakage, on rackvm's log: a driver that sees NEEDS_RESET may
+ * just wait (Linux's console spins on its transmit queue), so without
+ * this line a user would see a hung guest and no reason. */
+static void log_needs_reset(const struct virtio_mmio *t)
+{
+	char why[160] = "";
+	size_t len = 0;
+
+	for (unsigned q = 0; q < t->ops->nqueues && len < sizeof(why); q++) {
+		enum virtq_error e = t->queues[q].error;
+
+		if (e != VIRTQ_OK)
+			len += (size_t)snprintf(why + len, sizeof(why) - len,
+						"%squeue %u: %s", len ? ", " : "",
+						q, virtq_error_name(e));
+	}
+	fprintf(stderr, "%s: the device stopped and needs a reset (%s)\n",
+		t->name, len ? why : "the device gave up on a request");
+}
+
 void virtio_mmio_needs_reset_locked(struct virtio_mmio *t)
 {
 	if (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
 	t->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	log_needs_reset(t);
 	/* the driver's own doing (a bad queue, a hostile chain): told at
 	 * once, set up or not */
 	__atomic_fetch_add(&t->config_generation, 1, __ATOMIC_SEQ_CST);

@@ -10,7 +10,8 @@
 #     answers, and after a reset the disk reads and writes again;
 #   - rackvm (the ASan/UBSan build) exits 0 with no sanitizer report, so
 #     it never touched host memory outside the guest's;
-#   - the image file is byte for byte what it was.
+#   - the image file is byte for byte what it was;
+#   - rackvm's log names the device that stopped and the reason.
 . "$(dirname "$0")/lib.sh"
 
 CASES="desc_outside desc_hole desc_wrap desc_edge loop chain_long
@@ -57,6 +58,10 @@ hostile() {
 	esac
 	check "$name" bash -c "[ $status -eq 0 ] &&
 		grep -q '^result: hostile case=$case outcome=$want rng=ok reinit=ok' '$out'"
+	# and rackvm's log says which device stopped, and why
+	if [ "$want" = needs_reset ]; then
+		check "${name}_logged" grep -q '^virtio-blk0: the device stopped and needs a reset ([a-z]' "$out"
+	fi
 }
 
 for c in $CASES; do
