@@ -31,10 +31,12 @@ mkfifo "$vcon_in"
 # ends while the guest runs.
 exec 7<> "$vcon_in"
 
-LINUX_CPUS=2 linux_start linux_devices devices 4 2 "$token" -- \
+# ~20 s in an idle test host; a guest that hangs is given up on after
+# 5 minutes, not the default 10.
+LINUX_CPUS=2 LINUX_TIMEOUT=300 linux_start linux_devices devices 4 2 "$token" -- \
 	--disk "$disk_a" --disk "$disk_b,ro" --rng \
 	--vconsole "$vcon_out,in=$vcon_in"
-if linux_wait_console '^# hvc0 ready' 500; then
+if linux_wait_console '^# hvc0 ready' 240; then
 	echo "$token-in" >&7
 	seq 1 2000 | sed "s/^/$token-in-/" >&7
 fi
