@@ -83,6 +83,8 @@ out=$con
 "$rel" ctl --socket "$sock" balloon 64M > "$TEST_TMP/ctl2" 2>&1
 wait "$pid"
 status=$?
+# rackvm's own last words, for the checks' failure reports
+tail -n 3 "$TEST_TMP/rss.err" >> "$con"
 check balloon_deflate_and_verify bash -c "[ $status -eq 0 ] &&
 	grep -q '^result: balloon actual=16384 target=16384$' '$con' &&
 	grep -Eq '^result: balloon done actual=16384 reached=2 stats=[1-9][0-9]* .* verified=[1-9][0-9]* deflated_checked=49152$' '$con'"
