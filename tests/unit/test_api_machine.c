@@ -6,13 +6,11 @@
  */
 #define UNIT_TESTS_NEED_KVM 1
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "guest_machine.h"
 #include "harness.h"
-#include "machine/machine.h"
 
 static void dispatch(const struct api_ctx *ctx, const char *method,
 		     const char *path, const char *body,
@@ -28,27 +26,17 @@ static void dispatch(const struct api_ctx *ctx, const char *method,
 
 static const char *make_machine(struct machine **m, int *ret)
 {
-	const char *elf = getenv("GUEST_ELF");
 	struct machine_config cfg;
-	struct errmsg err = { "" };
+	const char *skip;
 
 	*m = NULL;
-	if (!elf)
-		return "GUEST_ELF not set (tests/run sets it)";
-	machine_config_init(&cfg);
-	cfg.kernel = elf;
-	cfg.cmdline = "compute seconds=600";
-	cfg.console = "/dev/null";
-	cfg.mem_size = 64ull << 20;
+	skip = guest_machine_config(&cfg, "compute seconds=600", 64ull << 20);
+	if (skip)
+		return skip;
 	cfg.balloon = true;
 	cfg.pager.enabled = true;
 	cfg.pager.local_bytes = 32ull << 20;
-	*ret = machine_create(&cfg, NULL, m, &err);
-	if (*ret == -ENOENT && strstr(err.text, "/dev/kvm"))
-		return "no /dev/kvm";
-	if (*ret == -ENOTSUP)
-		return "no userfaultfd for the pager here";
-	return NULL;
+	return guest_machine_create(&cfg, m, ret);
 }
 
 /* Runs a request and checks its status and that the body has @needle. */

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "guest_machine.h"
 #include "harness.h"
 #include "machine/machine.h"
 
@@ -253,22 +254,12 @@ TEST(machine_config_flags_reject_what_run_rejected)
 static const char *make_machine(struct machine **m, const char *workload,
 				int *ret)
 {
-	const char *elf = getenv("GUEST_ELF");
 	struct machine_config cfg;
-	struct errmsg err = { "" };
+	const char *skip;
 
 	*m = NULL;
-	if (!elf)
-		return "GUEST_ELF not set (tests/run sets it)";
-	machine_config_init(&cfg);
-	cfg.kernel = elf;
-	cfg.cmdline = workload;
-	cfg.console = "/dev/null";
-	cfg.mem_size = 16ull << 20;
-	*ret = machine_create(&cfg, NULL, m, &err);
-	if (*ret == -ENOENT && strstr(err.text, "/dev/kvm"))
-		return "no /dev/kvm";
-	return NULL;
+	skip = guest_machine_config(&cfg, workload, 16ull << 20);
+	return skip ? skip : guest_machine_create(&cfg, m, ret);
 }
 
 TEST(machine_from_config_walks_every_state_and_is_destroyed_from_each)
