@@ -136,9 +136,14 @@ static void estimate_active(const struct balancer_params *p,
 			  p->headroom_min);
 	vm->out.active_from = "WSS + error + headroom";
 	if (vm->out.fault_rate > p->fault_rate_high && vm->prev.seen) {
+		/* A VM short of memory faults only as fast as its faults are
+		 * served, so its rate understates what it needs (a woken VM
+		 * reading 600 MiB at 4 MiB/s of faults would get 8 MiB a
+		 * period).  As in TCP's slow start, its allowance at least
+		 * doubles every period it goes on faulting. */
 		uint64_t back = (uint64_t)(vm->out.fault_rate * p->feedback_s *
 					   (double)PAGE_SIZE_BYTES);
-		uint64_t wanted = vm->prev.target + back;
+		uint64_t wanted = vm->prev.target + max_u64(back, vm->prev.target);
 
 		if (wanted > active) {
 			active = wanted;

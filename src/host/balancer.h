@@ -22,7 +22,9 @@
  *   - fault feedback: a VM whose pager fault rate is over
  *     fault_rate_high pages/s is short of memory whatever its estimate
  *     says: its active memory is raised to what it has plus what it
- *     faulted in over the last feedback_s seconds;
+ *     faulted in over the last feedback_s seconds, and at least to
+ *     twice what it has (a fault-bound VM's rate understates its need:
+ *     the allowance doubles each period it keeps faulting);
  *   - every VM starts at its max (its RAM unless lowered); while the sum
  *     is over the budget, memory is taken, a step at a time, from the VM
  *     with the lowest shares per adjusted page, where an idle page costs

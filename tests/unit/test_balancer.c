@@ -289,6 +289,40 @@ TEST(balancer_fault_feedback_gives_memory_back)
 	CHECK(strstr(v[0].out.active_from, "fault") != NULL);
 }
 
+/* A VM squeezed to its min while idle wakes into a large working set:
+ * its faults are slow, so its rate is low (here 1 MiB/s, just over the
+ * threshold) and its WSS estimate lags; it must still get its memory
+ * within a few periods, not 2 MiB a period. */
+TEST(balancer_fault_bound_vm_gets_memory_in_few_periods)
+{
+	struct balancer_params p;
+	struct balancer_vm v[3];
+	int period, woke;
+
+	params(&p, GIB + GIB / 4);
+	vm_init(&v[0], "sleeper", GIB, 0);
+	vm_init(&v[1], "b", GIB, 700);
+	vm_init(&v[2], "c", GIB, 700);
+	for (period = 1; period <= 30; period++) {
+		CHECK_EQ(balancer_decide(&p, v, 3, period), 0);
+		for (size_t i = 0; i < 3; i++)
+			follow(&v[i]);
+	}
+	CHECK(v[0].out.target <= 200 * MIB);
+	woke = period;
+	for (; period < woke + 5; period++) {
+		v[0].in.paged_in += 256;		/* 1 MiB/s */
+		v[0].in.wss_estimate = 4 * MIB;		/* what it got to touch */
+		CHECK_EQ(balancer_decide(&p, v, 3, period), 0);
+		for (size_t i = 0; i < 3; i++)
+			follow(&v[i]);
+		CHECK(sum_targets(v, 3) <= p.budget);
+	}
+	/* three VMs short of memory with equal shares: a third each */
+	CHECK(v[0].out.target >= 400 * MIB);
+	CHECK(v[1].out.target >= 400 * MIB);
+}
+
 TEST(balancer_uncooperative_balloon_falls_back_to_paging)
 {
 	struct balancer_params p;
