@@ -56,6 +56,7 @@ scenario() {
 		sleep 0.5
 	done
 	curl -s --unix-socket "$rt/hostd.sock" http://hostd/vms > "$TEST_TMP/vms$n.json"
+	report_stuck_vms "$n" "$rt"
 	kill "$hostd_pid"
 	wait "$hostd_pid" 2> /dev/null
 	pkill -f -- "$rt/" 2> /dev/null
@@ -113,6 +114,27 @@ peak = max((sum(v["resident"] for v in l["vms"]) for l in lines[5:]), default=0)
 print(f"# hostd_balance_{n}: {len(lines)} periods, resident sum peak {peak // MIB} MiB "
       f"(budget {lines[0]['budget'] // MIB if lines else 0} MiB), remote peak {remote // MIB} MiB")
 EOF
+}
+
+# report_stuck_vms N RT: for each VM still running when the time is up,
+# where it is: its console's last line, its vCPUs' exit counts twice 2 s
+# apart (moving: it runs; still: halted, paused or in a fault) and its
+# threads' kernel stacks, so a hang says which of them it is.
+report_stuck_vms() {
+	local n=$1 rt=$2 i pid
+	for ((i = 0; i < n; i++)); do
+		pid=$(grep -o "\"name\":\"v$i\"[^}]*\"pid\":[0-9]*" "$TEST_TMP/vms$n.json" |
+			grep -o '[0-9]*$')
+		[ -n "$pid" ] && [ -d "/proc/$pid" ] || continue
+		echo "# hostd_balance_${n}: v$i still runs; console: $(tail -n 1 "$rt/v$i.console")"
+		for _ in 1 2; do
+			echo "# v$i exits: $(curl -s --unix-socket "$rt/v$i.sock" http://vm/metrics |
+				grep '^rackvm_vcpu_exits_total' | awk '$2 > 0 { printf "%s=%s ", $1, $2 }' |
+				sed 's/rackvm_vcpu_exits_total//g')"
+			sleep 2
+		done
+		thread_stacks "$pid" | sed "s/^/# v$i thread: /"
+	done
 }
 
 check_eq() {
