@@ -31,13 +31,15 @@ queue_rack_group() {
 # costs only time.
 rack_group_weight() {
 	case $1 in
-	test_api) echo 220 ;;
-	test_hostd | test_linux_memory | test_farmem_reliability) echo 140 ;;
-	test_wss | test_pager) echo 100 ;;
-	test_guest_farmem_workloads | test_hostd_balance | test_chaos) echo 80 ;;
-	test_linux_hostd | test_virtio_balloon_rackvm) echo 65 ;;
-	test_virtio_net_rackvm | test_core | test_linux_boot) echo 45 ;;
-	*) echo 30 ;;
+	test_hostd) echo 260 ;;
+	test_farmem_reliability | test_linux_memory) echo 200 ;;
+	test_api) echo 170 ;;
+	test_guest_farmem_workloads) echo 120 ;;
+	test_wss | test_pager | test_hostd_balance | test_linux_hostd) echo 100 ;;
+	test_chaos | test_linux_net) echo 80 ;;
+	test_virtio_net_rackvm | test_virtio_balloon_rackvm) echo 65 ;;
+	test_core | test_linux_devices | test_linux_boot) echo 45 ;;
+	*) echo 25 ;;
 	esac
 }
 
