@@ -117,12 +117,15 @@ def host_resident(rundir, name):
     return None
 
 
-def vm_states(hsock):
+def hostd_vms(hsock):
     st, body = api(hsock, "GET", "/vms")
     if st != 200:
         raise RuntimeError(f"GET /vms: {st} {body}")
-    vms = body["vms"] if isinstance(body, dict) else body
-    return {v["name"]: v["state"] for v in vms}
+    return body["vms"] if isinstance(body, dict) else body
+
+
+def vm_states(hsock):
+    return {v["name"]: v["state"] for v in hostd_vms(hsock)}
 
 
 def run_policy(policy, workdir):
@@ -169,9 +172,16 @@ def run_policy(policy, workdir):
         else:
             raise RuntimeError(f"not all VMs ended within {TIMEOUT:.0f} s: {vm_states(hsock)}")
         results = []
+        ends = {v["name"]: v for v in hostd_vms(hsock)}
         for i in range(NVMS):
             with open(os.path.join(rundir, f"vm{i}.console"), errors="replace") as f:
                 results.append(parse_result(i, f.read()))
+            if results[-1][0] is None:
+                # a VM without a result: say how it ended (a crash, a
+                # triple fault) rather than only n/a
+                end = ends.get(f"vm{i}", {})
+                print(f"# {policy}: vm{i} gave no result: {end.get('state', '?')}"
+                      f" ({end.get('why') or 'no reason given'})", flush=True)
         log = os.path.join(rundir, "balancer.jsonl")
         if os.path.exists(log):
             shutil.copy(log, os.path.join(OUT_DIR, policy + ".jsonl"))
@@ -284,7 +294,8 @@ def main():
           "slowdown against each VM alone with all its memory (negative: faster, i.e. noise)")
     print("goal: >= 50% saved at <= 3% average slowdown; Linux DAMON_RECLAIM (published): "
           "40% saved at 3.4%, ~24% at 1.2% (experimental variant)")
-    print(f"balancer logs of the last run: {OUT_DIR}/POLICY.jsonl (rackvm plot --balancer-log)")
+    print(f"balancer logs of the last run: {env('BENCH_OUT_SHOWN', OUT_DIR)}/POLICY.jsonl "
+          "(rackvm plot --balancer-log)")
 
 
 if __name__ == "__main__":

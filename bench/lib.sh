@@ -112,6 +112,11 @@ bench_kvm_boots_linux() {
 bench_enter() {
 	if [ -n "${RACK_HOST:-}" ]; then
 		BENCH_ENV=emulated
+		# What a bench keeps (OUT_DIR) goes where the host's --keep
+		# copies it from once the host has ended; BENCH_OUT_SHOWN is
+		# where it will be then, for the bench to say.
+		export BENCH_OUT_SHOWN=${OUT_DIR:-build/bench/$BENCH_NAME}
+		export OUT_DIR=$RACK_JOB/keep
 		bench_kvm_usable || bench_die "the test host has no usable /dev/kvm"
 		# With its log on stderr, the test host's warnings (soft
 		# lockups, hung tasks) come with their backtraces.
@@ -142,7 +147,8 @@ bench_enter() {
 		local verbose=()
 		[ "${BENCH_HOST_VERBOSE:-0}" = 0 ] || verbose=(--verbose)
 		exec "${limit[@]}" tests/rack/host run --cpus "${BENCH_HOST_CPUS:-2}" \
-			--mem "${BENCH_HOST_MEM:-6G}" "${verbose[@]}" -- \
+			--mem "${BENCH_HOST_MEM:-6G}" "${verbose[@]}" \
+			--keep "${OUT_DIR:-build/bench/$BENCH_NAME}" -- \
 			"bench/$BENCH_NAME" --host emulated "${BENCH_ARGS[@]}"
 	fi
 	BENCH_ENV=direct
