@@ -128,6 +128,14 @@ busy = [v for l in lines for v in l["vms"] if v["vm"] == "busy"]
 bal = max((v["balloon_actual"] for v in idle if v["balloon_target"]), default=0)
 print(("ok" if bal > 0 else "FAIL") + " linux_hostd_balloon_lever_followed" +
       ("" if bal > 0 else ": the idle VM's balloon_actual never moved under the balloon lever"))
+if not bal:
+    # what hostd asked of the idle VM and saw, every 20th period, to
+    # tell a request never made from one the driver never followed
+    for k, v in enumerate(idle):
+        if k % 20 == 0:
+            print(f"# linux_hostd idle period {k}: target {v['target'] >> 20} MiB, "
+                  f"balloon_target {v['balloon_target']}, balloon_actual {v['balloon_actual']}, "
+                  f"mem_local {v['mem_local']}, reason {v['reason']}")
 top = max((v["target"] for v in busy if v["wss"]), default=0)
 wss = max((v["wss"]["estimate"] for v in busy if v["wss"]), default=0)
 ok = top >= 96 << 20 and top >= wss
