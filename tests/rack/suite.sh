@@ -16,8 +16,9 @@
 # the emulated host was seen to freeze on.
 #
 # Uses tests/run's $logs, $results, $timings, $check_times, $rack_ready,
-# finish_group and stamp_check.  Knobs: RACK_LANES (default: one per core,
-# at most 2), RACK_HOST_CPUS (default 1), RACK_GROUP_TIMEOUT (900 s).
+# finish_group, append and stamp_check.  Knobs: RACK_LANES (default: one
+# per core, at most 2), RACK_HOST_CPUS (default 1), RACK_GROUP_TIMEOUT
+# (900 s).
 
 rack_queue=()
 queue_rack_group() {
@@ -99,13 +100,15 @@ split_rack_output() {
 # gets one more try, said out loud; a second death is that group's
 # failure, and the rest go on in a new host.
 run_rack_groups() {
-	local lane=$1 pending=() list g name cur boots=0 start next
+	local lane=$1 pending=() list g name cur boots=0 start next line
 	list=$logs/rack-groups.$lane
 	mapfile -t pending < "$logs/rack-lane.$lane"
 	while [ ${#pending[@]} -gt 0 ]; do
 		if [ "$rack_ready" -eq 0 ]; then
 			for g in "${pending[@]}"; do
-				echo "FAIL ${g%%$'\t'*}: the test host image could not be built" | tee -a "$results"
+				line="FAIL ${g%%$'\t'*}: the test host image could not be built"
+				echo "$line"
+				echo "$line" | append "$results"
 			done
 			return
 		fi
@@ -118,11 +121,8 @@ run_rack_groups() {
 			--timeout $((${RACK_GROUP_TIMEOUT:-900} * ${#pending[@]} + 120)) \
 			-- tests/rack/run-groups "$PWD/$list" 2>&1 | split_rack_output "$lane"
 		boots=$((boots + 1))
-		{
-			flock 9
-			printf '%-36s %5d s  %s\n' "(test host $lane.$boots)" \
-				$(($(date +%s) - start)) "all of its groups" >> "$timings"
-		} 9> "$logs/.lock"
+		printf '%-36s %5d s  %s\n' "(test host $lane.$boots)" \
+			$(($(date +%s) - start)) "all of its groups" | append "$timings"
 		cur=$(cat "$logs/rack-current.$lane")
 		next=()
 		for g in "${pending[@]}"; do
@@ -144,7 +144,9 @@ run_rack_groups() {
 		# a host that died before its first group twice in a row
 		if [ -z "$cur" ] && [ ${#next[@]} -eq ${#pending[@]} ] && [ "$boots" -ge 2 ]; then
 			for g in "${next[@]}"; do
-				echo "FAIL ${g%%$'\t'*}: the test host did not start ($(tail -n 3 "$logs/rack-host.$lane.log" | tr '\n' '|'))" | tee -a "$results"
+				line="FAIL ${g%%$'\t'*}: the test host did not start ($(tail -n 3 "$logs/rack-host.$lane.log" | tr '\n' '|'))"
+				echo "$line"
+				echo "$line" | append "$results"
 			done
 			return
 		fi
