@@ -123,8 +123,9 @@ EOF
 report_stuck_vms() {
 	local n=$1 rt=$2 i pid
 	for ((i = 0; i < n; i++)); do
-		pid=$(grep -o "\"name\":\"v$i\"[^}]*\"pid\":[0-9]*" "$TEST_TMP/vms$n.json" |
-			grep -o '[0-9]*$')
+		pid=$(python3 -c 'import json, sys
+print(next((v["pid"] for v in json.load(open(sys.argv[1]))["vms"]
+            if v["name"] == sys.argv[2]), ""))' "$TEST_TMP/vms$n.json" "v$i" 2> /dev/null)
 		[ -n "$pid" ] && [ -d "/proc/$pid" ] || continue
 		echo "# hostd_balance_${n}: v$i still runs; console: $(tail -n 1 "$rt/v$i.console")"
 		for _ in 1 2; do
