@@ -61,7 +61,11 @@ void balancer_params_init(struct balancer_params *p)
 	p->fault_rate_high = 200;
 	p->feedback_s = 2;
 	p->min_default = 64 * MIB;
-	p->balloon_grace_periods = 3;
+	/* long: meanwhile paging holds the target ("both" caps mem_local
+	 * too), so waiting costs nothing, while letting a slow driver go
+	 * loses the balloon for the retry periods (a Linux guest sharing a
+	 * loaded emulated CPU took over 3 s to give its first MiB) */
+	p->balloon_grace_periods = 10;
 	p->balloon_retry_periods = 30;
 }
 

@@ -86,7 +86,7 @@ struct balancer_params {
 
 /* The defaults: tau 0.75, headroom 10% and at least 16 MiB, hysteresis
  * 2% and at least 8 MiB, down 10% a period, fault_rate_high 200/s over
- * 2 s, min 64 MiB, grace 3 periods, retry after 30; budget 0 (the
+ * 2 s, min 64 MiB, grace 10 periods, retry after 30; budget 0 (the
  * caller sets it). */
 void balancer_params_init(struct balancer_params *p);
 

@@ -335,7 +335,7 @@ TEST(balancer_uncooperative_balloon_falls_back_to_paging)
 	CHECK(v[0].out.use_balloon);
 	CHECK(v[0].out.balloon_target > 0);
 	/* The guest never moves its balloon. */
-	for (int period = 2; period <= 5; period++) {
+	for (int period = 2; period <= 2 + (int)p.balloon_grace_periods; period++) {
 		v[0].in.balloon_target = v[0].out.balloon_target;
 		v[0].in.mem_local = v[0].out.mem_local;
 		CHECK_EQ(balancer_decide(&p, v, 2, period), 0);
@@ -477,7 +477,7 @@ TEST(balancer_balloon_waits_for_the_driver_and_retries)
 	CHECK(v[0].out.balloon_target > 0);
 	/* it sits on the request: let go after the grace, asked again after
 	 * the retry periods */
-	for (int i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < p.balloon_grace_periods; i++) {
 		v[0].in.balloon_target = v[0].out.balloon_target;
 		CHECK_EQ(balancer_decide(&p, v, 2, period++), 0);
 	}
