@@ -80,7 +80,9 @@ int api_json_size(json_t *v, const char *key, uint64_t *out,
 
 void api_reply_json(struct api_response *r, unsigned status, json_t *body)
 {
-	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(10)) :
+	/* 15 digits: a microsecond time past 10^4 s still prints exactly,
+	 * and no double prints with noise in its last digits */
+	char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) :
 			    NULL;
 	size_t len;
 

@@ -2,6 +2,7 @@
 #include "memory/wss_monitor.h"
 
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -103,13 +104,18 @@ static int arm_paused(struct wss_monitor *m, uint64_t *stall_ns,
 	return ret;
 }
 
+double wss_point_time(double seconds)
+{
+	return round(seconds * 1e6) / 1e6;
+}
+
 /* One interval's work; @t seconds since the start. */
 static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 {
 	uint64_t words = bitmap_words(m->npages);
 	struct ref_sample_result res = { 0 };
 	struct wss_estimate e;
-	struct wss_point p = { .t = t };
+	struct wss_point p = { .t = wss_point_time(t) };
 	int64_t written = 0;
 	uint64_t cpu, paged_in = 0, armed = m->sample_n;
 	int ret;

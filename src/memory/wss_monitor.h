@@ -73,6 +73,12 @@ int wss_monitor_start(struct wss_monitor *m, struct errmsg *err);
 void wss_monitor_destroy(void *m);
 
 int wss_monitor_write_csv(struct wss_monitor *m, FILE *out);
+/* @seconds rounded to the microsecond: a point's time.  A client reads
+ * it back from the API (reals printed to 15 significant digits) and
+ * gives it as since=; rounded so, the text names the point exactly,
+ * where a longer fraction cut at print time would name a time just
+ * before it and the point would come back as "newer". */
+double wss_point_time(double seconds);
 /* Copies the held points with t > @since (seconds since tracking
  * started), oldest first, into @out: the newest @max of them when there
  * are more.  Returns how many. */

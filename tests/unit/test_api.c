@@ -7,6 +7,7 @@
  * running machine are in test_api_machine.c (they need KVM).
  */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,11 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/api_json.h"
 #include "api/api_server.h"
 #include "harness.h"
 #include "machine/machine.h"
+#include "memory/wss_monitor.h"
 #include "util/unix_socket.h"
 
 static void run(const struct api_ctx *ctx, const char *method,
@@ -145,6 +148,34 @@ TEST(api_empty_bodies_and_since_are_checked)
 	CHECK_EQ(api_parse_since("1e999", &t, &err), -EINVAL);
 	CHECK_EQ(api_parse_since("3s", &t, &err), -EINVAL);
 	CHECK(strstr(err.text, "invalid since=3s") != NULL);
+}
+
+/* A WSS point's time as the API prints it, given back as since=, names
+ * that point: the filter leaves it out.  It used to print to 10 digits
+ * and name a time just before the point, which came back as "newer". */
+TEST(api_point_time_printed_is_the_since_that_names_it)
+{
+	const double uptimes[] = { 0.5, 19.001369421, 12345.67890123456,
+				   2592000.123456789, 1e-7 };
+	struct errmsg err = { "" };
+
+	for (unsigned i = 0; i < sizeof(uptimes) / sizeof(uptimes[0]); i++) {
+		double t = wss_point_time(uptimes[i]), since = -1;
+		struct api_response r = { 0 };
+		char *num;
+
+		api_reply_json(&r, 200, json_pack("{s:f}", "time", t));
+		num = r.body ? strchr(r.body, ':') : NULL;
+		CHECK(num != NULL);
+		if (num)
+			num[strcspn(num, "}")] = 0;
+		CHECK_EQ(num ? api_parse_since(num + 1, &since, &err) : -1, 0);
+		if (since != t)
+			harness_fail(__FILE__, __LINE__, "%.17g printed as %s",
+				     t, num ? num + 1 : "?");
+		CHECK(fabs(t - uptimes[i]) <= 0.5e-6);
+		free(r.body);
+	}
 }
 
 /* Sends @req on a new connection and returns the status of the reply
