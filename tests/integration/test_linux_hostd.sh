@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Two Linux guests in userspace under `rackvm hostd` on a budget smaller
 # than their RAM (2 x 512 MiB on 576 MiB), started through hostd's API:
-#   busy  memfill writes and checks 96 MiB for 20 s (case memfill.sh);
-#   idle  fills 128 MiB once, frees it, then idles (case idle.sh).
+#   idle  fills 128 MiB once, frees it, then idles (case idle.sh);
+#   busy  memfill writes and checks 96 MiB for 20 s (case memfill.sh),
+#         started once idle has freed its memory, so that it works while
+#         idle idles: hostd must take memory from idle to serve it.  (Both
+#         at once, busy could end before idle was done filling, with no
+#         need for the balloon left in idle's waiting time.)
 # What a user must see:
 #   - both guests run to their end intact (memfill bad=0), whatever the
 #     balancer does to them;
@@ -57,7 +61,6 @@ post() {
 		"$1" "$PWD/build/linux/vmlinux" "$PWD/$LINUX_INITRD" "${HOSTD_LINUX_QUIET-quiet}" "$2" "$3" "${HOSTD_LINUX_EXTRA-$WSS_DIRTY}")
 	hostd_api POST /vms -d "$body" -o "$TEST_TMP/post-$1" -w '%{http_code}'
 }
-check_eq linux_hostd_post_busy "$(post busy memfill 96,20s)" 201
 check_eq linux_hostd_post_idle "$(post idle idle 128,120,10)" 201
 
 # console NAME: the guest's console as text.
@@ -72,13 +75,17 @@ while live && [ $((SECONDS - t0)) -lt 600 ]; do
 	if [ -n "$r" ]; then
 		if [ "$freed" = 0 ]; then
 			[ "$r" -gt "$idle_peak" ] && idle_peak=$r
-			console idle | grep -q '^# freed' && freed=1
+			if console idle | grep -q '^# freed'; then
+				freed=1
+				check_eq linux_hostd_post_busy "$(post busy memfill 96,20s)" 201
+			fi
 		elif [ -z "$idle_low" ] || [ "$r" -lt "$idle_low" ]; then
 			idle_low=$r
 		fi
 	fi
 	sleep 0.5
 done
+[ "$freed" = 1 ] || fail linux_hostd_post_busy "idle never freed its memory, so busy was never started"
 echo "# linux_hostd: both guests ended after $((SECONDS - t0)) s"
 hostd_api GET /vms > "$TEST_TMP/vms.json"
 
