@@ -199,7 +199,7 @@ API_HANDLER(api_get_vm_memory_pager)
 			"le_us", (json_int_t)(2ull << b),
 			"count", (json_int_t)st.fault_hist[b]));
 	o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-		      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"store", store,
 		"ram_pages", (json_int_t)st.ram_pages,
 		"limit_pages", (json_int_t)st.limit_pages,
@@ -214,6 +214,7 @@ API_HANDLER(api_get_vm_memory_pager)
 		"prefetch_hits", (json_int_t)st.prefetch_hits,
 		"evictions", (json_int_t)st.evictions,
 		"cancelled", (json_int_t)st.cancelled,
+		"clean_evictions", (json_int_t)st.clean_evictions,
 		"puts", (json_int_t)st.puts,
 		"bytes_in", (json_int_t)st.bytes_in,
 		"bytes_out", (json_int_t)st.bytes_out,

@@ -187,6 +187,8 @@ static const struct {
 	F(prefetch_hits, "pager_prefetch_hits_total", "counter",
 	  "Prefetched pages the guest touched.", false),
 	F(evictions, "pager_evictions_total", "counter", "Pages evicted.", false),
+	F(clean_evictions, "pager_clean_evictions_total", "counter",
+	  "Pages evicted without a put: unchanged since fetched.", false),
 	F(cancelled, "pager_cancelled_evictions_total", "counter",
 	  "Evictions undone by a write.", false),
 	F(puts, "pager_puts_total", "counter", "Page store put requests.", false),

@@ -105,7 +105,7 @@ static void print_pager_stats(const struct pager_stats *st)
 		"bytes_in=%llu bytes_out=%llu fault_p50_us=%llu fault_p90_us=%llu "
 		"fault_p99_us=%llu discarded=%llu under_replicated=%llu "
 		"fault_us=%llu room_wait_us=%llu get_us=%llu put_us=%llu "
-		"evict_us=%llu stall_us=%llu paused_batches=%llu\n",
+		"evict_us=%llu stall_us=%llu paused_batches=%llu evicted_clean=%llu\n",
 		(unsigned long long)st->resident, (unsigned long long)st->remote,
 		(unsigned long long)st->zero, (unsigned long long)st->faults,
 		(unsigned long long)st->fetches,
@@ -122,7 +122,8 @@ static void print_pager_stats(const struct pager_stats *st)
 		(unsigned long long)st->get_us, (unsigned long long)st->put_us,
 		(unsigned long long)st->evict_us,
 		(unsigned long long)st->stall_us,
-		(unsigned long long)st->paused_batches);
+		(unsigned long long)st->paused_batches,
+		(unsigned long long)st->clean_evictions);
 }
 
 static void print_exit_stats(struct machine *m)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,14 +130,16 @@ static int alloc_arrays(struct pager *p)
 	p->cand = calloc(b, sizeof(*p->cand));
 	p->tags = calloc(b, PAGE_TAG_SIZE);
 	p->gen = calloc(p->npages, sizeof(*p->gen));
+	p->clean = calloc(p->npages, sizeof(*p->clean));
+	p->clean_hit = calloc(b, 1);
 	p->brought_in = calloc(bitmap_words(p->npages), sizeof(uint64_t));
 	p->zero = calloc(b, 1);
 	p->put = calloc(b, 1);
 	p->committed = calloc(b, 1);
 	p->runs = calloc(b, sizeof(*p->runs));
 	return p->state && p->flags && p->cold && p->buf && p->cand &&
-	       p->tags && p->gen && p->brought_in && p->zero && p->put &&
-	       p->committed && p->runs ?
+	       p->tags && p->gen && p->clean && p->clean_hit &&
+	       p->brought_in && p->zero && p->put && p->committed && p->runs ?
 	       0 : -ENOMEM;
 }
 
@@ -185,6 +188,11 @@ int pager_create(const struct guest_mem *mem, struct uffd_ram *uffd,
 	p->window = cfg->max_prefetch < WINDOW_START ? cfg->max_prefetch :
 		    WINDOW_START;
 	p->put_delay_ns = RETRY_FIRST_NS;
+	/* unknown to the guest, so that it cannot pick two contents that
+	 * hash alike (which would only give it back its own older page) */
+	if (getrandom(&p->clean_seed, sizeof(p->clean_seed), 0) !=
+	    sizeof(p->clean_seed))
+		p->clean_seed = monotonic_ns();
 	init_locks(p);
 	page_store_describe(p->store, p->store_desc, sizeof(p->store_desc));
 	p->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -282,6 +290,8 @@ void pager_destroy(void *obj)
 	free(p->cand);
 	free(p->tags);
 	free(p->gen);
+	free(p->clean);
+	free(p->clean_hit);
 	free(p->zero);
 	free(p->put);
 	free(p->committed);
@@ -388,6 +398,7 @@ void pager_get_stats(struct pager *p, struct pager_stats *st)
 		.prefetch_hits = get(&p->c.prefetch_hits),
 		.evictions = get(&p->c.evictions),
 		.cancelled = get(&p->c.cancelled),
+		.clean_evictions = get(&p->c.clean_evictions),
 		.puts = get(&p->c.puts),
 		.bytes_in = get(&p->c.bytes_in),
 		.bytes_out = get(&p->c.bytes_out),

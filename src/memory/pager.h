@@ -11,7 +11,10 @@
  * cost less lately for its number of runs: write-protect, copy
  * out, put to the store under the page's next generation (sealed by the
  * store, page_store.h; all-zero pages are not sent, only remembered as
- * ZERO), then punch the pages out of the memfd, which frees
+ * ZERO; a page unchanged since it was fetched is not sent either: the
+ * copy it came from is still stored under the same generation, which
+ * its XXH3 noted at the fetch tells, as a swap cache keeps a clean
+ * page's slot), then punch the pages out of the memfd, which frees
  * the host memory and, through KVM's MMU notifier, the guest's mapping.
  * A guest access to a page not in the memfd is a userfaultfd missing
  * fault (memory/uffd_ram.h), served by a fault thread: from the store
@@ -229,6 +232,9 @@ struct pager_stats {
 	uint64_t prefetch_hits;	/* of those, seen touched */
 	uint64_t evictions;	/* pages punched out */
 	uint64_t cancelled;	/* evictions undone by a write */
+	uint64_t clean_evictions;	/* of the evictions, pages unchanged
+					 * since fetched: no put, their
+					 * stored copy still held them */
 	uint64_t puts;		/* store put requests */
 	uint64_t bytes_in;	/* page bytes from the store */
 	uint64_t bytes_out;	/* page bytes to the store */

@@ -158,6 +158,7 @@ static int finish(struct pager *p, struct discard *d)
 		gone++;
 		/* no reference, no prefetch hit, not ours any more */
 		__atomic_store_n(&p->flags[d->pages[i]], 0, __ATOMIC_RELAXED);
+		p->clean[d->pages[i]] = 0;	/* its copy was dropped */
 		set_state(p, d->pages[i], PS_HOLE);
 	}
 	d->n = 0;

@@ -6,7 +6,13 @@
  * copy them out with pread() (never through the mapping), put the
  * non-zero ones to the store (pager_store.c: sealed, each under a new
  * generation), then punch only
- * the pages still EVICTING (-> PUNCHING -> REMOTE or ZERO).  A write
+ * the pages still EVICTING (-> PUNCHING -> REMOTE or ZERO).  A page
+ * unchanged since it was fetched (its hash is the one the fetch noted
+ * in clean[]) is not put: the copy it came from is still in the store
+ * under the same generation, as a swap cache keeps a clean page's slot.
+ * That saves the seal and the transfer of every read-mostly page on
+ * each round trip; it is skipped while the store says it has lost or
+ * is short of copies, when an old copy may not be there.  A write
  * since the protection moved its page to BUSY and cancelled it; the
  * stored copy of such a page is dropped as stale.
  *
@@ -112,12 +118,29 @@ static unsigned copy_out(struct pager *p, unsigned n, uint8_t *alive)
 			keep_resident(p, i, j, PS_EVICTING, alive);
 	}
 	for (unsigned i = 0; i < n; i++) {
+		p->clean_hit[i] = 0;
 		if (!alive[i])
 			continue;
 		kept++;
 		p->zero[i] = all_zero(p->buf + i * PAGE_SIZE);
 	}
 	return kept;
+}
+
+/* Which pages the store still holds as they are now (clean_hit[]). */
+static void find_clean(struct pager *p, unsigned n, const uint8_t *alive)
+{
+	struct page_store_stats ss;
+
+	page_store_stats(p->store, &ss);
+	if (ss.lost || ss.under_replicated)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t h = p->clean[p->cand[i]];
+
+		p->clean_hit[i] = alive[i] && !p->zero[i] && h &&
+				  page_hash(p, p->buf + i * PAGE_SIZE) == h;
+	}
 }
 
 /* Punches the pages still EVICTING after the put (-> PUNCHING). */
@@ -137,8 +160,9 @@ static void punch(struct pager *p, unsigned n, uint8_t *alive)
 		}
 		j = pager_run_end(p, i, n, alive);
 		if (pager_punch(p, p->cand[i], j - i)) {
+			/* the copies just put are stale; a clean one is not */
 			for (unsigned k = i; k < j; k++)
-				p->put[k] = !p->zero[k];
+				p->put[k] = !p->zero[k] && !p->clean_hit[k];
 			keep_resident(p, i, j, PS_PUNCHING, alive);
 		}
 	}
@@ -161,6 +185,7 @@ static unsigned evict_batch(struct pager *p, unsigned want)
 {
 	uint8_t *alive = p->committed;
 	unsigned n = pager_choose_victims(p, want), evicted = 0, zeros = 0;
+	unsigned cleans = 0;
 	unsigned runs;
 	bool paused, way;
 	uint64_t t0, ns;
@@ -176,6 +201,7 @@ static unsigned evict_batch(struct pager *p, unsigned want)
 	ns = monotonic_ns() - t0;
 	if (!copy_out(p, n, alive))
 		return 0;
+	find_clean(p, n, alive);
 	if (pager_put_batch(p, n, alive)) {
 		keep_resident(p, 0, n, PS_EVICTING, alive);
 		return 0;
@@ -189,14 +215,18 @@ static unsigned evict_batch(struct pager *p, unsigned want)
 		if (!alive[i])
 			continue;
 		__atomic_store_n(&p->flags[p->cand[i]], 0, __ATOMIC_RELAXED);
+		if (p->zero[i])
+			p->clean[p->cand[i]] = 0;
 		set_state(p, p->cand[i], p->zero[i] ? PS_ZERO : PS_REMOTE);
 		evicted++;
 		zeros += p->zero[i];
+		cleans += p->clean_hit[i];
 	}
 	sub(&p->resident, evicted);
 	add(&p->c.remote, evicted - zeros);
 	add(&p->c.zero, zeros);
 	add(&p->c.evictions, evicted);
+	add(&p->c.clean_evictions, cleans);
 	pager_drop_stale(p, n, p->put);
 	return evicted;
 }

@@ -165,6 +165,14 @@ static void account_filled(struct pager *p, uint8_t from)
 	}
 }
 
+/* Slot @i was filled in: from the store, its stored copy holds what it
+ * holds now (pager_evict.c punches it without a put while it does). */
+static void note_clean(struct pager *p, const struct fetch *f, unsigned i)
+{
+	p->clean[f->pages[i]] = f->from[i] == PS_REMOTE ?
+				page_hash(p, f->data + i * PAGE_SIZE) : 0;
+}
+
 static void install_window(struct pager *p, struct fetch *f)
 {
 	unsigned i = 1, n = 0;
@@ -188,6 +196,7 @@ static void install_window(struct pager *p, struct fetch *f)
 			continue;
 		}
 		for (unsigned k = i; k < j; k++) {
+			note_clean(p, f, k);
 			set_flag(p, f->pages[k], PF_PREFETCHED);
 			mark_brought_in(p, f->pages[k]);
 			set_state(p, f->pages[k], PS_LOCAL);
@@ -363,6 +372,7 @@ static void serve(struct pager *p, uint64_t page, uint8_t from, uint64_t t0)
 		release_window(p, f);
 		release(p, page, from);
 	} else {
+		note_clean(p, f, 0);
 		set_flag(p, page, PF_REF);
 		mark_brought_in(p, page);
 		set_state(p, page, PS_LOCAL);
@@ -397,6 +407,7 @@ static void settle_wait(unsigned *spins)
 static void refill_punched(struct pager *p, uint64_t page)
 {
 	uffd_ram_zeropage(p->uffd, page, 1);
+	p->clean[page] = 0;
 	set_flag(p, page, PF_REF);
 	mark_brought_in(p, page);
 	set_state(p, page, PS_LOCAL);

@@ -36,10 +36,15 @@
  *   - scan_lock: scan (the detector: fed by fault threads and the
  *     monitor's touches, asked by fault threads and the evictor);
  *   - the evictor thread's alone: cold..cold_off, hand, the batch arrays
- *     (buf, cand, tags, zero, put, committed, runs) and put_delay_ns;
+ *     (buf, cand, tags, zero, put, committed, clean_hit, runs) and
+ *     put_delay_ns;
  *   - gen[page]: written by the evictor only while it holds the page
  *     EVICTING, read by whoever holds it FETCHING later (the state's
- *     release/acquire orders the two).
+ *     release/acquire orders the two);
+ *   - clean[page]: likewise, by whoever holds the page: set by the
+ *     fault thread that fetched it (FETCHING), cleared by the evictor
+ *     when it puts the page or finds it all zero (EVICTING), by
+ *     pager_discard() (BUSY) and by a zero refill (BUSY).
  *
  * Generations: every put of a page gets gen[page] + 1 (page_store.h:
  * the seal's nonce and associated data hold it), and a get asks for
@@ -62,6 +67,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "memory/pager.h"
 #include "memory/scan_detect.h"
@@ -116,6 +122,7 @@ struct pager_counters {			/* all atomic */
 	uint64_t remote, zero, failed;
 	uint64_t faults, fetches, fetched_pages, prefetched, prefetch_hits;
 	uint64_t evictions, cancelled, puts, bytes_in, bytes_out;
+	uint64_t clean_evictions;
 	uint64_t unreachable, discarded;
 	uint64_t hist[PAGER_HIST_BUCKETS];
 	uint64_t fault_us_sum;	/* the faults' latencies added up */
@@ -135,6 +142,12 @@ struct pager {
 	uint8_t *state;			/* npages, enum page_state */
 	uint8_t *flags;			/* npages, PF_* */
 	uint32_t *gen;			/* npages: the last put's generation */
+	/* npages: XXH3 (seeded with clean_seed) of the page as it was
+	 * last fetched from the store, where its stored copy at gen[page]
+	 * still holds exactly that: an eviction that finds the same
+	 * content punches without a put (0: no such copy) */
+	uint64_t *clean;
+	uint64_t clean_seed;
 	/* bitmap: pages brought in for the guest (a fault, its read-ahead)
 	 * since pager_take_brought_in() last took them */
 	uint64_t *brought_in;
@@ -177,7 +190,7 @@ struct pager {
 	uint8_t *buf;			/* batch pages */
 	uint64_t *cand;
 	uint8_t *tags;			/* batch * PAGE_TAG_SIZE */
-	uint8_t *zero, *put, *committed;
+	uint8_t *zero, *put, *committed, *clean_hit;
 	struct page_run *runs;
 	bool put_failing;		/* atomic: the store refuses puts */
 	uint64_t put_delay_ns;
@@ -237,6 +250,14 @@ static inline bool take_flag(struct pager *p, uint64_t page, uint8_t f)
 {
 	return __atomic_fetch_and(&p->flags[page], (uint8_t)~f,
 				  __ATOMIC_RELAXED) & f;
+}
+
+/* What clean[] holds for a page's content: never 0 (0 says no copy). */
+static inline uint64_t page_hash(const struct pager *p, const uint8_t *data)
+{
+	uint64_t h = XXH3_64bits_withSeed(data, PAGE_SIZE, p->clean_seed);
+
+	return h ? h : 1;
 }
 
 static inline bool stopping(struct pager *p)

@@ -150,17 +150,21 @@ int pager_put_batch(struct pager *p, unsigned n, const uint8_t *alive)
 	int ret;
 
 	for (unsigned i = 0; i < n; i++) {
-		p->put[i] = alive[i] && !p->zero[i] &&
+		p->put[i] = alive[i] && !p->zero[i] && !p->clean_hit[i] &&
 			    load_state(p, p->cand[i]) == PS_EVICTING;
 		pages += p->put[i];
 	}
 	nruns = mask_runs(p, n, p->put);
 	if (!nruns)
 		return 0;
-	/* a new generation for each, used even if the put fails */
-	for (unsigned i = 0; i < n; i++)
-		if (p->put[i])
+	/* a new generation for each, used even if the put fails; the
+	 * copy at the old one is replaced, so no longer a clean copy */
+	for (unsigned i = 0; i < n; i++) {
+		if (p->put[i]) {
 			p->gen[p->cand[i]]++;
+			p->clean[p->cand[i]] = 0;
+		}
+	}
 	add(&p->c.puts, 1);
 	t0 = monotonic_ns();
 	ret = page_store_put(p->store, p->runs, nruns, &err);

@@ -98,7 +98,7 @@ if ! "$RACKVM" run --help 2>&1 | grep -q -- '--mem-local'; then
 	exit 0
 fi
 
-PAGER_RE='^pager: resident=[0-9]+ remote=[0-9]+ zero=[0-9]+ faults=[0-9]+ fetches=[0-9]+ fetched_pages=[0-9]+ prefetch_hit=[0-9.]+ evictions=[0-9]+ bytes_in=[0-9]+ bytes_out=[0-9]+ fault_p50_us=[0-9]+ fault_p90_us=[0-9]+ fault_p99_us=[0-9]+ discarded=[0-9]+ under_replicated=[0-9]+ fault_us=[0-9]+ room_wait_us=[0-9]+ get_us=[0-9]+ put_us=[0-9]+ evict_us=[0-9]+ stall_us=[0-9]+ paused_batches=[0-9]+$'
+PAGER_RE='^pager: resident=[0-9]+ remote=[0-9]+ zero=[0-9]+ faults=[0-9]+ fetches=[0-9]+ fetched_pages=[0-9]+ prefetch_hit=[0-9.]+ evictions=[0-9]+ bytes_in=[0-9]+ bytes_out=[0-9]+ fault_p50_us=[0-9]+ fault_p90_us=[0-9]+ fault_p99_us=[0-9]+ discarded=[0-9]+ under_replicated=[0-9]+ fault_us=[0-9]+ room_wait_us=[0-9]+ get_us=[0-9]+ put_us=[0-9]+ evict_us=[0-9]+ stall_us=[0-9]+ paused_batches=[0-9]+ evicted_clean=[0-9]+$'
 # pager_ok: exactly one stats line, and the run really paged.
 pager_ok() {
 	local line
