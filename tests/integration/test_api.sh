@@ -221,7 +221,16 @@ wait $(jobs -p | grep -v "^$pid$") 2> /dev/null
 codes=$(cat "$TEST_TMP"/c.* | sort | uniq -c | tr -s ' ' | tr '\n' '|')
 echo "# 50 clients: $codes"
 check api_50_concurrent_clients [ "$codes" = " 50 200|" ]
-expect api_vm_still_running 200 '"state":"running"' GET /vm
+# the VM is still there after all that; in a slow test host the
+# workload may have ended by now, its end (status 0, data verified) is
+# then what proves it, checked below
+api GET /vm > /dev/null
+if [ "$(field state)" != running ] && grep -q '^result: wsswork verify ' "$con"; then
+	echo "# api: the guest's workload ended before this check: $(field state) at $(field uptime_seconds) s"
+	ok api_vm_still_running
+else
+	expect api_vm_still_running 200 '"state":"running"' GET /vm
+fi
 
 wait $pid
 status=$?
