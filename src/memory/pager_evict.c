@@ -118,7 +118,6 @@ static unsigned copy_out(struct pager *p, unsigned n, uint8_t *alive)
 			keep_resident(p, i, j, PS_EVICTING, alive);
 	}
 	for (unsigned i = 0; i < n; i++) {
-		p->clean_hit[i] = 0;
 		if (!alive[i])
 			continue;
 		kept++;
@@ -131,14 +130,14 @@ static unsigned copy_out(struct pager *p, unsigned n, uint8_t *alive)
 static void find_clean(struct pager *p, unsigned n, const uint8_t *alive)
 {
 	struct page_store_stats ss;
+	bool whole;
 
 	page_store_stats(p->store, &ss);
-	if (ss.lost || ss.under_replicated)
-		return;
+	whole = !ss.lost && !ss.under_replicated;
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t h = p->clean[p->cand[i]];
 
-		p->clean_hit[i] = alive[i] && !p->zero[i] && h &&
+		p->clean_hit[i] = whole && alive[i] && !p->zero[i] && h &&
 				  page_hash(p, p->buf + i * PAGE_SIZE) == h;
 	}
 }
