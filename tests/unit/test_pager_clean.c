@@ -101,6 +101,8 @@ TEST(pager_clean_and_changed_pages_both_read_back_their_last_content)
 	quiesce(&r, &st);
 	CHECK(st.clean_evictions > 0);
 	CHECK_EQ(st.failed, 0);
-	CHECK(accounted(&r, &st, 0, n, 8));
+	/* a fault's window (8) and the scan's read-ahead after it (8) may
+	 * have reached past the range */
+	CHECK(accounted(&r, &st, 0, n, 16));
 	rig_destroy(&r);
 }
