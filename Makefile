@@ -19,13 +19,14 @@ CFLAGS_COMMON := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 CFLAGS_RELEASE := -O2
 CFLAGS_ASAN    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=undefined
-LDLIBS  := -lpthread -lm -lmemcached -lxxhash -ljansson -lsodium \
+LDLIBS  := -lpthread -lm -lmemcached -lxxhash -ljansson -lsodium -lzstd \
            $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd) \
            $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 LIB_SRCS := $(wildcard src/util/*.c src/vm/*.c src/boot/*.c src/devices/*.c \
                       src/virtio/*.c src/api/*.c src/memory/*.c \
-                      src/remote/*.c src/machine/*.c src/host/*.c)
+                      src/remote/*.c src/machine/*.c src/host/*.c \
+                      src/migrate/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 

@@ -15,6 +15,7 @@
 
 #include "util/page.h"
 #include "vm/vcpu.h"
+#include "vm/vm_state.h"
 #include "util/clock.h"
 
 /* Intel VMX needs three pages for the real-mode TSS and one for the
@@ -248,7 +249,8 @@ int vm_start(struct vm *vm, const struct vcpu_entry *entry,
 
 	if (vm->started || !vm->vcpus)
 		return errmsg_set(err, -EINVAL, "VM already started or not created");
-	ret = vcpu_set_boot_state(&vm->vcpus[0], entry, err);
+	/* no entry: the vCPUs' registers were loaded (a restore) */
+	ret = entry ? vcpu_set_boot_state(&vm->vcpus[0], entry, err) : 0;
 	if (ret)
 		return ret;
 	vm->started = true;
@@ -456,6 +458,7 @@ void vm_destroy(struct vm *vm)
 	}
 	free(vm->owned);
 	vm->owned = NULL;
+	vm_state_release(vm);
 	for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);

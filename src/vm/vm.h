@@ -27,6 +27,7 @@
 struct vcpu;
 struct vcpu_entry;
 struct vm;
+struct vm_state_entry;
 
 enum vm_exit_reason {
 	VM_EXIT_NONE = 0,
@@ -110,6 +111,10 @@ struct vm {
 	 * without one a full ring ends the VM with a host error. */
 	void (*dirty_ring_full)(void *opaque, struct vcpu *vcpu);
 	void *dirty_ring_opaque;
+
+	/* The devices' saved state (vm_state.h), in registration order. */
+	struct vm_state_entry *states;
+	unsigned nstates;
 };
 
 /* With cfg->dirty_log != OFF: RING fails with -ENOTSUP if KVM lacks the
@@ -125,7 +130,9 @@ void vm_init_bare(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* Sets the boot vCPU's registers from @entry and starts one thread per
- * vCPU (the others wait for INIT/SIPI in the in-kernel LAPIC). */
+ * vCPU (the others wait for INIT/SIPI in the in-kernel LAPIC).  @entry
+ * NULL: every vCPU's state was loaded already (a restored VM), and each
+ * goes on from there. */
 int vm_start(struct vm *vm, const struct vcpu_entry *entry,
 	     struct errmsg *err);
 /* Blocks until the VM ended and every vCPU thread has stopped. */

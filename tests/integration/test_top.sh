@@ -67,32 +67,41 @@ session=rackvm-top-$$
 tmux kill-session -t "$session" 2> /dev/null
 tmux new-session -d -s "$session" -x 160 -y 40 "$RACKVM top --runtime-dir '$rt' 2> '$TEST_TMP/top.err'"
 screen=$TEST_TMP/screen
-# CPU% needs two refreshes a second apart, each asking every VM's API:
-# on a loaded emulated host that took longer than 3 s, so the screen is
-# read until the row shows up (or 30 s pass) rather than once
+# Reads the screen until CMD holds on it or 30 s pass.  A refresh asks
+# every VM's API and a key waits for the refresh under way: on a loaded
+# emulated host either took longer than the fixed 3 s and 0.5 s once
+# allowed, so the screen is read until it shows what is checked.
+screen_until() {
+	for _ in $(seq 60); do
+		sleep 0.5
+		tmux capture-pane -p -t "$session" > "$screen" 2>&1
+		"$@" && return 0
+	done
+	return 1
+}
+# CPU% needs two refreshes a second apart
 alpha_cpu_shown() {
 	grep -Eq '^alpha +running +1 +[0-9]+\.[0-9] ' "$screen"
 }
-for _ in $(seq 60); do
-	sleep 0.5
-	tmux capture-pane -p -t "$session" > "$screen" 2>&1
-	alpha_cpu_shown && break
-done
+screen_until alpha_cpu_shown
 out=$screen check top_live_shows_both_vms bash -c "grep -Eq '^alpha +running .* 256M ' '$screen' && grep -Eq '^beta +running .* 128M ' '$screen' && grep -q '^ghost .*unreachable' '$screen'"
 grep -E '^(alpha|beta|ghost) ' "$screen" > "$screen.rows"
 out=$screen.rows check top_live_refreshes_cpu alpha_cpu_shown
-tmux send-keys -t "$session" m
-sleep 0.5
-tmux capture-pane -p -t "$session" > "$screen" 2>&1
 # by memory: alpha (256M, all resident) before beta (48M resident)
-out=$screen check top_live_sorts_by_memory bash -c "grep -q 'sorted by memory' '$screen' && [ \"\$(grep -Eo '^(alpha|beta)' '$screen' | head -n 1)\" = alpha ]"
+sorted_by_memory() {
+	grep -q 'sorted by memory' "$screen" &&
+		[ "$(grep -Eo '^(alpha|beta)' "$screen" | head -n 1)" = alpha ]
+}
+tmux send-keys -t "$session" m
+screen_until sorted_by_memory
+out=$screen check top_live_sorts_by_memory sorted_by_memory
 tmux send-keys -t "$session" c
-sleep 0.5
-tmux capture-pane -p -t "$session" > "$screen" 2>&1
+screen_until grep -q 'sorted by cpu' "$screen"
 out=$screen check top_live_sorts_by_cpu grep -q 'sorted by cpu' "$screen"
 tpid=$(pgrep -f "top --runtime-dir $rt" | head -n 1)
 tmux send-keys -t "$session" q
-for _ in $(seq 30); do kill -0 "$tpid" 2> /dev/null || break; sleep 0.1; done
+# q waits for the refresh under way, up to 10 s on a loaded host
+for _ in $(seq 100); do kill -0 "$tpid" 2> /dev/null || break; sleep 0.1; done
 check top_q_quits bash -c "[ -n '$tpid' ] && ! kill -0 '$tpid' 2> /dev/null"
 out=$TEST_TMP/top.err check top_live_no_errors bash -c "! [ -s '$TEST_TMP/top.err' ]"
 tmux kill-session -t "$session" 2> /dev/null
