@@ -39,7 +39,8 @@ static void acpi_sleep_io(void *opaque, unsigned vcpu_id, uint64_t offset,
 
 int acpi_sleep_create(struct vm *vm)
 {
-	/* stateless: the VM itself is the handler's context */
+	/* stateless, so nothing to save (vm_state.h): the VM itself is the
+	 * handler's context */
 	return bus_register(&vm->pio_bus, ACPI_SLEEP_CONTROL_PORT, 2,
 			    acpi_sleep_io, vm, "acpi-sleep");
 }

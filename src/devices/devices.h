@@ -6,6 +6,14 @@
  * state to the VM (vm_own()), which destroys it after the vCPUs stopped.
  * Handlers run on vCPU threads; a device with state shared between vCPUs
  * or with its own thread locks it.
+ *
+ * A device whose state the guest can observe also registers it with the
+ * VM's state registry (vm/vm_state.h), under a name fixed by the config:
+ * "uart@<port>" (e.g. "uart@0x3f8"), "fw_cfg", "i8042".  Their blob
+ * layouts are described in their files.  debug_exit, ucall_port and the
+ * ACPI sleep registers keep nothing between accesses and register
+ * nothing; the power button is an edge on the irqchip, whose state is
+ * saved with the irqchip's.
  */
 #ifndef RACKVM_DEVICES_DEVICES_H
 #define RACKVM_DEVICES_DEVICES_H
@@ -18,7 +26,8 @@
 #define COM1_IRQ 4
 
 /* 16550A UART.  Transmitted bytes go to @out_fd; if @in_fd >= 0 a thread
- * reads it and feeds the receive FIFO (interrupts through the irqchip).
+ * reads it and feeds the receive FIFO (interrupts through the irqchip);
+ * quiescing the VM's state holds that input back until unquiesce.
  * The process must ignore SIGPIPE (the CLI does) so that a console pipe
  * whose reader went away ends the output, not the VM. */
 int uart16550_create(struct vm *vm, uint16_t port, unsigned irq, int out_fd,

@@ -7,14 +7,22 @@
  *
  * As in QEMU there is one selector per device, not per vCPU; a lock keeps
  * the (key, offset) pair consistent when several vCPUs use it.
+ *
+ * Saved state ("fw_cfg", vm/vm_state.h), version 1: u32 version, u8
+ * item length, u8 offset, the item's bytes.  The selector is write-only
+ * and the item is latched when selected, so the latched bytes and the
+ * offset are all a guest can still observe: a guest in the middle of an
+ * item reads on from the same value, whatever the new VM would compute.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/dev_state.h"
 #include "devices/devices.h"
 #include "util/le.h"
+#include "vm/vm_state.h"
 
 #define FW_CFG_PORT_SEL 0x510
 #define FW_CFG_PORT_DATA 0x511
@@ -35,6 +43,7 @@
 #define FW_CFG_ID_TRADITIONAL 0x1	/* bit 1 (DMA) stays clear */
 
 #define FW_CFG_ITEM_MAX 8
+#define FW_CFG_STATE_VERSION 1
 
 struct fw_cfg {
 	struct vm *vm;
@@ -108,6 +117,58 @@ static void fw_cfg_io(void *opaque, unsigned vcpu_id, uint64_t offset,
 	pthread_mutex_unlock(&f->lock);
 }
 
+static int fw_cfg_save(void *opaque, struct state_buf *out)
+{
+	struct fw_cfg *f = opaque;
+
+	pthread_mutex_lock(&f->lock);
+	state_put_u32(out, FW_CFG_STATE_VERSION);
+	state_put_u8(out, (uint8_t)f->item_len);
+	state_put_u8(out, (uint8_t)f->offset);
+	state_put_bytes(out, f->item, f->item_len);
+	pthread_mutex_unlock(&f->lock);
+	return state_buf_error(out);
+}
+
+static int fw_cfg_load(void *opaque, struct state_reader *in,
+		       struct errmsg *err)
+{
+	struct fw_cfg *f = opaque;
+	uint8_t item[FW_CFG_ITEM_MAX], len = 0, offset = 0;
+	int ret;
+
+	ret = dev_state_version(in, "fw_cfg", FW_CFG_STATE_VERSION, err);
+	if (ret)
+		return ret;
+	state_get_u8(in, &len);
+	state_get_u8(in, &offset);
+	/* the length bounds the bytes that follow: checked first */
+	if (len > FW_CFG_ITEM_MAX)
+		return errmsg_set(err, -EBADMSG,
+				  "fw_cfg: item length %u over %u", len,
+				  FW_CFG_ITEM_MAX);
+	state_get_bytes(in, item, len);
+	ret = dev_state_end(in, "fw_cfg", err);
+	if (ret)
+		return ret;
+	if (offset > len)
+		return errmsg_set(err, -EBADMSG,
+				  "fw_cfg: offset %u past the item's %u bytes",
+				  offset, len);
+
+	pthread_mutex_lock(&f->lock);
+	memcpy(f->item, item, len);
+	f->item_len = len;
+	f->offset = offset;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+static const struct vm_state_ops fw_cfg_state_ops = {
+	.save = fw_cfg_save,
+	.load = fw_cfg_load,
+};
+
 static void fw_cfg_destroy(void *obj)
 {
 	struct fw_cfg *f = obj;
@@ -136,6 +197,9 @@ int fw_cfg_create(struct vm *vm)
 		fw_cfg_destroy(f);
 		return ret;
 	}
-	return bus_register(&vm->pio_bus, FW_CFG_PORT_SEL, 2, fw_cfg_io, f,
-			    "fw_cfg");
+	ret = bus_register(&vm->pio_bus, FW_CFG_PORT_SEL, 2, fw_cfg_io, f,
+			   "fw_cfg");
+	if (ret)
+		return ret;
+	return vm_state_register(vm, "fw_cfg", &fw_cfg_state_ops, f);
 }

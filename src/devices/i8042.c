@@ -5,14 +5,21 @@
  * one of the ways Linux and firmware reboot.  No keyboard or mouse: the
  * output buffer is always empty, so drivers probing it time out and give
  * up, and every other command is accepted and ignored.
+ *
+ * What a guest can observe of it is the status register's "last write
+ * was a command" bit; that is its saved state ("i8042", vm/vm_state.h),
+ * version 1: u32 version, u8 last write was a command (0/1).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "devices/dev_state.h"
 #include "devices/devices.h"
+#include "vm/vm_state.h"
 
 #define I8042_DATA_PORT 0x60
+#define I8042_STATE_VERSION 1
 
 #define I8042_STR_SYSFLAG 0x04	/* self test passed */
 #define I8042_STR_CMDDAT 0x08	/* last write went to the command port */
@@ -63,6 +70,43 @@ static void i8042_cmd_io(void *opaque, unsigned vcpu_id, uint64_t offset,
 				"guest reset through the keyboard controller");
 }
 
+static int i8042_save(void *opaque, struct state_buf *out)
+{
+	struct i8042 *k = opaque;
+
+	pthread_mutex_lock(&k->lock);
+	state_put_u32(out, I8042_STATE_VERSION);
+	state_put_bool(out, k->last_was_cmd);
+	pthread_mutex_unlock(&k->lock);
+	return state_buf_error(out);
+}
+
+static int i8042_load(void *opaque, struct state_reader *in,
+		      struct errmsg *err)
+{
+	struct i8042 *k = opaque;
+	bool last_was_cmd = false;
+	int ret;
+
+	ret = dev_state_version(in, "i8042", I8042_STATE_VERSION, err);
+	if (!ret)
+		ret = dev_state_flag(in, "i8042", "command flag",
+				     &last_was_cmd, err);
+	if (!ret)
+		ret = dev_state_end(in, "i8042", err);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&k->lock);
+	k->last_was_cmd = last_was_cmd;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+static const struct vm_state_ops i8042_state_ops = {
+	.save = i8042_save,
+	.load = i8042_load,
+};
+
 static void i8042_destroy(void *obj)
 {
 	struct i8042 *k = obj;
@@ -95,6 +139,9 @@ int i8042_create(struct vm *vm)
 			   "i8042-data");
 	if (ret)
 		return ret;
-	return bus_register(&vm->pio_bus, I8042_COMMAND_PORT, 1, i8042_cmd_io, k,
-			    "i8042-cmd");
+	ret = bus_register(&vm->pio_bus, I8042_COMMAND_PORT, 1, i8042_cmd_io, k,
+			   "i8042-cmd");
+	if (ret)
+		return ret;
+	return vm_state_register(vm, "i8042", &i8042_state_ops, k);
 }

@@ -8,7 +8,8 @@
  * paces its sender.  Reception is fed by a thread reading in_fd; it stops
  * reading while the receive FIFO is full (back-pressure), so no input is
  * lost to overruns.  One mutex guards the registers against the vCPU
- * threads and the reader thread.
+ * threads and the reader thread.  Their saved state (snapshots and
+ * migration) is in uart16550_state.c.
  *
  * Linux's 8250 driver identifies the chip by: IER bits 0-3 read back,
  * loopback MSR bits (MCR 0x1a -> MSR status 0x90), IIR bits 7:6 set with
@@ -21,6 +22,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include "devices/devices.h"
+#include "devices/uart16550_internal.h"
 
 /* register offsets (DLAB = 0 unless noted) */
 #define UART_RBR 0	/* read: receive buffer; write: THR */
@@ -44,9 +47,7 @@
 #define IER_ETBEI 0x02	/* transmitter holding register empty */
 #define IER_ELSI 0x04	/* receiver line status */
 #define IER_EDSSI 0x08	/* modem status */
-#define IER_MASK 0x0f	/* the rest reads as 0 on a real 16550A */
 
-#define IIR_NO_INT 0x01
 #define IIR_MSI 0x00
 #define IIR_THRI 0x02
 #define IIR_RDI 0x04
@@ -54,10 +55,8 @@
 #define IIR_RX_TIMEOUT 0x0c
 #define IIR_FIFO_ON 0xc0
 
-#define FCR_ENABLE 0x01
 #define FCR_CLEAR_RX 0x02
 #define FCR_CLEAR_TX 0x04
-#define FCR_TRIGGER_SHIFT 6
 
 #define LCR_DLAB 0x80
 
@@ -66,16 +65,10 @@
 #define MCR_OUT1 0x04
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
-#define MCR_MASK 0x1f
 
 #define LSR_DR 0x01
-#define LSR_OE 0x02
-#define LSR_PE 0x04
-#define LSR_FE 0x08
-#define LSR_BI 0x10
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
-#define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
 
 #define MSR_DCTS 0x01
 #define MSR_DDSR 0x02
@@ -85,109 +78,75 @@
 #define MSR_DSR 0x20
 #define MSR_RI 0x40
 #define MSR_DCD 0x80
-#define MSR_STATUS 0xf0
 /* Outside loopback the other end looks like a terminal that is present
  * and ready: carrier, data set ready, clear to send. */
 #define MSR_CONNECTED (MSR_DCD | MSR_DSR | MSR_CTS)
 
-#define UART_FIFO_LEN 16
-
-struct uart {
-	struct vm *vm;
-	unsigned irq;
-	int out_fd;
-	int in_fd;
-
-	pthread_mutex_t lock;
-	pthread_cond_t rx_room;	/* reader waits: FIFO full, loopback */
-
-	uint8_t ier, lcr, mcr, lsr, msr, scr, fcr;
-	uint8_t dll, dlm;
-	bool thr_ipending;	/* THRE interrupt latched */
-	int irq_level;		/* last level driven, -1: unknown */
-
-	uint8_t rx[UART_FIFO_LEN];
-	unsigned rx_head, rx_count;
-
-	/* output that could not be written; output stops after a hard
-	 * error (the VM must go on: the console is not worth dying for) */
-	int tx_errno;
-	uint64_t tx_dropped;
-
-	/* reader thread */
-	bool has_reader;
-	bool stopping;
-	int stop_fd;		/* eventfd: wakes the reader's poll */
-	pthread_t reader;
-};
-
-static unsigned rx_capacity(const struct uart *u)
+unsigned uart_rx_capacity(const struct uart_regs *r)
 {
 	/* without FIFOs the receiver holds a single byte */
-	return (u->fcr & FCR_ENABLE) ? UART_FIFO_LEN : 1;
+	return (r->fcr & FCR_ENABLE) ? UART_FIFO_LEN : 1;
 }
 
-static unsigned rx_trigger(const struct uart *u)
+static unsigned rx_trigger(const struct uart_regs *r)
 {
 	static const uint8_t levels[4] = { 1, 4, 8, 14 };
 
-	if (!(u->fcr & FCR_ENABLE))
+	if (!(r->fcr & FCR_ENABLE))
 		return 1;
-	return levels[u->fcr >> FCR_TRIGGER_SHIFT];
+	return levels[r->fcr >> FCR_TRIGGER_SHIFT];
 }
 
 static void rx_clear(struct uart *u)
 {
-	u->rx_head = u->rx_count = 0;
+	u->r.rx_head = u->r.rx_count = 0;
 	pthread_cond_broadcast(&u->rx_room);
 }
 
 /* A byte arrives at the receiver (from in_fd or looped back). */
 static void rx_push(struct uart *u, uint8_t byte)
 {
-	unsigned cap = rx_capacity(u);
+	unsigned cap = uart_rx_capacity(&u->r);
 
-	if (u->rx_count >= cap) {
-		u->lsr |= LSR_OE;
+	if (u->r.rx_count >= cap) {
+		u->r.lsr |= LSR_OE;
 		/* a 16450 overwrites its holding register; a 16550A in FIFO
 		 * mode keeps the FIFO and loses the new character */
 		if (cap == 1)
-			u->rx[u->rx_head] = byte;
+			u->r.rx[u->r.rx_head] = byte;
 		return;
 	}
-	u->rx[(u->rx_head + u->rx_count) % UART_FIFO_LEN] = byte;
-	u->rx_count++;
+	u->r.rx[(u->r.rx_head + u->r.rx_count) % UART_FIFO_LEN] = byte;
+	u->r.rx_count++;
 }
 
 static uint8_t rx_pop(struct uart *u)
 {
 	uint8_t byte;
 
-	if (!u->rx_count)
+	if (!u->r.rx_count)
 		return 0;
-	byte = u->rx[u->rx_head];
-	u->rx_head = (u->rx_head + 1) % UART_FIFO_LEN;
-	u->rx_count--;
+	byte = u->r.rx[u->r.rx_head];
+	u->r.rx_head = (u->r.rx_head + 1) % UART_FIFO_LEN;
+	u->r.rx_count--;
 	pthread_cond_broadcast(&u->rx_room);
 	return byte;
 }
 
-/* The highest-priority pending interrupt as IIR bits 3:0. */
-static uint8_t pending_iid(const struct uart *u)
+uint8_t uart_pending_iid(const struct uart_regs *r)
 {
-	if ((u->ier & IER_ELSI) && (u->lsr & LSR_ERRORS))
+	if ((r->ier & IER_ELSI) && (r->lsr & LSR_ERRORS))
 		return IIR_RLSI;
-	if ((u->ier & IER_ERBFI) && u->rx_count) {
+	if ((r->ier & IER_ERBFI) && r->rx_count) {
 		/* Below the trigger level a real chip reports a character
 		 * timeout after four idle character times.  There is no
 		 * line timing here, so the timeout is taken as expired at
 		 * once: data never sits unannounced in the FIFO. */
-		return u->rx_count >= rx_trigger(u) ? IIR_RDI :
-						      IIR_RX_TIMEOUT;
+		return r->rx_count >= rx_trigger(r) ? IIR_RDI : IIR_RX_TIMEOUT;
 	}
-	if ((u->ier & IER_ETBEI) && u->thr_ipending)
+	if ((r->ier & IER_ETBEI) && r->thr_ipending)
 		return IIR_THRI;
-	if ((u->ier & IER_EDSSI) && (u->msr & ~MSR_STATUS))
+	if ((r->ier & IER_EDSSI) && (r->msr & ~MSR_STATUS))
 		return IIR_MSI;
 	return IIR_NO_INT;
 }
@@ -199,9 +158,9 @@ static uint8_t pending_iid(const struct uart *u)
  * guests that use interrupts do.  Failures (no irqchip in unit tests) are
  * retried at the next change of state.
  */
-static void update_irq(struct uart *u)
+void uart_update_irq(struct uart *u)
 {
-	int level = pending_iid(u) != IIR_NO_INT;
+	int level = uart_pending_iid(&u->r) != IIR_NO_INT;
 
 	if (level == u->irq_level)
 		return;
@@ -211,33 +170,39 @@ static void update_irq(struct uart *u)
 		u->irq_level = -1;
 }
 
+uint8_t uart_msr_status(uint8_t mcr)
+{
+	uint8_t status = 0;
+
+	if (!(mcr & MCR_LOOP))
+		return MSR_CONNECTED;
+	/* loopback wires the modem outputs to the modem inputs */
+	if (mcr & MCR_DTR)
+		status |= MSR_DSR;
+	if (mcr & MCR_RTS)
+		status |= MSR_CTS;
+	if (mcr & MCR_OUT1)
+		status |= MSR_RI;
+	if (mcr & MCR_OUT2)
+		status |= MSR_DCD;
+	return status;
+}
+
 /* Recomputes MSR status bits and latches the deltas. */
 static void update_msr(struct uart *u)
 {
-	uint8_t old = u->msr, status = MSR_CONNECTED, changed;
+	uint8_t old = u->r.msr, status = uart_msr_status(u->r.mcr), changed;
 
-	if (u->mcr & MCR_LOOP) {
-		/* loopback wires the modem outputs to the modem inputs */
-		status = 0;
-		if (u->mcr & MCR_DTR)
-			status |= MSR_DSR;
-		if (u->mcr & MCR_RTS)
-			status |= MSR_CTS;
-		if (u->mcr & MCR_OUT1)
-			status |= MSR_RI;
-		if (u->mcr & MCR_OUT2)
-			status |= MSR_DCD;
-	}
 	changed = (old ^ status) & MSR_STATUS;
-	u->msr = (old & ~MSR_STATUS) | status;
+	u->r.msr = (old & ~MSR_STATUS) | status;
 	if (changed & MSR_CTS)
-		u->msr |= MSR_DCTS;
+		u->r.msr |= MSR_DCTS;
 	if (changed & MSR_DSR)
-		u->msr |= MSR_DDSR;
+		u->r.msr |= MSR_DDSR;
 	if (changed & MSR_DCD)
-		u->msr |= MSR_DDCD;
+		u->r.msr |= MSR_DDCD;
 	if ((changed & MSR_RI) && !(status & MSR_RI))
-		u->msr |= MSR_TERI;	/* trailing edge only */
+		u->r.msr |= MSR_TERI;	/* trailing edge only */
 }
 
 /* Writes one byte to out_fd: retries EINTR and short writes, waits a
@@ -278,18 +243,18 @@ static void tx_byte(struct uart *u, uint8_t byte)
 static void write_thr(struct uart *u, uint8_t val)
 {
 	/* writing THR acknowledges a THRE interrupt ... */
-	u->thr_ipending = false;
-	if (u->mcr & MCR_LOOP)
+	u->r.thr_ipending = false;
+	if (u->r.mcr & MCR_LOOP)
 		rx_push(u, val);
 	else
 		tx_byte(u, val);
 	/* ... and the byte has left at once, so THR is empty again */
-	u->thr_ipending = true;
+	u->r.thr_ipending = true;
 }
 
 static void write_fcr(struct uart *u, uint8_t val)
 {
-	if ((val ^ u->fcr) & FCR_ENABLE) {
+	if ((val ^ u->r.fcr) & FCR_ENABLE) {
 		/* switching the FIFOs on or off empties them */
 		rx_clear(u);
 	} else if ((val & FCR_ENABLE) && (val & FCR_CLEAR_RX)) {
@@ -297,9 +262,9 @@ static void write_fcr(struct uart *u, uint8_t val)
 	}
 	/* the transmit FIFO is always empty: FCR_CLEAR_TX has no effect;
 	 * the clear bits self-clear and DMA mode (bit 3) is not modelled */
-	u->fcr = val & (FCR_ENABLE | 0xc0);
-	if (!(u->fcr & FCR_ENABLE))
-		u->fcr = 0;
+	u->r.fcr = val & FCR_KEPT;
+	if (!(u->r.fcr & FCR_ENABLE))
+		u->r.fcr = 0;
 	/* a smaller capacity may leave room for the reader, or none */
 	pthread_cond_broadcast(&u->rx_room);
 }
@@ -310,35 +275,35 @@ static void reg_write(struct uart *u, unsigned reg, uint8_t val)
 
 	switch (reg) {
 	case UART_RBR:
-		if (u->lcr & LCR_DLAB)
-			u->dll = val;
+		if (u->r.lcr & LCR_DLAB)
+			u->r.dll = val;
 		else
 			write_thr(u, val);
 		break;
 	case UART_IER:
-		if (u->lcr & LCR_DLAB) {
-			u->dlm = val;
+		if (u->r.lcr & LCR_DLAB) {
+			u->r.dlm = val;
 			break;
 		}
-		old = u->ier;
-		u->ier = val & IER_MASK;
+		old = u->r.ier;
+		u->r.ier = val & IER_MASK;
 		/* enabling ETBEI while THR is empty raises THRE, which is
 		 * how drivers kick transmission (and how Linux checks for
 		 * a working THRE interrupt) */
-		if (!(old & IER_ETBEI) && (u->ier & IER_ETBEI))
-			u->thr_ipending = true;
+		if (!(old & IER_ETBEI) && (u->r.ier & IER_ETBEI))
+			u->r.thr_ipending = true;
 		break;
 	case UART_IIR:
 		write_fcr(u, val);
 		break;
 	case UART_LCR:
-		u->lcr = val;
+		u->r.lcr = val;
 		break;
 	case UART_MCR:
-		old = u->mcr;
-		u->mcr = val & MCR_MASK;
+		old = u->r.mcr;
+		u->r.mcr = val & MCR_MASK;
 		update_msr(u);
-		if ((old & MCR_LOOP) && !(u->mcr & MCR_LOOP))
+		if ((old & MCR_LOOP) && !(u->r.mcr & MCR_LOOP))
 			pthread_cond_broadcast(&u->rx_room);
 		break;
 	case UART_LSR:
@@ -346,7 +311,7 @@ static void reg_write(struct uart *u, unsigned reg, uint8_t val)
 		/* factory test registers on real chips: ignored */
 		break;
 	case UART_SCR:
-		u->scr = val;
+		u->r.scr = val;
 		break;
 	}
 }
@@ -357,34 +322,34 @@ static uint8_t reg_read(struct uart *u, unsigned reg)
 
 	switch (reg) {
 	case UART_RBR:
-		if (u->lcr & LCR_DLAB)
-			return u->dll;
+		if (u->r.lcr & LCR_DLAB)
+			return u->r.dll;
 		return rx_pop(u);
 	case UART_IER:
-		return (u->lcr & LCR_DLAB) ? u->dlm : u->ier;
+		return (u->r.lcr & LCR_DLAB) ? u->r.dlm : u->r.ier;
 	case UART_IIR:
-		iid = pending_iid(u);
+		iid = uart_pending_iid(&u->r);
 		/* reading IIR acknowledges THRE when that is what it shows */
 		if (iid == IIR_THRI)
-			u->thr_ipending = false;
-		return iid | ((u->fcr & FCR_ENABLE) ? IIR_FIFO_ON : 0);
+			u->r.thr_ipending = false;
+		return iid | ((u->r.fcr & FCR_ENABLE) ? IIR_FIFO_ON : 0);
 	case UART_LCR:
-		return u->lcr;
+		return u->r.lcr;
 	case UART_MCR:
-		return u->mcr;
+		return u->r.mcr;
 	case UART_LSR:
-		val = u->lsr | LSR_THRE | LSR_TEMT;
-		if (u->rx_count)
+		val = u->r.lsr | LSR_THRE | LSR_TEMT;
+		if (u->r.rx_count)
 			val |= LSR_DR;
 		/* reading LSR clears the error bits (and their interrupt) */
-		u->lsr &= ~LSR_ERRORS;
+		u->r.lsr &= ~LSR_ERRORS;
 		return val;
 	case UART_MSR:
-		val = u->msr;
-		u->msr &= MSR_STATUS;	/* deltas clear on read */
+		val = u->r.msr;
+		u->r.msr &= MSR_STATUS;	/* deltas clear on read */
 		return val;
 	case UART_SCR:
-		return u->scr;
+		return u->r.scr;
 	}
 	return 0xff;
 }
@@ -404,7 +369,7 @@ static void uart_io(void *opaque, unsigned vcpu_id, uint64_t offset,
 		else
 			data[i] = reg_read(u, (unsigned)(offset + i));
 	}
-	update_irq(u);
+	uart_update_irq(u);
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -413,9 +378,16 @@ static void uart_io(void *opaque, unsigned vcpu_id, uint64_t offset,
  * at most one read()'s worth of bytes that did not fit yet and does not
  * read more until they are in: the guest's reading rate throttles in_fd.
  * While the guest runs the UART in loopback, the receiver is disconnected
- * from the line and input waits.  Ends at EOF, on a read error or when
- * the device is destroyed (the eventfd wakes its poll).
+ * from the line and input waits; so it does while the VM's state is being
+ * saved (quiesced), so that the FIFO holds still.  Ends at EOF, on a read
+ * error or when the device is destroyed (the eventfd wakes its poll).
  */
+static bool rx_held_back(const struct uart *u)
+{
+	return (u->r.mcr & MCR_LOOP) || u->quiesced ||
+	       u->r.rx_count >= uart_rx_capacity(&u->r);
+}
+
 static void *uart_reader(void *arg)
 {
 	struct uart *u = arg;
@@ -427,17 +399,15 @@ static void *uart_reader(void *arg)
 	for (;;) {
 		if (pos < have) {
 			pthread_mutex_lock(&u->lock);
-			while (!u->stopping &&
-			       ((u->mcr & MCR_LOOP) ||
-				u->rx_count >= rx_capacity(u)))
+			while (!u->stopping && rx_held_back(u))
 				pthread_cond_wait(&u->rx_room, &u->lock);
 			if (u->stopping) {
 				pthread_mutex_unlock(&u->lock);
 				break;
 			}
-			while (pos < have && u->rx_count < rx_capacity(u))
+			while (pos < have && !rx_held_back(u))
 				rx_push(u, buf[pos++]);
-			update_irq(u);
+			uart_update_irq(u);
 			pthread_mutex_unlock(&u->lock);
 			continue;
 		}
@@ -509,9 +479,11 @@ int uart16550_create(struct vm *vm, uint16_t port, unsigned irq, int out_fd,
 	u->in_fd = in_fd;
 	u->stop_fd = -1;
 	u->irq_level = 0;	/* the line starts low */
-	u->lsr = 0;		/* THRE/TEMT are added on read */
-	u->msr = MSR_CONNECTED;
-	u->dll = 12;		/* 9600 baud from a 1.8432 MHz clock */
+	u->r.lsr = 0;		/* THRE/TEMT are added on read */
+	u->r.msr = MSR_CONNECTED;
+	u->r.dll = 12;		/* 9600 baud from a 1.8432 MHz clock */
+	/* the port tells two UARTs apart, and stays the same for a config */
+	snprintf(u->name, sizeof(u->name), "uart@%#x", port);
 
 	ret = pthread_mutex_init(&u->lock, NULL);
 	if (ret) {
@@ -552,6 +524,9 @@ int uart16550_create(struct vm *vm, uint16_t port, unsigned irq, int out_fd,
 		uart_destroy(u);
 		return ret;
 	}
-	return bus_register(&vm->pio_bus, port, UART_NREGS, uart_io, u,
-			    "uart16550");
+	ret = bus_register(&vm->pio_bus, port, UART_NREGS, uart_io, u,
+			   "uart16550");
+	if (ret)
+		return ret;
+	return vm_state_register(vm, u->name, &uart_state_ops, u);
 }
