@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "virtio/balloon.h"
+#include "virtio/balloon_internal.h"
 #include "virtio/mmio.h"
 #include "virtio/virtqueue.h"
 #include "util/le.h"
@@ -34,30 +35,6 @@
 #define QUEUE_SIZE 128
 #define STATS_TIMER_TAG 0
 #define STATS_BUF_MAX (VIRTIO_BALLOON_STATS_MAX_ENTRIES * VIRTIO_BALLOON_STAT_ENTRY)
-
-struct virtio_balloon {
-	const struct guest_mem *mem;
-	struct virtio_mmio *t;
-	bool deflate_on_oom;
-	bool reporting;
-	unsigned stats_interval_ms;
-	int timer_fd;			/* stats requests, watched by the I/O thread */
-
-	uint32_t target;		/* atomic: num_pages */
-	uint32_t actual;		/* atomic: written by the driver */
-
-	/* I/O thread only (the transport's lock) */
-	struct virtq *stats_vq;		/* where the held stats buffer lives */
-	bool stats_held;		/* the driver's buffer is ours */
-	uint16_t stats_head;
-	struct virtq_chain chain;
-
-	pthread_mutex_t lock;		/* guards info */
-	struct virtio_balloon_info info;
-
-	virtio_balloon_discard_fn discard;	/* atomic; NULL: we punch */
-	void *discard_opaque;
-};
 
 static const char *const stat_names[VIRTIO_BALLOON_STAT_TAGS] = {
 	"swap_in", "swap_out", "major_faults", "minor_faults", "mem_free",
@@ -456,6 +433,8 @@ static const struct virtio_device_ops balloon_ops = {
 	.backend_ready = balloon_backend_ready,
 	.reset = balloon_reset,
 	.destroy = balloon_destroy,
+	.save = virtio_balloon_save,
+	.load = virtio_balloon_load,
 };
 
 static struct timespec ms_to_timespec(unsigned ms)

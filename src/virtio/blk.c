@@ -533,6 +533,48 @@ static void blk_destroy(void *dev)
 	virtio_blk_close(dev);
 }
 
+/* Nothing is in flight once quiesced and the rest is config: the part
+ * is what the guest was shown, so that a restore onto another image
+ * (resized, read-only) is refused rather than corrupt its file system.
+ * Layout: u32 version, u64 capacity (sectors), bool read-only. */
+#define BLK_STATE_VERSION 1u
+
+static void blk_save(void *dev, struct virtio_mmio *t, struct state_buf *out)
+{
+	struct virtio_blk *b = dev;
+
+	(void)t;
+	state_put_u32(out, BLK_STATE_VERSION);
+	state_put_u64(out, b->capacity);
+	state_put_bool(out, b->read_only);
+}
+
+static int blk_load(void *dev, struct virtio_mmio *t, struct state_reader *in,
+		    struct errmsg *err)
+{
+	struct virtio_blk *b = dev;
+	uint64_t capacity;
+	bool read_only;
+	int ret = virtio_state_version(in, BLK_STATE_VERSION, err);
+
+	(void)t;
+	if (ret)
+		return ret;
+	state_get_u64(in, &capacity);
+	state_get_bool(in, &read_only);
+	ret = virtio_state_end(in, err);
+	if (ret)
+		return ret;
+	if (capacity != b->capacity || read_only != b->read_only)
+		return errmsg_set(err, -EINVAL,
+				  "the guest saw a %s disk of %llu sectors, this "
+				  "one is %s with %llu", read_only ? "read-only" :
+				  "writable", (unsigned long long)capacity,
+				  b->read_only ? "read-only" : "writable",
+				  (unsigned long long)b->capacity);
+	return 0;
+}
+
 static const struct virtio_device_ops blk_ops = {
 	.name = "blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -543,6 +585,8 @@ static const struct virtio_device_ops blk_ops = {
 	.config_read = blk_config_read,
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
+	.save = blk_save,
+	.load = blk_load,
 };
 
 int virtio_blk_create(struct vm *vm, unsigned index,

@@ -157,6 +157,49 @@ static void console_destroy(void *dev)
 	free(c);
 }
 
+/*
+ * The device's part: u32 version, then a u32 length and the input read
+ * from the input fd and not yet delivered (at most PENDING_MAX bytes):
+ * the guest gets it on the other side.  Input still in the fd stays
+ * with the source's; so does an end of input (the restored device has
+ * an input of its own).
+ */
+#define CONSOLE_STATE_VERSION 1u
+
+static void console_save(void *dev, struct virtio_mmio *t,
+			 struct state_buf *out)
+{
+	struct virtio_console *c = dev;
+
+	(void)t;
+	state_put_u32(out, CONSOLE_STATE_VERSION);
+	state_put_blob(out, c->pending + c->pending_off, c->pending_len);
+}
+
+static int console_load(void *dev, struct virtio_mmio *t,
+			struct state_reader *in, struct errmsg *err)
+{
+	struct virtio_console *c = dev;
+	const uint8_t *bytes;
+	size_t len;
+	int ret = virtio_state_version(in, CONSOLE_STATE_VERSION, err);
+
+	if (ret)
+		return ret;
+	state_get_blob(in, &bytes, &len, PENDING_MAX);
+	ret = virtio_state_end(in, err);
+	if (ret)
+		return ret;
+	if (len)
+		memcpy(c->pending, bytes, len);
+	c->pending_off = 0;
+	c->pending_len = len;
+	/* leftovers first: the receive queue's kick delivers them and
+	 * resumes the watch */
+	set_watch(c, t, len == 0);
+	return 0;
+}
+
 static const struct virtio_device_ops console_ops = {
 	.name = "console",
 	.device_id = VIRTIO_ID_CONSOLE,
@@ -168,6 +211,8 @@ static const struct virtio_device_ops console_ops = {
 	.queue_notify = console_queue_notify,
 	.backend_ready = console_backend_ready,
 	.destroy = console_destroy,
+	.save = console_save,
+	.load = console_load,
 };
 
 static int open_input(const char *path, struct errmsg *err)

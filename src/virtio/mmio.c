@@ -114,17 +114,18 @@ static bool negotiated(const struct virtio_mmio *t, unsigned bit)
 	return t->driver_features & (1ull << bit);
 }
 
-static bool features_acceptable(const struct virtio_mmio *t)
+bool virtio_mmio_features_acceptable(const struct virtio_mmio *t,
+				     uint64_t features)
 {
-	return !(t->driver_features & ~t->device_features) &&
-	       negotiated(t, VIRTIO_F_VERSION_1);
+	return !(features & ~t->device_features) &&
+	       (features & (1ull << VIRTIO_F_VERSION_1));
 }
 
 /* Kicks that came before DRIVER_OK were not served (the queues were not
  * live yet); a driver may post buffers (RX!) and kick only once before
  * setting DRIVER_OK, so the I/O thread looks at every queue when the
  * driver goes live.  Serving an empty queue costs nothing. */
-static void kick_all_queues(struct virtio_mmio *t)
+void virtio_mmio_kick_all(struct virtio_mmio *t)
 {
 	for (unsigned q = 0; q < t->ops->nqueues; q++)
 		(void)eventfd_write(t->kick_fds[q], 1);
@@ -139,12 +140,13 @@ static void write_status(struct virtio_mmio *t, uint32_t v)
 	/* §2.2.2: FEATURES_OK stays clear if we cannot work with the
 	 * driver's subset; the driver re-reads Status to find out */
 	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
-	    !(t->status & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(t))
+	    !(t->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    !virtio_mmio_features_acceptable(t, t->driver_features))
 		v &= ~VIRTIO_STATUS_FEATURES_OK;
 	/* only the device sets or clears NEEDS_RESET */
 	v &= ~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(t->status & VIRTIO_STATUS_DRIVER_OK))
-		kick_all_queues(t);
+		virtio_mmio_kick_all(t);
 	t->status = (v & 0xff) | (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 

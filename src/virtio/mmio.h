@@ -158,9 +158,48 @@ struct virtio_mmio_stats {
 
 /* Device @index of @vm, found on its MMIO bus: -ENOENT if there is no
  * virtio-mmio device there.  Counters run from the device's creation,
- * across resets.  Any thread once the VM is assembled. */
+ * across resets (and, for a loaded device, from its source's).  Any
+ * thread once the VM is assembled. */
 int virtio_mmio_get_stats(struct vm *vm, unsigned index,
 			  struct virtio_mmio_stats *out);
+
+/*
+ * Snapshots and migration (mmio_state.c).  virtio_mmio_create()
+ * registers every device with the VM's state registry (vm/vm_state.h)
+ * as "virtio-mmio@<index>", index as given to it (stable for a config).
+ *
+ * quiesce: the request being served ends (used ring and interrupt
+ * included), then the I/O thread takes no new kick or backend data
+ * (a TAP frame waits in the TAP, console input in its fd) until
+ * unquiesce, which serves what came meanwhile (the two do not nest:
+ * one unquiesce ends any number of quiesces).  -ETIMEDOUT if the
+ * request does not end within VIRTIO_MMIO_QUIESCE_TIMEOUT_MS (a disk
+ * that hangs); the device is then not quiesced.  A change from outside
+ * while quiesced (a balloon target from the API) does not wait: it is
+ * in the running device, not in a state saved before it.
+ *
+ * The blob, little-endian (layout version 1):
+ *   u32 version, u32 device id, u32 number of queues
+ *   u64 driver features, u32 device/driver features select,
+ *   u32 queue select, u32 status, u32 config generation,
+ *   u32 interrupt status, u64 kicks, u64 interrupts
+ *   each queue: virtqueue_state.c's layout
+ *   u32 length + the device's part (ops->save: its own version first;
+ *   empty for a device without one)
+ *
+ * load checks it all against this device (type, queue count, features
+ * it offers, queue sizes and rings in guest RAM), applies nothing on an
+ * error, and then goes on as if the driver had made its writes: queues
+ * ready, a live driver's queues looked at at once (buffers the source
+ * had not taken are served), an interrupt the driver had not yet
+ * handled signalled again.  Guest RAM must hold the saved contents
+ * before the load (or be served lazily): a live device reads its rings
+ * right away.  Load may run on a quiesced device; its I/O thread then
+ * waits for unquiesce.
+ */
+#define VIRTIO_MMIO_QUIESCE_TIMEOUT_MS 5000u
+/* Another quiesce timeout for @t (tests). */
+void virtio_mmio_set_quiesce_timeout(struct virtio_mmio *t, unsigned ms);
 
 /* Device status and the eventfd interrupts are signalled on (tests). */
 uint32_t virtio_mmio_status(struct virtio_mmio *t);

@@ -13,6 +13,14 @@
  * never waits for disk I/O.  The fds are open before the range is on
  * the bus and closed only once the vCPUs and the I/O thread are gone, so
  * both halves use them without the lock.
+ *
+ * Quiesce (mmio_state.c): `quiesced' is set before the lock is taken, so
+ * the I/O thread, which reads it before it takes the lock for the next
+ * event (and again once it has it), parks on park_cond instead of
+ * competing for the lock; the request it was serving ends first.  A
+ * parked thread leaves when unquiesced, or when `stopping' (teardown).
+ * The kick it had read is served once it goes on; kicks and backend
+ * data that come meanwhile wait in their fds.
  */
 #ifndef RACKVM_VIRTIO_MMIO_INTERNAL_H
 #define RACKVM_VIRTIO_MMIO_INTERNAL_H
@@ -58,6 +66,13 @@ struct virtio_mmio {
 	int watch_fds[VIRTIO_MMIO_MAX_WATCHES];	/* the device's, not ours */
 	pthread_t thread;
 	bool thread_started;
+
+	/* quiesce (mmio_state.c, mmio_io.c) */
+	pthread_mutex_t park_lock;	/* guards stopping, the cond */
+	pthread_cond_t park_cond;
+	bool quiesced;			/* atomic */
+	bool stopping;
+	unsigned quiesce_timeout_ms;
 };
 
 /* The bus handler for the device's MMIO range (vCPU threads). */
@@ -67,5 +82,22 @@ void virtio_mmio_bus_access(void *opaque, unsigned vcpu_id, uint64_t off,
 /* Lock held: the device stops serving the driver until it resets it
  * (virtio 1.2 §2.1.1: DEVICE_NEEDS_RESET, then a config interrupt). */
 void virtio_mmio_needs_reset_locked(struct virtio_mmio *t);
+
+/* mmio.c: may the driver have accepted @features (a subset of what the
+ * device offers, VERSION_1 among them)? */
+bool virtio_mmio_features_acceptable(const struct virtio_mmio *t,
+				     uint64_t features);
+/* mmio.c: has the I/O thread look at every queue (DRIVER_OK, a load). */
+void virtio_mmio_kick_all(struct virtio_mmio *t);
+
+/* mmio_state.c, from the I/O thread before it serves an event: waits
+ * while the device is quiesced and returns with the lock held, or
+ * returns false (lock not held) when the transport is being torn down. */
+bool virtio_mmio_lock_unless_stopping(struct virtio_mmio *t);
+/* mmio_state.c, from teardown: a parked I/O thread leaves. */
+void virtio_mmio_stop_parking(struct virtio_mmio *t);
+/* mmio_state.c: registers the device's state as "virtio-mmio@<index>"
+ * (vm/vm_state.h), once the transport runs. */
+int virtio_mmio_register_state(struct virtio_mmio *t, struct errmsg *err);
 
 #endif

@@ -75,7 +75,8 @@ static void serve_queue(struct virtio_mmio *t, unsigned q)
 {
 	struct io_call c = { .t = t, .queue = &t->queues[q], .index = q };
 
-	pthread_mutex_lock(&t->lock);
+	if (!virtio_mmio_lock_unless_stopping(t))
+		return;
 	if (virtio_mmio_live_locked(t) && c.queue->ready &&
 	    !virtq_broken(c.queue)) {
 		serve_guarded(&c);
@@ -89,7 +90,8 @@ static void serve_backend(struct virtio_mmio *t, unsigned tag)
 {
 	struct io_call c = { .t = t, .index = tag };
 
-	pthread_mutex_lock(&t->lock);
+	if (!virtio_mmio_lock_unless_stopping(t))
+		return;
 	serve_guarded(&c);
 	for (unsigned q = 0; q < t->ops->nqueues; q++)
 		if (virtq_broken(&t->queues[q]))
@@ -165,6 +167,7 @@ static void transport_destroy(void *obj)
 	struct virtio_mmio *t = obj;
 
 	if (t->thread_started) {
+		virtio_mmio_stop_parking(t);
 		(void)eventfd_write(t->stop_fd, 1);
 		pthread_join(t->thread, NULL);
 	}
@@ -179,6 +182,8 @@ static void transport_destroy(void *obj)
 	close_fd(&t->stop_fd);
 	close_fd(&t->epoll_fd);
 	t->ops->destroy(t->dev);
+	pthread_cond_destroy(&t->park_cond);
+	pthread_mutex_destroy(&t->park_lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -260,6 +265,9 @@ static struct virtio_mmio *transport_alloc(struct vm *vm, unsigned index,
 		virtq_init(&t->queues[q], &vm->mem);
 	}
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->park_lock, NULL);
+	pthread_cond_init(&t->park_cond, NULL);
+	t->quiesce_timeout_ms = VIRTIO_MMIO_QUIESCE_TIMEOUT_MS;
 	return t;
 }
 
@@ -312,6 +320,9 @@ int virtio_mmio_create(struct vm *vm, unsigned index,
 		return errmsg_set(err, ret, "%s: I/O thread: %s", t->name,
 				  strerror(-ret));
 	t->thread_started = true;
+	ret = virtio_mmio_register_state(t, err);
+	if (ret)
+		return ret;
 	if (out)
 		*out = t;
 	return 0;

@@ -336,6 +336,76 @@ static void net_destroy(void *dev)
 	free(n);
 }
 
+/*
+ * The device's part: u32 version, the 8 config bytes (MAC, status), and
+ * a u32 length and the frame read from the TAP that waits for receive
+ * buffers (0 if none: it then stays in the TAP).  What the driver
+ * negotiated (MRG_RXBUF, offloads) is the transport's: it is taken again
+ * from there, and the TAP told, on the first kick after the load.  A
+ * frame still in the TAP stays with the source's TAP (lost to a
+ * migration, as on a link that went down for a moment).
+ */
+#define NET_STATE_VERSION 1u
+
+static void net_save(void *dev, struct virtio_mmio *t, struct state_buf *out)
+{
+	struct virtio_net *n = dev;
+
+	(void)t;
+	state_put_u32(out, NET_STATE_VERSION);
+	state_put_bytes(out, n->config, sizeof(n->config));
+	state_put_blob(out, n->rx_buf, n->pending_len);
+}
+
+/* A saved pending frame as rx_process() would have kept it. */
+static bool pending_ok(const uint8_t *frame, size_t len, uint64_t features)
+{
+	if (!len)
+		return true;
+	return len >= VIRTIO_NET_HDR_SIZE + ETH_HDR_LEN &&
+	       len <= VIRTIO_NET_PACKET_MAX &&
+	       virtio_net_hdr_allowed(frame, (uint32_t)(len - VIRTIO_NET_HDR_SIZE),
+				      features, true);
+}
+
+static int net_load(void *dev, struct virtio_mmio *t, struct state_reader *in,
+		    struct errmsg *err)
+{
+	struct virtio_net *n = dev;
+	uint8_t config[VIRTIO_NET_CONFIG_SIZE];
+	const uint8_t *frame;
+	size_t len;
+	int ret = virtio_state_version(in, NET_STATE_VERSION, err);
+
+	if (ret)
+		return ret;
+	state_get_bytes(in, config, sizeof(config));
+	state_get_blob(in, &frame, &len, VIRTIO_NET_PACKET_MAX);
+	ret = virtio_state_end(in, err);
+	if (ret)
+		return ret;
+	/* the guest keeps the MAC it read: this device must have it too */
+	if (memcmp(config, n->config, sizeof(config)))
+		return errmsg_set(err, -EINVAL,
+				  "the guest knows MAC %02x:%02x:%02x:%02x:%02x:%02x "
+				  "(status %#x), this device has another config",
+				  config[0], config[1], config[2], config[3],
+				  config[4], config[5], config[VIRTIO_NET_CFG_STATUS]);
+	if (!pending_ok(frame, len, virtio_mmio_driver_features_locked(t)))
+		return errmsg_set(err, -EBADMSG,
+				  "pending frame of %zu bytes does not fit the "
+				  "negotiated features", len);
+	if (len)
+		memcpy(n->rx_buf, frame, len);
+	n->pending_len = (uint32_t)len;
+	/* as after a reset: the first kick takes the features again */
+	n->negotiated = 0;
+	n->offloads_set = false;
+	(void)ioctl(n->tap_fd, TUNSETOFFLOAD, 0);
+	rx_pause(n, t, RX_NOT_LIVE);
+	return 0;
+}
+
 static const struct virtio_device_ops net_ops = {
 	.name = "net",
 	.device_id = VIRTIO_ID_NET,
@@ -348,6 +418,8 @@ static const struct virtio_device_ops net_ops = {
 	.backend_ready = net_backend_ready,
 	.reset = net_reset,
 	.destroy = net_destroy,
+	.save = net_save,
+	.load = net_load,
 };
 
 /* Which receive offloads the TAP takes; it is left with none. */

@@ -8,13 +8,18 @@
  * A device type is a small ops table (kvmtool style).  The transport owns
  * the register file, the virtqueues, the ioeventfds/irqfd and the I/O
  * thread; the device only sees its configuration space and, on its I/O
- * thread, "queue N has new buffers".
+ * thread, "queue N has new buffers".  For snapshots and migration the
+ * transport saves its registers and queues, and the device adds its own
+ * part through save/load (mmio.h has the blob's layout).
  */
 #ifndef RACKVM_VIRTIO_VIRTIO_H
 #define RACKVM_VIRTIO_VIRTIO_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "util/errmsg.h"
+#include "util/state_buf.h"
 
 /* Device status (virtio 1.2 §2.1) */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
@@ -84,6 +89,32 @@ struct virtio_device_ops {
 	void (*reset)(void *dev);
 	/* Frees @dev; called after the I/O thread stopped. */
 	void (*destroy)(void *dev);
+
+	/*
+	 * Snapshots and migration (both may be NULL: nothing beyond the
+	 * transport's state).  They run with the transport's lock held,
+	 * the device quiesced (no request half done: every callback above
+	 * runs to its end under the lock).  save appends the device's part,
+	 * a u32 layout version first.  load runs once the transport's own
+	 * part is in place, so the device may ask it what the driver
+	 * negotiated and where its queues are; it must read all of @in
+	 * (virtio_state_end()), check every value (the bytes are
+	 * untrusted), and on any error apply nothing and say why in @err
+	 * (the transport then takes its own part back).  After a load the
+	 * transport kicks every queue of a live driver, as DRIVER_OK does:
+	 * a device re-arms its watches from queue_notify as usual.
+	 */
+	void (*save)(void *dev, struct virtio_mmio *t, struct state_buf *out);
+	int (*load)(void *dev, struct virtio_mmio *t, struct state_reader *in,
+		    struct errmsg *err);
 };
+
+/* For the device parts' load functions: -EBADMSG if the blob has no
+ * version, -EPROTONOSUPPORT if it is not @version. */
+int virtio_state_version(struct state_reader *in, uint32_t version,
+			 struct errmsg *err);
+/* After the last field: -EBADMSG if a field ran past the end of the
+ * part, or bytes are left over. */
+int virtio_state_end(const struct state_reader *in, struct errmsg *err);
 
 #endif

@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util/errmsg.h"
+#include "util/state_buf.h"
 #include "vm/guest_mem.h"
 
 #define VIRTQ_MAX_SIZE 256		/* largest QueueNumMax we offer */
@@ -152,6 +154,21 @@ static inline bool virtq_need_event(uint16_t event_idx, uint16_t new_idx,
 {
 	return (uint16_t)(new_idx - event_idx - 1) < (uint16_t)(new_idx - old);
 }
+
+/*
+ * Snapshots and migration (virtqueue_state.c).  virtq_save() writes what
+ * the driver configured and where the device stands: the layout, ready,
+ * the negotiated ring features, the error, the indexes and the
+ * counters.  virtq_load() reads it into @out, a queue of its own for
+ * @mem (the caller commits it): a ready queue must pass virtq_enable()'s
+ * checks against @max_size and @mem (resolved again, since host
+ * addresses differ), and may not have given the device more chains than
+ * it has entries; a queue that is not ready keeps its registers and no
+ * ring.  -EBADMSG with the reason in @err (nothing applied anywhere).
+ */
+void virtq_save(const struct virtq *vq, struct state_buf *out);
+int virtq_load(struct virtq *out, const struct guest_mem *mem,
+	       struct state_reader *in, uint16_t max_size, struct errmsg *err);
 
 /* Bytes of the three rings for a queue of @size entries. */
 static inline uint64_t virtq_desc_bytes(uint16_t size)

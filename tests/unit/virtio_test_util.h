@@ -6,12 +6,16 @@
 #ifndef RACKVM_TESTS_VIRTIO_TEST_UTIL_H
 #define RACKVM_TESTS_VIRTIO_TEST_UTIL_H
 
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "util/state_buf.h"
 #include "virtio/virtqueue.h"
 #include "vm/bus.h"
 #include "vm/guest_mem.h"
+#include "vm/vm_state.h"
 
 #define TR_DESC 0x10000ull
 #define TR_AVAIL 0x20000ull
@@ -120,6 +124,44 @@ static inline uint64_t tr_used_event_gpa(const struct test_ring *r)
 static inline uint64_t tr_avail_event_gpa(const struct test_ring *r)
 {
 	return TR_USED + 4 + 8ull * r->size;
+}
+
+/* The state registry's entry of virtio-mmio device @index of @vm. */
+static inline const struct vm_state_entry *vstate_entry(const struct vm *vm,
+							unsigned index)
+{
+	char name[VM_STATE_NAME_MAX];
+
+	snprintf(name, sizeof(name), "virtio-mmio@%u", index);
+	return vm_state_find(vm, name);
+}
+
+/* Device @index's saved state into @b (state_buf_init'ed by us). */
+static inline int vstate_save(const struct vm *vm, unsigned index,
+			      struct state_buf *b)
+{
+	const struct vm_state_entry *e = vstate_entry(vm, index);
+
+	state_buf_init(b);
+	return e ? e->ops->save(e->opaque, b) : -ENOENT;
+}
+
+/* Loads @len bytes of @data into device @index of @vm, as a restore
+ * would (every byte read, or it failed). */
+static inline int vstate_load(const struct vm *vm, unsigned index,
+			      const void *data, size_t len, struct errmsg *err)
+{
+	const struct vm_state_entry *e = vstate_entry(vm, index);
+	struct state_reader r;
+	int ret;
+
+	if (!e)
+		return -ENOENT;
+	state_reader_init(&r, data, len);
+	ret = e->ops->load(e->opaque, &r, err);
+	if (!ret && state_reader_left(&r))
+		return -EBADMSG;
+	return ret;
 }
 
 #endif
