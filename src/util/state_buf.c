@@ -31,7 +31,7 @@ static uint8_t *grow(struct state_buf *b, size_t n)
 	size_t cap;
 	uint8_t *p;
 
-	if (b->error)
+	if (b->error || n == 0)	/* nothing to add: no pointer past NULL */
 		return NULL;
 	if (n > SIZE_MAX / 2 - b->len) {
 		b->error = -ENOMEM;

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libFuzzer target: the snapshot/migration stream reader
+ * (migrate/stream.h) on arbitrary bytes, through stream_reader_create(),
+ * stream_next() and every section decoder until an error or END.  The
+ * first input byte picks how the rest becomes a stream:
+ *	bit 0 clear	the bytes are the stream, as they are;
+ *	bit 0 set	records the target frames into sections with correct
+ *			checksums, so that the fuzzer reaches the payload
+ *			checks (random bytes never pass a checksum):
+ *			[u8 type] [u8 flags] [u16 len] [len bytes]...  where
+ *			flags bit 7 = zstd-compress the payload here, bit 6 =
+ *			append the data pages a RAM header asks for (up to
+ *			16), bits 0..1
+ *			= the section's own flags; header bit 1 of the first
+ *			byte = the header's zstd flag;
+ *	0xff		the bytes are guest pages: written with the writer
+ *			(compressed on the second byte's bit 0), read back,
+ *			compared.
+ * Checks what callers rely on: errors are the documented ones and come
+ * with a message; sections come in order, CONFIG first, nothing after
+ * END, no payload over the limit; device names are short and printable;
+ * pages lie inside the guest, in order, and a raw page's stream offset
+ * points at its bytes.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "migrate/stream.h"
+#include "util/full_io.h"
+#include "util/le.h"
+#include "util/page.h"
+#include "util/state_buf.h"
+
+#define RAM_PAGES (1ull << 20)
+
+static void check(int cond)
+{
+	if (!cond)
+		abort();
+}
+
+static int stream_fd = -1;
+
+/* The stream in @p as a file to read from the start. */
+static int as_fd(const uint8_t *p, size_t len)
+{
+	if (stream_fd < 0)
+		stream_fd = memfd_create("fuzz-stream", 0);
+	check(stream_fd >= 0);
+	check(!ftruncate(stream_fd, 0));
+	check(!pwrite_full(stream_fd, p, len, 0));
+	check(lseek(stream_fd, 0, SEEK_SET) == 0);
+	return stream_fd;
+}
+
+struct walk {
+	const uint8_t *stream;
+	size_t stream_len;
+	uint64_t next_page;	/* the next page @fn may see */
+	uint64_t end_page;
+	bool compressed;
+};
+
+static int page_fn(void *opaque, uint64_t page, const uint8_t *data,
+		   uint64_t off)
+{
+	struct walk *w = opaque;
+
+	check(page == w->next_page && page < w->end_page &&
+	      page < RAM_PAGES);
+	w->next_page++;
+	check(off == 0 || (data && !w->compressed));
+	if (off) {
+		check(off <= w->stream_len && PAGE_SIZE <= w->stream_len - off);
+		check(!memcmp(w->stream + off, data, PAGE_SIZE));
+	}
+	return 0;
+}
+
+static void decode(const struct stream_section *s, struct walk *w)
+{
+	char name[STREAM_NAME_MAX + 1];
+	struct errmsg err = { "" };
+	const uint8_t *st;
+	unsigned idx;
+	size_t len;
+
+	switch (s->type) {
+	case STREAM_CPU:
+		check(!stream_section_cpu(s, &idx, &st, &len, &err));
+		check(st + len == s->data + s->len);
+		break;
+	case STREAM_DEVICE:
+		check(!stream_section_device(s, name, &st, &len, &err));
+		check(strlen(name) >= 1 && strlen(name) <= STREAM_NAME_MAX);
+		for (size_t i = 0; name[i]; i++)
+			check(name[i] >= 0x20 && name[i] <= 0x7e);
+		check(st + len == s->data + s->len);
+		break;
+	case STREAM_RAM:
+		check(s->len >= 16);
+		w->next_page = get_le64(s->data);
+		w->end_page = w->next_page + get_le32(s->data + 8);
+		w->compressed = s->compressed;
+		if (stream_section_pages(s, RAM_PAGES, page_fn, w, &err))
+			check(err.text[0] && w->next_page == get_le64(s->data));
+		else
+			check(w->next_page == w->end_page);
+		break;
+	default:
+		break;
+	}
+}
+
+static void read_stream(const uint8_t *p, size_t len)
+{
+	struct walk w = { .stream = p, .stream_len = len };
+	struct errmsg err = { "" };
+	struct stream_reader *r;
+	struct stream_section s;
+	int ret, last = -1;
+
+	ret = stream_reader_create(as_fd(p, len), &r, &err);
+	if (ret) {
+		check(ret == -EBADMSG || ret == -ENODATA ||
+		      ret == -EPROTONOSUPPORT);
+		check(err.text[0]);
+		return;
+	}
+	while (!(ret = stream_next(r, &s, &err))) {
+		check((int)s.index > last && s.len <= STREAM_SECTION_MAX);
+		check((s.index == 0) == (s.type == STREAM_CONFIG));
+		check(!s.compressed || s.type == STREAM_RAM);
+		last = (int)s.index;
+		decode(&s, &w);
+		if (s.type == STREAM_END)
+			break;
+	}
+	if (!ret)
+		ret = stream_reader_finish(r, &err);
+	check(ret == 0 || ret == -EBADMSG || ret == -ENODATA ||
+	      ret == -EPROTO);
+	check(ret == 0 || err.text[0]);
+	/* once failed, always failed */
+	if (ret)
+		check(stream_next(r, &s, &err) == ret || ret == -ENODATA);
+	stream_reader_destroy(r);
+}
+
+/* Records to sections, as described at the top. */
+static void frame(const uint8_t *in, size_t len, bool zstd_header)
+{
+	static uint8_t z[ZSTD_COMPRESSBOUND(70000)], page[PAGE_SIZE];
+	struct state_buf b, payload;
+	unsigned index = 0;
+	size_t start;
+
+	state_buf_init(&b);
+	state_put_bytes(&b, "\x89rackvm\n", 8);
+	state_put_u32(&b, STREAM_VERSION);
+	state_put_u32(&b, zstd_header);
+	state_put_u16(&b, 4);
+	state_put_bytes(&b, "fuzz", 4);
+	state_put_u64(&b, XXH3_64bits(b.data, b.len));
+	while (len >= 4) {
+		unsigned type = in[0], flags = in[1] & 3;
+		size_t n = get_le16(in + 2);
+		const uint8_t *data;
+
+		n = n < len - 4 ? n : len - 4;
+		state_buf_init(&payload);
+		if (n)	/* state_put_bytes(): NULL + 0 on an empty buffer */
+			state_put_bytes(&payload, in + 4, n);
+		if ((in[1] & 0x40) && n >= 16) {
+			uint32_t pages = get_le32(in + 4 + 8) & 0x1ff, zero = 0;
+
+			for (size_t i = 16; i < n && i < 16 + 32; i++)
+				zero += (uint32_t)__builtin_popcount(in[4 + i]);
+			/* at most 16 pages of data: more only slows the
+			 * fuzzer down (a wrong count is refused as well) */
+			for (uint32_t i = zero; i < pages && i < zero + 16;
+			     i++) {
+				memset(page, (int)i, PAGE_SIZE);
+				state_put_bytes(&payload, page, PAGE_SIZE);
+			}
+		}
+		data = payload.data;
+		n = payload.len;
+		if ((in[1] & 0x80) && n <= 70000) {
+			n = ZSTD_compress(z, sizeof(z), payload.data, n, 1);
+			check(!ZSTD_isError(n));
+			data = z;
+			flags |= 1;
+		}
+		start = b.len;
+		state_put_u16(&b, (uint16_t)type);
+		state_put_u16(&b, (uint16_t)flags);
+		state_put_u32(&b, (uint32_t)n);
+		if (n)
+			state_put_bytes(&b, data, n);
+		state_put_u64(&b, XXH3_64bits_withSeed(b.data + start, 8 + n,
+						       index++));
+		state_buf_release(&payload);
+		n = 4 + (size_t)get_le16(in + 2);
+		n = n < len ? n : len;
+		in += n;
+		len -= n;
+	}
+	check(!state_buf_error(&b));
+	read_stream(b.data, b.len);
+	state_buf_release(&b);
+}
+
+static uint8_t pages[8 * PAGE_SIZE], back[8 * PAGE_SIZE];
+
+static int restore_page(void *opaque, uint64_t page, const uint8_t *data,
+			uint64_t off)
+{
+	uint8_t *dst = back + (page - 3) * PAGE_SIZE;
+
+	(void)opaque;
+	check(page >= 3 && page < 3 + 8 && (off % PAGE_SIZE) == 0);
+	if (data)
+		memcpy(dst, data, PAGE_SIZE);
+	else
+		memset(dst, 0, PAGE_SIZE);
+	return 0;
+}
+
+/* The writer's own output reads back as the pages that went in. */
+static void write_and_read(const uint8_t *in, size_t len)
+{
+	struct stream_options opt = { .compress = len && (in[0] & 1) };
+	uint32_t n = (uint32_t)((len + PAGE_SIZE - 1) / PAGE_SIZE), zero = 0;
+	struct stream_counts wc, rc;
+	struct stream_writer *w;
+	struct stream_reader *r;
+	struct stream_section s;
+	int fd = memfd_create("fuzz-writer", 0);
+
+	n = n < 1 ? 1 : n > 8 ? 8 : n;
+	memset(pages, 0, sizeof(pages));
+	memcpy(pages, in, len < sizeof(pages) ? len : sizeof(pages));
+	memset(back, 0xaa, sizeof(back));
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t z[PAGE_SIZE] = { 0 };
+
+		zero += !memcmp(pages + i * PAGE_SIZE, z, PAGE_SIZE);
+	}
+	check(fd >= 0);
+	check(!stream_writer_create(fd, "fuzz", &opt, &w, NULL));
+	check(!stream_put(w, STREAM_CONFIG, "{}", 2, NULL));
+	check(!stream_put_pages(w, 3, pages, n, NULL));
+	check(!stream_finish(w, NULL));
+	stream_writer_counts(w, &wc);
+	stream_writer_destroy(w);
+	check(wc.pages == n && wc.zero_pages == zero && wc.sections == 3);
+	check(lseek(fd, 0, SEEK_SET) == 0);
+	check(!stream_reader_create(fd, &r, NULL));
+	check(!stream_next(r, &s, NULL) && s.type == STREAM_CONFIG);
+	check(!stream_next(r, &s, NULL) && s.type == STREAM_RAM);
+	check(!stream_section_pages(&s, 3 + n, restore_page, NULL, NULL));
+	check(!memcmp(back, pages, n * PAGE_SIZE));
+	check(!stream_next(r, &s, NULL) && s.type == STREAM_END);
+	check(!stream_reader_finish(r, NULL));
+	stream_reader_counts(r, &rc);
+	check(!memcmp(&rc, &wc, sizeof(rc)));
+	stream_reader_destroy(r);
+	close(fd);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!size)
+		return 0;
+	if (data[0] == 0xff)
+		write_and_read(data + 1, size - 1);
+	else if (data[0] & 1)
+		frame(data + 1, size - 1, data[0] & 2);
+	else
+		read_stream(data + 1, size - 1);
+	return 0;
+}
