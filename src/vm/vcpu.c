@@ -446,11 +446,51 @@ static void set_state_locked(struct vcpu *vcpu, enum vcpu_state state)
 	pthread_cond_broadcast(&vcpu->vm->state_changed);
 }
 
+/* Exits that KVM completes only when KVM_RUN is entered again (the
+ * data of an IN or an MMIO read goes into a register, RIP past the
+ * instruction): the KVM API's note under KVM_EXIT_IO. */
+static bool exit_finishes_in_kvm(uint32_t reason)
+{
+	return reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO ||
+	       reason == KVM_EXIT_X86_RDMSR || reason == KVM_EXIT_X86_WRMSR;
+}
+
+/*
+ * A vCPU about to pause right after such an exit enters KVM_RUN once with
+ * immediate_exit set: KVM finishes the instruction and returns -EINTR
+ * before running any other.  Its state, read while it is paused
+ * (migrate/ saves it), then never holds an instruction half done, which
+ * a restored VM would run a second time (a UART byte printed twice).
+ * Finishing may make another exit (a string I/O instruction's next
+ * round): it is served, and finished in turn.
+ */
+static void finish_exit(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	bool pausing;
+
+	pthread_mutex_lock(&vm->lock);
+	pausing = vcpu->request == VCPU_REQ_PAUSE;
+	pthread_mutex_unlock(&vm->lock);
+	while (pausing && vcpu->exit_unfinished) {
+		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		vcpu->exit_unfinished = false;
+		if (vcpu_ram_run(vcpu) == 0) {
+			handle_exit(vcpu);
+			vcpu->exit_unfinished =
+				exit_finishes_in_kvm(vcpu->run->exit_reason);
+		}
+	}
+}
+
 /* Serves pause and stop requests.  Returns true when the thread must end. */
 static bool serve_requests(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 	bool stop;
+
+	if (vcpu->exit_unfinished)
+		finish_exit(vcpu);
 
 	/* cleared before reading requests: a kick that sets a request
 	 * after this point sets immediate_exit again */
@@ -486,6 +526,8 @@ static void *vcpu_thread(void *arg)
 
 		if (ret == 0) {
 			handle_exit(vcpu);
+			vcpu->exit_unfinished =
+				exit_finishes_in_kvm(vcpu->run->exit_reason);
 			continue;
 		}
 		if (ret == -EINTR || ret == -EAGAIN) {

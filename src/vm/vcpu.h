@@ -69,6 +69,9 @@ struct vcpu {
 	int request;		/* VCPU_REQ_* bits */
 
 	struct vcpu_stats stats;	/* written only by the vCPU thread */
+	/* vCPU thread only: the last exit was served in userspace and KVM
+	 * finishes it on the next KVM_RUN (see finish_exit() in vcpu.c) */
+	bool exit_unfinished;
 };
 
 int vcpu_init(struct vcpu *vcpu, struct vm *vm, unsigned id,
