@@ -10,7 +10,7 @@ extern const struct workload workload_hello, workload_memtouch,
 	workload_blkbench, workload_blkid, workload_blkro, workload_rng,
 	workload_vconsole, workload_netecho, workload_balloon,
 	workload_hostile, workload_wsswork, workload_kmeans,
-	workload_pagestress, workload_pagelost;
+	workload_pagestress, workload_pagelost, workload_ticker;
 
 const struct workload *const workloads[] = {
 	&workload_hello,
@@ -37,6 +37,7 @@ const struct workload *const workloads[] = {
 	&workload_kmeans,
 	&workload_pagestress,
 	&workload_pagelost,
+	&workload_ticker,
 	NULL,
 };
 

@@ -94,6 +94,17 @@ struct api_memory_patch {
 int api_parse_memory_patch(const char *body, size_t len,
 			   struct api_memory_patch *out, struct errmsg *err);
 
+/* PUT /vm/snapshot: {"path": "/abs/file", "compress": false}; the path
+ * absolute (the API server's working directory is no client's), at most
+ * API_SNAPSHOT_PATH_MAX bytes; *@path points into @out. */
+#define API_SNAPSHOT_PATH_MAX 4095
+struct api_snapshot_request {
+	char path[API_SNAPSHOT_PATH_MAX + 1];
+	bool compress;
+};
+int api_parse_snapshot(const char *body, size_t len,
+		       struct api_snapshot_request *out, struct errmsg *err);
+
 /* PUT /vm/shutdown, PUT /vm/stop: no body, or an empty object. */
 int api_parse_empty(const char *body, size_t len, struct errmsg *err);
 

@@ -16,6 +16,7 @@ static const struct api_route routes[] = {
 	{ "PUT", "/vm/state", api_put_vm_state },
 	{ "PUT", "/vm/shutdown", api_put_vm_shutdown },
 	{ "PUT", "/vm/stop", api_put_vm_stop },
+	{ "PUT", "/vm/snapshot", api_put_vm_snapshot },
 	{ "GET", "/vm/vcpus", api_get_vm_vcpus },
 	{ "GET", "/vm/memory", api_get_vm_memory },
 	{ "PATCH", "/vm/memory", api_patch_vm_memory },

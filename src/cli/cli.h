@@ -26,7 +26,7 @@
 #define EXIT_GUEST_FAILED 8
 #define EXIT_KVM_INTERNAL_ERROR 10
 
-#define RACKVM_VERSION "0.1.0"
+#include "rackvm/version.h"
 
 int cmd_run(int argc, char **argv);
 void print_run_usage(FILE *out);

@@ -5,10 +5,12 @@
  * only maps words to requests and replies to lines.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "api/api_client.h"
@@ -25,6 +27,8 @@ void print_ctl_usage(FILE *out)
 		"    info              name, state, uptime, boot config (GET /vm)\n"
 		"    pause | resume    stop / restart the vCPUs (PUT /vm/state)\n"
 		"    shutdown | stop   ACPI power button / end now\n"
+		"    snapshot FILE     save the paused VM into FILE (new); resume\n"
+		"                      it with rackvm run --restore FILE\n"
 		"    vcpus | memory | devices | pager   GET /vm/...\n"
 		"    balloon SIZE      the balloon's target, like 512M\n"
 		"    mem-local SIZE    the pager's resident budget, like 1G\n"
@@ -100,6 +104,22 @@ static int build(int argc, char **argv, struct request *r)
 		r->path = "/vm/memory";
 		r->body = one_field(cmd[0] == 'b' ? "balloon_target" : "mem_local",
 				    argv[1]);
+		return 0;
+	}
+	if (!strcmp(cmd, "snapshot") && argc == 2) {
+		/* the VM's working directory is not ours: the path goes
+		 * absolute */
+		char cwd[4096], abs[8192];
+
+		if (argv[1][0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+			fprintf(stderr, "rackvm ctl: getcwd: %s\n", strerror(errno));
+			return -1;
+		}
+		snprintf(abs, sizeof(abs), "%s%s%s", argv[1][0] == '/' ? "" : cwd,
+			 argv[1][0] == '/' ? "" : "/", argv[1]);
+		r->method = "PUT";
+		r->path = "/vm/snapshot";
+		r->body = one_field("path", abs);
 		return 0;
 	}
 	if (!strcmp(cmd, "wss") && argc <= 2) {

@@ -17,16 +17,21 @@
 
 #include "cli/cli.h"
 #include "cli/run_report.h"
+#include "cli/run_restore.h"
 #include "cli/shutdown_guard.h"
 #include "api/api_server.h"
 #include "machine/machine.h"
+#include "migrate/snapshot.h"
 
 extern const uint8_t bundled_guest_start[], bundled_guest_end[];
 
 void print_run_usage(FILE *out)
 {
-	fprintf(out, "usage: rackvm run [options]\n%s"
-		"  -h, --help        this text\n", machine_config_flags_usage);
+	fprintf(out, "usage: rackvm run [options]\n"
+		"       rackvm run --restore FILE [--lazy] [--name NAME] "
+		"[--api-socket PATH] [--console FILE|stdio]\n%s%s"
+		"  -h, --help        this text\n", machine_config_flags_usage,
+		run_restore_usage);
 }
 
 static int exit_status(const struct vm_exit *e)
@@ -160,26 +165,27 @@ static int start_api(struct machine *m, const struct machine_config *cfg,
 	return 0;
 }
 
-/* Builds, boots and runs the machine; returns the process exit status. */
-static int run_machine(const struct machine_config *cfg, int sigfd)
+static void machine_hooks_for_run(struct machine_hooks *hooks)
 {
-	struct machine_hooks hooks = {
+	*hooks = (struct machine_hooks){
 		.default_kernel = bundled_guest_start,
 		.default_kernel_size = (size_t)(bundled_guest_end -
 						bundled_guest_start),
 	};
+	run_report_hooks(hooks);
+}
+
+/* Runs the built machine to its end and frees it; returns the process
+ * exit status. */
+static int run_machine(struct machine *m, int sigfd)
+{
+	const struct machine_config *cfg = machine_config(m);
 	struct shutdown_guard *guard;
 	struct vm_exit exit = { 0 };
 	struct errmsg err = { "" };
 	struct api_server *api;
-	struct machine *m;
 	char name[MACHINE_NAME_MAX + 32];
 
-	run_report_hooks(&hooks);
-	if (machine_create(cfg, &hooks, &m, &err)) {
-		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text : "VM setup failed");
-		return EXIT_HOST_ERROR;
-	}
 	/* the API borrows the machine: it goes first at the end */
 	if (start_api(m, cfg, name, sizeof(name), &api)) {
 		machine_destroy(m);
@@ -203,18 +209,43 @@ static int run_machine(const struct machine_config *cfg, int sigfd)
 	return exit_status(&exit);
 }
 
+/* The machine from the flags, or from the snapshot --restore names. */
+static int build_machine(const struct machine_config *cfg,
+			 const struct run_restore *restore, struct machine **m)
+{
+	struct machine_hooks hooks;
+	struct errmsg err = { "" };
+	int ret;
+
+	machine_hooks_for_run(&hooks);
+	if (restore->path)
+		ret = snapshot_restore(restore->path, &restore->opts, &hooks, m,
+				       &err);
+	else
+		ret = machine_create(cfg, &hooks, m, &err);
+	if (ret)
+		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text :
+			"VM setup failed");
+	return ret;
+}
+
 int cmd_run(int argc, char **argv)
 {
+	struct run_restore restore = { 0 };
 	struct machine_config cfg;
 	struct errmsg err = { "" };
 	struct terminal term;
+	struct machine *m;
 	sigset_t set;
 	int sigfd, status, ret;
 
 	/* a closed console pipe is an error for the UART, not a reason to die */
 	signal(SIGPIPE, SIG_IGN);
 	machine_config_init(&cfg);
-	ret = machine_config_parse_flags(&cfg, argc, argv, &err);
+	if (run_restore_asked(argc, argv))
+		ret = run_restore_parse(&restore, argc, argv, &err);
+	else
+		ret = machine_config_parse_flags(&cfg, argc, argv, &err);
 	if (ret) {
 		if (ret > 0)
 			print_run_usage(stdout);
@@ -230,8 +261,13 @@ int cmd_run(int argc, char **argv)
 		machine_config_release(&cfg);
 		return EXIT_HOST_ERROR;
 	}
-	terminal_raw(&term, cfg.console);
-	status = run_machine(&cfg, sigfd);
+	if (build_machine(&cfg, &restore, &m)) {
+		close(sigfd);
+		machine_config_release(&cfg);
+		return EXIT_HOST_ERROR;
+	}
+	terminal_raw(&term, machine_config(m)->console);
+	status = run_machine(m, sigfd);
 	terminal_restore(&term);
 	close(sigfd);
 	machine_config_release(&cfg);

@@ -50,9 +50,9 @@ static enum machine_state state_locked(struct machine *m)
 	return m->state;
 }
 
-int machine_create(const struct machine_config *cfg,
-		   const struct machine_hooks *hooks, struct machine **out,
-		   struct errmsg *err)
+static int create(const struct machine_config *cfg,
+		  const struct machine_hooks *hooks, bool restoring,
+		  struct machine **out, struct errmsg *err)
 {
 	struct machine *m;
 	int ret;
@@ -65,6 +65,7 @@ int machine_create(const struct machine_config *cfg,
 	if (!m)
 		return errmsg_set(err, -ENOMEM, "out of memory");
 	m->console_out = m->console_in = -1;
+	m->restoring = restoring;
 	if (hooks)
 		m->hooks = *hooks;
 	pthread_mutex_init(&m->lock, NULL);
@@ -84,6 +85,25 @@ int machine_create(const struct machine_config *cfg,
 	return 0;
 }
 
+int machine_create(const struct machine_config *cfg,
+		   const struct machine_hooks *hooks, struct machine **out,
+		   struct errmsg *err)
+{
+	return create(cfg, hooks, false, out, err);
+}
+
+int machine_create_for_restore(const struct machine_config *cfg,
+			       const struct machine_hooks *hooks,
+			       struct machine **out, struct errmsg *err)
+{
+	return create(cfg, hooks, true, out, err);
+}
+
+struct vm *machine_vm(struct machine *m)
+{
+	return &m->vm;
+}
+
 int machine_start(struct machine *m, struct errmsg *err)
 {
 	int ret;
@@ -96,7 +116,8 @@ int machine_start(struct machine *m, struct errmsg *err)
 	}
 	ret = machine_memory_start(m, err);
 	if (!ret)
-		ret = vm_start(&m->vm, &m->entry.cpu, err);
+		ret = vm_start(&m->vm, m->restoring ? NULL : &m->entry.cpu,
+			       err);
 	if (!ret && m->monitor) {
 		ret = wss_monitor_start(m->monitor, err);
 		if (ret) {

@@ -85,6 +85,13 @@ struct machine_hooks {
 int machine_create(const struct machine_config *cfg,
 		   const struct machine_hooks *hooks, struct machine **out,
 		   struct errmsg *err);
+/* machine_create() for a VM whose state comes from a snapshot or a
+ * migration stream (migrate/): no kernel or initrd is read or loaded;
+ * the caller loads guest RAM, the vCPUs' and the devices' state into the
+ * CREATED machine, and machine_start() then runs the vCPUs from there. */
+int machine_create_for_restore(const struct machine_config *cfg,
+			       const struct machine_hooks *hooks,
+			       struct machine **out, struct errmsg *err);
 /* CREATED -> RUNNING: starts the pager's threads, the vCPUs, then the
  * monitor. */
 int machine_start(struct machine *m, struct errmsg *err);
@@ -117,6 +124,9 @@ int machine_exit_fd(const struct machine *m);
 /* The exit so far without waiting: false if the VM has not ended. */
 bool machine_exit_peek(struct machine *m, struct vm_exit *out);
 
+/* The VM itself, for migrate/ (its vCPUs, RAM and device states);
+ * other users go through the calls above. */
+struct vm *machine_vm(struct machine *m);
 /* Accessors for reports and the API.  The config is the machine's copy. */
 const struct machine_config *machine_config(const struct machine *m);
 unsigned machine_ncpus(const struct machine *m);

@@ -65,6 +65,8 @@ static int load_images(struct machine *m, struct errmsg *err)
 {
 	int ret;
 
+	if (m->restoring)	/* guest RAM comes from the snapshot */
+		return 0;
 	if (m->cfg.kernel) {
 		ret = read_image(m->cfg.kernel, &m->kernel, &m->kernel_size, err);
 		if (ret)
@@ -239,7 +241,7 @@ int machine_build(struct machine *m, struct errmsg *err)
 		ret = create_virtio_devices(m, err);
 	if (!ret)
 		machine_memory_balloon(m);
-	if (!ret)
+	if (!ret && !m->restoring)
 		ret = load_kernel(m, err);
 	if (!ret)
 		ret = machine_memory_monitor(m, err);

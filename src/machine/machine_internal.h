@@ -34,6 +34,9 @@ struct machine {
 
 	struct vm vm;
 	bool vm_created;
+	/* built for a restore (migrate/snapshot.h): no kernel is loaded,
+	 * the vCPUs start from the state loaded into them */
+	bool restoring;
 	struct boot_entry entry;
 
 	uint8_t *kernel;		/* NULL: hooks.default_kernel */

@@ -2,8 +2,9 @@
 /*
  * libFuzzer target: what an API client sends.  The same bytes go to
  * every request-body parser the handlers use (PUT /vm/state, PATCH
- * /vm/memory, the bodies PUT /vm/shutdown and /vm/stop may carry), to
- * the since= query parser, and as a path and a method to the router.
+ * /vm/memory, PUT /vm/snapshot, the bodies PUT /vm/shutdown and /vm/stop
+ * may carry), to the since= query parser, and as a path and a method to
+ * the router.
  * Each either accepts with values in range or refuses with -EINVAL and
  * a message; the router answers 404 or 405 for anything but the routes
  * (those are not run: they need a machine).
@@ -55,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *body = (const char *)data;
 	struct api_memory_patch p;
+	static struct api_snapshot_request snap;
 	struct errmsg err = { "" };
 	bool running;
 	char *text;
@@ -68,6 +70,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!ret)
 		check(p.has_balloon_target || p.has_mem_local);
 	refused_or(api_parse_empty(body, size, &err), &err);
+	ret = api_parse_snapshot(body, size, &snap, &err);
+	refused_or(ret, &err);
+	if (!ret)
+		check(snap.path[0] == '/' &&
+		      strlen(snap.path) <= API_SNAPSHOT_PATH_MAX);
 
 	text = malloc(size + 1);
 	if (!text)

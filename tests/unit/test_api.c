@@ -95,6 +95,43 @@ TEST(api_state_body_takes_running_or_paused_only)
 	}
 }
 
+TEST(api_snapshot_body_takes_an_absolute_path)
+{
+	static const struct {
+		const char *body, *error, *path;	/* NULL error: valid */
+		bool compress;
+	} cases[] = {
+		{ "{\"path\":\"/var/tmp/a.snap\"}", NULL, "/var/tmp/a.snap", false },
+		{ "{\"path\":\"/a\",\"compress\":true}", NULL, "/a", true },
+		{ "{\"path\":\"a.snap\"}", "absolute", NULL, false },
+		{ "{\"path\":\"\"}", "absolute", NULL, false },
+		{ "{\"path\":\"/a\\u0000b\"}", "u0000 is not allowed", NULL, false },
+		{ "{\"path\":7}", "absolute", NULL, false },
+		{ "{}", "absolute", NULL, false },
+		{ "{\"path\":\"/a\",\"compress\":1}", "true or false", NULL, false },
+		{ "{\"path\":\"/a\",\"mode\":1}", "unknown field \"mode\"", NULL, false },
+		{ "", "needs a JSON body", NULL, false },
+	};
+	static struct api_snapshot_request sr;
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct errmsg err = { "" };
+		int ret = api_parse_snapshot(cases[i].body, strlen(cases[i].body),
+					     &sr, &err);
+
+		if (!cases[i].error) {
+			CHECK_EQ(ret, 0);
+			CHECK(!strcmp(sr.path, cases[i].path));
+			CHECK_EQ(sr.compress, cases[i].compress);
+		} else {
+			CHECK_EQ(ret, -EINVAL);
+			if (!strstr(err.text, cases[i].error))
+				harness_fail(__FILE__, __LINE__, "case %u: '%s' lacks '%s'",
+					     i, err.text, cases[i].error);
+		}
+	}
+}
+
 TEST(api_memory_patch_takes_sizes_as_numbers_or_strings)
 {
 	static const struct {

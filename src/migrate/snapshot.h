@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Snapshots: a paused VM's whole state in one file (the stream of
+ * migrate/stream.h), and a VM built again from such a file, which then
+ * goes on where the original stopped.
+ *
+ * What a snapshot holds, in stream order: the config (JSON), guest RAM
+ * (every page, zero pages as markers, holes of the memfd never read),
+ * each vCPU, the in-kernel irqchip, PIT and clock, and each device that
+ * registered its state (vm/vm_state.h) after it was quiesced.  The VM
+ * must be paused (the API's PUT /vm/state "paused"); it stays paused,
+ * so the caller decides whether it resumes or stops.
+ *
+ * Restoring builds a machine from the snapshot's config, loads
+ * everything into it, and leaves it
+ * CREATED: machine_start() resumes the guest.  Eagerly, every page is
+ * written into guest RAM before that; lazily, guest RAM starts empty
+ * and each page is read from the snapshot file when the guest (or a
+ * device) first touches it, through userfaultfd, so a large VM resumes
+ * at once and reads only what it uses; the file must then stay in place
+ * for the VM's whole run, and must not be compressed.
+ *
+ * Not yet: a VM with the pager (--mem-local: its evicted pages live in
+ * its page store) or the working-set monitor with a lazy restore; both
+ * are refused with a message.  A snapshot is as secret as the guest's
+ * memory: the file is created mode 0600.
+ *
+ * Threads: snapshot_*() from any one thread (the API's); they block for
+ * as long as the file takes to write or read.
+ */
+#ifndef RACKVM_MIGRATE_SNAPSHOT_H
+#define RACKVM_MIGRATE_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "machine/machine.h"
+#include "util/errmsg.h"
+
+struct snapshot_options {
+	bool compress;		/* zstd on guest RAM (no lazy restore then) */
+};
+
+struct snapshot_result {
+	uint64_t bytes;		/* the stream's size */
+	uint64_t pages;		/* guest pages in it */
+	uint64_t zero_pages;	/* of them, sent as markers */
+	uint64_t ns;		/* how long it took */
+};
+
+/* The PAUSED machine @m into @fd (a file, a pipe, a socket).  -EBUSY if
+ * it is not paused, -ENOTSUP for what cannot be saved yet (above). */
+int snapshot_write(struct machine *m, int fd, const struct snapshot_options *o,
+		   struct snapshot_result *res, struct errmsg *err);
+/* snapshot_write() into the new file @path: an existing file is never
+ * replaced (-EEXIST), and a snapshot that failed half-way is removed. */
+int snapshot_save(struct machine *m, const char *path,
+		  const struct snapshot_options *o, struct snapshot_result *res,
+		  struct errmsg *err);
+
+/* What belongs to the run, not to the machine: the console (NULL:
+ * stdio) and the API socket (NULL: none, or the name's default socket)
+ * never come from the snapshot, whose VM may still use them; the name
+ * does unless given. */
+struct restore_options {
+	bool lazy;
+	const char *name;
+	const char *api_socket;
+	const char *console;
+};
+
+/* A CREATED machine from the snapshot in @path, everything loaded; a
+ * snapshot that is corrupt, truncated, of another version or misses a
+ * part the machine needs is refused with the section named.  @hooks as
+ * for machine_create(). */
+int snapshot_restore(const char *path, const struct restore_options *o,
+		     const struct machine_hooks *hooks, struct machine **out,
+		     struct errmsg *err);
+
+#endif

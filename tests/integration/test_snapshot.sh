@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Snapshots (PUT /vm/snapshot, rackvm run --restore): the bundled guest's
+# ticker workload (a console line and memory writes per tick, the LAPIC
+# timer between ticks) on 2 vCPUs is paused mid-run, saved and stopped;
+# the snapshot resumed, eagerly and lazily, must print every later tick
+# exactly once and end with the checksum of a run never stopped.  Bad
+# snapshots (corrupt, truncated, another file) are refused before any
+# guest code runs; a running VM or an existing file is never saved over.
+. "$(dirname "$0")/lib.sh"
+
+sock=$TEST_TMP/api.sock
+body=$TEST_TMP/body
+out=$TEST_TMP/out
+TICKS=24
+WORK="ticker ticks=$TICKS ms=150 mib=8"
+
+api() {
+	curl -s -m 120 --unix-socket "$sock" -o "$body" -w '%{http_code}' \
+		-X "$1" ${3:+--data-binary "$3"} "http://localhost$2"
+}
+
+# --- the command line, without a VM ----------------------------------------
+run_cmd 30 "$out" "$RACKVM" run --restore "$TEST_TMP/none.snap"
+check restore_missing_file_exits_2 bash -c "[ $status -eq 2 ] && grep -q 'cannot open the snapshot .*none.snap' '$out'"
+run_cmd 30 "$out" "$RACKVM" run --restore "$TEST_TMP/none.snap" --mem 1G
+check restore_refuses_machine_flags bash -c "[ $status -eq 2 ] && grep -q -- '--mem cannot be given with --restore' '$out'"
+head -c 100000 /dev/urandom > "$TEST_TMP/random.snap"
+run_cmd 30 "$out" "$RACKVM" run --restore "$TEST_TMP/random.snap"
+check restore_refuses_a_file_that_is_no_snapshot bash -c "[ $status -eq 2 ] && grep -q 'not a rackvm stream' '$out'"
+
+if ! have_kvm; then
+	skip snapshot_guest_tests "no usable /dev/kvm"
+	exit 0
+fi
+
+# the reference: the same workload never stopped
+run_cmd 300 "$TEST_TMP/ref.out" "$RACKVM" run --cpus 2 --mem 128M --cmdline "$WORK"
+ref=$(grep -o 'checksum=0x[0-9a-f]*' "$TEST_TMP/ref.out")
+out=$TEST_TMP/ref.out check snapshot_reference_run bash -c "[ $status -eq 0 ] && [ -n '$ref' ]"
+
+# The tick lines of the VM saved ($1's console) followed by those of the
+# restored one ($2) are exactly those of the reference run: none missing,
+# none twice, each with the same sum.  A line the pause cut in two is
+# joined back by the concatenation.
+same_ticks_as_reference() {
+	cat "$1" "$2" | grep '^tick ' > "$2.ticks"
+	grep '^tick ' "$TEST_TMP/ref.out" | cmp -s - "$2.ticks"
+}
+
+# A VM running WORK, paused after a few ticks and saved into $1 (with
+# $2 as the snapshot request's extra JSON); it is then stopped.  Sets
+# $saved_ticks (the ticks it printed) and leaves its console in $1.console.
+save_midway() {
+	local snap=$1 extra=${2:-} pid
+	rm -f "$sock"
+	"$RACKVM" run --cpus 2 --mem 128M --api-socket "$sock" --cmdline "$WORK" \
+		< /dev/null > "$snap.console" 2> "$snap.err" &
+	pid=$!
+	wait_sock "$sock" && wait_for "$snap.console" '^tick 5/' 120
+	api PUT /vm/state '{"state": "paused"}' > /dev/null
+	snap_status=$(api PUT /vm/snapshot "{\"path\": \"$snap\"$extra}")
+	cp "$body" "$snap.reply"
+	api PUT /vm/stop > /dev/null
+	wait "$pid"
+	saved_ticks=$(grep -c '^tick ' "$snap.console")
+}
+
+save_midway "$TEST_TMP/a.snap"
+out=$TEST_TMP/a.snap.reply check snapshot_of_a_paused_vm bash -c "[ '$snap_status' = 200 ] && [ -s '$TEST_TMP/a.snap' ] && grep -q '\"pages\"' '$TEST_TMP/a.snap.reply'"
+check snapshot_file_is_private bash -c "[ \"\$(stat -c %a '$TEST_TMP/a.snap')\" = 600 ]"
+out=$TEST_TMP/a.snap.console check snapshot_vm_stopped_midway bash -c "[ $saved_ticks -ge 5 ] && [ $saved_ticks -lt $TICKS ] && ! grep -q '^result:' '$TEST_TMP/a.snap.console'"
+
+run_cmd 300 "$TEST_TMP/b.out" "$RACKVM" run --restore "$TEST_TMP/a.snap"
+out=$TEST_TMP/b.out check restore_resumes_and_finishes bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/b.out'"
+out=$TEST_TMP/b.out.ticks check restore_console_continues_without_gap_or_repeat same_ticks_as_reference "$TEST_TMP/a.snap.console" "$TEST_TMP/b.out"
+
+run_cmd 300 "$TEST_TMP/c.out" "$RACKVM" run --restore "$TEST_TMP/a.snap" --lazy
+out=$TEST_TMP/c.out check restore_lazy_resumes_and_finishes bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/c.out' "
+out=$TEST_TMP/c.out.ticks check restore_lazy_console_continues same_ticks_as_reference "$TEST_TMP/a.snap.console" "$TEST_TMP/c.out"
+
+# a compressed snapshot: smaller, eager restore only
+save_midway "$TEST_TMP/z.snap" ', "compress": true'
+out=$TEST_TMP/z.snap.reply check snapshot_compressed bash -c "[ '$snap_status' = 200 ] && [ \$(stat -c %s '$TEST_TMP/z.snap') -lt \$(stat -c %s '$TEST_TMP/a.snap') ]"
+run_cmd 300 "$TEST_TMP/z.out" "$RACKVM" run --restore "$TEST_TMP/z.snap"
+out=$TEST_TMP/z.out check restore_compressed bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/z.out' "
+out=$TEST_TMP/z.out.ticks check restore_compressed_console_continues same_ticks_as_reference "$TEST_TMP/z.snap.console" "$TEST_TMP/z.out"
+run_cmd 60 "$out" "$RACKVM" run --restore "$TEST_TMP/z.snap" --lazy
+check restore_lazy_refuses_compressed bash -c "[ $status -eq 2 ] && grep -q 'compressed snapshot cannot be restored lazily' '$out' && ! grep -q '^tick' '$out'"
+
+# damaged snapshots are refused before the guest runs, the part named
+size=$(stat -c %s "$TEST_TMP/a.snap")
+cp "$TEST_TMP/a.snap" "$TEST_TMP/flip.snap"
+printf '\xff' | dd of="$TEST_TMP/flip.snap" bs=1 seek=$((size / 2)) conv=notrunc status=none
+run_cmd 60 "$out" "$RACKVM" run --restore "$TEST_TMP/flip.snap"
+check restore_refuses_a_flipped_byte bash -c "[ $status -eq 2 ] && grep -Eq 'section [0-9]+ .*checksum' '$out' && ! grep -q '^tick' '$out'"
+head -c $((size - 4096)) "$TEST_TMP/a.snap" > "$TEST_TMP/short.snap"
+run_cmd 60 "$out" "$RACKVM" run --restore "$TEST_TMP/short.snap"
+check restore_refuses_a_truncated_file bash -c "[ $status -eq 2 ] && grep -q 'ends inside' '$out' && ! grep -q '^tick' '$out'"
+
+# what is never done: saving a running VM, replacing a file
+rm -f "$sock"
+"$RACKVM" run --mem 64M --api-socket "$sock" --cmdline "compute seconds=120" \
+	< /dev/null > "$TEST_TMP/run.out" 2>&1 &
+pid=$!
+wait_sock "$sock"
+expect snapshot_of_a_running_vm_is_409 409 'pause it first' PUT /vm/snapshot "{\"path\": \"$TEST_TMP/r.snap\"}"
+check snapshot_running_left_no_file bash -c "! [ -e '$TEST_TMP/r.snap' ]"
+api PUT /vm/state '{"state": "paused"}' > /dev/null
+echo keep > "$TEST_TMP/exists.snap"
+expect snapshot_never_replaces_a_file 409 'never replaces a file' PUT /vm/snapshot "{\"path\": \"$TEST_TMP/exists.snap\"}"
+check snapshot_existing_file_unchanged bash -c "[ \"\$(cat '$TEST_TMP/exists.snap')\" = keep ]"
+expect snapshot_relative_path_is_400 400 'absolute' PUT /vm/snapshot '{"path": "rel.snap"}'
+# rackvm ctl makes a relative path absolute from its own directory
+(cd "$TEST_TMP" && "$RACKVM" ctl --socket "$sock" snapshot ctl.snap) > "$out" 2>&1
+check ctl_snapshot_saves_relative_to_its_directory bash -c "[ $? -eq 0 ] && [ -s '$TEST_TMP/ctl.snap' ] && grep -q 'pages' '$out'"
+api PUT /vm/stop > /dev/null
+wait "$pid"
+exit 0
