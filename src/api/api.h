@@ -35,10 +35,16 @@ struct machine;
 #define API_WSS_POINTS_MAX 3600u
 
 /* What the handlers work on; borrowed, outlives the server. */
+struct migration;
+
 struct api_ctx {
 	struct machine *machine;
 	const char *name;	/* the VM's name: "vm" label, GET /vm */
 	const char *version;	/* rackvm's version */
+	/* The VM's last outgoing migration (PUT /vm/migrate), NULL before
+	 * one; read and replaced on the API's one thread.  The server's
+	 * owner destroys it (migration_destroy()) before the machine. */
+	struct migration **migration;
 };
 
 struct api_request {
@@ -104,6 +110,14 @@ struct api_snapshot_request {
 };
 int api_parse_snapshot(const char *body, size_t len,
 		       struct api_snapshot_request *out, struct errmsg *err);
+
+/* PUT /vm/migrate: {"uri": "tcp:HOST:PORT", "mode": "precopy",
+ * "max_downtime_ms": 30, "max_bandwidth": "1G" (bytes/s), "compress":
+ * "zstd" | "none", "max_rounds": 30}; only "uri" is required.  Modes
+ * other than precopy are refused (-ENOTSUP) until they exist. */
+struct migrate_options;
+int api_parse_migrate(const char *body, size_t len, struct migrate_options *out,
+		      struct errmsg *err);
 
 /* PUT /vm/shutdown, PUT /vm/stop: no body, or an empty object. */
 int api_parse_empty(const char *body, size_t len, struct errmsg *err);

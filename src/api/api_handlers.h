@@ -23,6 +23,8 @@ API_HANDLER(api_put_vm_state);
 API_HANDLER(api_put_vm_shutdown);
 API_HANDLER(api_put_vm_stop);
 API_HANDLER(api_put_vm_snapshot);
+API_HANDLER(api_put_vm_migrate);
+API_HANDLER(api_get_vm_migrate);
 API_HANDLER(api_get_vm_vcpus);
 API_HANDLER(api_get_vm_memory);
 API_HANDLER(api_patch_vm_memory);

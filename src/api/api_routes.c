@@ -17,6 +17,8 @@ static const struct api_route routes[] = {
 	{ "PUT", "/vm/shutdown", api_put_vm_shutdown },
 	{ "PUT", "/vm/stop", api_put_vm_stop },
 	{ "PUT", "/vm/snapshot", api_put_vm_snapshot },
+	{ "PUT", "/vm/migrate", api_put_vm_migrate },
+	{ "GET", "/vm/migrate", api_get_vm_migrate },
 	{ "GET", "/vm/vcpus", api_get_vm_vcpus },
 	{ "GET", "/vm/memory", api_get_vm_memory },
 	{ "PATCH", "/vm/memory", api_patch_vm_memory },

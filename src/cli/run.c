@@ -21,6 +21,7 @@
 #include "cli/shutdown_guard.h"
 #include "api/api_server.h"
 #include "machine/machine.h"
+#include "migrate/migrate.h"
 #include "migrate/snapshot.h"
 
 extern const uint8_t bundled_guest_start[], bundled_guest_end[];
@@ -134,11 +135,13 @@ static int block_exit_signals(sigset_t *set)
 /* The control API, when --api-socket or --name asks for it; *@out stays
  * NULL otherwise.  The name defaults to vm-<pid>. */
 static int start_api(struct machine *m, const struct machine_config *cfg,
-		     char *name, size_t name_len, struct api_server **out)
+		     char *name, size_t name_len, struct migration **migration,
+		     struct api_server **out)
 {
 	struct api_server_config ac = {
 		.path = cfg->api_socket,
-		.ctx = { .machine = m, .name = name, .version = RACKVM_VERSION },
+		.ctx = { .machine = m, .name = name, .version = RACKVM_VERSION,
+			 .migration = migration },
 	};
 	struct errmsg err = { "" };
 	char path[256];
@@ -175,11 +178,30 @@ static void machine_hooks_for_run(struct machine_hooks *hooks)
 	run_report_hooks(hooks);
 }
 
+/* A migration that moved the VM away says how it went: the API that
+ * started it is gone once this process exits. */
+static void report_migration(struct migration *mg)
+{
+	struct migrate_status st;
+
+	if (!mg)
+		return;
+	migration_status(mg, &st);
+	if (st.phase != MIGRATE_COMPLETED && st.phase != MIGRATE_UNCONFIRMED)
+		return;
+	fprintf(stderr, "rackvm: migration %s: %u rounds, %.1f MiB of guest "
+		"RAM sent, downtime %.1f ms, %.2f s in all\n",
+		migrate_phase_name(st.phase), st.round,
+		(double)st.bytes_sent / (1 << 20), st.downtime_ms, st.total_s);
+}
+
 /* Runs the built machine to its end and frees it; returns the process
- * exit status. */
-static int run_machine(struct machine *m, int sigfd)
+ * exit status.  @incoming: the migration source to tell once the vCPUs
+ * run (-1: none). */
+static int run_machine(struct machine *m, int sigfd, int incoming)
 {
 	const struct machine_config *cfg = machine_config(m);
+	struct migration *migration = NULL;
 	struct shutdown_guard *guard;
 	struct vm_exit exit = { 0 };
 	struct errmsg err = { "" };
@@ -187,17 +209,25 @@ static int run_machine(struct machine *m, int sigfd)
 	char name[MACHINE_NAME_MAX + 32];
 
 	/* the API borrows the machine: it goes first at the end */
-	if (start_api(m, cfg, name, sizeof(name), &api)) {
+	if (start_api(m, cfg, name, sizeof(name), &migration, &api)) {
+		close(incoming);
 		machine_destroy(m);
 		return EXIT_HOST_ERROR;
 	}
 	run_report_setup(m);
-	if (machine_start(m, &err))
+	if (machine_start(m, &err)) {
 		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text : "VM start failed");
+		close(incoming);	/* the source hears no RUNNING */
+	} else {
+		migrate_incoming_running(incoming);
+	}
 	guard = wait_for_machine(m, sigfd, &exit);
 	run_report_end(m);
 	shutdown_guard_stage(guard, "the API server to stop");
 	api_server_destroy(api);
+	shutdown_guard_stage(guard, "an outgoing migration to end");
+	report_migration(migration);
+	migration_destroy(migration);
 	shutdown_guard_stage(guard, "device and memory threads to stop");
 	machine_destroy(m);
 	shutdown_guard_disarm(guard);
@@ -209,16 +239,22 @@ static int run_machine(struct machine *m, int sigfd)
 	return exit_status(&exit);
 }
 
-/* The machine from the flags, or from the snapshot --restore names. */
+/* The machine from the flags, from the snapshot --restore names or
+ * from the migration --incoming waits for (*@incoming: its connection). */
 static int build_machine(const struct machine_config *cfg,
-			 const struct run_restore *restore, struct machine **m)
+			 const struct run_restore *restore, struct machine **m,
+			 int *incoming)
 {
 	struct machine_hooks hooks;
 	struct errmsg err = { "" };
 	int ret;
 
+	*incoming = -1;
 	machine_hooks_for_run(&hooks);
-	if (restore->path)
+	if (restore->incoming)
+		ret = migrate_incoming(restore->incoming, &restore->opts, &hooks,
+				       m, incoming, &err);
+	else if (restore->path)
 		ret = snapshot_restore(restore->path, &restore->opts, &hooks, m,
 				       &err);
 	else
@@ -237,7 +273,7 @@ int cmd_run(int argc, char **argv)
 	struct terminal term;
 	struct machine *m;
 	sigset_t set;
-	int sigfd, status, ret;
+	int sigfd, status, ret, incoming;
 
 	/* a closed console pipe is an error for the UART, not a reason to die */
 	signal(SIGPIPE, SIG_IGN);
@@ -261,13 +297,13 @@ int cmd_run(int argc, char **argv)
 		machine_config_release(&cfg);
 		return EXIT_HOST_ERROR;
 	}
-	if (build_machine(&cfg, &restore, &m)) {
+	if (build_machine(&cfg, &restore, &m, &incoming)) {
 		close(sigfd);
 		machine_config_release(&cfg);
 		return EXIT_HOST_ERROR;
 	}
 	terminal_raw(&term, machine_config(m)->console);
-	status = run_machine(m, sigfd);
+	status = run_machine(m, sigfd, incoming);
 	terminal_restore(&term);
 	close(sigfd);
 	machine_config_release(&cfg);

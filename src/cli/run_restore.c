@@ -13,9 +13,13 @@ const char run_restore_usage[] =
 	"                    the machine comes from FILE: only --name,\n"
 	"                    --api-socket, --console and --lazy may be given\n"
 	"  --lazy            with --restore: read guest pages from FILE when\n"
-	"                    first touched (FILE must stay until the VM ends)\n";
+	"                    first touched (FILE must stay until the VM ends)\n"
+	"  --incoming tcp:ADDR:PORT  wait there for a VM migrating here\n"
+	"                    (PUT /vm/migrate on the source); the same flags\n"
+	"                    as --restore may be given\n";
 
-enum { OPT_RESTORE = 1000, OPT_LAZY, OPT_NAME, OPT_API_SOCKET, OPT_CONSOLE };
+enum { OPT_RESTORE = 1000, OPT_LAZY, OPT_NAME, OPT_API_SOCKET, OPT_CONSOLE,
+       OPT_INCOMING };
 
 bool run_restore_asked(int argc, char **argv)
 {
@@ -23,7 +27,9 @@ bool run_restore_asked(int argc, char **argv)
 		if (!strcmp(argv[i], "--"))
 			break;
 		if (!strcmp(argv[i], "--restore") ||
-		    !strncmp(argv[i], "--restore=", 10))
+		    !strncmp(argv[i], "--restore=", 10) ||
+		    !strcmp(argv[i], "--incoming") ||
+		    !strncmp(argv[i], "--incoming=", 11))
 			return true;
 	}
 	return false;
@@ -38,6 +44,7 @@ int run_restore_parse(struct run_restore *r, int argc, char **argv,
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "api-socket", required_argument, NULL, OPT_API_SOCKET },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "incoming", required_argument, NULL, OPT_INCOMING },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -53,6 +60,7 @@ int run_restore_parse(struct run_restore *r, int argc, char **argv,
 		case OPT_NAME: r->opts.name = optarg; break;
 		case OPT_API_SOCKET: r->opts.api_socket = optarg; break;
 		case OPT_CONSOLE: r->opts.console = optarg; break;
+		case OPT_INCOMING: r->incoming = optarg; break;
 		case 'h': return 1;
 		case ':':
 			return errmsg_set(err, -EINVAL, "%s needs a value",
@@ -68,7 +76,12 @@ int run_restore_parse(struct run_restore *r, int argc, char **argv,
 	if (optind < argc)
 		return errmsg_set(err, -EINVAL, "unexpected argument: %s",
 				  argv[optind]);
-	if (!r->path || !r->path[0])
+	if (r->path && r->incoming)
+		return errmsg_set(err, -EINVAL, "--restore and --incoming "
+				  "exclude each other");
+	if (r->incoming && r->opts.lazy)
+		return errmsg_set(err, -EINVAL, "--lazy is for --restore");
+	if (!r->incoming && (!r->path || !r->path[0]))
 		return errmsg_set(err, -EINVAL, "--restore needs a file");
 	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -297,33 +298,59 @@ static int read_all(struct restorer *r, struct stream_reader *sr,
 	return ret ? ret : check_complete(r, err);
 }
 
-int snapshot_restore(const char *path, const struct restore_options *o,
-		     const struct machine_hooks *hooks, struct machine **out,
-		     struct errmsg *err)
+/* The stream on @fd into a new machine; @what names it in messages. */
+static int restore_fd(int fd, const char *what, bool lazy,
+		      const struct restore_options *o,
+		      const struct machine_hooks *hooks, struct machine **out,
+		      struct errmsg *err)
 {
 	static const struct restore_options none;
-	struct restorer r = { .path = path, .lazy = o && o->lazy };
+	struct restorer r = { .path = what, .fd = fd, .lazy = lazy };
 	struct stream_reader *sr = NULL;
 	struct errmsg why = { "" };
 	int ret;
 
 	*out = NULL;
-	r.fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (r.fd < 0)
-		return errmsg_set(err, -errno, "cannot open the snapshot %s: %s",
-				  path, strerror(errno));
 	ret = stream_reader_create(r.fd, &sr, &why);
 	if (!ret)
 		ret = read_all(&r, sr, o ? o : &none, hooks, &why);
 	stream_reader_destroy(sr);
-	close(r.fd);
 	free(r.have_cpu);
 	free(r.have_dev);
 	lazy_ram_destroy(r.lazy_ram);	/* if the VM never took it */
 	if (ret) {
 		machine_destroy(r.m);
-		return errmsg_set(err, ret, "snapshot %s: %s", path, why.text);
+		return errmsg_set(err, ret, "%s: %s", what, why.text);
 	}
 	*out = r.m;
 	return 0;
+}
+
+int snapshot_restore(const char *path, const struct restore_options *o,
+		     const struct machine_hooks *hooks, struct machine **out,
+		     struct errmsg *err)
+{
+	char what[512];
+	int fd, ret;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errmsg_set(err, -errno, "cannot open the snapshot %s: %s",
+				  path, strerror(errno));
+	snprintf(what, sizeof(what), "snapshot %s", path);
+	ret = restore_fd(fd, what, o && o->lazy, o, hooks, out, err);
+	close(fd);
+	return ret;
+}
+
+int snapshot_restore_stream(int fd, const char *what,
+			    const struct restore_options *o,
+			    const struct machine_hooks *hooks,
+			    struct machine **out, struct errmsg *err)
+{
+	if (o && o->lazy)
+		return errmsg_set(err, -EINVAL, "%s: a stream cannot be "
+				  "restored lazily", what);
+	return restore_fd(fd, what, false, o, hooks, out, err);
 }

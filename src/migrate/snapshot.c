@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rackvm/version.h"
 #include "migrate/kvm_state.h"
+#include "migrate/migrate_internal.h"
 #include "migrate/stream.h"
 #include "util/clock.h"
 #include "util/full_io.h"
@@ -23,7 +23,6 @@
 #include "util/state_buf.h"
 #include "vm/vm_state.h"
 
-#define PRODUCER "rackvm " RACKVM_VERSION
 
 static int check_saveable(struct machine *m, struct errmsg *err)
 {
@@ -37,8 +36,8 @@ static int check_saveable(struct machine *m, struct errmsg *err)
 	return 0;
 }
 
-static int put_config(struct stream_writer *w, struct machine *m,
-		      struct errmsg *err)
+int migrate_put_config(struct stream_writer *w, struct machine *m,
+		       struct errmsg *err)
 {
 	char *json = machine_config_to_json(machine_config(m));
 	int ret;
@@ -156,6 +155,14 @@ static int put_devices(struct stream_writer *w, struct vm *vm,
 	return ret;
 }
 
+int migrate_put_state(struct stream_writer *w, struct vm *vm,
+		      struct errmsg *err)
+{
+	int ret = put_kvm_state(w, vm, err);
+
+	return ret ? ret : put_devices(w, vm, err);
+}
+
 int snapshot_write(struct machine *m, int fd, const struct snapshot_options *o,
 		   struct snapshot_result *res, struct errmsg *err)
 {
@@ -168,7 +175,7 @@ int snapshot_write(struct machine *m, int fd, const struct snapshot_options *o,
 
 	if (ret)
 		return ret;
-	ret = stream_writer_create(fd, PRODUCER, &so, &w, err);
+	ret = stream_writer_create(fd, MIGRATE_PRODUCER, &so, &w, err);
 	if (ret)
 		return ret;
 	/* devices write guest RAM too: they stop before RAM is read */
@@ -177,13 +184,11 @@ int snapshot_write(struct machine *m, int fd, const struct snapshot_options *o,
 		stream_writer_destroy(w);
 		return ret;
 	}
-	ret = put_config(w, m, err);
+	ret = migrate_put_config(w, m, err);
 	if (!ret)
 		ret = put_ram(w, &vm->mem, err);
 	if (!ret)
-		ret = put_kvm_state(w, vm, err);
-	if (!ret)
-		ret = put_devices(w, vm, err);
+		ret = migrate_put_state(w, vm, err);
 	if (!ret)
 		ret = stream_finish(w, err);
 	vm_state_unquiesce_all(vm);

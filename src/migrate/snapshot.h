@@ -77,4 +77,12 @@ int snapshot_restore(const char *path, const struct restore_options *o,
 		     const struct machine_hooks *hooks, struct machine **out,
 		     struct errmsg *err);
 
+/* snapshot_restore() from a stream already open on @fd (a migration's
+ * socket: never lazily); @what names it in messages.  The fd stays
+ * open. */
+int snapshot_restore_stream(int fd, const char *what,
+			    const struct restore_options *o,
+			    const struct machine_hooks *hooks,
+			    struct machine **out, struct errmsg *err);
+
 #endif

@@ -91,6 +91,9 @@ static void punch(struct virtio_balloon *b, const struct page_range *r,
 		g->discarded += r->count * PAGE_SIZE;
 	else
 		g->errors++;
+	/* the pages read as zeros now: a migration sends them again */
+	guest_mem_note_device_write(b->mem, b->mem->base + r->first * PAGE_SIZE,
+				    r->count * PAGE_SIZE);
 }
 
 static void give_back_flush(struct virtio_balloon *b, struct give_back *g)

@@ -129,8 +129,11 @@ static enum virtq_error add_segment(struct virtq *vq, struct virtq_chain *c,
 	if (c->nsegs >= VIRTQ_MAX_SEGS)
 		return VIRTQ_ERR_CHAIN_TOO_LONG;
 	c->segs[c->nsegs++] = (struct virtq_seg){ p, d->len, is_write };
-	if (is_write)
+	if (is_write) {
+		/* a migration resends it once the device has quiesced */
+		guest_mem_note_device_write(vq->mem, p, d->len);
 		*writable += d->len;
+	}
 	else
 		*readable += d->len;
 	if (*readable > UINT32_MAX || *writable > UINT32_MAX)
@@ -253,6 +256,8 @@ void virtq_push_n(struct virtq *vq, const struct virtq_used_elem *elems,
 		vq->bytes += elems[i].len;
 	}
 	vq->requests += n;
+	guest_mem_note_device_write(vq->mem, vq->used,
+				    virtq_used_bytes(vq->layout.size));
 	/* release: the elements are visible before the index covering them */
 	__atomic_store_n(used_idx_ptr(vq), vq->used_idx, __ATOMIC_RELEASE);
 }

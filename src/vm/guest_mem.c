@@ -2,6 +2,7 @@
 #include "vm/guest_mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -74,8 +75,26 @@ fail:
 	return ret;
 }
 
+void guest_mem_note_device_write(const struct guest_mem *m, const void *hva,
+				 uint64_t len)
+{
+	uint64_t first, last;
+
+	if (!len || !__atomic_load_n(&m->device_tracking, __ATOMIC_ACQUIRE))
+		return;
+	first = (uint64_t)((const uint8_t *)hva - m->base) / PAGE_SIZE;
+	last = ((uint64_t)((const uint8_t *)hva - m->base) + len - 1) / PAGE_SIZE;
+	if ((const uint8_t *)hva < m->base || last >= m->size / PAGE_SIZE)
+		return;		/* not guest RAM: nothing to migrate */
+	for (uint64_t p = first; p <= last; p++)
+		__atomic_fetch_or(&m->device_written[p / 64], 1ull << (p % 64),
+				  __ATOMIC_RELAXED);
+}
+
 void guest_mem_destroy(struct guest_mem *m)
 {
+	free(m->device_written);
+	m->device_written = NULL;
 	if (m->base)
 		munmap(m->base, m->size);
 	if (m->memfd >= 0)

@@ -42,6 +42,11 @@ struct guest_mem {
 	bool hugetlb;
 	unsigned nregions;
 	struct guest_region regions[GUEST_MEM_MAX_REGIONS];
+	/* Pages rackvm's own threads wrote for the guest (device DMA),
+	 * one bit each, kept while a migration tracks writes
+	 * (vm/vm_dirty.h); allocated once, freed with the RAM. */
+	uint64_t *device_written;
+	bool device_tracking;		/* atomic */
 };
 
 /* Creates and maps @size bytes (a multiple of 4 KiB, or of 2 MiB with
@@ -60,6 +65,11 @@ int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src,
 int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst,
 		   uint64_t len);
 
+/* A device wrote (or is about to write, and will publish before its
+ * queue quiesces) @len bytes at @hva, a pointer guest_mem_ptr() gave:
+ * noted for a migration in progress, nothing otherwise.  Any thread. */
+void guest_mem_note_device_write(const struct guest_mem *m, const void *hva,
+				 uint64_t len);
 /* Highest guest physical address + 1 that is RAM. */
 uint64_t guest_mem_top(const struct guest_mem *m);
 /* End of RAM below the MMIO hole. */

@@ -459,6 +459,8 @@ void vm_destroy(struct vm *vm)
 	free(vm->owned);
 	vm->owned = NULL;
 	vm_state_release(vm);
+	free(vm->track_slot_bitmap);
+	vm->track_slot_bitmap = NULL;
 	for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);

@@ -112,6 +112,11 @@ struct vm {
 	void (*dirty_ring_full)(void *opaque, struct vcpu *vcpu);
 	void *dirty_ring_opaque;
 
+	/* Migration's write tracking (vm_dirty.h): on, and KVM's bitmap of
+	 * one memslot at a time */
+	bool tracking_writes;
+	uint64_t *track_slot_bitmap;
+
 	/* The devices' saved state (vm_state.h), in registration order. */
 	struct vm_state_entry *states;
 	unsigned nstates;

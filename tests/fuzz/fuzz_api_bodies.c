@@ -2,7 +2,7 @@
 /*
  * libFuzzer target: what an API client sends.  The same bytes go to
  * every request-body parser the handlers use (PUT /vm/state, PATCH
- * /vm/memory, PUT /vm/snapshot, the bodies PUT /vm/shutdown and /vm/stop
+ * /vm/memory, PUT /vm/snapshot, PUT /vm/migrate, the bodies PUT /vm/shutdown and /vm/stop
  * may carry), to the since= query parser, and as a path and a method to
  * the router.
  * Each either accepts with values in range or refuses with -EINVAL and
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "migrate/migrate.h"
 
 static void check(int cond)
 {
@@ -57,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *body = (const char *)data;
 	struct api_memory_patch p;
 	static struct api_snapshot_request snap;
+	static struct migrate_options mig;
 	struct errmsg err = { "" };
 	bool running;
 	char *text;
@@ -70,6 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!ret)
 		check(p.has_balloon_target || p.has_mem_local);
 	refused_or(api_parse_empty(body, size, &err), &err);
+	ret = api_parse_migrate(body, size, &mig, &err);
+	if (ret)
+		check((ret == -EINVAL || ret == -ENOTSUP) && err.text[0]);
+	else
+		check(!strncmp(mig.uri, "tcp:", 4));
 	ret = api_parse_snapshot(body, size, &snap, &err);
 	refused_or(ret, &err);
 	if (!ret)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "migrate/migrate.h"
 #include "api/api_json.h"
 #include "api/api_server.h"
 #include "harness.h"
@@ -130,6 +131,49 @@ TEST(api_snapshot_body_takes_an_absolute_path)
 					     i, err.text, cases[i].error);
 		}
 	}
+}
+
+TEST(api_migrate_body_takes_a_tcp_uri_and_precopy_only)
+{
+	static const struct {
+		const char *body, *error;	/* NULL error: valid */
+		int ret;
+	} cases[] = {
+		{ "{\"uri\":\"tcp:10.0.0.2:7000\"}", NULL, 0 },
+		{ "{\"uri\":\"tcp:[::1]:7000\",\"mode\":\"precopy\","
+		  "\"max_downtime_ms\":10,\"max_bandwidth\":\"1G\","
+		  "\"compress\":\"zstd\",\"max_rounds\":5}", NULL, 0 },
+		{ "{\"uri\":\"tcp:h:7000\",\"mode\":\"postcopy\"}", "not there yet", -ENOTSUP },
+		{ "{\"uri\":\"tcp:h:7000\",\"mode\":\"fast\"}", "\"mode\" must be", -EINVAL },
+		{ "{\"uri\":\"udp:h:7000\"}", "tcp:HOST:PORT", -EINVAL },
+		{ "{\"uri\":\"tcp:h\"}", "tcp:HOST:PORT", -EINVAL },
+		{ "{\"uri\":\"tcp::7000\"}", "tcp:HOST:PORT", -EINVAL },
+		{ "{\"uri\":\"tcp:h:70000\"}", "1..65535", -EINVAL },
+		{ "{\"uri\":\"tcp:h:0\"}", "1..65535", -EINVAL },
+		{ "{\"uri\":\"tcp:h:7000\",\"max_downtime_ms\":0}", "1..60000", -EINVAL },
+		{ "{\"uri\":\"tcp:h:7000\",\"max_rounds\":-1}", "1..1000", -EINVAL },
+		{ "{\"uri\":\"tcp:h:7000\",\"compress\":\"lz5\"}", "zstd", -EINVAL },
+		{ "{\"uri\":\"tcp:h:7000\",\"x\":1}", "unknown field \"x\"", -EINVAL },
+		{ "{}", "tcp:HOST:PORT", -EINVAL },
+	};
+	static struct migrate_options mo;
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct errmsg err = { "" };
+		int ret = api_parse_migrate(cases[i].body, strlen(cases[i].body),
+					    &mo, &err);
+
+		CHECK_EQ(ret, cases[i].ret);
+		if (!cases[i].error)
+			CHECK(!strncmp(mo.uri, "tcp:", 4));
+		else if (!strstr(err.text, cases[i].error))
+			harness_fail(__FILE__, __LINE__, "case %u: '%s' lacks '%s'",
+				     i, err.text, cases[i].error);
+	}
+	CHECK_EQ(api_parse_migrate(cases[1].body, strlen(cases[1].body), &mo,
+				   NULL), 0);
+	CHECK(mo.max_downtime_ns == 10000000ull && mo.max_rounds == 5 &&
+	      mo.compress && mo.max_bandwidth == (1ull << 30));
 }
 
 TEST(api_memory_patch_takes_sizes_as_numbers_or_strings)

@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The source side of a pre-copy migration (migrate.h): rounds of guest
+ * RAM while the guest runs, then the stop-and-copy and the handover.
+ */
+#include "migrate/migrate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "migrate/migrate_internal.h"
+#include "migrate/stream.h"
+#include "rackvm/version.h"
+#include "util/clock.h"
+#include "util/full_io.h"
+#include "util/page.h"
+#include "vm/vm.h"
+#include "vm/vm_dirty.h"
+#include "vm/vm_state.h"
+
+#define CONNECT_TIMEOUT_S 10
+#define REPLY_TIMEOUT_S 120
+
+struct migration {
+	struct machine *m;
+	struct vm *vm;
+	struct migrate_options opt;
+	pthread_t thread;
+	pthread_mutex_t lock;		/* guards st */
+	struct migrate_status st;
+	int fd;
+	bool cancel;			/* atomic */
+	uint64_t npages;
+	uint64_t *todo;			/* pages to send this round */
+	uint8_t *buf;			/* STREAM_PAGES_MAX pages */
+	uint64_t t0, paused_at;
+	bool paused_by_us, quiesced, tracking;
+};
+
+static void set_phase(struct migration *mg, enum migrate_phase p)
+{
+	pthread_mutex_lock(&mg->lock);
+	mg->st.phase = p;
+	pthread_mutex_unlock(&mg->lock);
+}
+
+static int connect_uri(struct migration *mg, struct errmsg *err)
+{
+	struct timeval tv = { CONNECT_TIMEOUT_S, 0 };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *a;
+	char host[MIGRATE_URI_MAX], port[16];
+	int ret, one = 1;
+
+	ret = migrate_parse_uri(mg->opt.uri, host, sizeof(host), port,
+				sizeof(port), err);
+	if (ret)
+		return ret;
+	ret = getaddrinfo(host, port, &hints, &ai);
+	if (ret)
+		return errmsg_set(err, -EHOSTUNREACH, "%s: %s", mg->opt.uri,
+				  gai_strerror(ret));
+	ret = -ECONNREFUSED;
+	for (a = ai; a; a = a->ai_next) {
+		int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+			pthread_mutex_lock(&mg->lock);
+			mg->fd = fd;
+			pthread_mutex_unlock(&mg->lock);
+			ret = 0;
+			break;
+		}
+		ret = -errno;
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	if (ret)
+		return errmsg_set(err, ret, "cannot connect to %s: %s",
+				  mg->opt.uri, strerror(-ret));
+	tv.tv_sec = REPLY_TIMEOUT_S;
+	setsockopt(mg->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	tv.tv_sec = 0;		/* sends block as long as the peer reads */
+	setsockopt(mg->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(mg->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return 0;
+}
+
+/* Keeps the stream at or under the bandwidth cap. */
+static void throttle(struct migration *mg, uint64_t round_start,
+		     uint64_t round_bytes)
+{
+	uint64_t due, now;
+
+	if (!mg->opt.max_bandwidth)
+		return;
+	due = round_start + round_bytes * 1000000000ull / mg->opt.max_bandwidth;
+	now = monotonic_ns();
+	if (due > now) {
+		struct timespec ts = { (time_t)((due - now) / 1000000000ull),
+				       (long)((due - now) % 1000000000ull) };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Sends every page set in mg->todo, in runs of up to STREAM_PAGES_MAX,
+ * read from the memfd (the guest may write them meanwhile: the dirty
+ * log then has them for the next round).  Clears todo. */
+static int send_todo(struct migration *mg, struct stream_writer *w,
+		     struct errmsg *err)
+{
+	uint64_t start = monotonic_ns(), sent = 0, p = 0;
+	int ret = 0;
+
+	while (!ret && p < mg->npages) {
+		uint64_t first, n = 0;
+
+		if (!(mg->todo[p / 64] >> (p % 64) & 1)) {
+			p = mg->todo[p / 64] >> (p % 64) ? p + 1 : (p / 64 + 1) * 64;
+			continue;
+		}
+		first = p;
+		while (p < mg->npages && n < STREAM_PAGES_MAX &&
+		       (mg->todo[p / 64] >> (p % 64) & 1)) {
+			mg->todo[p / 64] &= ~(1ull << (p % 64));
+			p++;
+			n++;
+		}
+		if (__atomic_load_n(&mg->cancel, __ATOMIC_RELAXED))
+			return errmsg_set(err, -ECANCELED, "cancelled");
+		ret = pread_full(mg->vm->mem.memfd, mg->buf, n * PAGE_SIZE,
+				 first * PAGE_SIZE);
+		if (ret)
+			return errmsg_set(err, ret, "reading guest RAM: %s",
+					  strerror(-ret));
+		ret = stream_put_pages(w, first, mg->buf, (uint32_t)n, err);
+		sent += n * PAGE_SIZE;
+		pthread_mutex_lock(&mg->lock);
+		mg->st.pages_sent += n;
+		mg->st.bytes_sent += n * PAGE_SIZE;
+		pthread_mutex_unlock(&mg->lock);
+		throttle(mg, start, sent);
+	}
+	return ret;
+}
+
+/* Round 0: every page that holds data (holes of the memfd read as
+ * zeros, which a new VM's RAM already is). */
+static void mark_data_pages(struct migration *mg)
+{
+	int fd = mg->vm->mem.memfd;
+	off_t off = 0, d, h;
+
+	while ((d = lseek(fd, off, SEEK_DATA)) >= 0) {
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h > mg->vm->mem.size)
+			h = (off_t)mg->vm->mem.size;
+		for (uint64_t p = (uint64_t)d / PAGE_SIZE;
+		     p < ((uint64_t)h + PAGE_SIZE - 1) / PAGE_SIZE; p++)
+			mg->todo[p / 64] |= 1ull << (p % 64);
+		off = h;
+	}
+	if (off == 0 && errno != ENXIO)	/* no SEEK_DATA: everything */
+		memset(mg->todo, 0xff, ((mg->npages + 63) / 64) * 8);
+}
+
+static uint64_t count_todo(const struct migration *mg)
+{
+	uint64_t n = 0;
+
+	for (uint64_t w = 0; w < (mg->npages + 63) / 64; w++)
+		n += (uint64_t)__builtin_popcountll(mg->todo[w]);
+	return n;
+}
+
+/* One line from the destination ("READY", "RUNNING", "ERROR why"). */
+static int read_reply(struct migration *mg, char *line, size_t len,
+		      struct errmsg *err)
+{
+	size_t n = 0;
+
+	while (n + 1 < len) {
+		ssize_t r = read(mg->fd, line + n, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return errmsg_set(err, r < 0 ? -errno : -ECONNRESET,
+					  "the destination %s", r < 0 &&
+					  errno == EAGAIN ? "did not answer in "
+					  "time" : "closed the connection");
+		if (line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = 0;
+	for (size_t i = 0; i < n; i++)	/* a peer's text, shown to users */
+		if (line[i] < 0x20 || line[i] > 0x7e)
+			line[i] = '?';
+	return 0;
+}
+
+static int expect_reply(struct migration *mg, const char *want,
+			struct errmsg *err)
+{
+	char line[400];
+	int ret = read_reply(mg, line, sizeof(line), err);
+
+	if (ret)
+		return ret;
+	if (!strncmp(line, "ERROR ", 6))
+		return errmsg_set(err, -EREMOTEIO, "the destination refused: %s",
+				  line + 6);
+	if (strcmp(line, want))
+		return errmsg_set(err, -EPROTO, "the destination said '%.64s', "
+				  "not %s", line, want);
+	return 0;
+}
+
+static uint64_t max_downtime_ns(const struct migration *mg)
+{
+	return mg->opt.max_downtime_ns ? mg->opt.max_downtime_ns :
+	       MIGRATE_DEFAULT_DOWNTIME_MS * 1000000ull;
+}
+
+/* Rounds while the guest runs, until what is left to send fits the
+ * downtime budget or the round limit is reached. */
+static int precopy(struct migration *mg, struct stream_writer *w,
+		   struct errmsg *err)
+{
+	unsigned max_rounds = mg->opt.max_rounds ? mg->opt.max_rounds :
+			      MIGRATE_DEFAULT_ROUNDS;
+	int ret = vm_track_writes_begin(mg->vm, err);
+
+	if (ret)
+		return ret;
+	mg->tracking = true;
+	set_phase(mg, MIGRATE_PRECOPY);
+	mark_data_pages(mg);
+	for (unsigned round = 0; ; round++) {
+		uint64_t t = monotonic_ns(), pages = count_todo(mg), left;
+		double secs, bw, expected;
+		int64_t dirty;
+
+		ret = send_todo(mg, w, err);
+		if (ret)
+			return ret;
+		dirty = vm_track_writes_collect(mg->vm, mg->todo, err);
+		if (dirty < 0)
+			return (int)dirty;
+		secs = (double)(monotonic_ns() - t) / 1e9;
+		left = count_todo(mg);
+		bw = secs > 0 && pages ? (double)(pages * PAGE_SIZE) / secs : 0;
+		expected = bw > 0 ? (double)(left * PAGE_SIZE) / bw * 1e3 : 0;
+		pthread_mutex_lock(&mg->lock);
+		mg->st.round = round + 1;
+		mg->st.pages_remaining = left;
+		mg->st.dirty_pages_per_s = secs > 0 ? (double)left / secs : 0;
+		if (bw > 0)
+			mg->st.bandwidth = bw;
+		mg->st.expected_downtime_ms = expected;
+		mg->st.eta_s = expected / 1e3;
+		pthread_mutex_unlock(&mg->lock);
+		if (expected * 1e6 <= (double)max_downtime_ns(mg) ||
+		    round + 1 >= max_rounds)
+			return 0;
+	}
+}
+
+/* The VM paused and its devices quiet: the rest, and the handover. */
+static int stop_and_copy(struct migration *mg, struct stream_writer *w,
+			 struct errmsg *err)
+{
+	int64_t dirty;
+	int ret;
+
+	set_phase(mg, MIGRATE_STOP_AND_COPY);
+	mg->paused_at = monotonic_ns();
+	if (machine_state(mg->m) == MACHINE_RUNNING) {
+		ret = machine_pause(mg->m);
+		if (ret)
+			return errmsg_set(err, ret, "cannot pause the VM: %s",
+					  strerror(-ret));
+		mg->paused_by_us = true;
+	} else if (machine_state(mg->m) != MACHINE_PAUSED) {
+		return errmsg_set(err, -ECANCELED, "the VM is %s",
+				  machine_state_name(machine_state(mg->m)));
+	}
+	ret = vm_state_quiesce_all(mg->vm, err);
+	if (ret)
+		return ret;
+	mg->quiesced = true;
+	dirty = vm_track_writes_collect(mg->vm, mg->todo, err);
+	if (dirty < 0)
+		return (int)dirty;
+	vm_track_device_writes(mg->vm, mg->todo);
+	ret = send_todo(mg, w, err);
+	if (!ret)
+		ret = migrate_put_state(w, mg->vm, err);
+	if (!ret)
+		ret = stream_finish(w, err);
+	if (!ret)
+		ret = expect_reply(mg, "READY", err);
+	return ret;
+}
+
+/* Past this point the source never runs the VM again. */
+static void hand_over(struct migration *mg, struct errmsg *err)
+{
+	static const char go[] = "GO\n";
+	struct vm *vm = mg->vm;
+	int ret;
+
+	set_phase(mg, MIGRATE_HANDOVER);
+	if (send(mg->fd, go, sizeof(go) - 1, MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(go) - 1)
+		ret = errmsg_set(err, -errno, "sending GO: %s", strerror(errno));
+	else
+		ret = expect_reply(mg, "RUNNING", err);
+	pthread_mutex_lock(&mg->lock);
+	mg->st.downtime_ms = (double)(monotonic_ns() - mg->paused_at) / 1e6;
+	mg->st.total_s = (double)(monotonic_ns() - mg->t0) / 1e9;
+	mg->st.phase = ret ? MIGRATE_UNCONFIRMED : MIGRATE_COMPLETED;
+	if (ret)
+		snprintf(mg->st.error, sizeof(mg->st.error), "handed over to "
+			 "%.200s, which did not confirm it runs the VM: %.200s",
+			 mg->opt.uri, err->text);
+	pthread_mutex_unlock(&mg->lock);
+	if (ret)
+		vm_request_exit(vm, VM_EXIT_HOST_ERROR, 0, 0, "migration: handed "
+				"over to %.200s, which did not confirm it runs the VM "
+				"(%.200s): this VM stops rather than risk a second copy",
+				mg->opt.uri, err->text);
+	else
+		vm_request_exit(vm, VM_EXIT_STOPPED, 0, 0, "migrated to %s",
+				mg->opt.uri);
+}
+
+/* Everything as it was before the migration: the source goes on. */
+static void roll_back(struct migration *mg, int ret, struct errmsg *err)
+{
+	if (mg->quiesced)
+		vm_state_unquiesce_all(mg->vm);
+	if (mg->tracking)
+		vm_track_writes_end(mg->vm);
+	if (mg->paused_by_us)
+		machine_resume(mg->m);
+	pthread_mutex_lock(&mg->lock);
+	mg->st.phase = MIGRATE_FAILED;
+	snprintf(mg->st.error, sizeof(mg->st.error), "%s",
+		 err->text[0] ? err->text : strerror(-ret));
+	pthread_mutex_unlock(&mg->lock);
+}
+
+static void *migration_thread(void *arg)
+{
+	struct stream_options so = { 0 };
+	struct migration *mg = arg;
+	struct stream_writer *w = NULL;
+	struct errmsg err = { "" };
+	int ret;
+
+	so.compress = mg->opt.compress;
+	ret = connect_uri(mg, &err);
+	if (!ret)
+		ret = stream_writer_create(mg->fd, MIGRATE_PRODUCER, &so, &w, &err);
+	if (!ret)
+		ret = migrate_put_config(w, mg->m, &err);
+	if (!ret)
+		ret = precopy(mg, w, &err);
+	if (!ret)
+		ret = stop_and_copy(mg, w, &err);
+	if (ret)
+		roll_back(mg, ret, &err);
+	else
+		hand_over(mg, &err);
+	stream_writer_destroy(w);
+	pthread_mutex_lock(&mg->lock);
+	mg->st.total_s = (double)(monotonic_ns() - mg->t0) / 1e9;
+	if (mg->fd >= 0)
+		close(mg->fd);
+	mg->fd = -1;
+	pthread_mutex_unlock(&mg->lock);
+	return NULL;
+}
+
+int migration_start(struct machine *m, const struct migrate_options *o,
+		    struct migration **out, struct errmsg *err)
+{
+	enum machine_state state = machine_state(m);
+	const struct machine_config *cfg = machine_config(m);
+	char host[MIGRATE_URI_MAX], port[16];
+	struct migration *mg;
+	int ret;
+
+	*out = NULL;
+	if (state != MACHINE_RUNNING && state != MACHINE_PAUSED)
+		return errmsg_set(err, -EBUSY, "the VM is %s",
+				  machine_state_name(state));
+	if (cfg->pager.enabled)
+		return errmsg_set(err, -ENOTSUP, "a VM with --mem-local cannot "
+				  "migrate yet");
+	if (machine_vm(m)->dirty_log != VM_DIRTY_LOG_OFF)
+		return errmsg_set(err, -ENOTSUP, "a VM whose --wss uses write "
+				  "logging cannot migrate yet (KVM's dirty log is "
+				  "the monitor's): use --wss-mode sample");
+	ret = migrate_parse_uri(o->uri, host, sizeof(host), port, sizeof(port),
+				err);
+	if (ret)
+		return ret;
+	mg = calloc(1, sizeof(*mg));
+	if (!mg)
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	mg->m = m;
+	mg->vm = machine_vm(m);
+	mg->opt = *o;
+	mg->fd = -1;
+	mg->npages = mg->vm->mem.size / PAGE_SIZE;
+	mg->todo = calloc((mg->npages + 63) / 64 + 1, 8);
+	mg->buf = malloc(STREAM_PAGES_MAX * PAGE_SIZE);
+	pthread_mutex_init(&mg->lock, NULL);
+	mg->st.phase = MIGRATE_CONNECTING;
+	mg->t0 = monotonic_ns();
+	if (!mg->todo || !mg->buf) {
+		migration_destroy(mg);
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	}
+	ret = pthread_create(&mg->thread, NULL, migration_thread, mg);
+	if (ret) {
+		mg->thread = 0;
+		migration_destroy(mg);
+		return errmsg_set(err, -ret, "cannot start a thread: %s",
+				  strerror(ret));
+	}
+	*out = mg;
+	return 0;
+}
+
+void migration_status(struct migration *mg, struct migrate_status *out)
+{
+	pthread_mutex_lock(&mg->lock);
+	*out = mg->st;
+	if (mg->st.phase < MIGRATE_COMPLETED)
+		out->total_s = (double)(monotonic_ns() - mg->t0) / 1e9;
+	pthread_mutex_unlock(&mg->lock);
+}
+
+bool migration_active(struct migration *mg)
+{
+	struct migrate_status st;
+
+	migration_status(mg, &st);
+	return st.phase < MIGRATE_COMPLETED;
+}
+
+void migration_destroy(struct migration *mg)
+{
+	if (!mg)
+		return;
+	__atomic_store_n(&mg->cancel, true, __ATOMIC_RELAXED);
+	if (mg->thread) {
+		/* a thread blocked on the socket wakes up when it is shut */
+		pthread_mutex_lock(&mg->lock);
+		if (mg->fd >= 0)
+			shutdown(mg->fd, SHUT_RDWR);
+		pthread_mutex_unlock(&mg->lock);
+		pthread_join(mg->thread, NULL);
+	}
+	pthread_mutex_destroy(&mg->lock);
+	free(mg->todo);
+	free(mg->buf);
+	free(mg);
+}
+
+const char *migrate_phase_name(enum migrate_phase p)
+{
+	static const char *const names[] = {
+		"connecting", "precopy", "stop_and_copy", "handover",
+		"completed", "failed", "unconfirmed",
+	};
+
+	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
+}
