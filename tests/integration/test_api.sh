@@ -33,7 +33,7 @@ print(v)' "$body" "$1" 2> /dev/null
 # --- docs/api.yaml: well-formed OpenAPI 3 and the server's very routes ------
 "$RACKVM" ctl routes > "$TEST_TMP/routes" 2>&1
 $PY tests/integration/openapi_routes.py docs/api.yaml "$TEST_TMP/routes" > "$TEST_TMP/doc" 2>&1
-out=$TEST_TMP/doc check api_doc_is_openapi_and_matches_the_routes grep -q '^routes 11$' "$TEST_TMP/doc"
+out=$TEST_TMP/doc check api_doc_is_openapi_and_matches_the_routes grep -q '^routes 14$' "$TEST_TMP/doc"
 
 run_cmd 10 "$out" "$RACKVM" run --name 'a/b'
 check api_name_is_checked bash -c "[ $status -eq 2 ] && grep -q \"invalid --name 'a/b'\" '$out'"
