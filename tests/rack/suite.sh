@@ -37,9 +37,10 @@ rack_group_weight() {
 	test_api) echo 170 ;;
 	test_guest_farmem_workloads) echo 120 ;;
 	test_wss | test_pager | test_hostd_balance | test_linux_hostd) echo 100 ;;
-	test_chaos | test_linux_net) echo 80 ;;
+	test_linux_snapshot) echo 130 ;;
+	test_chaos | test_linux_net | test_migrate) echo 80 ;;
 	test_virtio_net_rackvm | test_virtio_balloon_rackvm) echo 65 ;;
-	test_core | test_linux_devices | test_linux_boot) echo 45 ;;
+	test_core | test_linux_devices | test_linux_boot | test_snapshot) echo 45 ;;
 	*) echo 25 ;;
 	esac
 }
