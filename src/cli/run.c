@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -178,6 +179,21 @@ static void machine_hooks_for_run(struct machine_hooks *hooks)
 	run_report_hooks(hooks);
 }
 
+/* A VM that migrated away ends this process: its API stays up a moment
+ * more, so that whoever follows the migration (rackvm ctl migrate polls
+ * GET /vm/migrate) sees it completed instead of a socket gone. */
+static void linger_after_migration(struct migration *mg)
+{
+	struct timespec second = { 1, 0 };
+	struct migrate_status st;
+
+	if (!mg)
+		return;
+	migration_status(mg, &st);
+	if (st.phase == MIGRATE_COMPLETED || st.phase == MIGRATE_UNCONFIRMED)
+		nanosleep(&second, NULL);
+}
+
 /* A migration that moved the VM away says how it went: the API that
  * started it is gone once this process exits. */
 static void report_migration(struct migration *mg)
@@ -223,6 +239,7 @@ static int run_machine(struct machine *m, int sigfd, int incoming)
 	}
 	guard = wait_for_machine(m, sigfd, &exit);
 	run_report_end(m);
+	linger_after_migration(migration);
 	shutdown_guard_stage(guard, "the API server to stop");
 	api_server_destroy(api);
 	shutdown_guard_stage(guard, "an outgoing migration to end");
