@@ -30,7 +30,10 @@ if ! have_kvm; then
 	exit 0
 fi
 
-# store_kib: what the store file takes on disk, in KiB (0 once gone).
+# store_kib: what the store file takes on disk, in KiB (empty once the
+# VM ended and its store went: the guest lingers 5 s after reaching its
+# balloon target so that a loaded host still reads it in time; with
+# 0.5 s a CI run read it after the VM had gone).
 store_kib() { du -k "$store" 2> /dev/null | cut -f1; }
 
 # pager_field NAME: the figure NAME= on the pager's end line in $out.
@@ -42,7 +45,7 @@ pager_field() {
 "$RACKVM" run --kernel "$GUEST_ELF" --mem 64M --mem-local 16M \
 	--mem-backend "file:$store" --balloon,free-page-reporting \
 	--api-socket "$sock" --console "$con" \
-	--cmdline "balloon targets=1 seconds=150 linger_ms=500 verify=1 keep=256 report=1 report_pages=$PAGES" \
+	--cmdline "balloon targets=1 seconds=150 linger_ms=5000 verify=1 keep=256 report=1 report_pages=$PAGES" \
 	< /dev/null > "$out" 2>&1 &
 pid=$!
 before= after= inflated=
