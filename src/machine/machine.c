@@ -159,9 +159,10 @@ static int transition(struct machine *m, enum machine_state from,
 	return ret;
 }
 
+/* settled: a paused machine's state may be saved (snapshot, migration) */
 static int pause_vm(struct machine *m)
 {
-	return vm_pause(&m->vm);
+	return vm_pause_settled(&m->vm);
 }
 
 static int resume_vm(struct machine *m)

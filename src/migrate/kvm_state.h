@@ -6,11 +6,12 @@
  * APIC and MSRs; per VM the in-kernel PICs, IOAPIC, PIT and kvmclock.
  * Guest RAM and rackvm's own devices are saved by others (vm_state.h).
  *
- * Saving: the vCPU must be paused (vm_pause()) or never started; the
- * calls run KVM ioctls on its fd from the caller's thread.  The state is
- * whole only if KVM has finished the vCPU's last I/O or MMIO exit (an
- * IN's value into RAX, RIP past the instruction), which it does in the
- * next KVM_RUN: vm_pause() sees to that (finish_exit() in vm/vcpu.c).
+ * Saving: the vCPU must be paused (vm_pause_settled()) or never
+ * started; the calls run KVM ioctls on its fd from the caller's thread.
+ * The state is whole only if KVM has finished the vCPU's last I/O or
+ * MMIO exit (an IN's value into RAX, RIP past the instruction), which
+ * it does in the next KVM_RUN: vm_pause_settled() sees to that
+ * (finish_exit() in vm/vcpu.c).
  *
  * Loading: into a VM built from the same config, before its vCPUs ever
  * ran (then vm_start(vm, NULL, ...)) or while it is paused.  Every vCPU's

@@ -456,31 +456,30 @@ static bool exit_finishes_in_kvm(uint32_t reason)
 }
 
 /*
- * A vCPU about to pause right after such an exit enters KVM_RUN once with
- * immediate_exit set: KVM finishes the instruction and returns -EINTR
- * before running any other.  Its state, read while it is paused
- * (migrate/ saves it), then never holds an instruction half done, which
- * a restored VM would run a second time (a UART byte printed twice).
- * Finishing may make another exit (a string I/O instruction's next
- * round): it is served, and finished in turn.
+ * A vCPU paused for a caller that reads its state (vm_pause_settled())
+ * enters KVM_RUN once more with immediate_exit set if its last exit was
+ * such an exit: KVM finishes the instruction and returns -EINTR before
+ * running any other.  The state read then never holds an instruction
+ * half done, which a restored VM would run a second time (a UART byte
+ * printed twice).  Finishing may make another exit (a string I/O
+ * instruction's next round): it is served, and finished in turn.  The
+ * brief pauses of the sampler and the pager read no vCPU state and skip
+ * this: an extra KVM_RUN per pause is not free in a nested host.
  */
 static void finish_exit(struct vcpu *vcpu)
 {
-	struct vm *vm = vcpu->vm;
-	bool pausing;
-
-	pthread_mutex_lock(&vm->lock);
-	pausing = vcpu->request == VCPU_REQ_PAUSE;
-	pthread_mutex_unlock(&vm->lock);
-	while (pausing && vcpu->exit_unfinished) {
+	while (__atomic_load_n(&vcpu->exit_unfinished, __ATOMIC_ACQUIRE)) {
 		__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		vcpu->exit_unfinished = false;
+		__atomic_store_n(&vcpu->exit_unfinished, false, __ATOMIC_RELEASE);
 		if (vcpu_ram_run(vcpu) == 0) {
 			handle_exit(vcpu);
-			vcpu->exit_unfinished =
-				exit_finishes_in_kvm(vcpu->run->exit_reason);
+			__atomic_store_n(&vcpu->exit_unfinished,
+					 exit_finishes_in_kvm(vcpu->run->exit_reason),
+					 __ATOMIC_RELEASE);
 		}
 	}
+	/* requests are read again after this, as in serve_requests() */
+	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
 /* Serves pause and stop requests.  Returns true when the thread must end. */
@@ -489,14 +488,22 @@ static bool serve_requests(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 	bool stop;
 
-	if (vcpu->exit_unfinished)
-		finish_exit(vcpu);
-
 	/* cleared before reading requests: a kick that sets a request
 	 * after this point sets immediate_exit again */
 	__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_lock(&vm->lock);
-	while (vcpu->request == VCPU_REQ_PAUSE) {
+	/* a stop request ends a pause */
+	while ((vcpu->request & (VCPU_REQ_PAUSE | VCPU_REQ_STOP)) ==
+	       VCPU_REQ_PAUSE) {
+		if ((vcpu->request & VCPU_REQ_SETTLE) &&
+		    __atomic_load_n(&vcpu->exit_unfinished, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_unlock(&vm->lock);
+			finish_exit(vcpu);
+			pthread_mutex_lock(&vm->lock);
+			/* a settled pause may already count this vCPU paused */
+			pthread_cond_broadcast(&vm->state_changed);
+			continue;
+		}
 		if (vcpu->state != VCPU_PAUSED)
 			set_state_locked(vcpu, VCPU_PAUSED);
 		pthread_cond_wait(&vm->state_changed, &vm->lock);
@@ -526,8 +533,9 @@ static void *vcpu_thread(void *arg)
 
 		if (ret == 0) {
 			handle_exit(vcpu);
-			vcpu->exit_unfinished =
-				exit_finishes_in_kvm(vcpu->run->exit_reason);
+			__atomic_store_n(&vcpu->exit_unfinished,
+					 exit_finishes_in_kvm(vcpu->run->exit_reason),
+					 __ATOMIC_RELEASE);
 			continue;
 		}
 		if (ret == -EINTR || ret == -EAGAIN) {

@@ -40,6 +40,7 @@ enum vcpu_request {
 	VCPU_REQ_NONE = 0,
 	VCPU_REQ_PAUSE = 1,
 	VCPU_REQ_STOP = 2,
+	VCPU_REQ_SETTLE = 4,	/* with PAUSE: finish the last exit first */
 };
 
 #define VCPU_EXIT_REASONS 64	/* counters for KVM_EXIT_* below this */
@@ -69,8 +70,9 @@ struct vcpu {
 	int request;		/* VCPU_REQ_* bits */
 
 	struct vcpu_stats stats;	/* written only by the vCPU thread */
-	/* vCPU thread only: the last exit was served in userspace and KVM
-	 * finishes it on the next KVM_RUN (see finish_exit() in vcpu.c) */
+	/* written by the vCPU thread (atomically), read by a settled pause:
+	 * the last exit was served in userspace and KVM finishes it on the
+	 * next KVM_RUN (see finish_exit() in vcpu.c) */
 	bool exit_unfinished;
 };
 

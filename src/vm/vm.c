@@ -355,36 +355,55 @@ static bool none_paused_locked(struct vm *vm)
 	return true;
 }
 
-int vm_request_pause(struct vm *vm)
+/* A settled pause also waits for every vCPU's last exit to be finished. */
+static bool all_settled_locked(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i].state == VCPU_PAUSED &&
+		    __atomic_load_n(&vm->vcpus[i].exit_unfinished,
+				    __ATOMIC_ACQUIRE))
+			return false;
+	return all_paused_locked(vm);
+}
+
+static int request_pause(struct vm *vm, int bits)
 {
 	if (!vm->started)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
 	vm->pause_depth++;
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		vm->vcpus[i].request |= VCPU_REQ_PAUSE;
+		vm->vcpus[i].request |= bits;
 	pthread_mutex_unlock(&vm->lock);
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	return 0;
 }
 
-int vm_pause_within(struct vm *vm, uint64_t timeout_ns)
+int vm_request_pause(struct vm *vm)
+{
+	return request_pause(vm, VCPU_REQ_PAUSE);
+}
+
+static int pause_within(struct vm *vm, uint64_t timeout_ns, bool settled)
 {
 	struct timespec until = monotonic_deadline(timeout_ns);
-	int ret = vm_request_pause(vm);
+	int ret = request_pause(vm, VCPU_REQ_PAUSE |
+				    (settled ? VCPU_REQ_SETTLE : 0));
+	bool (*done)(struct vm *) = settled ? all_settled_locked :
+					      all_paused_locked;
 
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&vm->lock);
-	while (!all_paused_locked(vm) && !ret) {
+	while (!done(vm) && !ret) {
 		if (vm->exit.reason != VM_EXIT_NONE)
 			ret = -ECANCELED;
 		else if (timeout_ns == UINT64_MAX)
 			pthread_cond_wait(&vm->state_changed, &vm->lock);
 		else if (pthread_cond_timedwait(&vm->state_changed, &vm->lock,
 						&until) == ETIMEDOUT &&
-			 !all_paused_locked(vm))
+			 !done(vm))
 			ret = -ETIMEDOUT;
 	}
 	pthread_mutex_unlock(&vm->lock);
@@ -393,9 +412,19 @@ int vm_pause_within(struct vm *vm, uint64_t timeout_ns)
 	return ret;
 }
 
+int vm_pause_within(struct vm *vm, uint64_t timeout_ns)
+{
+	return pause_within(vm, timeout_ns, false);
+}
+
 int vm_pause(struct vm *vm)
 {
-	return vm_pause_within(vm, UINT64_MAX);
+	return pause_within(vm, UINT64_MAX, false);
+}
+
+int vm_pause_settled(struct vm *vm)
+{
+	return pause_within(vm, UINT64_MAX, true);
 }
 
 int vm_resume(struct vm *vm)
@@ -412,7 +441,7 @@ int vm_resume(struct vm *vm)
 		return 0;
 	}
 	for (unsigned i = 0; i < vm->ncpus; i++)
-		vm->vcpus[i].request &= ~VCPU_REQ_PAUSE;
+		vm->vcpus[i].request &= ~(VCPU_REQ_PAUSE | VCPU_REQ_SETTLE);
 	pthread_cond_broadcast(&vm->state_changed);
 	while (!none_paused_locked(vm))
 		pthread_cond_wait(&vm->state_changed, &vm->lock);

@@ -165,6 +165,11 @@ bool vm_exit_peek(struct vm *vm, struct vm_exit *out);
  * should use vm_pause_within(). */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
+/* vm_pause() for a caller that reads or saves the vCPUs' state: it also
+ * waits until no vCPU holds an instruction half done (an IN whose data
+ * KVM puts in a register on the next KVM_RUN), so the saved state
+ * resumes correctly anywhere.  Undone by vm_resume(). */
+int vm_pause_settled(struct vm *vm);
 /* vm_pause() that gives up after @timeout_ns: -ETIMEDOUT, the request
  * withdrawn, nothing to resume. */
 int vm_pause_within(struct vm *vm, uint64_t timeout_ns);

@@ -5,7 +5,7 @@
  * name that is stable across runs of the same config ("uart@0x3f8",
  * "virtio-mmio@2"), and whoever saves the VM (migrate/) walks the list.
  *
- * The protocol, with the vCPUs paused (vm_pause()):
+ * The protocol, with the vCPUs paused (vm_pause_settled()):
  *   quiesce     each device finishes the requests it has in flight,
  *               publishes their results to the guest (used rings,
  *               interrupts) and stops taking new ones, so that its state
