@@ -51,7 +51,7 @@ rack_group_weight() {
 # group is counted as its end marker arrives.  $logs/rack-current.LANE
 # names the group running, $logs/rack-ended.LANE lists those that ended.
 split_rack_output() {
-	local lane=$1 line cur= start=0 prev note retry_why=
+	local lane=$1 line cur= start=0 prev note retry_why= runs=0
 	while IFS= read -r line; do
 		case $line in
 		"== rack group "*" start")
@@ -65,8 +65,9 @@ split_rack_output() {
 			continue
 			;;
 		"== rack group "*" retry: "*)
-			# run-groups runs it once more: only that run counts
-			mv "$logs/$cur.log" "$logs/$cur.log.first"
+			# run-groups runs it again: only the last run counts
+			runs=$((runs + 1))
+			mv "$logs/$cur.log" "$logs/$cur.log.run$runs"
 			: > "$logs/$cur.log"
 			retry_why=${line#*retry: }
 			echo "== $cur: once more: $retry_why"
@@ -79,6 +80,7 @@ split_rack_output() {
 			[ -e "$logs/$cur.log.died" ] && note=" (test host died once)"
 			[ -n "$retry_why" ] && note+=" (retried: $retry_why)"
 			retry_why=
+			runs=0
 			finish_group "$cur" "${line##*status=}" $(($(date +%s) - start)) "test host" "$note"
 			echo "$cur" >> "$logs/rack-ended.$lane"
 			: > "$logs/rack-current.$lane"
