@@ -26,7 +26,7 @@ LDLIBS  := -lpthread -lm -lmemcached -lxxhash -ljansson -lsodium -lzstd \
 LIB_SRCS := $(wildcard src/util/*.c src/vm/*.c src/boot/*.c src/devices/*.c \
                       src/virtio/*.c src/api/*.c src/memory/*.c \
                       src/remote/*.c src/machine/*.c src/host/*.c \
-                      src/migrate/*.c)
+                      src/migrate/*.c src/sched/*.c)
 CLI_SRCS := $(wildcard src/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
@@ -78,7 +78,8 @@ chaos: asan
 FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Isrc -Iinclude \
-               -fsanitize=fuzzer-no-link,address,undefined
+               -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=all
 # The library is compiled once for all targets (instrumented for
 # coverage, not linked with libFuzzer's main); each target links it.
 FUZZ_LIB_OBJS := $(patsubst %.c,$(BUILD)/fuzz-obj/%.o,$(LIB_SRCS))

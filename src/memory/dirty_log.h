@@ -3,23 +3,21 @@
  * Write tracking: which 4 KiB pages of guest RAM the guest wrote since the
  * last collection, read from KVM (on Intel, KVM drives PML underneath).
  *
- * The VM must have been created with vm_config.dirty_log != OFF; the
- * mechanism is the one vm_create() enabled:
- *  - RING: per-vCPU dirty rings.  Entries are harvested by
- *    dirty_log_collect() and, when a ring fills, by the vCPU itself on
- *    KVM_EXIT_DIRTY_RING_FULL (dirty_log_create() installs that handler,
- *    so call it before vm_start()).  Harvested entries wait in a pending
- *    bitmap until the next collection, so nothing written is lost.
- *  - BITMAP: KVM_GET_DIRTY_LOG + KVM_CLEAR_DIRTY_LOG per memslot (manual
- *    protect: only the pages we clear are write-protected again).
+ * The VM must have been created with vm_config.dirty_log != OFF.  This
+ * is one reader of the VM's dirty log (vm/vm_dirty.h): the log's owner
+ * harvests KVM's dirty rings or bitmaps for every reader, so a live
+ * migration may read the same log meanwhile and neither loses pages to
+ * the other.  With the RING mechanism the owner handles
+ * KVM_EXIT_DIRTY_RING_FULL on the vCPU threads, so call
+ * dirty_log_create() before vm_start().
  *
  * Page numbering everywhere in src/memory/: page index = memfd offset /
  * 4096, i.e. guest RAM pages in order, the MMIO hole left out.  Bitmaps are
  * arrays of uint64_t, bit i of word i / 64 for page i.
  *
  * Concurrency: dirty_log_collect() may be called from one thread at a
- * time (the WSS sampler); the ring-full handler runs on vCPU threads.
- * Both take dl->lock.
+ * time (the WSS sampler); other readers of the VM's log may collect
+ * concurrently.
  *
  * Teardown: dirty_log_destroy() after the vCPU threads stopped (vm_own()
  * gives that order) and before the vCPUs are destroyed (their rings are

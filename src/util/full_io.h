@@ -28,4 +28,12 @@ int pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
  */
 int send_some(int fd, const void *buf, size_t len, size_t *sent);
 
+/*
+ * write_full() for a blocking socket: send(2) with MSG_NOSIGNAL, so a
+ * peer that went away is -EPIPE rather than a SIGPIPE that kills the
+ * process; partial sends and EINTR are retried.  0 or -errno (-EIO when
+ * a send moved nothing without an error).
+ */
+int send_full(int fd, const void *buf, size_t len);
+
 #endif

@@ -199,3 +199,39 @@ int state_get_blob(struct state_reader *r, const uint8_t **p, size_t *n,
 	r->pos += len;
 	return 0;
 }
+
+/* "dev: " before a message, or nothing without a name */
+#define WHO_FMT "%s%s"
+#define WHO_ARGS(who) (who) ? (who) : "", (who) ? ": " : ""
+
+int state_check_version(struct state_reader *in, const char *who,
+			uint32_t version, struct errmsg *err)
+{
+	uint32_t v;
+
+	if (state_get_u32(in, &v))
+		return errmsg_set(err, -EBADMSG,
+				  WHO_FMT "state of %zu bytes has no version",
+				  WHO_ARGS(who), in->len);
+	if (v != version)
+		return errmsg_set(err, -EPROTONOSUPPORT,
+				  WHO_FMT "state layout version %u, this build "
+				  "reads %u", WHO_ARGS(who), v, version);
+	return 0;
+}
+
+int state_check_end(const struct state_reader *in, const char *who,
+		    struct errmsg *err)
+{
+	size_t left = state_reader_left(in);
+
+	if (state_reader_error(in))
+		return errmsg_set(err, -EBADMSG,
+				  WHO_FMT "state truncated at %zu bytes",
+				  WHO_ARGS(who), in->len);
+	if (left)
+		return errmsg_set(err, -EBADMSG,
+				  WHO_FMT "state has %zu byte%s past its end",
+				  WHO_ARGS(who), left, left == 1 ? "" : "s");
+	return 0;
+}

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/errmsg.h"
+
 struct state_buf {
 	uint8_t *data;
 	size_t len;
@@ -68,5 +70,18 @@ int state_get_bytes(struct state_reader *r, void *p, size_t n);
  * (else -EBADMSG); *@p points into the reader's data. */
 int state_get_blob(struct state_reader *r, const uint8_t **p, size_t *n,
 		   size_t max);
+
+/*
+ * The checks every state blob's load function makes, with one wording:
+ * @who (may be NULL) starts the line in @err, e.g. a device's name.
+ * state_check_version(): the u32 layout version that opens a blob;
+ * -EBADMSG if the blob is too short for one, -EPROTONOSUPPORT for any
+ * version but @version.  state_check_end(): after the last field;
+ * -EBADMSG if a field ran past the end of the blob or bytes are left.
+ */
+int state_check_version(struct state_reader *in, const char *who,
+			uint32_t version, struct errmsg *err);
+int state_check_end(const struct state_reader *in, const char *who,
+		    struct errmsg *err);
 
 #endif

@@ -28,27 +28,12 @@
 int virtio_state_version(struct state_reader *in, uint32_t version,
 			 struct errmsg *err)
 {
-	uint32_t v;
-
-	if (state_get_u32(in, &v))
-		return errmsg_set(err, -EBADMSG, "state of %zu bytes has no version",
-				  in->len);
-	if (v != version)
-		return errmsg_set(err, -EPROTONOSUPPORT,
-				  "state layout version %u, this build reads %u",
-				  v, version);
-	return 0;
+	return state_check_version(in, NULL, version, err);
 }
 
 int virtio_state_end(const struct state_reader *in, struct errmsg *err)
 {
-	if (state_reader_error(in))
-		return errmsg_set(err, -EBADMSG, "state truncated at %zu bytes",
-				  in->len);
-	if (state_reader_left(in))
-		return errmsg_set(err, -EBADMSG, "%zu bytes past the end of the state",
-				  state_reader_left(in));
-	return 0;
+	return state_check_end(in, NULL, err);
 }
 
 /* ---- quiesce ------------------------------------------------------------ */

@@ -78,15 +78,22 @@ fail:
 void guest_mem_note_device_write(const struct guest_mem *m, const void *hva,
 				 uint64_t len)
 {
-	uint64_t first, last;
+	uintptr_t at = (uintptr_t)hva, base = (uintptr_t)m->base;
+	uint64_t off, last;
 
-	if (!len || !__atomic_load_n(&m->device_tracking, __ATOMIC_ACQUIRE))
+	/* Called for every buffer a device fills: when no migration
+	 * tracks writes this is one relaxed load.  The acquire fence then
+	 * orders the bitmap accesses after the flag was seen set. */
+	if (!len || !__atomic_load_n(&m->device_tracking, __ATOMIC_RELAXED))
 		return;
-	first = (uint64_t)((const uint8_t *)hva - m->base) / PAGE_SIZE;
-	last = ((uint64_t)((const uint8_t *)hva - m->base) + len - 1) / PAGE_SIZE;
-	if ((const uint8_t *)hva < m->base || last >= m->size / PAGE_SIZE)
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	/* Integers, not pointer arithmetic: a pointer outside the mapping
+	 * must be refused before any page index exists. */
+	if (at < base || at - base >= m->size || len > m->size - (at - base))
 		return;		/* not guest RAM: nothing to migrate */
-	for (uint64_t p = first; p <= last; p++)
+	off = at - base;
+	last = (off + len - 1) / PAGE_SIZE;
+	for (uint64_t p = off / PAGE_SIZE; p <= last; p++)
 		__atomic_fetch_or(&m->device_written[p / 64], 1ull << (p % 64),
 				  __ATOMIC_RELAXED);
 }

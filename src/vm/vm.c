@@ -53,6 +53,7 @@ void vm_init_bare(struct vm *vm)
 	bus_init(&vm->pio_bus);
 	bus_init(&vm->mmio_bus);
 	pthread_mutex_init(&vm->lock, NULL);
+	pthread_mutex_init(&vm->dirty_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&vm->state_changed, &ca);
@@ -488,8 +489,6 @@ void vm_destroy(struct vm *vm)
 	free(vm->owned);
 	vm->owned = NULL;
 	vm_state_release(vm);
-	free(vm->track_slot_bitmap);
-	vm->track_slot_bitmap = NULL;
 	for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
@@ -506,6 +505,7 @@ void vm_destroy(struct vm *vm)
 	vm->exit_fd = -1;
 	pthread_cond_destroy(&vm->state_changed);
 	pthread_mutex_destroy(&vm->lock);
+	pthread_mutex_destroy(&vm->dirty_lock);
 }
 
 const char *vm_exit_reason_name(enum vm_exit_reason r)

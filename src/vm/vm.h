@@ -107,15 +107,18 @@ struct vm {
 	uint32_t dirty_ring_entries;
 	/* Called on the vCPU thread on KVM_EXIT_DIRTY_RING_FULL: it must
 	 * harvest and reset the rings before the vCPU may run again.  Set
-	 * before vm_start() by whoever reads the log (memory/dirty_log.c);
+	 * by the dirty log's owner (vm_dirty.c) while it has readers;
 	 * without one a full ring ends the VM with a host error. */
 	void (*dirty_ring_full)(void *opaque, struct vcpu *vcpu);
 	void *dirty_ring_opaque;
 
-	/* Migration's write tracking (vm_dirty.h): on, and KVM's bitmap of
-	 * one memslot at a time */
+	/* KVM's dirty log has one owner (vm_dirty.c) that hands each reader
+	 * (the working-set monitor, a migration) its own view; created with
+	 * the first reader, freed with the last, both under dirty_lock. */
+	struct vm_dirty_owner *dirty_owner;
+	pthread_mutex_t dirty_lock;
+	/* a migration tracks writes (vm_track_writes_begin()) */
 	bool tracking_writes;
-	uint64_t *track_slot_bitmap;
 
 	/* The devices' saved state (vm_state.h), in registration order. */
 	struct vm_state_entry *states;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stdlib.h>
 
 #include "harness.h"
 #include "vm/guest_mem.h"
@@ -54,4 +55,36 @@ TEST(guest_mem_rejects_bad_sizes)
 	CHECK_EQ(guest_mem_init(&m, 4096, false, &err), -EINVAL);
 	CHECK_EQ(guest_mem_init(&m, (16 << 20) + 1, false, &err), -EINVAL);
 	CHECK_EQ(guest_mem_init(&m, (16 << 20) + 4096, true, &err), -EINVAL);
+}
+
+TEST(guest_mem_note_device_write_only_notes_guest_ram)
+{
+	struct guest_mem m;
+	uint64_t words;
+
+	CHECK_EQ(guest_mem_init(&m, 16 << 20, false, NULL), 0);
+	words = (16 << 20) / 4096 / 64;
+	m.device_written = calloc(words, 8);
+	CHECK(m.device_written != NULL);
+	/* not tracking: nothing noted */
+	guest_mem_note_device_write(&m, m.base + 4096, 10);
+	CHECK_EQ(m.device_written[0], 0);
+	__atomic_store_n(&m.device_tracking, true, __ATOMIC_RELEASE);
+	/* a write across a page boundary notes both pages */
+	guest_mem_note_device_write(&m, m.base + 2 * 4096 - 1, 2);
+	CHECK_EQ(m.device_written[0], 0x6);
+	/* the last byte of RAM is RAM */
+	guest_mem_note_device_write(&m, m.base + (16 << 20) - 1, 1);
+	CHECK_EQ(m.device_written[words - 1], 1ull << 63);
+	/* ranges that leave RAM, start before it or wrap are ignored */
+	guest_mem_note_device_write(&m, m.base + (16 << 20) - 1, 2);
+	guest_mem_note_device_write(&m, m.base + (16 << 20), 1);
+	guest_mem_note_device_write(&m, m.base - 1, 2);
+	guest_mem_note_device_write(&m, m.base + 4096, UINT64_MAX);
+	guest_mem_note_device_write(&m, (void *)UINTPTR_MAX, 4096);
+	for (uint64_t w = 1; w < words - 1; w++)
+		CHECK_EQ(m.device_written[w], 0);
+	CHECK_EQ(m.device_written[0], 0x6);
+	CHECK_EQ(m.device_written[words - 1], 1ull << 63);
+	guest_mem_destroy(&m);
 }

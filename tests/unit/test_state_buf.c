@@ -161,3 +161,37 @@ TEST(vm_state_names_are_unique_and_quiesce_unwinds)
 	CHECK(a.quiesced == 0 && b.quiesced == 0);
 	vm_destroy(&vm);
 }
+
+TEST(state_check_version_and_end_name_what_is_wrong)
+{
+	struct state_buf b;
+	struct state_reader r;
+	struct errmsg e;
+
+	state_buf_init(&b);
+	state_put_u32(&b, 3);
+	state_put_u8(&b, 7);
+	CHECK_EQ(state_buf_error(&b), 0);
+	/* the right version and exactly one field: both checks pass */
+	state_reader_init(&r, b.data, b.len);
+	CHECK_EQ(state_check_version(&r, "dev", 3, &e), 0);
+	CHECK_EQ(state_get_u8(&r, &(uint8_t){ 0 }), 0);
+	CHECK_EQ(state_check_end(&r, "dev", &e), 0);
+	/* another version */
+	state_reader_init(&r, b.data, b.len);
+	CHECK_EQ(state_check_version(&r, "dev", 2, &e), -EPROTONOSUPPORT);
+	CHECK(strstr(e.text, "dev: state layout version 3") != NULL);
+	/* too short for a version; no name: no prefix */
+	state_reader_init(&r, b.data, 2);
+	CHECK_EQ(state_check_version(&r, NULL, 3, &e), -EBADMSG);
+	CHECK(strncmp(e.text, "state of 2 bytes has no version", 31) == 0);
+	/* a byte left over, then a field read past the end */
+	state_reader_init(&r, b.data, b.len);
+	CHECK_EQ(state_check_version(&r, "dev", 3, &e), 0);
+	CHECK_EQ(state_check_end(&r, "dev", &e), -EBADMSG);
+	CHECK(strstr(e.text, "1 byte past its end") != NULL);
+	CHECK_EQ(state_get_u16(&r, &(uint16_t){ 0 }), -EBADMSG);
+	CHECK_EQ(state_check_end(&r, "dev", &e), -EBADMSG);
+	CHECK(strstr(e.text, "dev: state truncated at 5 bytes") != NULL);
+	state_buf_release(&b);
+}
