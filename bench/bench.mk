@@ -9,6 +9,10 @@
 #                     store, against the userfaultfd and loopback TCP
 #                     floor measured by bench/farmem_floor.c; minutes,
 #                     hence not part of `make bench`
+#   make migrate      bench/migrate: live migration (each mode this build
+#                     takes) and snapshot restore against QEMU's, the
+#                     same guest on loopback; ~10 minutes in the emulated
+#                     test host, hence not part of `make bench`
 #   make linux-boot   bench/linux-boot: Debian's cloud kernel to a busybox
 #                     /init under rackvm (PVH, bzImage) and QEMU (microvm,
 #                     pc); minutes in the emulated test host, where it runs
@@ -52,7 +56,7 @@ $(BUILD)/bench/seal_cost: bench/seal_cost.c $(BUILD)/obj/src/remote/page_seal.o 
 BENCH_FLAGS ?=
 BENCH_ENV := RACKVM=$(BUILD)/rackvm GUEST_ELF=$(GUEST_ELF)
 
-.PHONY: bench bench-bins farmem linux-boot
+.PHONY: bench bench-bins farmem migrate linux-boot
 bench-bins: $(BENCH_BINS)
 
 bench: $(BUILD)/rackvm guest $(BENCH_BINS)
@@ -63,6 +67,9 @@ bench: $(BUILD)/rackvm guest $(BENCH_BINS)
 farmem: $(BUILD)/rackvm guest $(BUILD)/bench/farmem_floor $(BUILD)/bench/seal_cost
 	$(BENCH_ENV) FLOOR=$(BUILD)/bench/farmem_floor \
 		SEAL_COST=$(BUILD)/bench/seal_cost bench/farmem $(BENCH_FLAGS)
+
+migrate: $(BUILD)/rackvm guest
+	$(BENCH_ENV) bench/migrate $(BENCH_FLAGS)
 
 linux-boot: $(BUILD)/rackvm
 	RACKVM=$(BUILD)/rackvm bench/linux-boot $(BENCH_FLAGS)

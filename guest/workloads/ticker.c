@@ -10,6 +10,13 @@
  *             and HLT, so the timer's state must survive too
  *   mib=M     memory region (default 8 MiB of free RAM)
  *   seed=S    (default 1)
+ *   stamp=1   end each tick line with " us=U": the guest's own TSC time,
+ *             in microseconds, when the line before had been written out
+ *             (its newline's OUT done; for tick 0, the fill's end).  Set
+ *             against the time that line reached the host, it tells how
+ *             long the guest stood still, without the time a line takes
+ *             to print (bench/migrate).  Off by default: the tests
+ *             compare tick lines across runs
  *
  * The region is filled first; at tick t each page p with h(p, t) % 8 == 0
  * is rewritten with pattern(p, t), and "tick t/N sum=0x..." printed, the
@@ -83,7 +90,8 @@ static void ticker_run(const struct cmdline *c)
 	uint64_t ms = cmdline_u64(c, "ms", 100);
 	uint64_t mib = cmdline_u64(c, "mib", 8);
 	uint64_t seed = cmdline_u64(c, "seed", 1);
-	uint64_t pages = mib * 256, sum = seed, bad = 0;
+	uint64_t stamp = cmdline_u64(c, "stamp", 0);
+	uint64_t pages = mib * 256, sum = seed, bad = 0, written_us;
 	unsigned nr = free_ram_ranges(ranges);
 	uint64_t *region;
 
@@ -96,6 +104,7 @@ static void ticker_run(const struct cmdline *c)
 	region = (uint64_t *)(uintptr_t)ranges[0].start;
 	for (uint64_t p = 0; p < pages; p++)
 		fill(region + p * WORDS_PER_PAGE, pattern(seed, p, FILL_TICK));
+	written_us = tsc_to_ns(rdtsc()) / NSEC_PER_USEC;
 	for (uint64_t t = 0; t < ticks; t++) {
 		sleep_until_tsc(rdtsc() + ns_to_tsc(ms * NSEC_PER_MSEC));
 		for (uint64_t p = 0; p < pages; p++) {
@@ -104,9 +113,19 @@ static void ticker_run(const struct cmdline *c)
 			fill(region + p * WORDS_PER_PAGE, pattern(seed, p, t));
 			sum = mix(sum ^ pattern(seed, p, t));
 		}
-		uart_printf("tick %llu/%llu sum=0x%016llx\n",
-			    (unsigned long long)t, (unsigned long long)ticks,
-			    (unsigned long long)sum);
+		if (stamp) {
+			uart_printf("tick %llu/%llu sum=0x%016llx us=%llu\n",
+				    (unsigned long long)t,
+				    (unsigned long long)ticks,
+				    (unsigned long long)sum,
+				    (unsigned long long)written_us);
+			written_us = tsc_to_ns(rdtsc()) / NSEC_PER_USEC;
+		} else {
+			uart_printf("tick %llu/%llu sum=0x%016llx\n",
+				    (unsigned long long)t,
+				    (unsigned long long)ticks,
+				    (unsigned long long)sum);
+		}
 	}
 	for (uint64_t p = 0; p < pages; p++) {
 		uint64_t want = expected(seed, p, ticks);
@@ -123,11 +142,12 @@ static void ticker_run(const struct cmdline *c)
 	guest_done(0);
 }
 
-static const char *const ticker_params[] = { "ticks", "ms", "mib", "seed", NULL };
+static const char *const ticker_params[] = { "ticks", "ms", "mib", "seed",
+					      "stamp", NULL };
 
 const struct workload workload_ticker = {
 	.name = "ticker",
-	.usage = "ticks=N ms=T mib=M seed=S",
+	.usage = "ticks=N ms=T mib=M seed=S stamp=0|1",
 	.params = ticker_params,
 	.run = ticker_run,
 };
