@@ -411,6 +411,7 @@ void pager_get_stats(struct pager *p, struct pager_stats *st)
 		.evict_us = get(&p->c.evict_ns) / 1000,
 		.stall_us = get(&p->c.stall_ns) / 1000,
 		.paused_batches = get(&p->c.paused_batches),
+		.left_in_place = get(&p->left_in_place),
 	};
 	for (unsigned b = 0; b < PAGER_HIST_BUCKETS; b++) {
 		st->fault_hist[b] = get(&p->c.hist[b]);

@@ -244,6 +244,8 @@ struct pager_stats {
 					 * (memd: being put back) */
 	uint64_t store_pages;	/* pages the store holds (0: it does not say) */
 	uint64_t store_lost;	/* the store's pages with no copy left */
+	uint64_t left_in_place;	/* pages a migration left in the store
+				 * (pager_handover_begin()), not copied */
 	uint64_t fault_hist[PAGER_HIST_BUCKETS];	/* fault latency */
 	uint64_t fault_us_sum;	/* the latencies of all faults, added up */
 	/* Where the time goes, in us added up over the VM's life: */
@@ -281,13 +283,70 @@ void pager_note_pages(void *p, const uint64_t *written,
 uint64_t pager_take_brought_in(void *p, uint64_t *bitmap);
 /* The guest gave @n ranges of pages back (see above); shaped for
  * virtio_balloon_set_discard().  0, or -EINVAL (nothing done) if a range
- * is outside guest RAM, or -errno if a punch failed (those pages stay as
- * they were). */
+ * is outside guest RAM, -EBUSY (nothing done) while a migration holds
+ * the pager (pager_handover_begin() to cancel, pager_import() to
+ * commit), or -errno if a punch failed (those pages stay as they were). */
 int pager_discard(void *p, const struct page_range *ranges, size_t n);
 /* Changes the resident limit (the evictor follows). */
 void pager_set_limit(struct pager *p, uint64_t local_pages);
 
 void pager_get_stats(struct pager *p, struct pager_stats *st);
+
+/*
+ * Migration with the remote pages left in place (issue 16;
+ * migrate/pagemap.h, remote/store_handover.h).  In order:
+ *
+ * Source, VM paused: pager_handover_begin() freezes the pager (no
+ * eviction, no fetch in flight; a fault that comes in waits), tells the
+ * store (BEGIN) and appends the page map with the store's credentials
+ * to @blob: resident pages SEND, all-zero and never-touched ZERO,
+ * stored ones REMOTE if the store can hand over (memd), else SEND
+ * (file, memcached: pager_read_page() gets them).  @st says what is
+ * left in place; with @map, the map itself (m->kind[page] ==
+ * PAGEMAP_SEND: the stream must carry it) for the caller to
+ * pagemap_free().  -ETIMEDOUT if the pager does not come to rest within
+ * 10 s, -EIO for a page lost in the store, -errno from the store; on
+ * failure the pager is as before.  Then, once the migration:
+ *   failed before GO:  pager_handover_cancel(): as if nothing happened;
+ *   sent GO:           pager_handover_release(): the store lets go of
+ *                      its namespace (not dropped at its end) and the
+ *                      pager stays frozen until destroyed.
+ * While frozen, pager_read_page() reads any page without faulting.
+ *
+ * Destination: pagemap_load(), pagemap_open_store() (the pager's
+ * cfg.store), pager_create(), then pager_import() before pager_start():
+ * REMOTE pages start remote at their generation (the first touch
+ * fetches them), ZERO ones are holes, SEND ones arrive through the
+ * stream.  Until pager_handover_commit() (once the source said GO) the
+ * pager puts nothing in the store (no eviction: a fault that needs room
+ * waits for the commit; the pages the stream brings are as many as were
+ * resident on the source, within the limit) and the store does not drop the namespace at its end;
+ * after it, both are the destination's own.
+ */
+struct pagemap;
+struct state_buf;
+
+struct pager_handover_stats {
+	uint64_t pages_left;	/* REMOTE: not copied, read in place */
+	uint64_t bytes_left;	/* the same in bytes ("saved N MiB") */
+	uint64_t pages_send;	/* SEND: the stream carries them */
+	uint64_t pages_zero;	/* ZERO: neither */
+};
+
+int pager_handover_begin(struct pager *p, struct state_buf *blob,
+			 struct pagemap **map, struct pager_handover_stats *st,
+			 struct errmsg *err);
+void pager_handover_cancel(struct pager *p);
+void pager_handover_release(struct pager *p);
+/* While frozen: page @page's contents into @buf (PAGE_SIZE bytes): from
+ * the memfd, the store, or zeros.  0 or -errno. */
+int pager_read_page(struct pager *p, uint64_t page, void *buf,
+		    struct errmsg *err);
+
+int pager_import(struct pager *p, const struct pagemap *m,
+		 struct errmsg *err);
+/* 0, or -errno from the store (which then stays not ours). */
+int pager_handover_commit(struct pager *p, struct errmsg *err);
 /* Counts the prefetched pages touched since their last check (pagemap):
  * once at the end, before the last pager_get_stats(). */
 void pager_settle(struct pager *p);

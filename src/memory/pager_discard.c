@@ -182,6 +182,10 @@ int pager_discard(void *obj, const struct page_range *ranges, size_t n)
 		if (ranges[i].count > p->npages ||
 		    ranges[i].first > p->npages - ranges[i].count)
 			return -EINVAL;
+	/* a migration froze the pager (or has yet to hand it the store):
+	 * the pages stay as they are, the store is not to be touched */
+	if (!pager_try_enter(p))
+		return -EBUSY;
 	d.n = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t end = ranges[i].first + ranges[i].count;
@@ -197,5 +201,6 @@ int pager_discard(void *obj, const struct page_range *ranges, size_t n)
 		}
 	}
 	err = finish(p, &d);
+	pager_fault_exit(p);
 	return ret ? ret : err;
 }

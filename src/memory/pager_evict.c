@@ -236,7 +236,7 @@ static void evict_down(struct pager *p)
 	uint64_t low = get(&p->limit) - pager_headroom(p);
 
 	pager_refresh_cold(p);
-	while (!stopping(p)) {
+	while (!stopping(p) && !pager_evict_held(p)) {
 		uint64_t r = get(&p->resident), t0;
 		unsigned got;
 
@@ -287,7 +287,7 @@ void *pager_evictor_thread(void *arg)
 	pthread_setname_np(pthread_self(), "pager-evict");
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
-		bool work = pager_at_limit(p);
+		bool work = pager_at_limit(p) && !pager_evict_held(p);
 
 		if (!work) {
 			struct timespec until;
@@ -295,11 +295,16 @@ void *pager_evictor_thread(void *arg)
 			until = monotonic_deadline(EVICTOR_IDLE_NS);
 			pthread_cond_timedwait(&p->work, &p->lock, &until);
 		}
+		/* re-read under the lock: pager_handover_begin() waits
+		 * for evicting to clear once it froze the pager */
+		work = work && !pager_evict_held(p);
+		p->evicting = work;
 		pthread_mutex_unlock(&p->lock);
 		watch_copies(p);
 		if (work)
 			evict_down(p);
 		pthread_mutex_lock(&p->lock);
+		p->evicting = false;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;

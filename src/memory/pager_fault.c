@@ -414,14 +414,11 @@ static void refill_punched(struct pager *p, uint64_t page)
 	uffd_ram_wake(p->uffd, page, 1);
 }
 
-static void on_missing(void *opaque, uint64_t page)
+static void missing(struct pager *p, uint64_t page)
 {
-	struct pager *p = opaque;
 	uint64_t t0 = monotonic_ns();
 	unsigned spins = 0;
 
-	if (page >= p->npages)
-		return;
 	add(&p->c.faults, 1);
 	for (;;) {
 		uint8_t s = load_state(p, page);
@@ -455,6 +452,18 @@ static void on_missing(void *opaque, uint64_t page)
 			break;
 		}
 	}
+}
+
+static void on_missing(void *opaque, uint64_t page)
+{
+	struct pager *p = opaque;
+
+	if (page >= p->npages)
+		return;
+	/* a migration may have frozen the pager: wait for it to thaw */
+	pager_fault_enter(p);
+	missing(p, page);
+	pager_fault_exit(p);
 }
 
 /*

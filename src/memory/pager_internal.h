@@ -22,6 +22,9 @@
  *                   pages, the retry while no copy is reachable
  *   pager_discard.c pages the guest gave back: claimed, punched, dropped
  *                   from the store; the balloon's I/O thread
+ *   pager_handover.c  a migration that leaves the remote pages in place:
+ *                   freezing, the page map out and in; the migration's
+ *                   thread
  *
  * What protects what in struct pager:
  *   - set at create, read-only after: mem, uffd, store, vm, cfg,
@@ -195,6 +198,16 @@ struct pager {
 	bool put_failing;		/* atomic: the store refuses puts */
 	uint64_t put_delay_ns;
 	bool copies_short;		/* said the store is short of copies */
+
+	/* migration with pages left in place (pager_handover.c) */
+	bool frozen;			/* under lock, read atomic: new faults
+					 * wait (p->stop wakes them) */
+	bool frozen_evict;		/* under lock, read atomic: no eviction */
+	bool evicting;			/* under lock: the evictor is at work */
+	bool hold_evict;		/* under lock, read atomic: imported,
+					 * not committed: put nothing */
+	unsigned in_fault;		/* atomic: missing faults being served */
+	uint64_t left_in_place;		/* pages exported as REMOTE */
 };
 
 /* --- atomic accessors ----------------------------------------------------- */
@@ -271,6 +284,21 @@ bool pager_giving_up(struct pager *p);
 void pager_backoff(struct pager *p, uint64_t ns, bool or_vm_end);
 void pager_emit(struct pager *p, enum pager_event_kind kind, uint64_t page,
 		int error, const char *detail);
+
+/* --- pager_handover.c: freezing for a migration -------------------------- */
+
+/* Around serving a missing fault: enter waits while the pager is frozen. */
+void pager_fault_enter(struct pager *p);
+void pager_fault_exit(struct pager *p);
+/* The same for pager_discard(), which does not wait: false (nothing
+ * entered) while frozen or held. */
+bool pager_try_enter(struct pager *p);
+/* The evictor may not start a batch (frozen, or imported and held). */
+static inline bool pager_evict_held(struct pager *p)
+{
+	return __atomic_load_n(&p->frozen_evict, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&p->hold_evict, __ATOMIC_ACQUIRE);
+}
 
 /* --- pager_policy.c: budget, victims, prefetch window --------------------- */
 

@@ -105,6 +105,22 @@
  * (with seal=off, in clear).  A namespace that was RELEASEd or expired (below) no longer exists: the next HELLO creates it anew,
  * with whatever secret that client has, and says CREATED.
  *
+ * Sharing a namespace: any number of connections, from any number of
+ * clients, may be in one namespace, each having passed the handshake
+ * with K; they see the same pages.  A VM that migrates with its pages
+ * left in place (remote/store_handover.h) uses exactly that, with no
+ * message or flag of its own: the destination joins the namespace with
+ * the K the source hands it in the migration stream (a client without
+ * it fails step 2 with BAD_SECRET, as any stranger), the source then
+ * closes its connections without RELEASE, and the namespace lives on as
+ * long as the destination holds a connection.  A HELLO that finds the
+ * namespace gone (expired, or the server restarted: another identity)
+ * creates it empty, which the destination, knowing the identity the
+ * source saw, takes as that server's copies lost.  The clients agree
+ * among themselves that only one writes at a time; the server neither
+ * knows nor enforces it (RELEASE by either drops the namespace for
+ * both).
+ *
  * Framing errors (reserved header bytes set, body_len over the limit)
  * get a BAD_REQUEST reply and the connection is closed: the stream
  * cannot be trusted any further.  The server answers a connection's

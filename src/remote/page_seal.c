@@ -22,8 +22,11 @@ struct page_seal {
 	char name[64];
 };
 
-int page_seal_create(const char *name, bool sealed, struct page_seal **out,
-		     struct errmsg *err)
+_Static_assert(PAGE_SEAL_KEY_SIZE == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
+	       "the exported key");
+
+static int seal_create(const char *name, bool sealed, const uint8_t *key,
+		       struct page_seal **out, struct errmsg *err)
 {
 	size_t len = name ? strlen(name) : 0;
 	struct page_seal *s;
@@ -48,11 +51,34 @@ int page_seal_create(const char *name, bool sealed, struct page_seal **out,
 			return errmsg_set(err, -ENOMEM, "page seal: cannot allocate "
 					  "locked memory for the key");
 		}
-		crypto_aead_xchacha20poly1305_ietf_keygen(s->key);
+		if (key)
+			memcpy(s->key, key, PAGE_SEAL_KEY_SIZE);
+		else
+			crypto_aead_xchacha20poly1305_ietf_keygen(s->key);
 		sodium_mprotect_readonly(s->key);
 	}
 	*out = s;
 	return 0;
+}
+
+int page_seal_create(const char *name, bool sealed, struct page_seal **out,
+		     struct errmsg *err)
+{
+	return seal_create(name, sealed, NULL, out, err);
+}
+
+int page_seal_create_with_key(const char *name, const uint8_t *key,
+			      struct page_seal **out, struct errmsg *err)
+{
+	return seal_create(name, key != NULL, key, out, err);
+}
+
+bool page_seal_export_key(const struct page_seal *s, uint8_t *key)
+{
+	if (!s->sealed)
+		return false;
+	memcpy(key, s->key, PAGE_SEAL_KEY_SIZE);
+	return true;
 }
 
 void page_seal_destroy(struct page_seal *s)

@@ -20,9 +20,14 @@
  * the store is opened, kept in sodium_malloc'd memory (guard pages,
  * mlock'd so it never reaches swap, excluded from core dumps where the
  * kernel allows), read-only but for creation, wiped by
- * page_seal_destroy().  It never leaves the process: pages of a VM that
- * is gone are unreadable by anyone, which is what a store holds after
- * the VM ends anyway.
+ * page_seal_destroy().  It leaves the process only when the VM migrates
+ * with its pages left in place (remote/store_handover.h: in the
+ * migration stream, to the destination, which creates its seal with
+ * it); otherwise pages of a VM that is gone are unreadable by anyone,
+ * which is what a store holds after the VM ends anyway.  A key carries
+ * on across a migration with the generations the pager keeps per page,
+ * and only one end puts at a time, so (page, generation) still never
+ * repeats under it.
  *
  * The nonce: page number (8 bytes LE) || generation (4 bytes LE) || 12
  * zero bytes.  A nonce must never be used twice with one key for two
@@ -56,6 +61,7 @@
 #include "util/errmsg.h"
 
 #define PAGE_TAG_SIZE 16u
+#define PAGE_SEAL_KEY_SIZE 32u
 
 struct page_seal;
 
@@ -63,6 +69,13 @@ struct page_seal;
  * random key when @sealed, none otherwise.  0 or -errno. */
 int page_seal_create(const char *name, bool sealed, struct page_seal **out,
 		     struct errmsg *err);
+/* The same with a given key (@key NULL: no sealing): the destination
+ * of a migration (store_handover.h). */
+int page_seal_create_with_key(const char *name, const uint8_t *key,
+			      struct page_seal **out, struct errmsg *err);
+/* Copies the key into @key (PAGE_SEAL_KEY_SIZE bytes); false (nothing
+ * copied) when not sealed. */
+bool page_seal_export_key(const struct page_seal *s, uint8_t *key);
 /* Wipes the key; NULL is fine. */
 void page_seal_destroy(struct page_seal *s);
 bool page_seal_sealed(const struct page_seal *s);

@@ -38,6 +38,9 @@
  * pages that a backend should move as one request where its protocol
  * allows (merging is the pager's job, batching the backend's).
  *
+ * A store that can leave its pages in place when the VM migrates (memd)
+ * sets ops->handover: remote/store_handover.h.
+ *
  * Thread safety: every op may be called from several threads at once
  * (the pager's fault threads and its evictor).
  *
@@ -78,6 +81,7 @@ struct page_run {
 };
 
 struct page_store;
+struct page_store_handover_ops;
 
 /* What a replicating store says of its copies. */
 struct page_store_stats {
@@ -106,6 +110,10 @@ struct page_store_ops {
 	/* Its counters; NULL for a store that has none (all zero). */
 	void (*stats)(struct page_store *s, struct page_store_stats *out);
 	void (*destroy)(struct page_store *s);
+	/* Handing the pages over to another process (store_handover.h);
+	 * NULL for a store whose pages cannot stay in place (file,
+	 * memcached: the migration sends them). */
+	const struct page_store_handover_ops *handover;
 };
 
 /* Backends embed this first and fill ops (and opens); page_store_open()

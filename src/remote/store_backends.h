@@ -16,6 +16,11 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 		    struct page_store **out, struct errmsg *err);
 int store_memcached_open(const char *args, const struct page_store_params *p,
 			 struct page_store **out, struct errmsg *err);
+/* The destination's end of a handover (store_handover.h). */
+struct page_store_creds;
+int store_memd_import(const struct page_store_creds *c, uint64_t ram_pages,
+		      const uint32_t *where, struct page_store **out,
+		      struct errmsg *err);
 
 /* Every run non-empty and inside guest RAM (@ram_pages), with data and
  * tags and gens when @need_buffers (put and get; drop needs none).  @who names

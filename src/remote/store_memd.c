@@ -81,7 +81,8 @@
  * stops that thread, then drops the namespace on every server it is
  * connected to (RELEASE, over connections whose handshake passed): a
  * namespace belongs to one VM, and its pages die with it
- * (store_memd_idle.c).
+ * (store_memd_idle.c); unless the VM migrated and the namespace went with
+ * it, or it is not ours yet (store_handover.h, store_memd_handover.c).
  *
  * Concurrency: the ops may run on several threads at once for different
  * pages; two ops on one page must not overlap (the pager serialises
@@ -238,7 +239,7 @@ static void memd_describe(struct page_store *ps, char *buf, size_t len)
 
 /* Frees @st, stopping its maintenance thread if it runs; no op uses it
  * any more. */
-static void memd_free(struct memd_store *st)
+void memd_free(struct memd_store *st)
 {
 	maint_stop(st);
 	for (unsigned s = 0; s < st->nservers; s++) {
@@ -269,7 +270,9 @@ static void memd_destroy(struct page_store *ps)
 	struct memd_store *st = (struct memd_store *)ps;
 
 	maint_stop(st);
-	release_namespace(st);
+	/* a namespace handed over, or not yet ours, is not ours to drop */
+	if (st->handover == MEMD_OWNER)
+		release_namespace(st);
 	memd_free(st);
 }
 
@@ -280,6 +283,7 @@ static const struct page_store_ops memd_ops = {
 	.describe = memd_describe,
 	.stats = memd_stats,
 	.destroy = memd_destroy,
+	.handover = &memd_handover_ops,
 };
 
 #define SPEC_SYNTAX "HOST:PORT[,HOST:PORT...][,replicas=N][,min_replicas=K]" \
@@ -386,8 +390,10 @@ static int parse_spec(struct memd_store *st, const char *args,
 	return 0;
 }
 
-int store_memd_open(const char *args, const struct page_store_params *p,
-		    struct page_store **out, struct errmsg *err)
+/* A store for @args (the spec after "memd:"), namespace @name, not yet
+ * keyed nor connected: memd_store_start() does that. */
+int memd_store_new(const char *args, const char *name, uint64_t ram_pages,
+		   struct memd_store **out, struct errmsg *err)
 {
 	struct memd_store *st = calloc(1, sizeof(*st));
 	size_t words;
@@ -398,26 +404,21 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 	st->base.ops = &memd_ops;
 	st->base.opens = true;	/* each copy, to fall back to the next */
 	ret = parse_spec(st, args, err);
-	if (!ret && (!p->ram_pages || p->ram_pages > MEMD_PAGE_LIMIT))
+	if (!ret && (!ram_pages || ram_pages > MEMD_PAGE_LIMIT))
 		ret = errmsg_set(err, -EINVAL, "memd backend: guest RAM of %llu "
-				 "pages", (unsigned long long)p->ram_pages);
-	if (!ret && (!memd_valid_name(p->namespace_name, strlen(p->namespace_name)) ||
-		     p->secret_len < 1 || p->secret_len > MEMD_SECRET_MAX))
+				 "pages", (unsigned long long)ram_pages);
+	if (!ret && !memd_valid_name(name, strlen(name)))
 		ret = errmsg_set(err, -EINVAL, "memd backend: invalid namespace "
-				 "name or secret");
+				 "name");
 	if (!ret && sodium_init() < 0)
 		ret = errmsg_set(err, -EIO, "libsodium cannot start");
 	if (ret) {
 		free(st);
 		return ret;
 	}
-	snprintf(st->namespace_name, sizeof(st->namespace_name), "%s",
-		 p->namespace_name);
-	/* the secret itself is not kept: the handshake needs only K */
-	memd_derive_key(st->key, st->namespace_name,
-			strlen(st->namespace_name), p->secret, p->secret_len);
-	st->ram_pages = p->ram_pages;
-	words = (size_t)((p->ram_pages + 63) / 64);
+	snprintf(st->namespace_name, sizeof(st->namespace_name), "%s", name);
+	st->ram_pages = ram_pages;
+	words = (size_t)((ram_pages + 63) / 64);
 	st->spilled = calloc(words, sizeof(uint64_t));
 	st->stored = calloc(words, sizeof(uint64_t));
 	st->short_copies = calloc(words, sizeof(uint64_t));
@@ -444,7 +445,17 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 		return errmsg_set(err, -ENOMEM, "out of memory for the memd "
 				  "backend's page maps");
 	}
-	ret = connect_all(st, err);
+	*out = st;
+	return 0;
+}
+
+/* Connects (st->key set) and starts the maintenance thread; frees @st
+ * on failure. */
+int memd_store_start(struct memd_store *st, struct page_store **out,
+		     struct errmsg *err)
+{
+	int ret = connect_all(st, err);
+
 	if (!ret)
 		ret = maint_start(st, err);
 	if (ret) {
@@ -453,4 +464,22 @@ int store_memd_open(const char *args, const struct page_store_params *p,
 	}
 	*out = &st->base;
 	return 0;
+}
+
+int store_memd_open(const char *args, const struct page_store_params *p,
+		    struct page_store **out, struct errmsg *err)
+{
+	struct memd_store *st;
+	int ret;
+
+	if (p->secret_len < 1 || p->secret_len > MEMD_SECRET_MAX)
+		return errmsg_set(err, -EINVAL, "memd backend: invalid namespace "
+				  "name or secret");
+	ret = memd_store_new(args, p->namespace_name, p->ram_pages, &st, err);
+	if (ret)
+		return ret;
+	/* the secret itself is not kept: the handshake needs only K */
+	memd_derive_key(st->key, st->namespace_name,
+			strlen(st->namespace_name), p->secret, p->secret_len);
+	return memd_store_start(st, out, err);
 }

@@ -20,6 +20,8 @@
  *                           keeping one alive per server, on the
  *                           maintenance thread) and RELEASE at the
  *                           store's end
+ *   store_memd_handover.c   the namespace handed over to another process
+ *                           (a VM that migrates): steps, export, import
  *   store_memd_repair.c     copies put back where they are missing
  *                           (re-replication), the page claims that
  *                           keep it apart from puts and drops, and
@@ -61,6 +63,7 @@
 
 #include "remote/memd_proto.h"
 #include "remote/store_backends.h"
+#include "remote/store_handover.h"
 #include "util/errmsg.h"
 #include "util/clock.h"
 
@@ -137,6 +140,13 @@ struct memd_store {
 	int64_t upkeep_ms;		/* its last round */
 	int64_t alive_ms[MAX_SERVERS];	/* a connection last known to work */
 	int64_t written_off_ms[MAX_SERVERS];	/* its copies' last write-off */
+	/* handing the namespace over (store_handover.h, store_memd_handover.c):
+	 * written with no op in flight and the maintenance thread stopped
+	 * or (ADOPTING -> OWNER) reading it atomically */
+	enum { MEMD_OWNER, MEMD_HANDING_OVER, MEMD_RELEASED,
+	       MEMD_ADOPTING } handover;
+	uint32_t handover_lost;		/* at BEGIN: servers that lost our
+					 * copies, not recovered yet */
 	/* the maintenance thread */
 	pthread_t maint;
 	pthread_mutex_t maint_lock;	/* maint_stop */
@@ -243,6 +253,28 @@ static inline int64_t now_ms(void)
 static inline uint32_t all_servers(const struct memd_store *st)
 {
 	return (uint32_t)((1ull << st->nservers) - 1);
+}
+
+/* ---- store_memd.c: opening ------------------------------------------------ */
+
+/* A store for the spec @args and namespace @name, allocated, not keyed
+ * nor connected; memd_store_start() connects it (st->key set) and starts
+ * its maintenance thread, and frees it on failure; memd_free() frees one
+ * that never started. */
+int memd_store_new(const char *args, const char *name, uint64_t ram_pages,
+		   struct memd_store **out, struct errmsg *err);
+int memd_store_start(struct memd_store *st, struct page_store **out,
+		     struct errmsg *err);
+void memd_free(struct memd_store *st);
+
+/* ---- store_memd_handover.c: another process takes the namespace -------- */
+
+extern const struct page_store_handover_ops memd_handover_ops;
+
+/* True while the store only keeps its connections alive (ADOPTING). */
+static inline bool memd_adopting(const struct memd_store *st)
+{
+	return __atomic_load_n(&st->handover, __ATOMIC_ACQUIRE) == MEMD_ADOPTING;
 }
 
 /* ---- store_memd_conn.c: connections and servers ------------------------- */

@@ -33,6 +33,11 @@ static unsigned maint_tick(struct memd_store *st)
 {
 	bool any_down = false;
 
+	/* not ours yet (store_handover.h): nothing but staying connected */
+	if (memd_adopting(st)) {
+		pool_upkeep(st);
+		return TICK_IDLE_MS;
+	}
 	for (unsigned s = 0; s < st->nservers; s++) {
 		struct remote *r = &st->servers[s];
 		bool down;
@@ -75,7 +80,11 @@ static void *maint_main(void *arg)
 
 int maint_start(struct memd_store *st, struct errmsg *err)
 {
-	int ret = pthread_create(&st->maint, NULL, maint_main, st);
+	int ret;
+
+	/* started again after a handover that was cancelled */
+	__atomic_store_n(&st->maint_stop, false, __ATOMIC_RELAXED);
+	ret = pthread_create(&st->maint, NULL, maint_main, st);
 
 	if (ret)
 		return errmsg_set(err, -ret, "memd: cannot start the maintenance "
