@@ -28,15 +28,11 @@ static int parse_compress(json_t *v, bool *out, struct errmsg *err)
 	return 0;
 }
 
-static int parse_mode(json_t *v, struct errmsg *err)
+static int parse_mode(json_t *v, enum migrate_mode *out, struct errmsg *err)
 {
-	const char *s = json_string_value(v);
-
-	if (!v || (s && !strcmp(s, "precopy")))
+	*out = MIGRATE_MODE_PRECOPY;
+	if (!v || !migrate_mode_parse(json_string_value(v), out))
 		return 0;
-	if (s && (!strcmp(s, "postcopy") || !strcmp(s, "hybrid")))
-		return errmsg_set(err, -ENOTSUP, "\"mode\": %s is not there yet: "
-				  "use \"precopy\"", s);
 	return errmsg_set(err, -EINVAL, "\"mode\" must be \"precopy\", "
 			  "\"postcopy\" or \"hybrid\"");
 }
@@ -56,13 +52,15 @@ int api_parse_migrate(const char *body, size_t len, struct migrate_options *out,
 		      struct errmsg *err)
 {
 	static const char *const keys[] = { "uri", "mode", "max_downtime_ms",
-		"max_bandwidth", "compress", "max_rounds", NULL };
+		"max_bandwidth", "compress", "max_rounds", "precopy_rounds",
+		"auto_converge", NULL };
 	char host[MIGRATE_URI_MAX], port[16];
 	json_t *o, *v;
 	uint64_t n;
 	int ret = api_json_object(body, len, false, &o, err);
 
 	memset(out, 0, sizeof(*out));
+	out->auto_converge = true;
 	if (!ret)
 		ret = api_json_known_keys(o, keys, err);
 	if (ret) {
@@ -79,7 +77,7 @@ int api_parse_migrate(const char *body, size_t len, struct migrate_options *out,
 	if (!ret)
 		memcpy(out->uri, json_string_value(v), json_string_length(v) + 1);
 	if (!ret)
-		ret = parse_mode(json_object_get(o, "mode"), err);
+		ret = parse_mode(json_object_get(o, "mode"), &out->mode, err);
 	if (!ret && (v = json_object_get(o, "max_downtime_ms"))) {
 		ret = parse_count(v, "max_downtime_ms", 60000, &n, err);
 		out->max_downtime_ns = n * 1000000ull;
@@ -92,6 +90,20 @@ int api_parse_migrate(const char *body, size_t len, struct migrate_options *out,
 		ret = parse_count(v, "max_rounds", 1000, &n, err);
 		out->max_rounds = (unsigned)n;
 	}
+	if (!ret && (v = json_object_get(o, "auto_converge"))) {
+		if (json_is_boolean(v))
+			out->auto_converge = json_is_true(v);
+		else
+			ret = errmsg_set(err, -EINVAL, "\"auto_converge\" must be "
+					 "true or false");
+	}
+	if (!ret && (v = json_object_get(o, "precopy_rounds"))) {
+		ret = parse_count(v, "precopy_rounds", 1000, &n, err);
+		out->precopy_rounds = (unsigned)n;
+		if (!ret && out->mode != MIGRATE_MODE_HYBRID)
+			ret = errmsg_set(err, -EINVAL, "\"precopy_rounds\" is "
+					 "for \"mode\": \"hybrid\"");
+	}
 	json_decref(o);
 	return ret;
 }
@@ -99,13 +111,15 @@ int api_parse_migrate(const char *body, size_t len, struct migrate_options *out,
 static json_t *status_object(struct migration *mg)
 {
 	struct migrate_status st;
+	json_t *o, *pc;
 
 	if (!mg)
 		return json_pack("{s:s}", "phase", "none");
 	migration_status(mg, &st);
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
-			 "s:f, s:s?}",
+	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
+		      "s:f, s:I, s:s?}",
 		"phase", migrate_phase_name(st.phase),
+		"mode", migrate_mode_name(st.mode),
 		"round", (json_int_t)st.round,
 		"bytes_sent", (json_int_t)st.bytes_sent,
 		"pages_sent", (json_int_t)st.pages_sent,
@@ -116,7 +130,22 @@ static json_t *status_object(struct migration *mg)
 		"downtime_ms", st.downtime_ms,
 		"total_seconds", st.total_s,
 		"eta_seconds", st.eta_s,
+		"throttle_percent", (json_int_t)st.throttle_percent,
 		"error", st.error[0] ? st.error : NULL);
+	if (!o || st.mode == MIGRATE_MODE_PRECOPY)
+		return o;
+	/* post-copy's page requests: served here, waited for there */
+	pc = json_pack("{s:I, s:f, s:f, s:I, s:f, s:f}",
+		       "urgent_requests", (json_int_t)st.urgent_requests,
+		       "urgent_latency_p50_ms", st.urgent_p50_ms,
+		       "urgent_latency_p99_ms", st.urgent_p99_ms,
+		       "destination_faults", (json_int_t)st.dest_faults,
+		       "fault_latency_p50_ms", st.fault_p50_ms,
+		       "fault_latency_p99_ms", st.fault_p99_ms);
+	if (pc)
+		json_object_update(o, pc);
+	json_decref(pc);
+	return o;
 }
 
 API_HANDLER(api_put_vm_migrate)

@@ -44,8 +44,9 @@ int ctl_send(const char *socket, const char *method, const char *path,
 /* A refused request said (and printed as it came with @json):
  * EXIT_REFUSED. */
 int ctl_refused(const struct api_client_reply *reply, bool json);
-/* `rackvm ctl migrate URI` (ctl_migrate.c): the exit status. */
-int ctl_migrate(const char *socket, const char *uri, bool json);
+/* `rackvm ctl migrate URI [--mode M] [--precopy-rounds N]`
+ * (ctl_migrate.c; argv[0] is "migrate"): the exit status. */
+int ctl_migrate(const char *socket, int argc, char **argv, bool json);
 /* `rackvm ctl --host COMMAND...` (@socket NULL: the default) */
 int ctl_host(int argc, char **argv, const char *socket, bool json);
 void print_ctl_usage(FILE *out);

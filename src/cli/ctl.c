@@ -29,8 +29,10 @@ void print_ctl_usage(FILE *out)
 		"    shutdown | stop   ACPI power button / end now\n"
 		"    snapshot FILE     save the paused VM into FILE (new); resume\n"
 		"                      it with rackvm run --restore FILE\n"
-		"    migrate tcp:HOST:PORT  move the VM to the rackvm started there\n"
-		"                      with --incoming; shows its progress\n"
+		"    migrate tcp:HOST:PORT [--mode precopy|postcopy|hybrid]\n"
+		"            [--precopy-rounds N]  move the VM to the rackvm\n"
+		"                      started there with --incoming; shows its\n"
+		"                      progress (hybrid: N pre-copy rounds, 3)\n"
 		"    vcpus | memory | devices | pager   GET /vm/...\n"
 		"    balloon SIZE      the balloon's target, like 512M\n"
 		"    mem-local SIZE    the pager's resident budget, like 1G\n"
@@ -264,8 +266,8 @@ static int ctl_vm(int argc, char **argv, const char *socket,
 		}
 		socket = path;
 	}
-	if (!strcmp(argv[0], "migrate") && argc == 2)
-		return ctl_migrate(socket, argv[1], json);
+	if (!strcmp(argv[0], "migrate"))
+		return ctl_migrate(socket, argc, argv, json);
 	if (build(argc, argv, &r))
 		return EXIT_HOST_ERROR;
 	ret = ctl_send(socket, r.method, r.path, r.body, &reply);

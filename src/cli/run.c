@@ -190,7 +190,8 @@ static void linger_after_migration(struct migration *mg)
 	if (!mg)
 		return;
 	migration_status(mg, &st);
-	if (st.phase == MIGRATE_COMPLETED || st.phase == MIGRATE_UNCONFIRMED)
+	if (st.phase == MIGRATE_COMPLETED || st.phase == MIGRATE_UNCONFIRMED ||
+	    st.phase == MIGRATE_LOST)
 		nanosleep(&second, NULL);
 }
 
@@ -203,18 +204,31 @@ static void report_migration(struct migration *mg)
 	if (!mg)
 		return;
 	migration_status(mg, &st);
-	if (st.phase != MIGRATE_COMPLETED && st.phase != MIGRATE_UNCONFIRMED)
+	if (st.phase != MIGRATE_COMPLETED && st.phase != MIGRATE_UNCONFIRMED &&
+	    st.phase != MIGRATE_LOST)
 		return;
 	fprintf(stderr, "rackvm: migration %s: %u rounds, %.1f MiB of guest "
-		"RAM sent, downtime %.1f ms, %.2f s in all\n",
+		"RAM sent, downtime %.1f ms, %.2f s in all (%s)\n",
 		migrate_phase_name(st.phase), st.round,
-		(double)st.bytes_sent / (1 << 20), st.downtime_ms, st.total_s);
+		(double)st.bytes_sent / (1 << 20), st.downtime_ms, st.total_s,
+		migrate_mode_name(st.mode));
+	if (st.throttle_percent)
+		fprintf(stderr, "rackvm: auto-converge: the guest was throttled "
+			"up to %u%% of each 100 ms\n", st.throttle_percent);
+	if (st.mode != MIGRATE_MODE_PRECOPY)
+		fprintf(stderr, "rackvm: post-copy: %llu pages asked for, served "
+			"in p50 %.2f ms p99 %.2f ms; the destination's faults: "
+			"%llu, waited p50 %.2f ms p99 %.2f ms\n",
+			(unsigned long long)st.urgent_requests, st.urgent_p50_ms,
+			st.urgent_p99_ms, (unsigned long long)st.dest_faults,
+			st.fault_p50_ms, st.fault_p99_ms);
 }
 
 /* Runs the built machine to its end and frees it; returns the process
  * exit status.  @incoming: the migration source to tell once the vCPUs
  * run (-1: none). */
-static int run_machine(struct machine *m, int sigfd, int incoming)
+static int run_machine(struct machine *m, int sigfd,
+		       struct migrate_incoming *incoming)
 {
 	const struct machine_config *cfg = machine_config(m);
 	struct migration *migration = NULL;
@@ -226,14 +240,14 @@ static int run_machine(struct machine *m, int sigfd, int incoming)
 
 	/* the API borrows the machine: it goes first at the end */
 	if (start_api(m, cfg, name, sizeof(name), &migration, &api)) {
-		close(incoming);
+		migrate_incoming_abort(incoming);
 		machine_destroy(m);
 		return EXIT_HOST_ERROR;
 	}
 	run_report_setup(m);
 	if (machine_start(m, &err)) {
 		fprintf(stderr, "rackvm: %s\n", err.text[0] ? err.text : "VM start failed");
-		close(incoming);	/* the source hears no RUNNING */
+		migrate_incoming_abort(incoming);	/* no RUNNING */
 	} else {
 		migrate_incoming_running(incoming);
 	}
@@ -256,24 +270,42 @@ static int run_machine(struct machine *m, int sigfd, int incoming)
 	return exit_status(&exit);
 }
 
+/* The restore, and how long it took (the figure bench/migrate reads). */
+static int restore_snapshot(const struct run_restore *restore,
+			    const struct machine_hooks *hooks,
+			    struct machine **m, struct errmsg *err)
+{
+	struct restore_options o = restore->opts;
+	struct restore_times times;
+	int ret;
+
+	o.times = &times;
+	ret = snapshot_restore(restore->path, &o, hooks, m, err);
+	if (!ret)
+		fprintf(stderr, "restore: ready to run after %.2f ms (%s): "
+			"machine built in %.2f ms, state loaded in %.2f ms\n",
+			times.ready_ms, o.lazy ? "lazy" : "eager",
+			times.built_ms, times.ready_ms - times.built_ms);
+	return ret;
+}
+
 /* The machine from the flags, from the snapshot --restore names or
  * from the migration --incoming waits for (*@incoming: its connection). */
 static int build_machine(const struct machine_config *cfg,
 			 const struct run_restore *restore, struct machine **m,
-			 int *incoming)
+			 struct migrate_incoming **incoming)
 {
 	struct machine_hooks hooks;
 	struct errmsg err = { "" };
 	int ret;
 
-	*incoming = -1;
+	*incoming = NULL;
 	machine_hooks_for_run(&hooks);
 	if (restore->incoming)
 		ret = migrate_incoming(restore->incoming, &restore->opts, &hooks,
 				       m, incoming, &err);
 	else if (restore->path)
-		ret = snapshot_restore(restore->path, &restore->opts, &hooks, m,
-				       &err);
+		ret = restore_snapshot(restore, &hooks, m, &err);
 	else
 		ret = machine_create(cfg, &hooks, m, &err);
 	if (ret)
@@ -290,7 +322,8 @@ int cmd_run(int argc, char **argv)
 	struct terminal term;
 	struct machine *m;
 	sigset_t set;
-	int sigfd, status, ret, incoming;
+	struct migrate_incoming *incoming;
+	int sigfd, status, ret;
 
 	/* a closed console pipe is an error for the UART, not a reason to die */
 	signal(SIGPIPE, SIG_IGN);

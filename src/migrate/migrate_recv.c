@@ -6,6 +6,7 @@
 #include "migrate/migrate.h"
 
 #include <errno.h>
+#include <sys/time.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "migrate/migrate_internal.h"
+#include "util/full_io.h"
+#include "migrate/postcopy_dst.h"
+#include "migrate/postcopy_recv.h"
+
 #define HELLO_TIMEOUT_S 120
+
+struct migrate_incoming {
+	int conn;
+	struct postcopy_dst *pc;	/* post-copy: the machine's */
+};
 
 int migrate_parse_uri(const char *uri, char *host, size_t host_len,
 		      char *port, size_t port_len, struct errmsg *err)
@@ -121,39 +132,99 @@ static int wait_go(int conn, struct errmsg *err)
 	return 0;
 }
 
-int migrate_incoming(const char *uri, const struct restore_options *o,
-		     const struct machine_hooks *hooks, struct machine **out,
-		     int *conn, struct errmsg *err)
+/* Post-copy's hello line, if the source starts with one: 1, else 0
+ * with nothing consumed (a pre-copy stream's first byte is 0x89). */
+static int postcopy_hello(int conn, struct errmsg *err)
 {
-	char what[MIGRATE_URI_MAX + 32];
-	int ret;
+	static const char hello[] = MIGRATE_POSTCOPY_HELLO;
+	struct timeval tv = { HELLO_TIMEOUT_S, 0 };
+	char line[sizeof(hello)];
+	ssize_t n;
 
-	*out = NULL;
-	*conn = -1;
-	ret = listen_once(uri, conn, err);
-	if (ret)
-		return ret;
-	snprintf(what, sizeof(what), "the migration stream on %s", uri);
-	ret = snapshot_restore_stream(*conn, what, o, hooks, out, err);
-	if (ret) {
-		say(*conn, "ERROR %s\n", err->text);
-	} else {
-		say(*conn, "READY\n%s", "");
-		ret = wait_go(*conn, err);
+	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	do {
+		n = recv(conn, line, 1, MSG_PEEK);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0 || line[0] != hello[0])
+		return 0;	/* the stream reader says what is wrong */
+	if (read_full(conn, line, sizeof(hello) - 1) ||
+	    memcmp(line, hello, sizeof(hello) - 1))
+		return errmsg_set(err, -EPROTO, "the source speaks a post-copy "
+				  "protocol this rackvm does not know");
+	return 1;
+}
+
+static int incoming_stream(int conn, const char *what,
+			   const struct restore_options *o,
+			   const struct machine_hooks *hooks,
+			   struct machine **out, struct postcopy_dst **pc,
+			   struct errmsg *err)
+{
+	int ret = postcopy_hello(conn, err);
+
+	if (ret == 1) {
+		migrate_conn_postcopy(conn);
+		/* it tells the source itself, READY or ERROR */
+		return postcopy_restore(conn, what, o, hooks, out, pc, err);
 	}
+	if (!ret)
+		ret = snapshot_restore_stream(conn, what, o, hooks, out, err);
 	if (ret) {
-		machine_destroy(*out);
-		*out = NULL;
-		close(*conn);
-		*conn = -1;
+		say(conn, "ERROR %s\n", err->text);
+	} else {
+		say(conn, "READY\n%s", "");
+		ret = wait_go(conn, err);
 	}
 	return ret;
 }
 
-void migrate_incoming_running(int conn)
+int migrate_incoming(const char *uri, const struct restore_options *o,
+		     const struct machine_hooks *hooks, struct machine **out,
+		     struct migrate_incoming **in, struct errmsg *err)
 {
-	if (conn < 0)
+	char what[MIGRATE_URI_MAX + 32];
+	struct postcopy_dst *pc = NULL;
+	int ret, conn = -1;
+
+	*out = NULL;
+	*in = NULL;
+	ret = listen_once(uri, &conn, err);
+	if (ret)
+		return ret;
+	snprintf(what, sizeof(what), "the migration stream on %s", uri);
+	ret = incoming_stream(conn, what, o, hooks, out, &pc, err);
+	if (!ret) {
+		*in = calloc(1, sizeof(**in));
+		if (!*in)
+			ret = errmsg_set(err, -ENOMEM, "out of memory");
+	}
+	if (ret) {
+		machine_destroy(*out);
+		*out = NULL;
+		close(conn);
+		return ret;
+	}
+	(*in)->conn = conn;
+	(*in)->pc = pc;
+	return 0;
+}
+
+void migrate_incoming_running(struct migrate_incoming *in)
+{
+	if (!in)
 		return;
-	say(conn, "RUNNING\n%s", "");
-	close(conn);
+	if (in->pc)
+		postcopy_dst_running(in->pc);
+	else
+		say(in->conn, "RUNNING\n%s", "");
+	close(in->conn);
+	free(in);
+}
+
+void migrate_incoming_abort(struct migrate_incoming *in)
+{
+	if (!in)
+		return;
+	close(in->conn);
+	free(in);
 }

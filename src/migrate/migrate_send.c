@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * The source side of a pre-copy migration (migrate.h): rounds of guest
- * RAM while the guest runs, then the stop-and-copy and the handover.
+ * The source side of a migration (migrate.h): rounds of guest RAM while
+ * the guest runs, then the stop-and-copy and the handover; post-copy
+ * (and hybrid's end) is postcopy_send.c's.
  */
 #include "migrate/migrate.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,79 +26,16 @@
 #include "vm/vm_dirty.h"
 #include "vm/vm_state.h"
 
-#define CONNECT_TIMEOUT_S 10
-#define REPLY_TIMEOUT_S 120
-
-struct migration {
-	struct machine *m;
-	struct vm *vm;
-	struct migrate_options opt;
-	pthread_t thread;
-	pthread_mutex_t lock;		/* guards st */
-	struct migrate_status st;
-	int fd;
-	bool cancel;			/* atomic */
-	uint64_t npages;
-	uint64_t *todo;			/* pages to send this round */
-	uint8_t *buf;			/* STREAM_PAGES_MAX pages */
-	uint64_t t0, paused_at;
-	bool paused_by_us, quiesced, tracking;
-};
-
-static void set_phase(struct migration *mg, enum migrate_phase p)
+void migrate_set_phase(struct migration *mg, enum migrate_phase p)
 {
 	pthread_mutex_lock(&mg->lock);
 	mg->st.phase = p;
 	pthread_mutex_unlock(&mg->lock);
 }
 
-static int connect_uri(struct migration *mg, struct errmsg *err)
-{
-	struct timeval tv = { CONNECT_TIMEOUT_S, 0 };
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *a;
-	char host[MIGRATE_URI_MAX], port[16];
-	int ret, one = 1;
-
-	ret = migrate_parse_uri(mg->opt.uri, host, sizeof(host), port,
-				sizeof(port), err);
-	if (ret)
-		return ret;
-	ret = getaddrinfo(host, port, &hints, &ai);
-	if (ret)
-		return errmsg_set(err, -EHOSTUNREACH, "%s: %s", mg->opt.uri,
-				  gai_strerror(ret));
-	ret = -ECONNREFUSED;
-	for (a = ai; a; a = a->ai_next) {
-		int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
-
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-			pthread_mutex_lock(&mg->lock);
-			mg->fd = fd;
-			pthread_mutex_unlock(&mg->lock);
-			ret = 0;
-			break;
-		}
-		ret = -errno;
-		close(fd);
-	}
-	freeaddrinfo(ai);
-	if (ret)
-		return errmsg_set(err, ret, "cannot connect to %s: %s",
-				  mg->opt.uri, strerror(-ret));
-	tv.tv_sec = REPLY_TIMEOUT_S;
-	setsockopt(mg->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	tv.tv_sec = 0;		/* sends block as long as the peer reads */
-	setsockopt(mg->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(mg->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return 0;
-}
-
 /* Keeps the stream at or under the bandwidth cap. */
-static void throttle(struct migration *mg, uint64_t round_start,
-		     uint64_t round_bytes)
+void migrate_throttle(struct migration *mg, uint64_t round_start,
+		      uint64_t round_bytes)
 {
 	uint64_t due, now;
 
@@ -116,11 +51,31 @@ static void throttle(struct migration *mg, uint64_t round_start,
 	}
 }
 
+int migrate_send_run(struct migration *mg, struct stream_writer *w,
+		     uint64_t first, uint64_t n, struct errmsg *err)
+{
+	int ret;
+
+	if (__atomic_load_n(&mg->cancel, __ATOMIC_RELAXED))
+		return errmsg_set(err, -ECANCELED, "cancelled");
+	ret = pread_full(mg->vm->mem.memfd, mg->buf, n * PAGE_SIZE,
+			 first * PAGE_SIZE);
+	if (ret)
+		return errmsg_set(err, ret, "reading guest RAM: %s",
+				  strerror(-ret));
+	ret = stream_put_pages(w, first, mg->buf, (uint32_t)n, err);
+	pthread_mutex_lock(&mg->lock);
+	mg->st.pages_sent += n;
+	mg->st.bytes_sent += n * PAGE_SIZE;
+	pthread_mutex_unlock(&mg->lock);
+	return ret;
+}
+
 /* Sends every page set in mg->todo, in runs of up to STREAM_PAGES_MAX,
  * read from the memfd (the guest may write them meanwhile: the dirty
  * log then has them for the next round).  Clears todo. */
-static int send_todo(struct migration *mg, struct stream_writer *w,
-		     struct errmsg *err)
+int migrate_send_todo(struct migration *mg, struct stream_writer *w,
+		      struct errmsg *err)
 {
 	uint64_t start = monotonic_ns(), sent = 0, p = 0;
 	int ret = 0;
@@ -139,27 +94,16 @@ static int send_todo(struct migration *mg, struct stream_writer *w,
 			p++;
 			n++;
 		}
-		if (__atomic_load_n(&mg->cancel, __ATOMIC_RELAXED))
-			return errmsg_set(err, -ECANCELED, "cancelled");
-		ret = pread_full(mg->vm->mem.memfd, mg->buf, n * PAGE_SIZE,
-				 first * PAGE_SIZE);
-		if (ret)
-			return errmsg_set(err, ret, "reading guest RAM: %s",
-					  strerror(-ret));
-		ret = stream_put_pages(w, first, mg->buf, (uint32_t)n, err);
+		ret = migrate_send_run(mg, w, first, n, err);
 		sent += n * PAGE_SIZE;
-		pthread_mutex_lock(&mg->lock);
-		mg->st.pages_sent += n;
-		mg->st.bytes_sent += n * PAGE_SIZE;
-		pthread_mutex_unlock(&mg->lock);
-		throttle(mg, start, sent);
+		migrate_throttle(mg, start, sent);
 	}
 	return ret;
 }
 
 /* Round 0: every page that holds data (holes of the memfd read as
  * zeros, which a new VM's RAM already is). */
-static void mark_data_pages(struct migration *mg)
+void migrate_mark_data_pages(struct migration *mg, uint64_t *bitmap)
 {
 	int fd = mg->vm->mem.memfd;
 	off_t off = 0, d, h;
@@ -170,64 +114,22 @@ static void mark_data_pages(struct migration *mg)
 			h = (off_t)mg->vm->mem.size;
 		for (uint64_t p = (uint64_t)d / PAGE_SIZE;
 		     p < ((uint64_t)h + PAGE_SIZE - 1) / PAGE_SIZE; p++)
-			mg->todo[p / 64] |= 1ull << (p % 64);
+			bitmap[p / 64] |= 1ull << (p % 64);
 		off = h;
 	}
-	if (off == 0 && errno != ENXIO)	/* no SEEK_DATA: everything */
-		memset(mg->todo, 0xff, ((mg->npages + 63) / 64) * 8);
+	if (off == 0 && errno != ENXIO) {	/* no SEEK_DATA: everything */
+		for (uint64_t p = 0; p < mg->npages; p++)
+			bitmap[p / 64] |= 1ull << (p % 64);
+	}
 }
 
-static uint64_t count_todo(const struct migration *mg)
+uint64_t migrate_count_bits(const uint64_t *bitmap, uint64_t npages)
 {
 	uint64_t n = 0;
 
-	for (uint64_t w = 0; w < (mg->npages + 63) / 64; w++)
-		n += (uint64_t)__builtin_popcountll(mg->todo[w]);
+	for (uint64_t w = 0; w < (npages + 63) / 64; w++)
+		n += (uint64_t)__builtin_popcountll(bitmap[w]);
 	return n;
-}
-
-/* One line from the destination ("READY", "RUNNING", "ERROR why"). */
-static int read_reply(struct migration *mg, char *line, size_t len,
-		      struct errmsg *err)
-{
-	size_t n = 0;
-
-	while (n + 1 < len) {
-		ssize_t r = read(mg->fd, line + n, 1);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return errmsg_set(err, r < 0 ? -errno : -ECONNRESET,
-					  "the destination %s", r < 0 &&
-					  errno == EAGAIN ? "did not answer in "
-					  "time" : "closed the connection");
-		if (line[n] == '\n')
-			break;
-		n++;
-	}
-	line[n] = 0;
-	for (size_t i = 0; i < n; i++)	/* a peer's text, shown to users */
-		if (line[i] < 0x20 || line[i] > 0x7e)
-			line[i] = '?';
-	return 0;
-}
-
-static int expect_reply(struct migration *mg, const char *want,
-			struct errmsg *err)
-{
-	char line[400];
-	int ret = read_reply(mg, line, sizeof(line), err);
-
-	if (ret)
-		return ret;
-	if (!strncmp(line, "ERROR ", 6))
-		return errmsg_set(err, -EREMOTEIO, "the destination refused: %s",
-				  line + 6);
-	if (strcmp(line, want))
-		return errmsg_set(err, -EPROTO, "the destination said '%.64s', "
-				  "not %s", line, want);
-	return 0;
 }
 
 static uint64_t max_downtime_ns(const struct migration *mg)
@@ -238,31 +140,32 @@ static uint64_t max_downtime_ns(const struct migration *mg)
 
 /* Rounds while the guest runs, until what is left to send fits the
  * downtime budget or the round limit is reached. */
-static int precopy(struct migration *mg, struct stream_writer *w,
-		   struct errmsg *err)
+int migrate_precopy(struct migration *mg, struct stream_writer *w,
+		    unsigned max_rounds, struct errmsg *err)
 {
-	unsigned max_rounds = mg->opt.max_rounds ? mg->opt.max_rounds :
-			      MIGRATE_DEFAULT_ROUNDS;
 	int ret = vm_track_writes_begin(mg->vm, err);
 
 	if (ret)
 		return ret;
 	mg->tracking = true;
-	set_phase(mg, MIGRATE_PRECOPY);
-	mark_data_pages(mg);
+	migrate_set_phase(mg, MIGRATE_PRECOPY);
+	migrate_mark_data_pages(mg, mg->todo);
 	for (unsigned round = 0; ; round++) {
-		uint64_t t = monotonic_ns(), pages = count_todo(mg), left;
+		uint64_t t = monotonic_ns(), left,
+			 pages = migrate_count_bits(mg->todo, mg->npages);
 		double secs, bw, expected;
 		int64_t dirty;
 
-		ret = send_todo(mg, w, err);
+		ret = migrate_send_todo(mg, w, err);
 		if (ret)
-			return ret;
+			break;
 		dirty = vm_track_writes_collect(mg->vm, mg->todo, err);
-		if (dirty < 0)
-			return (int)dirty;
+		if (dirty < 0) {
+			ret = (int)dirty;
+			break;
+		}
 		secs = (double)(monotonic_ns() - t) / 1e9;
-		left = count_todo(mg);
+		left = migrate_count_bits(mg->todo, mg->npages);
 		bw = secs > 0 && pages ? (double)(pages * PAGE_SIZE) / secs : 0;
 		expected = bw > 0 ? (double)(left * PAGE_SIZE) / bw * 1e3 : 0;
 		pthread_mutex_lock(&mg->lock);
@@ -276,18 +179,20 @@ static int precopy(struct migration *mg, struct stream_writer *w,
 		pthread_mutex_unlock(&mg->lock);
 		if (expected * 1e6 <= (double)max_downtime_ns(mg) ||
 		    round + 1 >= max_rounds)
-			return 0;
+			break;
+		ret = migrate_converge_round(mg, round, pages, left, err);
+		if (ret)
+			break;
 	}
+	migrate_converge_end(mg);
+	return ret;
 }
 
-/* The VM paused and its devices quiet: the rest, and the handover. */
-static int stop_and_copy(struct migration *mg, struct stream_writer *w,
-			 struct errmsg *err)
+int migrate_pause(struct migration *mg, struct errmsg *err)
 {
-	int64_t dirty;
 	int ret;
 
-	set_phase(mg, MIGRATE_STOP_AND_COPY);
+	migrate_set_phase(mg, MIGRATE_STOP_AND_COPY);
 	mg->paused_at = monotonic_ns();
 	if (machine_state(mg->m) == MACHINE_RUNNING) {
 		ret = machine_pause(mg->m);
@@ -303,17 +208,29 @@ static int stop_and_copy(struct migration *mg, struct stream_writer *w,
 	if (ret)
 		return ret;
 	mg->quiesced = true;
+	return 0;
+}
+
+/* The VM paused and its devices quiet: the rest, and the handover. */
+static int stop_and_copy(struct migration *mg, struct stream_writer *w,
+			 struct errmsg *err)
+{
+	int64_t dirty;
+	int ret = migrate_pause(mg, err);
+
+	if (ret)
+		return ret;
 	dirty = vm_track_writes_collect(mg->vm, mg->todo, err);
 	if (dirty < 0)
 		return (int)dirty;
 	vm_track_device_writes(mg->vm, mg->todo);
-	ret = send_todo(mg, w, err);
+	ret = migrate_send_todo(mg, w, err);
 	if (!ret)
 		ret = migrate_put_state(w, mg->vm, err);
 	if (!ret)
 		ret = stream_finish(w, err);
 	if (!ret)
-		ret = expect_reply(mg, "READY", err);
+		ret = migrate_expect_reply(mg, "READY", err);
 	return ret;
 }
 
@@ -324,12 +241,12 @@ static void hand_over(struct migration *mg, struct errmsg *err)
 	struct vm *vm = mg->vm;
 	int ret;
 
-	set_phase(mg, MIGRATE_HANDOVER);
+	migrate_set_phase(mg, MIGRATE_HANDOVER);
 	if (send(mg->fd, go, sizeof(go) - 1, MSG_NOSIGNAL) !=
 	    (ssize_t)sizeof(go) - 1)
 		ret = errmsg_set(err, -errno, "sending GO: %s", strerror(errno));
 	else
-		ret = expect_reply(mg, "RUNNING", err);
+		ret = migrate_expect_reply(mg, "RUNNING", err);
 	pthread_mutex_lock(&mg->lock);
 	mg->st.downtime_ms = (double)(monotonic_ns() - mg->paused_at) / 1e6;
 	mg->st.total_s = (double)(monotonic_ns() - mg->t0) / 1e9;
@@ -365,6 +282,29 @@ static void roll_back(struct migration *mg, int ret, struct errmsg *err)
 	pthread_mutex_unlock(&mg->lock);
 }
 
+static unsigned rounds(const struct migration *mg)
+{
+	if (mg->opt.mode == MIGRATE_MODE_HYBRID)
+		return mg->opt.precopy_rounds ? mg->opt.precopy_rounds :
+		       MIGRATE_DEFAULT_HYBRID_ROUNDS;
+	return mg->opt.max_rounds ? mg->opt.max_rounds :
+	       MIGRATE_DEFAULT_ROUNDS;
+}
+
+/* The stream's header; post-copy's hello line before it. */
+static int start_stream(struct migration *mg, const struct stream_options *so,
+			struct stream_writer **w, struct errmsg *err)
+{
+	static const char hello[] = MIGRATE_POSTCOPY_HELLO;
+
+	if (mg->opt.mode != MIGRATE_MODE_PRECOPY &&
+	    send(mg->fd, hello, sizeof(hello) - 1, MSG_NOSIGNAL) !=
+	    (ssize_t)sizeof(hello) - 1)
+		return errmsg_set(err, -errno, "sending to %s: %s", mg->opt.uri,
+				  strerror(errno));
+	return stream_writer_create(mg->fd, MIGRATE_PRODUCER, so, w, err);
+}
+
 static void *migration_thread(void *arg)
 {
 	struct stream_options so = { 0 };
@@ -374,19 +314,24 @@ static void *migration_thread(void *arg)
 	int ret;
 
 	so.compress = mg->opt.compress;
-	ret = connect_uri(mg, &err);
+	ret = migrate_connect(mg, &err);
 	if (!ret)
-		ret = stream_writer_create(mg->fd, MIGRATE_PRODUCER, &so, &w, &err);
+		ret = start_stream(mg, &so, &w, &err);
 	if (!ret)
 		ret = migrate_put_config(w, mg->m, &err);
-	if (!ret)
-		ret = precopy(mg, w, &err);
-	if (!ret)
+	if (!ret && mg->opt.mode != MIGRATE_MODE_POSTCOPY)
+		ret = migrate_precopy(mg, w, rounds(mg), &err);
+	if (!ret && mg->opt.mode == MIGRATE_MODE_PRECOPY) {
 		ret = stop_and_copy(mg, w, &err);
+		if (!ret)
+			hand_over(mg, &err);
+		if (!ret && mg->tracking)	/* the VM is over here */
+			vm_track_writes_end(mg->vm);
+	} else if (!ret) {
+		ret = postcopy_send(mg, w, &err);
+	}
 	if (ret)
 		roll_back(mg, ret, &err);
-	else
-		hand_over(mg, &err);
 	stream_writer_destroy(w);
 	pthread_mutex_lock(&mg->lock);
 	mg->st.total_s = (double)(monotonic_ns() - mg->t0) / 1e9;
@@ -403,6 +348,7 @@ int migration_start(struct machine *m, const struct migrate_options *o,
 	enum machine_state state = machine_state(m);
 	const struct machine_config *cfg = machine_config(m);
 	char host[MIGRATE_URI_MAX], port[16];
+	pthread_condattr_t ca;
 	struct migration *mg;
 	int ret;
 
@@ -413,10 +359,10 @@ int migration_start(struct machine *m, const struct migrate_options *o,
 	if (cfg->pager.enabled)
 		return errmsg_set(err, -ENOTSUP, "a VM with --mem-local cannot "
 				  "migrate yet");
-	if (machine_vm(m)->dirty_log != VM_DIRTY_LOG_OFF)
-		return errmsg_set(err, -ENOTSUP, "a VM whose --wss uses write "
-				  "logging cannot migrate yet (KVM's dirty log is "
-				  "the monitor's): use --wss-mode sample");
+	if (o->mode != MIGRATE_MODE_PRECOPY && cfg->wss.enabled)
+		return errmsg_set(err, -ENOTSUP, "a VM with --wss cannot migrate "
+				  "in %s mode yet: use precopy",
+				  migrate_mode_name(o->mode));
 	ret = migrate_parse_uri(o->uri, host, sizeof(host), port, sizeof(port),
 				err);
 	if (ret)
@@ -432,7 +378,12 @@ int migration_start(struct machine *m, const struct migrate_options *o,
 	mg->todo = calloc((mg->npages + 63) / 64 + 1, 8);
 	mg->buf = malloc(STREAM_PAGES_MAX * PAGE_SIZE);
 	pthread_mutex_init(&mg->lock, NULL);
+	pthread_condattr_init(&ca);	/* post-copy's timed waits */
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&mg->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	mg->st.phase = MIGRATE_CONNECTING;
+	mg->st.mode = o->mode;
 	mg->t0 = monotonic_ns();
 	if (!mg->todo || !mg->buf) {
 		migration_destroy(mg);
@@ -455,6 +406,9 @@ void migration_status(struct migration *mg, struct migrate_status *out)
 	*out = mg->st;
 	if (mg->st.phase < MIGRATE_COMPLETED)
 		out->total_s = (double)(monotonic_ns() - mg->t0) / 1e9;
+	out->urgent_requests = mg->pc.requests;
+	out->urgent_p50_ms = latency_percentile_ms(&mg->pc.urgent, 50);
+	out->urgent_p99_ms = latency_percentile_ms(&mg->pc.urgent, 99);
 	pthread_mutex_unlock(&mg->lock);
 }
 
@@ -476,9 +430,11 @@ void migration_destroy(struct migration *mg)
 		pthread_mutex_lock(&mg->lock);
 		if (mg->fd >= 0)
 			shutdown(mg->fd, SHUT_RDWR);
+		pthread_cond_broadcast(&mg->cond);
 		pthread_mutex_unlock(&mg->lock);
 		pthread_join(mg->thread, NULL);
 	}
+	pthread_cond_destroy(&mg->cond);
 	pthread_mutex_destroy(&mg->lock);
 	free(mg->todo);
 	free(mg->buf);
@@ -489,8 +445,26 @@ const char *migrate_phase_name(enum migrate_phase p)
 {
 	static const char *const names[] = {
 		"connecting", "precopy", "stop_and_copy", "handover",
-		"completed", "failed", "unconfirmed",
+		"postcopy", "completed", "failed", "unconfirmed", "lost",
 	};
 
 	return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "?";
+}
+
+static const char *const mode_names[] = { "precopy", "postcopy", "hybrid" };
+
+const char *migrate_mode_name(enum migrate_mode m)
+{
+	return (unsigned)m < 3 ? mode_names[m] : "?";
+}
+
+int migrate_mode_parse(const char *s, enum migrate_mode *out)
+{
+	for (unsigned i = 0; s && i < 3; i++) {
+		if (!strcmp(s, mode_names[i])) {
+			*out = (enum migrate_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }

@@ -14,9 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "migrate/kvm_state.h"
 #include "migrate/lazy_ram.h"
+#include "migrate/restore_parts.h"
 #include "migrate/stream.h"
+#include "util/clock.h"
 #include "util/page.h"
 #include "vm/vm_state.h"
 
@@ -28,31 +29,9 @@ struct restorer {
 	struct vm *vm;
 	struct lazy_ram *lazy_ram;	/* until the VM owns it */
 	bool lazy_started;
-	bool have_vm;
-	bool *have_cpu;
-	bool *have_dev;
+	struct restore_parts parts;
+	uint64_t built_ns;	/* when the machine was built: for the timing line */
 };
-
-/* The run's own settings replace the snapshot's.  The console and the
- * API socket are never taken from the snapshot: the VM saved may still
- * run and use them, and opening its console file again would truncate
- * what it wrote. */
-static int override(struct machine_config *c, const struct restore_options *o,
-		    struct errmsg *err)
-{
-	int ret = 0;
-
-	if (o->name)
-		ret = machine_config_set_string(c, &c->name, o->name);
-	if (!ret)
-		ret = machine_config_set_string(c, &c->api_socket, o->api_socket);
-	if (!ret)
-		ret = machine_config_set_string(c, &c->console,
-						o->console ? o->console : "stdio");
-	if (ret)
-		return errmsg_set(err, ret, "out of memory");
-	return machine_config_validate(c, err);
-}
 
 static int refuse_unsupported(const struct machine_config *c, bool lazy,
 			      struct errmsg *err)
@@ -74,9 +53,7 @@ static int build(struct restorer *r, const struct stream_section *s,
 	int ret;
 
 	machine_config_init(&cfg);
-	ret = machine_config_from_json(&cfg, (const char *)s->data, s->len, err);
-	if (!ret)
-		ret = override(&cfg, o, err);
+	ret = restore_config(s, o, &cfg, err);
 	if (!ret)
 		ret = refuse_unsupported(&cfg, r->lazy, err);
 	if (!ret)
@@ -85,13 +62,10 @@ static int build(struct restorer *r, const struct stream_section *s,
 	if (ret)
 		return ret;
 	r->vm = machine_vm(r->m);
-	r->have_cpu = calloc(r->vm->ncpus, sizeof(bool));
-	r->have_dev = calloc(vm_state_count(r->vm) + 1, sizeof(bool));
-	if (!r->have_cpu || !r->have_dev)
-		return errmsg_set(err, -ENOMEM, "out of memory");
-	if (r->lazy)
-		return lazy_ram_create(r->vm, r->fd, r->path, &r->lazy_ram, err);
-	return 0;
+	ret = restore_parts_init(&r->parts, r->vm, err);
+	if (!ret && r->lazy)
+		ret = lazy_ram_create(r->vm, r->fd, r->path, &r->lazy_ram, err);
+	return ret;
 }
 
 static int put_page(void *opaque, uint64_t page, const uint8_t *data,
@@ -144,82 +118,14 @@ static int ram_complete(struct restorer *r, struct errmsg *err)
 	return 0;
 }
 
-static int load_part(const uint8_t *data, size_t len,
-		     int (*load)(void *obj, struct state_reader *in,
-				 struct errmsg *err),
-		     void *obj, const char *what, unsigned index,
+/* A state part, checked and loaded at once. */
+static int load_part(struct restorer *r, const struct stream_section *s,
 		     struct errmsg *err)
 {
-	struct errmsg why = { "" };
-	struct state_reader in;
-	int ret;
+	struct restore_part part;
+	int ret = restore_parts_take(&r->parts, s, &part, err);
 
-	state_reader_init(&in, data, len);
-	ret = load(obj, &in, &why);
-	if (!ret && state_reader_left(&in))
-		ret = errmsg_set(&why, -EBADMSG, "%zu bytes left over",
-				 state_reader_left(&in));
-	return ret ? errmsg_set(err, ret, "section %u (%s): %s", index, what,
-				why.text[0] ? why.text : strerror(-ret)) : 0;
-}
-
-static int load_vm_state(void *obj, struct state_reader *in, struct errmsg *err)
-{
-	return kvm_state_load_vm(obj, in, err);
-}
-
-static int load_cpu_state(void *obj, struct state_reader *in,
-			  struct errmsg *err)
-{
-	return kvm_state_load_cpu(obj, in, err);
-}
-
-static int load_cpu(struct restorer *r, const struct stream_section *s,
-		    struct errmsg *err)
-{
-	const uint8_t *state;
-	unsigned idx;
-	size_t len;
-	char what[32];
-	int ret = stream_section_cpu(s, &idx, &state, &len, err);
-
-	if (ret)
-		return ret;
-	if (idx >= r->vm->ncpus || r->have_cpu[idx])
-		return errmsg_set(err, -EBADMSG, "section %u: vCPU %u %s",
-				  s->index, idx, idx >= r->vm->ncpus ?
-				  "is not in this VM" : "comes twice");
-	snprintf(what, sizeof(what), "vCPU %u", idx);
-	ret = load_part(state, len, load_cpu_state, &r->vm->vcpus[idx],
-			what, s->index, err);
-	r->have_cpu[idx] = !ret;
-	return ret;
-}
-
-static int load_device(struct restorer *r, const struct stream_section *s,
-		       struct errmsg *err)
-{
-	char name[STREAM_NAME_MAX + 1];
-	const struct vm_state_entry *e;
-	const uint8_t *state;
-	size_t len;
-	unsigned i;
-	int ret = stream_section_device(s, name, &state, &len, err);
-
-	if (ret)
-		return ret;
-	e = vm_state_find(r->vm, name);
-	if (!e)
-		return errmsg_set(err, -EBADMSG, "section %u: this VM has no "
-				  "device %s", s->index, name);
-	i = (unsigned)(e - vm_state_at(r->vm, 0));
-	if (r->have_dev[i])
-		return errmsg_set(err, -EBADMSG, "section %u: device %s comes "
-				  "twice", s->index, name);
-	ret = load_part(state, len, e->ops->load, e->opaque, name,
-			s->index, err);
-	r->have_dev[i] = !ret;
-	return ret;
+	return ret ? ret : restore_parts_load(&r->parts, &part, err);
 }
 
 static int load_section(struct restorer *r, const struct stream_section *s,
@@ -233,16 +139,9 @@ static int load_section(struct restorer *r, const struct stream_section *s,
 	case STREAM_RAM:
 		return load_ram(r, s, err);
 	case STREAM_VM:
-		if (r->have_vm)
-			return errmsg_set(err, -EBADMSG, "section %u: the VM's "
-					  "state comes twice", s->index);
-		r->have_vm = true;
-		return load_part(s->data, s->len, load_vm_state, r->vm,
-				 "vm", s->index, err);
 	case STREAM_CPU:
-		return load_cpu(r, s, err);
 	case STREAM_DEVICE:
-		return load_device(r, s, err);
+		return load_part(r, s, err);
 	case STREAM_END:
 		return 0;
 	case STREAM_CONFIG:
@@ -250,23 +149,6 @@ static int load_section(struct restorer *r, const struct stream_section *s,
 	}
 	return errmsg_set(err, -EBADMSG, "section %u: unexpected %s section",
 			  s->index, stream_type_name(s->type));
-}
-
-/* Everything the machine has was in the snapshot. */
-static int check_complete(struct restorer *r, struct errmsg *err)
-{
-	if (!r->have_vm)
-		return errmsg_set(err, -EBADMSG, "the snapshot has no VM state");
-	for (unsigned i = 0; i < r->vm->ncpus; i++)
-		if (!r->have_cpu[i])
-			return errmsg_set(err, -EBADMSG, "the snapshot has no "
-					  "state for vCPU %u", i);
-	for (unsigned i = 0; i < vm_state_count(r->vm); i++)
-		if (!r->have_dev[i])
-			return errmsg_set(err, -EBADMSG, "the snapshot has no "
-					  "state for device %s",
-					  vm_state_at(r->vm, i)->name);
-	return 0;
 }
 
 static int read_all(struct restorer *r, struct stream_reader *sr,
@@ -283,6 +165,7 @@ static int read_all(struct restorer *r, struct stream_reader *sr,
 		return errmsg_set(err, -EBADMSG, "the snapshot does not start "
 				  "with the VM's config");
 	ret = build(r, &s, o, hooks, err);
+	r->built_ns = monotonic_ns();
 	/* the new devices' threads (the UART's input) must not change what
 	 * is being loaded into them: held input is delivered after */
 	if (!ret)
@@ -295,14 +178,15 @@ static int read_all(struct restorer *r, struct stream_reader *sr,
 			ret = load_section(r, &s, err);
 	}
 	vm_state_unquiesce_all(r->vm);
-	return ret ? ret : check_complete(r, err);
+	return ret ? ret : restore_parts_complete(&r->parts, "the snapshot",
+						  err);
 }
 
 /* The stream on @fd into a new machine; @what names it in messages. */
 static int restore_fd(int fd, const char *what, bool lazy,
 		      const struct restore_options *o,
 		      const struct machine_hooks *hooks, struct machine **out,
-		      struct errmsg *err)
+		      uint64_t *built_ns, struct errmsg *err)
 {
 	static const struct restore_options none;
 	struct restorer r = { .path = what, .fd = fd, .lazy = lazy };
@@ -315,14 +199,14 @@ static int restore_fd(int fd, const char *what, bool lazy,
 	if (!ret)
 		ret = read_all(&r, sr, o ? o : &none, hooks, &why);
 	stream_reader_destroy(sr);
-	free(r.have_cpu);
-	free(r.have_dev);
+	restore_parts_release(&r.parts);
 	lazy_ram_destroy(r.lazy_ram);	/* if the VM never took it */
 	if (ret) {
 		machine_destroy(r.m);
 		return errmsg_set(err, ret, "%s: %s", what, why.text);
 	}
 	*out = r.m;
+	*built_ns = r.built_ns;
 	return 0;
 }
 
@@ -330,6 +214,7 @@ int snapshot_restore(const char *path, const struct restore_options *o,
 		     const struct machine_hooks *hooks, struct machine **out,
 		     struct errmsg *err)
 {
+	uint64_t t0 = monotonic_ns(), built = 0, now;
 	char what[512];
 	int fd, ret;
 
@@ -339,8 +224,13 @@ int snapshot_restore(const char *path, const struct restore_options *o,
 		return errmsg_set(err, -errno, "cannot open the snapshot %s: %s",
 				  path, strerror(errno));
 	snprintf(what, sizeof(what), "snapshot %s", path);
-	ret = restore_fd(fd, what, o && o->lazy, o, hooks, out, err);
+	ret = restore_fd(fd, what, o && o->lazy, o, hooks, out, &built, err);
 	close(fd);
+	now = monotonic_ns();
+	if (!ret && o && o->times) {
+		o->times->built_ms = (double)(built - t0) / 1e6;
+		o->times->ready_ms = (double)(now - t0) / 1e6;
+	}
 	return ret;
 }
 
@@ -349,8 +239,10 @@ int snapshot_restore_stream(int fd, const char *what,
 			    const struct machine_hooks *hooks,
 			    struct machine **out, struct errmsg *err)
 {
+	uint64_t built;
+
 	if (o && o->lazy)
 		return errmsg_set(err, -EINVAL, "%s: a stream cannot be "
 				  "restored lazily", what);
-	return restore_fd(fd, what, false, o, hooks, out, err);
+	return restore_fd(fd, what, false, o, hooks, out, &built, err);
 }

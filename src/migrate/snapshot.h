@@ -62,11 +62,19 @@ int snapshot_save(struct machine *m, const char *path,
  * stdio) and the API socket (NULL: none, or the name's default socket)
  * never come from the snapshot, whose VM may still use them; the name
  * does unless given. */
+/* How long a restore took, for the caller to report (bench/migrate
+ * reads it from rackvm run's stderr). */
+struct restore_times {
+	double built_ms;	/* the machine built from the config */
+	double ready_ms;	/* everything loaded: the vCPUs may start */
+};
+
 struct restore_options {
 	bool lazy;
 	const char *name;
 	const char *api_socket;
 	const char *console;
+	struct restore_times *times;	/* filled on success if not NULL */
 };
 
 /* A CREATED machine from the snapshot in @path, everything loaded; a

@@ -16,6 +16,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "util/full_io.h"
 #include "util/le.h"
 #include "util/page.h"
 
@@ -36,18 +37,7 @@ struct stream_writer {
 
 static int out_write(struct stream_writer *w, const uint8_t *p, size_t len)
 {
-	while (len) {
-		ssize_t n = w->socket ? send(w->fd, p, len, MSG_NOSIGNAL) :
-					write(w->fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return w->socket ? send_full(w->fd, p, len) : write_full(w->fd, p, len);
 }
 
 static int write_header(struct stream_writer *w, const char *producer,
@@ -202,9 +192,15 @@ static int put_two(struct stream_writer *w, unsigned type, const void *head,
 int stream_put(struct stream_writer *w, enum stream_type type,
 	       const void *data, size_t len, struct errmsg *err)
 {
-	if (type != STREAM_CONFIG && type != STREAM_VM)
+	bool marker = (unsigned)type == STREAM_HANDOVER ||
+		      (unsigned)type == STREAM_GO;
+
+	if (type != STREAM_CONFIG && type != STREAM_VM && !marker)
 		return errmsg_set(err, -EINVAL,
-				  "stream_put() takes config and vm sections, not %s",
+				  "stream_put() takes config, vm, handover and go sections, not %s",
+				  stream_type_name(type));
+	if (marker && len)
+		return errmsg_set(err, -EINVAL, "a %s section is empty",
 				  stream_type_name(type));
 	return put_two(w, type, NULL, 0, data, len, err);
 }
@@ -278,6 +274,33 @@ int stream_put_pages(struct stream_writer *w, uint64_t first_page,
 		w->counts.zero_pages += zero;
 	}
 	return ret;
+}
+
+int stream_put_pending(struct stream_writer *w, uint64_t first_page,
+		       const uint8_t *bits, uint32_t npages,
+		       struct errmsg *err)
+{
+	size_t bm = (npages + 7u) / 8u;
+	uint8_t *p;
+	int ret;
+
+	if (!bits || !npages || npages > STREAM_PENDING_MAX ||
+	    first_page > UINT64_MAX / PAGE_SIZE - npages)
+		return errmsg_set(err, -EINVAL, "%" PRIu32 " pending pages at "
+				  "0x%" PRIx64 ": not 1..%u pages of an address "
+				  "space", npages, first_page,
+				  STREAM_PENDING_MAX);
+	ret = may_put(w, STREAM_PENDING, STREAM_PENDING_HDR + bm, err);
+	if (ret)
+		return ret;
+	p = w->buf + STREAM_SEC_HDR;
+	put_le64(p, first_page);
+	put_le32(p + 8, npages);
+	put_le32(p + 12, 0);
+	memcpy(p + STREAM_PENDING_HDR, bits, bm);
+	if (npages % 8)		/* one encoding: the bits past the end are 0 */
+		p[STREAM_PENDING_HDR + bm - 1] &= (uint8_t)((1u << (npages % 8)) - 1);
+	return emit(w, w->buf, STREAM_PENDING, 0, STREAM_PENDING_HDR + bm, err);
 }
 
 int stream_finish(struct stream_writer *w, struct errmsg *err)

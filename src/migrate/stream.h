@@ -62,7 +62,23 @@ enum stream_type {		/* values are the wire format: never renumber */
 	STREAM_END = 15,	/* the last section: nothing may follow */
 };
 
-/* "config", "vm", "cpu", "device", "ram", "end"; "unknown" otherwise. */
+/*
+ * The post-copy part of a migration (migrate.h, docs/stream-format.md);
+ * never in a snapshot.  A separate enum so that code switching over a
+ * snapshot's types needs no case for them; a reader that does not know
+ * them refuses the stream, which is what an older destination must do.
+ */
+enum stream_postcopy_type {
+	STREAM_PENDING = 6,	/* pages that come after the handover: a bitmap */
+	STREAM_HANDOVER = 7,	/* the state is complete (empty) */
+	STREAM_GO = 8,		/* the source hands the VM over (empty) */
+};
+#define STREAM_PENDING_HDR 16	/* u64 first page, u32 count, u32 zero */
+/* Pages one PENDING section covers at most. */
+#define STREAM_PENDING_MAX ((STREAM_SECTION_MAX - STREAM_PENDING_HDR) * 8u)
+
+/* "config", "vm", "cpu", "device", "ram", "end", "pending", "handover",
+ * "go"; "unknown" otherwise. */
 const char *stream_type_name(unsigned type);
 
 struct stream_options {
@@ -97,7 +113,8 @@ int stream_writer_create(int fd, const char *producer,
 /*
  * One section each.  The first must be CONFIG, nothing may follow
  * stream_finish(); a payload over STREAM_SECTION_MAX is -EMSGSIZE.
- * stream_put() takes CONFIG and VM (the others have their own calls).
+ * stream_put() takes CONFIG and VM, and the empty HANDOVER and GO (the
+ * others have their own calls).
  */
 int stream_put(struct stream_writer *w, enum stream_type type,
 	       const void *data, size_t len, struct errmsg *err);
@@ -116,6 +133,15 @@ int stream_put_device(struct stream_writer *w, const char *name,
  */
 int stream_put_pages(struct stream_writer *w, uint64_t first_page,
 		     const uint8_t *data, uint32_t npages, struct errmsg *err);
+/*
+ * A PENDING section: bit i of @bits (byte i / 8, bit i % 8, least
+ * significant first) set says page @first_page + i comes after the
+ * handover; @npages 1..STREAM_PENDING_MAX.  Bits past @npages are
+ * ignored (written as zeros).
+ */
+int stream_put_pending(struct stream_writer *w, uint64_t first_page,
+		       const uint8_t *bits, uint32_t npages,
+		       struct errmsg *err);
 /* The END section.  The writer then takes nothing more. */
 int stream_finish(struct stream_writer *w, struct errmsg *err);
 void stream_writer_counts(const struct stream_writer *w,
@@ -195,6 +221,14 @@ int stream_section_pages(const struct stream_section *s, uint64_t ram_pages,
 			 int (*fn)(void *opaque, uint64_t page,
 				   const uint8_t *data, uint64_t stream_offset),
 			 void *opaque, struct errmsg *err);
+/*
+ * A PENDING section's range and bitmap (pointing into s->data): checks
+ * first_page + npages <= @ram_pages (else -EBADMSG naming the section).
+ */
+int stream_section_pending(const struct stream_section *s,
+			   uint64_t ram_pages, uint64_t *first_page,
+			   uint32_t *npages, const uint8_t **bits,
+			   struct errmsg *err);
 /* Frees the reader; does not close its fd.  NULL is allowed. */
 void stream_reader_destroy(struct stream_reader *r);
 

@@ -25,6 +25,9 @@ const char *stream_type_name(unsigned type)
 	case STREAM_DEVICE:	return "device";
 	case STREAM_RAM:	return "ram";
 	case STREAM_END:	return "end";
+	case STREAM_PENDING:	return "pending";
+	case STREAM_HANDOVER:	return "handover";
+	case STREAM_GO:		return "go";
 	default:		return "unknown";
 	}
 }
@@ -188,6 +191,44 @@ int stream_ram_parse(const uint8_t *p, size_t len, struct stream_ram *ram,
 	return 0;
 }
 
+/* A PENDING payload: its header, exactly its bitmap, no bit past the
+ * last page.  *@first and *@npages are set once it parses. */
+static int pending_parse(const uint8_t *p, size_t len, uint64_t *first,
+			 uint32_t *npages, const char *where,
+			 struct errmsg *err)
+{
+	uint32_t n;
+	uint64_t f;
+
+	if (len < STREAM_PENDING_HDR)
+		return errmsg_set(err, -EBADMSG,
+				  "%s: %zu bytes, short of a pending header",
+				  where, len);
+	f = get_le64(p);
+	n = get_le32(p + 8);
+	if (!n || n > STREAM_PENDING_MAX)
+		return errmsg_set(err, -EBADMSG, "%s: %" PRIu32
+				  " pending pages, not 1..%u", where, n,
+				  STREAM_PENDING_MAX);
+	if (f > UINT64_MAX / PAGE_SIZE - n)
+		return errmsg_set(err, -EBADMSG, "%s: first page 0x%" PRIx64
+				  " beyond any address", where, f);
+	if (get_le32(p + 12))
+		return errmsg_set(err, -EBADMSG, "%s: reserved field not zero",
+				  where);
+	if (len - STREAM_PENDING_HDR != bitmap_bytes(n))
+		return errmsg_set(err, -EBADMSG, "%s: %zu bitmap bytes for %"
+				  PRIu32 " pages", where,
+				  len - STREAM_PENDING_HDR, n);
+	if (n % 8 && (p[len - 1] >> (n % 8)))
+		return errmsg_set(err, -EBADMSG,
+				  "%s: pending bits set past page %" PRIu32,
+				  where, n);
+	*first = f;
+	*npages = n;
+	return 0;
+}
+
 static int device_parse(const uint8_t *p, size_t len, const char *where,
 			struct errmsg *err)
 {
@@ -208,8 +249,19 @@ int stream_payload_check(unsigned type, const uint8_t *p, size_t len,
 			 const char *where, struct errmsg *err)
 {
 	struct stream_ram ram;
+	uint64_t first;
+	uint32_t n;
 
 	switch (type) {
+	case STREAM_PENDING:
+		return pending_parse(p, len, &first, &n, where, err);
+	case STREAM_HANDOVER:
+	case STREAM_GO:
+		if (len)
+			return errmsg_set(err, -EBADMSG,
+					  "%s: %zu bytes in an empty section",
+					  where, len);
+		return 0;
 	case STREAM_CPU:
 		if (len < STREAM_CPU_HDR)
 			return errmsg_set(err, -EBADMSG,
@@ -320,5 +372,31 @@ int stream_section_pages(const struct stream_section *s, uint64_t ram_pages,
 			data_at += PAGE_SIZE;
 		}
 	}
+	return 0;
+}
+
+int stream_section_pending(const struct stream_section *s,
+			   uint64_t ram_pages, uint64_t *first_page,
+			   uint32_t *npages, const uint8_t **bits,
+			   struct errmsg *err)
+{
+	char where[80];
+	uint64_t f;
+	uint32_t n;
+	int ret;
+
+	ret = section_is(s, STREAM_PENDING, where, sizeof(where), err);
+	if (!ret)
+		ret = pending_parse(s->data, s->len, &f, &n, where, err);
+	if (ret)
+		return ret;
+	if (f > ram_pages || n > ram_pages - f)
+		return errmsg_set(err, -EBADMSG,
+				  "%s: pending pages 0x%" PRIx64 "..0x%" PRIx64
+				  " beyond the guest's %" PRIu64 " pages", where,
+				  f, f + n - 1, ram_pages);
+	*first_page = f;
+	*npages = n;
+	*bits = s->data + STREAM_PENDING_HDR;
 	return 0;
 }

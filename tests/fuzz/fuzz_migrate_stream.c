@@ -21,7 +21,8 @@
  * with a message; sections come in order, CONFIG first, nothing after
  * END, no payload over the limit; device names are short and printable;
  * pages lie inside the guest, in order, and a raw page's stream offset
- * points at its bytes.
+ * points at its bytes; a PENDING section's range lies inside the guest
+ * and its bitmap inside the section, with no bit set past its count.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -93,7 +94,7 @@ static void decode(const struct stream_section *s, struct walk *w)
 	unsigned idx;
 	size_t len;
 
-	switch (s->type) {
+	switch ((unsigned)s->type) {
 	case STREAM_CPU:
 		check(!stream_section_cpu(s, &idx, &st, &len, &err));
 		check(st + len == s->data + s->len);
@@ -105,6 +106,21 @@ static void decode(const struct stream_section *s, struct walk *w)
 			check(name[i] >= 0x20 && name[i] <= 0x7e);
 		check(st + len == s->data + s->len);
 		break;
+	case STREAM_PENDING: {
+		const uint8_t *bits;
+		uint64_t first;
+		uint32_t n;
+
+		if (stream_section_pending(s, RAM_PAGES, &first, &n, &bits,
+					   &err)) {
+			check(err.text[0]);
+			break;
+		}
+		check(n >= 1 && first + n <= RAM_PAGES);
+		check(bits + (n + 7) / 8 == s->data + s->len);
+		check(n % 8 == 0 || !(bits[n / 8] >> (n % 8)));
+		break;
+	}
 	case STREAM_RAM:
 		check(s->len >= 16);
 		w->next_page = get_le64(s->data);
@@ -235,12 +251,26 @@ static int restore_page(void *opaque, uint64_t page, const uint8_t *data,
 	return 0;
 }
 
-/* The writer's own output reads back as the pages that went in. */
+/* Eight bytes of bitmap from the input (zeros past its end). */
+static const uint8_t *in_bits(const uint8_t *in, size_t len)
+{
+	static uint8_t bits[8];
+
+	memset(bits, 0, sizeof(bits));
+	memcpy(bits, in, len < sizeof(bits) ? len : sizeof(bits));
+	return bits;
+}
+
+/* The writer's own output reads back as the pages that went in, and
+ * post-copy's sections as they went in. */
 static void write_and_read(const uint8_t *in, size_t len)
 {
 	struct stream_options opt = { .compress = len && (in[0] & 1) };
 	uint32_t n = (uint32_t)((len + PAGE_SIZE - 1) / PAGE_SIZE), zero = 0;
 	struct stream_counts wc, rc;
+	const uint8_t *bits;
+	uint64_t first;
+	uint32_t nbits;
 	struct stream_writer *w;
 	struct stream_reader *r;
 	struct stream_section s;
@@ -259,16 +289,29 @@ static void write_and_read(const uint8_t *in, size_t len)
 	check(!stream_writer_create(fd, "fuzz", &opt, &w, NULL));
 	check(!stream_put(w, STREAM_CONFIG, "{}", 2, NULL));
 	check(!stream_put_pages(w, 3, pages, n, NULL));
+	/* the input's first bytes as post-copy's pending bits */
+	check(!stream_put_pending(w, 5, in_bits(in, len), 8 * 8 - 3, NULL));
+	check(!stream_put(w, (enum stream_type)STREAM_HANDOVER, NULL, 0, NULL));
+	check(!stream_put(w, (enum stream_type)STREAM_GO, NULL, 0, NULL));
 	check(!stream_finish(w, NULL));
 	stream_writer_counts(w, &wc);
 	stream_writer_destroy(w);
-	check(wc.pages == n && wc.zero_pages == zero && wc.sections == 3);
+	check(wc.pages == n && wc.zero_pages == zero && wc.sections == 6);
 	check(lseek(fd, 0, SEEK_SET) == 0);
 	check(!stream_reader_create(fd, &r, NULL));
 	check(!stream_next(r, &s, NULL) && s.type == STREAM_CONFIG);
 	check(!stream_next(r, &s, NULL) && s.type == STREAM_RAM);
 	check(!stream_section_pages(&s, 3 + n, restore_page, NULL, NULL));
 	check(!memcmp(back, pages, n * PAGE_SIZE));
+	check(!stream_next(r, &s, NULL) && (unsigned)s.type == STREAM_PENDING);
+	check(!stream_section_pending(&s, 5 + 61, &first, &nbits, &bits, NULL));
+	check(first == 5 && nbits == 61);
+	check(!memcmp(bits, in_bits(in, len), 7) &&
+	      bits[7] == (in_bits(in, len)[7] & 0x1f));
+	check(stream_section_pending(&s, 5 + 60, &first, &nbits, &bits, NULL) ==
+	      -EBADMSG);
+	check(!stream_next(r, &s, NULL) && (unsigned)s.type == STREAM_HANDOVER);
+	check(!stream_next(r, &s, NULL) && (unsigned)s.type == STREAM_GO);
 	check(!stream_next(r, &s, NULL) && s.type == STREAM_END);
 	check(!stream_reader_finish(r, NULL));
 	stream_reader_counts(r, &rc);

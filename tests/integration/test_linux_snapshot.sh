@@ -9,10 +9,9 @@
 #     block on the disk, its clock going forward;
 #   - the console of the saved run followed by the resumed one's holds
 #     every beat exactly once, in order;
-#   - the same again from a lazy restore (pages read on first touch);
-#   - and from a live migration (pre-copy, on loopback: rackvm ctl
-#     migrate to a rackvm run --incoming) while the guest works: the
-#     source ends "migrated to", the destination finishes the case.
+#   - the same again from a lazy restore (pages read on first touch).
+# A Linux guest's live migration, in every mode, is test_rack_migrate.sh's
+# (between two test hosts).
 # Runs in the emulated test host (linux_prepare).
 set -u
 cd "$(dirname "$0")/../.."
@@ -82,43 +81,4 @@ restore_and_finish() {
 if [ "$code" = 200 ]; then
 	restore_and_finish linux_restored
 	restore_and_finish linux_restored_lazy --lazy
-fi
-
-# --- live migration of the working guest -----------------------------------
-PORT=47410
-sock=$TEST_TMP/mig.sock
-LINUX_CPUS=2 linux_start linux_mig_source snapshot 64 20 -- --api-socket "$sock" --disk "$disk"
-source_pid=$linux_pid
-source_console=$linux_raw
-if ! linux_wait_console '^beat 3$' 400; then
-	fail linux_migrate_guest_working "no beat 3 on the console; $(linux_tail)"
-fi
-linux_name=linux_migrated
-linux_raw=$TEST_TMP/linux_migrated.console
-out=$TEST_TMP/linux_migrated.out
-err=$TEST_TMP/linux_migrated.err
-linux_started=$SECONDS
-timeout -k 5 "${LINUX_TIMEOUT:-600}" "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" \
-	--console "$linux_raw" < /dev/null > "$err" 2>&1 &
-linux_pid=$!
-sleep 0.5
-"$RACKVM" ctl --socket "$sock" migrate "tcp:127.0.0.1:$PORT" > "$TEST_TMP/ctl.out" 2>&1
-ctl_status=$?
-wait "$source_pid"
-source_status=$?
-if [ "$ctl_status" -eq 0 ] && [ "$source_status" -eq 0 ] &&
-   grep -q "migrated to tcp:127.0.0.1:$PORT" "$TEST_TMP/linux_mig_source.err"; then
-	ok linux_migrate_source_ended_migrated
-	grep '^rackvm: migration' "$TEST_TMP/linux_mig_source.err" | sed 's/^/# /'
-else
-	fail linux_migrate_source_ended_migrated "ctl $ctl_status, source $source_status: $(tail -n 2 "$TEST_TMP/ctl.out" "$TEST_TMP/linux_mig_source.err" | tr '\n' '|')"
-fi
-: > "$TEST_TMP/linux_migrated.stacks"
-sleep 0 & linux_watch=$!
-linux_finish
-linux_check_status linux_migrated_poweroff 0
-if beats_once_in_order "$source_console" "$linux_raw"; then
-	ok linux_migrated_console_continues
-else
-	fail linux_migrated_console_continues "beats: $(cat "$source_console" "$linux_raw" | grep -Eo '^beat [0-9]+' | awk '{print $2}' | tr '\n' ' ')"
 fi

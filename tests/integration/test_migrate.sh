@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Live migration, pre-copy, on loopback (PUT /vm/migrate, rackvm run
-# --incoming): one source VM (the bundled guest's ticker on 2 vCPUs: a
-# console line and memory writes per tick, the LAPIC timer between)
-# goes through migrations that fail on purpose, then one that succeeds:
+# Live migration on loopback (PUT /vm/migrate, rackvm run --incoming):
+# one source VM (the bundled guest's ticker on 2 vCPUs: a console line
+# and memory writes per tick, the LAPIC timer between) goes through
+# migrations that fail on purpose, then one that succeeds:
 #   - nobody listening: the source keeps running;
 #   - the stream cut after N bytes (several N) and a byte flipped, by a
-#     proxy: the destination exits with the reason and never runs the
-#     guest, the source resumes as if nothing happened;
+#     proxy, in pre-copy and in post-copy before GO: the destination
+#     exits with the reason and never runs the guest, the source resumes
+#     as if nothing happened;
 #   - a destination takes one stream only: garbage first, and it is gone;
 #   - then the real move: the source ends ("migrated to"), the
 #     destination finishes with the checksum of a run never moved, and
 #     the two consoles together hold every tick exactly once.
+# Then post-copy and hybrid moves of fresh VMs, checked the same way
+# (and post-copy's pages must have come on demand: the destination
+# faulted on missing pages), and post-copy's risk: the destination
+# killed after RUNNING (the source says the VM is lost and never
+# resumes; no tick runs twice) and the source killed after GO (the
+# destination ends its VM with the reason, never runs on missing
+# pages).
 . "$(dirname "$0")/lib.sh"
 
 sock=$TEST_TMP/api.sock
@@ -55,7 +63,8 @@ out=$TEST_TMP/ref.out check migrate_reference_run bash -c "[ $status -eq 0 ] && 
 src=$!
 wait_sock "$sock" && wait_for "$TEST_TMP/src.console" '^tick 3/' 120
 
-expect migrate_postcopy_not_yet 409 'not there yet' PUT /vm/migrate '{"uri": "tcp:127.0.0.1:1", "mode": "postcopy"}'
+expect migrate_bad_mode_400 400 'mode.* must be' PUT /vm/migrate '{"uri": "tcp:127.0.0.1:1", "mode": "sideways"}'
+expect migrate_rounds_only_hybrid_400 400 'precopy_rounds' PUT /vm/migrate '{"uri": "tcp:127.0.0.1:1", "mode": "postcopy", "precopy_rounds": 2}'
 expect migrate_bad_uri_400 400 'tcp:HOST:PORT' PUT /vm/migrate '{"uri": "udp:1.2.3.4:5"}'
 expect migrate_status_before_any 200 '"phase": *"none"' GET /vm/migrate
 
@@ -65,7 +74,7 @@ wait_migration() {
 	for _ in $(seq 600); do
 		api GET /vm/migrate > /dev/null
 		phase=$(field phase)
-		case $phase in completed | failed | unconfirmed) echo "$phase"; return ;; esac
+		case $phase in completed | failed | unconfirmed | lost) echo "$phase"; return ;; esac
 		kill -0 "$src" 2> /dev/null || { echo "source gone"; return; }
 		sleep 0.1
 	done
@@ -81,10 +90,10 @@ phase=$(wait_migration)
 out=$body check migrate_nobody_listening_fails bash -c "[ '$phase' = failed ] && grep -q 'cannot connect' '$body'"
 check migrate_nobody_listening_source_runs src_running
 
-# broken_migration NAME MODE N: a destination behind a proxy that cuts
-# the stream after N bytes or flips byte N
+# broken_migration NAME MODE N [MIGRATION_MODE]: a destination behind a
+# proxy that cuts the stream after N bytes or flips byte N
 broken_migration() {
-	local name=$1 mode=$2 n=$3 dst proxy phase
+	local name=$1 mode=$2 n=$3 mmode=${4:-precopy} dst proxy phase
 	timeout 180 "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" --console "$TEST_TMP/$name.dst" \
 		< /dev/null > "$TEST_TMP/$name.dst.out" 2>&1 &
 	dst=$!
@@ -92,7 +101,7 @@ broken_migration() {
 	proxy=$!
 	wait_for "$TEST_TMP/$name.proxy" listening 20
 	sleep 0.3	# the destination's listen
-	api PUT /vm/migrate "{\"uri\": \"tcp:127.0.0.1:$((PORT + 1))\"}" > /dev/null
+	api PUT /vm/migrate "{\"uri\": \"tcp:127.0.0.1:$((PORT + 1))\", \"mode\": \"$mmode\"}" > /dev/null
 	phase=$(wait_migration)
 	cp "$body" "$TEST_TMP/$name.status"
 	wait "$dst"
@@ -108,6 +117,13 @@ broken_migration migrate_cut_early cut 100000
 broken_migration migrate_cut_late cut 6000000
 broken_migration migrate_flipped_byte flip 3000000
 out=$TEST_TMP/migrate_flipped_byte.dst.out check migrate_flipped_byte_named bash -c "grep -Eq 'section [0-9]+' '$TEST_TMP/migrate_flipped_byte.dst.out'"
+# post-copy pauses the source at once: cut or corrupt before GO, it
+# must resume all the same (the move at the end checks its memory)
+# before GO whatever the hot set: what precedes the handover is at least
+# the config, the pending-page bitmap and both vCPUs' state (~30 KB),
+# while the hot set (pages written in a 100 ms window) may be empty
+broken_migration migrate_postcopy_cut_before_go cut 16000 postcopy
+broken_migration migrate_postcopy_flip_before_go flip 12000 postcopy
 
 # a destination takes one stream: garbage first, then nothing listens
 timeout 60 "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" < /dev/null > "$TEST_TMP/once.out" 2>&1 &
@@ -141,4 +157,120 @@ same_ticks() {
 	grep '^tick ' "$TEST_TMP/ref.out" | cmp -s - "$TEST_TMP/ticks"
 }
 out=$TEST_TMP/ticks check migrate_console_continues_without_gap_or_repeat same_ticks
+
+# --- post-copy and hybrid ----------------------------------------------------
+PTICKS=60
+PWORK="ticker ticks=$PTICKS ms=100 mib=16"
+run_cmd 300 "$TEST_TMP/pref.out" "$RACKVM" run --cpus 2 --mem 128M --cmdline "ticker ticks=$PTICKS ms=0 mib=16"
+pref=$(grep -o 'checksum=0x[0-9a-f]*' "$TEST_TMP/pref.out")
+out=$TEST_TMP/pref.out check migrate_postcopy_reference_run bash -c "[ $status -eq 0 ] && [ -n '$pref' ]"
+
+# start_source NAME WORK MEM: a source VM on $TEST_TMP/NAME.sock (with
+# $SRC_ARGS), its pid in $src once it ticked
+start_source() {
+	sock=$TEST_TMP/$1.sock
+	"$RACKVM" run --cpus 2 --mem "$3" --api-socket "$sock" ${SRC_ARGS:-} --cmdline "$2" \
+		< /dev/null > "$TEST_TMP/$1.src" 2> "$TEST_TMP/$1.src.err" &
+	src=$!
+	wait_sock "$sock" && wait_for "$TEST_TMP/$1.src" '^tick 3/' 120
+}
+
+# move NAME MODE [CTL_FLAGS...]: a fresh ticker moved by rackvm ctl
+move() {
+	local name=$1 mode=$2 dst ctl_status src_status dst_status
+	shift 2
+	start_source "$name" "$PWORK" 128M
+	timeout 300 "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" --console "$TEST_TMP/$name.dst" \
+		< /dev/null > "$TEST_TMP/$name.dst.out" 2>&1 &
+	dst=$!
+	sleep 0.5
+	"$RACKVM" ctl --socket "$sock" migrate "tcp:127.0.0.1:$PORT" --mode "$mode" "$@" \
+		> "$TEST_TMP/$name.ctl" 2>&1
+	ctl_status=$?
+	wait "$src"
+	src_status=$?
+	wait "$dst"
+	dst_status=$?
+	grep '^rackvm: \(migration\|post-copy\)' "$TEST_TMP/$name.src.err" | sed 's/^/# /'
+	out=$TEST_TMP/$name.ctl check "${name}_ctl_completed" \
+		bash -c "[ $ctl_status -eq 0 ] && tr '\r' '\n' < '$TEST_TMP/$name.ctl' | grep -q 'migration completed'"
+	out=$TEST_TMP/$name.src.err check "${name}_source_ends_migrated" \
+		bash -c "[ $src_status -eq 0 ] && grep -q 'migrated to tcp:127.0.0.1:$PORT' '$TEST_TMP/$name.src.err' && grep -q '^rackvm: migration completed: .*in all ($mode)' '$TEST_TMP/$name.src.err'"
+	out=$TEST_TMP/$name.dst check "${name}_destination_finishes_same_checksum" \
+		bash -c "[ $dst_status -eq 0 ] && grep -q '^result: ticker .*bad=0 $pref' '$TEST_TMP/$name.dst'"
+	cat "$TEST_TMP/$name.src" "$TEST_TMP/$name.dst" | grep '^tick ' > "$TEST_TMP/$name.ticks"
+	out=$TEST_TMP/$name.ticks check "${name}_every_tick_once" \
+		bash -c "grep '^tick ' '$TEST_TMP/pref.out' | cmp -s - '$TEST_TMP/$name.ticks'"
+}
+move migrate_postcopy postcopy
+# its pages came on demand: the guest ran there before they all had
+out=$TEST_TMP/migrate_postcopy.src.err check migrate_postcopy_pages_came_on_demand \
+	bash -c "[ \"\$(grep -o \"the destination's faults: [0-9]*\" '$TEST_TMP/migrate_postcopy.src.err' | grep -o '[0-9]*\$')\" -gt 0 ]"
+move migrate_hybrid hybrid --precopy-rounds 2
+# the working-set monitor keeps reading KVM's dirty log while the
+# migration reads it too (one owner, a view each: vm/vm_dirty.h)
+SRC_ARGS=--wss=200ms move migrate_precopy_wss precopy
+out=$TEST_TMP/migrate_precopy_wss.src check migrate_precopy_wss_monitor_ran \
+	grep -q '^wss: t=' "$TEST_TMP/migrate_precopy_wss.src"
+
+# auto-converge: a guest that rewrites 16 MiB as fast as it can, over a
+# link capped at 8 MiB/s, never fits 300 ms of downtime unthrottled
+start_source migrate_converge "ticker ticks=3000 ms=0 mib=16" 128M
+timeout 300 "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" --console "$TEST_TMP/converge.dst" \
+	< /dev/null > "$TEST_TMP/converge.dst.out" 2>&1 &
+dst=$!
+sleep 0.5
+code=$(api PUT /vm/migrate "{\"uri\": \"tcp:127.0.0.1:$PORT\", \"max_bandwidth\": \"8M\", \"max_downtime_ms\": 300}")
+wait "$src"
+src_status=$?
+wait "$dst"
+dst_status=$?
+grep '^rackvm: \(migration\|auto-converge\)' "$TEST_TMP/migrate_converge.src.err" | sed 's/^/# /'
+out=$TEST_TMP/migrate_converge.src.err check migrate_auto_converge_throttles_and_completes \
+	bash -c "[ '$code' = 202 ] && [ $src_status -eq 0 ] && grep -q '^rackvm: migration completed: ' '$TEST_TMP/migrate_converge.src.err' && grep -Eq '^rackvm: auto-converge: the guest was throttled up to [1-9][0-9]*%' '$TEST_TMP/migrate_converge.src.err'"
+cat "$TEST_TMP/migrate_converge.src" "$TEST_TMP/converge.dst" | grep -Eo '^tick [0-9]+' |
+	awk '{ if ($2 != n) exit 1; n++ } END { exit n != 3000 }'
+ticks_ok=$?
+out=$TEST_TMP/converge.dst check migrate_auto_converge_guest_unaware \
+	bash -c "[ $dst_status -eq 0 ] && [ $ticks_ok -eq 0 ] && grep -q '^result: ticker ticks=3000 mib=16 bad=0 ' '$TEST_TMP/converge.dst'"
+
+# lost_vm NAME WHO: a post-copy slowed down (a bandwidth cap), and WHO
+# (dst or src) killed once the destination runs the VM, pages pending
+lost_vm() {
+	local name=$1 who=$2 dst phase left src_status dst_status
+	# a tick a second: the guest pulls in at most 8 MiB a second there
+	start_source "$name" "ticker ticks=400 ms=1000 mib=64" 256M
+	# no timeout(1) around it: the kill must reach rackvm itself
+	"$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" --console "$TEST_TMP/$name.dst" \
+		< /dev/null > "$TEST_TMP/$name.dst.out" 2>&1 &
+	dst=$!
+	sleep 0.5
+	api PUT /vm/migrate "{\"uri\": \"tcp:127.0.0.1:$PORT\", \"mode\": \"postcopy\", \"max_bandwidth\": \"2M\"}" > /dev/null
+	# until the destination said RUNNING (the downtime is known)
+	for _ in $(seq 600); do
+		api GET /vm/migrate > /dev/null
+		phase=$(field phase)
+		case $phase in completed | failed | lost) break ;; esac
+		[ "$phase" = postcopy ] && [ "$(field downtime_ms)" != 0.0 ] && break
+		sleep 0.1
+	done
+	left=$(field pages_remaining)
+	if [ "$who" = dst ]; then kill -9 "$dst"; else kill -9 "$src"; fi
+	wait "$src"
+	src_status=$?
+	wait "$dst"
+	dst_status=$?
+	check "${name}_killed_with_pages_pending" bash -c "[ '$phase' = postcopy ] && [ '${left:-0}' -gt 0 ]"
+	cat "$TEST_TMP/$name.src" "$TEST_TMP/$name.dst" | grep '^tick ' | sort | uniq -d > "$TEST_TMP/$name.twice"
+	out=$TEST_TMP/$name.twice check "${name}_no_tick_runs_twice" bash -c "[ ! -s '$TEST_TMP/$name.twice' ]"
+	if [ "$who" = dst ]; then
+		out=$TEST_TMP/$name.src.err check "${name}_source_says_lost_never_resumes" \
+			bash -c "[ $src_status -eq 2 ] && grep -q 'the VM is lost' '$TEST_TMP/$name.src.err' && grep -q '^rackvm: migration lost: .*(postcopy)' '$TEST_TMP/$name.src.err'"
+	else
+		out=$TEST_TMP/$name.dst.out check "${name}_destination_ends_with_reason" \
+			bash -c "[ $dst_status -eq 2 ] && grep -q 'post-copy migration: .*never came from the source' '$TEST_TMP/$name.dst.out' && ! grep -q '^result:' '$TEST_TMP/$name.dst'"
+	fi
+}
+lost_vm migrate_postcopy_destination_killed dst
+lost_vm migrate_postcopy_source_killed src
 exit 0

@@ -133,7 +133,7 @@ TEST(api_snapshot_body_takes_an_absolute_path)
 	}
 }
 
-TEST(api_migrate_body_takes_a_tcp_uri_and_precopy_only)
+TEST(api_migrate_body_takes_a_tcp_uri_and_a_mode)
 {
 	static const struct {
 		const char *body, *error;	/* NULL error: valid */
@@ -143,7 +143,13 @@ TEST(api_migrate_body_takes_a_tcp_uri_and_precopy_only)
 		{ "{\"uri\":\"tcp:[::1]:7000\",\"mode\":\"precopy\","
 		  "\"max_downtime_ms\":10,\"max_bandwidth\":\"1G\","
 		  "\"compress\":\"zstd\",\"max_rounds\":5}", NULL, 0 },
-		{ "{\"uri\":\"tcp:h:7000\",\"mode\":\"postcopy\"}", "not there yet", -ENOTSUP },
+		{ "{\"uri\":\"tcp:h:7000\",\"mode\":\"postcopy\"}", NULL, 0 },
+		{ "{\"uri\":\"tcp:h:7000\",\"mode\":\"hybrid\","
+		  "\"precopy_rounds\":2}", NULL, 0 },
+		{ "{\"uri\":\"tcp:h:7000\",\"precopy_rounds\":2}",
+		  "for \"mode\": \"hybrid\"", -EINVAL },
+		{ "{\"uri\":\"tcp:h:7000\",\"mode\":\"hybrid\","
+		  "\"precopy_rounds\":0}", "1..1000", -EINVAL },
 		{ "{\"uri\":\"tcp:h:7000\",\"mode\":\"fast\"}", "\"mode\" must be", -EINVAL },
 		{ "{\"uri\":\"udp:h:7000\"}", "tcp:HOST:PORT", -EINVAL },
 		{ "{\"uri\":\"tcp:h\"}", "tcp:HOST:PORT", -EINVAL },
@@ -173,7 +179,11 @@ TEST(api_migrate_body_takes_a_tcp_uri_and_precopy_only)
 	CHECK_EQ(api_parse_migrate(cases[1].body, strlen(cases[1].body), &mo,
 				   NULL), 0);
 	CHECK(mo.max_downtime_ns == 10000000ull && mo.max_rounds == 5 &&
-	      mo.compress && mo.max_bandwidth == (1ull << 30));
+	      mo.compress && mo.max_bandwidth == (1ull << 30) &&
+	      mo.mode == MIGRATE_MODE_PRECOPY);
+	CHECK_EQ(api_parse_migrate(cases[3].body, strlen(cases[3].body), &mo,
+				   NULL), 0);
+	CHECK(mo.mode == MIGRATE_MODE_HYBRID && mo.precopy_rounds == 2);
 }
 
 TEST(api_memory_patch_takes_sizes_as_numbers_or_strings)
