@@ -34,11 +34,10 @@ rack_group_weight() {
 	case $1 in
 	test_hostd) echo 260 ;;
 	test_farmem_reliability | test_linux_memory) echo 200 ;;
-	test_api) echo 170 ;;
+	test_api | test_migrate) echo 170 ;;
 	test_guest_farmem_workloads) echo 120 ;;
 	test_wss | test_pager | test_hostd_balance | test_linux_hostd) echo 100 ;;
-	test_linux_snapshot) echo 130 ;;
-	test_chaos | test_linux_net | test_migrate) echo 80 ;;
+	test_chaos | test_linux_net | test_linux_snapshot) echo 80 ;;
 	test_virtio_net_rackvm | test_virtio_balloon_rackvm) echo 65 ;;
 	test_core | test_linux_devices | test_linux_boot | test_snapshot) echo 45 ;;
 	*) echo 25 ;;
