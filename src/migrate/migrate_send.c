@@ -313,6 +313,8 @@ static void *migration_thread(void *arg)
 	struct errmsg err = { "" };
 	int ret;
 
+	/* else it keeps the HTTP server's name, which started it */
+	pthread_setname_np(pthread_self(), "migrate");
 	so.compress = mg->opt.compress;
 	ret = migrate_connect(mg, &err);
 	if (!ret)

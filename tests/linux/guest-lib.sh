@@ -37,5 +37,22 @@ wait_for() {
 	done
 }
 
+# check_beats_read_back N: blocks 0..N-1 of /dev/vda, read from the
+# device (not the cache), each hold "beat %08d" with its number (the
+# cases that beat to the disk while the host saves or moves them).
+check_beats_read_back() {
+	local n=$1 bad=0 i=0 got
+	while [ "$i" -lt "$n" ]; do
+		got=$(dd if=/dev/vda bs=512 skip="$i" count=1 iflag=direct 2> /dev/null | head -c 14)
+		[ "$got" = "$(printf 'beat %08d' "$i")" ] || bad=$((bad + 1))
+		i=$((i + 1))
+	done
+	if [ "$bad" -eq 0 ] && [ "$n" -gt 0 ]; then
+		ok disk_beats_read_back
+	else
+		fail disk_beats_read_back "$bad of $n beats' blocks read back wrong"
+	fi
+}
+
 # request_reboot: /init resets the VM instead of powering it off.
 request_reboot() { : > /run/rackvm.reboot; }

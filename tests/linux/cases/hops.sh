@@ -52,18 +52,7 @@ else
 	fail memory_written_during_hops "$clean of $total runs clean: $(grep -m1 'bad page\|failed' /tmp/runs.out)"
 fi
 note "memfill runs=$total"
-bad=0
-i=0
-while [ "$i" -lt "$n" ]; do
-	got=$(dd if=/dev/vda bs=512 skip="$i" count=1 iflag=direct 2> /dev/null | head -c 14)
-	[ "$got" = "$(printf 'beat %08d' "$i")" ] || bad=$((bad + 1))
-	i=$((i + 1))
-done
-if [ "$bad" -eq 0 ] && [ "$n" -gt 0 ]; then
-	ok disk_beats_read_back
-else
-	fail disk_beats_read_back "$bad of $n beats' blocks read back wrong"
-fi
+check_beats_read_back "$n"
 end=$(cut -d' ' -f1 /proc/uptime)
 check clock_went_forward awk -v a="$start" -v b="$end" 'BEGIN { exit !(b > a) }'
 note "beats=$n uptime=$end"
