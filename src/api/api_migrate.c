@@ -117,7 +117,7 @@ static json_t *status_object(struct migration *mg)
 		return json_pack("{s:s}", "phase", "none");
 	migration_status(mg, &st);
 	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
-		      "s:f, s:I, s:s?}",
+		      "s:f, s:I, s:I, s:s?}",
 		"phase", migrate_phase_name(st.phase),
 		"mode", migrate_mode_name(st.mode),
 		"round", (json_int_t)st.round,
@@ -131,6 +131,7 @@ static json_t *status_object(struct migration *mg)
 		"total_seconds", st.total_s,
 		"eta_seconds", st.eta_s,
 		"throttle_percent", (json_int_t)st.throttle_percent,
+		"bytes_left_in_store", (json_int_t)st.bytes_left_in_store,
 		"error", st.error[0] ? st.error : NULL);
 	if (!o || st.mode == MIGRATE_MODE_PRECOPY)
 		return o;

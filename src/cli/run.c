@@ -212,6 +212,11 @@ static void report_migration(struct migration *mg)
 		migrate_phase_name(st.phase), st.round,
 		(double)st.bytes_sent / (1 << 20), st.downtime_ms, st.total_s,
 		migrate_mode_name(st.mode));
+	if (st.pages_left_in_store)
+		fprintf(stderr, "rackvm: %.1f MiB (%llu pages) left in the page "
+			"store, not copied: the destination reads them there\n",
+			(double)st.bytes_left_in_store / (1 << 20),
+			(unsigned long long)st.pages_left_in_store);
 	if (st.throttle_percent)
 		fprintf(stderr, "rackvm: auto-converge: the guest was throttled "
 			"up to %u%% of each 100 ms\n", st.throttle_percent);

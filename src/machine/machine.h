@@ -127,6 +127,30 @@ bool machine_exit_peek(struct machine *m, struct vm_exit *out);
 /* The VM itself, for migrate/ (its vCPUs, RAM and device states);
  * other users go through the calls above. */
 struct vm *machine_vm(struct machine *m);
+/*
+ * For migrate/: a VM with --mem-local restored from a migration stream.
+ * machine_create_for_restore() leaves its pager (and the monitor, which
+ * is tied to it) to machine_restore_pager(), since the page map from the
+ * stream (migrate/pagemap.h) decides the store: the one it names (the
+ * source's memd namespace, handed over) or, if it names none, the
+ * config's.  The map is imported; call it before any guest RAM is
+ * loaded.  -EINVAL if the machine does not await a map.
+ */
+struct pagemap;
+struct pager;
+bool machine_awaits_pagemap(const struct machine *m);
+int machine_restore_pager(struct machine *m, const struct pagemap *map,
+			  struct errmsg *err);
+/* Guest RAM's fault handling (uffd, pager) from now on rather than at
+ * machine_start(): once a restore loaded RAM, a device's state load may
+ * touch it.  Later calls do nothing. */
+int machine_start_memory(struct machine *m, struct errmsg *err);
+/* The migration's GO came: a handed-over store is this VM's own now
+ * (pager_handover_commit()); 0 without one. */
+int machine_pager_commit(struct machine *m, struct errmsg *err);
+/* The pager, for migrate/ (its handover); NULL without one. */
+struct pager *machine_pager(struct machine *m);
+
 /* Accessors for reports and the API.  The config is the machine's copy. */
 const struct machine_config *machine_config(const struct machine *m);
 unsigned machine_ncpus(const struct machine *m);

@@ -243,7 +243,8 @@ int machine_build(struct machine *m, struct errmsg *err)
 		machine_memory_balloon(m);
 	if (!ret && !m->restoring)
 		ret = load_kernel(m, err);
-	if (!ret)
+	/* with the pager, once the stream's page map built it */
+	if (!ret && !m->awaits_pagemap)
 		ret = machine_memory_monitor(m, err);
 	return ret;
 }

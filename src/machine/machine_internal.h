@@ -52,6 +52,9 @@ struct machine {
 	struct page_store *store;
 	struct pager *pager;
 	struct wss_monitor *monitor;
+	/* a restore's pager waits for the stream's page map (machine.h) */
+	bool awaits_pagemap;
+	bool memory_started;
 	struct virtio_balloon *balloon;
 };
 

@@ -17,6 +17,7 @@
 
 #include "machine/machine_internal.h"
 #include "memory/uffd_ram.h"
+#include "migrate/pagemap.h"
 #include "remote/page_store.h"
 #include "util/page.h"
 #include "virtio/balloon.h"
@@ -105,7 +106,9 @@ static int give_to_vm(struct machine *m, void (*destroy)(void *), void *obj,
 	return 0;
 }
 
-static int open_store(struct machine *m, struct errmsg *err)
+/* The config's store; with @own, owned by the VM (else by the restored
+ * pager's slot). */
+static int open_store(struct machine *m, bool own, struct errmsg *err)
 {
 	const struct machine_pager *o = &m->cfg.pager;
 	struct page_store_params params = {
@@ -151,7 +154,7 @@ static int open_store(struct machine *m, struct errmsg *err)
 		return errmsg_set(err, ret, "--mem-backend %s: %s", spec, why.text);
 	}
 	m->store = store;
-	return give_to_vm(m, destroy_store, store, "--mem-local", err);
+	return own ? give_to_vm(m, destroy_store, store, "--mem-local", err) : 0;
 }
 
 static void on_pager_event(void *opaque, const struct pager_event *ev)
@@ -162,25 +165,45 @@ static void on_pager_event(void *opaque, const struct pager_event *ev)
 		m->hooks.pager_event(m->hooks.opaque, ev);
 }
 
-static int create_pager(struct machine *m, struct errmsg *err)
+/* m->pager on m->store, not yet owned. */
+static int build_pager(struct machine *m, struct errmsg *why)
 {
 	struct pager_config cfg;
-	struct errmsg why = { "" };
-	int ret;
 
-	ret = open_store(m, err);
-	if (ret)
-		return ret;
 	pager_config_defaults(&cfg);
 	cfg.local_pages = m->cfg.pager.local_bytes / PAGE_SIZE;
 	cfg.store = m->store;
 	cfg.vm = &m->vm;
 	cfg.on_event = on_pager_event;
 	cfg.opaque = m;
-	ret = pager_create(&m->vm.mem, m->uffd, &cfg, &m->pager, &why);
+	return pager_create(&m->vm.mem, m->uffd, &cfg, &m->pager, why);
+}
+
+static int create_pager(struct machine *m, struct errmsg *err)
+{
+	struct errmsg why = { "" };
+	int ret;
+
+	ret = open_store(m, true, err);
+	if (ret)
+		return ret;
+	ret = build_pager(m, &why);
 	if (ret)
 		return errmsg_set(err, ret, "--mem-local: %s", why.text);
 	return give_to_vm(m, pager_destroy, m->pager, "--mem-local", err);
+}
+
+/* A restore's pager, which the page map creates later: owned now, in
+ * the place the pager has among the VM's things (see machine_build()),
+ * so that it outlives the devices' threads all the same. */
+static void destroy_restored_pager(void *obj)
+{
+	struct machine *m = obj;
+
+	pager_destroy(m->pager);
+	page_store_destroy(m->store);
+	m->pager = NULL;
+	m->store = NULL;
 }
 
 int machine_memory_create(struct machine *m, struct errmsg *err)
@@ -203,7 +226,57 @@ int machine_memory_create(struct machine *m, struct errmsg *err)
 	ret = give_to_vm(m, uffd_ram_destroy, m->uffd, what, err);
 	if (ret || !c->pager.enabled)
 		return ret;
-	return create_pager(m, err);
+	if (!m->restoring)
+		return create_pager(m, err);
+	ret = vm_own(&m->vm, destroy_restored_pager, m);
+	if (ret)
+		return errmsg_set(err, ret, "--mem-local: %s", strerror(-ret));
+	m->awaits_pagemap = true;
+	return 0;
+}
+
+bool machine_awaits_pagemap(const struct machine *m)
+{
+	return m->awaits_pagemap;
+}
+
+int machine_restore_pager(struct machine *m, const struct pagemap *map,
+			  struct errmsg *err)
+{
+	struct errmsg why = { "" };
+	int ret;
+
+	if (!m->awaits_pagemap)
+		return errmsg_set(err, -EINVAL, "a page map for a VM without "
+				  "--mem-local");
+	if (map->has_store) {
+		ret = pagemap_open_store(map, &m->store, &why);
+		if (ret)
+			return errmsg_set(err, ret, "--mem-local: the source's "
+					  "store: %s", why.text);
+	} else {
+		ret = open_store(m, false, err);
+		if (ret)
+			return ret;
+	}
+	ret = build_pager(m, &why);
+	if (!ret)
+		ret = pager_import(m->pager, map, &why);
+	if (ret)
+		return errmsg_set(err, ret, "--mem-local: %s", why.text);
+	m->awaits_pagemap = false;
+	machine_memory_balloon(m);
+	return machine_memory_monitor(m, err);
+}
+
+int machine_pager_commit(struct machine *m, struct errmsg *err)
+{
+	return m->pager ? pager_handover_commit(m->pager, err) : 0;
+}
+
+struct pager *machine_pager(struct machine *m)
+{
+	return m->pager;
 }
 
 void machine_memory_balloon(struct machine *m)
@@ -263,11 +336,22 @@ int machine_memory_monitor(struct machine *m, struct errmsg *err)
 	return 0;
 }
 
+int machine_start_memory(struct machine *m, struct errmsg *err)
+{
+	return machine_memory_start(m, err);
+}
+
 int machine_memory_start(struct machine *m, struct errmsg *err)
 {
 	struct errmsg why = { "" };
 	int ret = 0;
 
+	if (m->memory_started)
+		return 0;
+	if (m->awaits_pagemap)
+		return errmsg_set(err, -EPROTO, "--mem-local: the stream brought "
+				  "no page map");
+	m->memory_started = true;
 	if (m->uffd)
 		ret = uffd_ram_start(m->uffd, &why);
 	if (!ret && m->pager)

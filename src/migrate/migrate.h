@@ -59,10 +59,17 @@
  * off): a pre-copy whose guest writes faster than the link carries is
  * throttled by pause duty cycles, harder each round, until it fits.
  *
- * Not yet: a VM with --mem-local (the pager's page map is built,
- * memory/pager.h's handover, but not sent yet), post-copy of a VM with
- * --wss at all (its sampler would need the userfaultfd post-copy
- * registers); each is refused with a message.
+ * A VM that pages (--mem-local) migrates in pre-copy only
+ * (migrate_pager.c): paused, its pager frozen, the page map goes first
+ * (a PAGEMAP section: which pages are resident and sent, zero, or left
+ * in the store with its credentials), then the resident pages.  Pages
+ * in memd stay there: the destination's pager reads them on first touch
+ * and owns the namespace once GO came (pager_handover_commit()); a
+ * failure before GO thaws the source's pager as it was.
+ *
+ * Not yet: post-copy or hybrid of a VM with --mem-local or --wss (the
+ * pager and the sampler would share guest RAM's userfaultfd with
+ * post-copy's missing pages); refused with a message.
  *
  * Threads: migration_start() runs the source side on a thread of its
  * own (post-copy adds one that reads the destination's lines); the
@@ -138,6 +145,9 @@ struct migrate_status {
 	 * pages and their wait (fault to page in, ms) */
 	uint64_t dest_faults;
 	double fault_p50_ms, fault_p99_ms;
+	/* a VM that pages: its pages the destination reads from the store
+	 * (memd) where they are, not sent */
+	uint64_t pages_left_in_store, bytes_left_in_store;
 	char error[512];
 };
 

@@ -76,6 +76,7 @@ struct migration {
 	uint8_t *buf;			/* STREAM_PAGES_MAX pages */
 	uint64_t t0, paused_at;
 	bool paused_by_us, quiesced, tracking;
+	bool pager_frozen;		/* pager_handover_begin() done */
 	struct throttle *throttle;	/* auto-converge's, while it acts */
 	struct postcopy_src pc;
 };
@@ -93,12 +94,21 @@ void migrate_mark_data_pages(struct migration *mg, uint64_t *bitmap);
 uint64_t migrate_count_bits(const uint64_t *bitmap, uint64_t npages);
 /* Pauses the VM (unless it is) and quiesces its devices. */
 int migrate_pause(struct migration *mg, struct errmsg *err);
+/* The paused VM's state, END, and the destination's READY. */
+int migrate_send_state_end(struct migration *mg, struct stream_writer *w,
+			   struct errmsg *err);
 int migrate_precopy(struct migration *mg, struct stream_writer *w,
 		    unsigned max_rounds, struct errmsg *err);
 
 /* migrate_converge.c: after pre-copy round @round (0 first), which sent
  * @sent pages while the guest wrote @dirtied, throttles the guest harder
  * if it outruns the link (and opt.auto_converge); _end lifts it. */
+/* migrate_pager.c: the stop-and-copy of a VM that pages, through READY;
+ * then migrate_pager_settle() with whether GO was sent. */
+int migrate_pager_stop_and_copy(struct migration *mg, struct stream_writer *w,
+				struct errmsg *err);
+void migrate_pager_settle(struct migration *mg, bool handed_over);
+
 int migrate_converge_round(struct migration *mg, unsigned round,
 			   uint64_t sent, uint64_t dirtied, struct errmsg *err);
 void migrate_converge_end(struct migration *mg);

@@ -175,6 +175,9 @@ static int incoming_stream(int conn, const char *what,
 		say(conn, "READY\n%s", "");
 		ret = wait_go(conn, err);
 	}
+	/* the source let go of its store: the remote pages are ours */
+	if (!ret)
+		ret = machine_pager_commit(*out, err);
 	return ret;
 }
 

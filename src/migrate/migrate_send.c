@@ -211,6 +211,18 @@ int migrate_pause(struct migration *mg, struct errmsg *err)
 	return 0;
 }
 
+int migrate_send_state_end(struct migration *mg, struct stream_writer *w,
+			   struct errmsg *err)
+{
+	int ret = migrate_put_state(w, mg->vm, err);
+
+	if (!ret)
+		ret = stream_finish(w, err);
+	if (!ret)
+		ret = migrate_expect_reply(mg, "READY", err);
+	return ret;
+}
+
 /* The VM paused and its devices quiet: the rest, and the handover. */
 static int stop_and_copy(struct migration *mg, struct stream_writer *w,
 			 struct errmsg *err)
@@ -225,13 +237,7 @@ static int stop_and_copy(struct migration *mg, struct stream_writer *w,
 		return (int)dirty;
 	vm_track_device_writes(mg->vm, mg->todo);
 	ret = migrate_send_todo(mg, w, err);
-	if (!ret)
-		ret = migrate_put_state(w, mg->vm, err);
-	if (!ret)
-		ret = stream_finish(w, err);
-	if (!ret)
-		ret = migrate_expect_reply(mg, "READY", err);
-	return ret;
+	return ret ? ret : migrate_send_state_end(mg, w, err);
 }
 
 /* Past this point the source never runs the VM again. */
@@ -247,6 +253,9 @@ static void hand_over(struct migration *mg, struct errmsg *err)
 		ret = errmsg_set(err, -errno, "sending GO: %s", strerror(errno));
 	else
 		ret = migrate_expect_reply(mg, "RUNNING", err);
+	/* GO may have arrived either way: the store's pages are the
+	 * destination's to use, and this VM never runs again */
+	migrate_pager_settle(mg, true);
 	pthread_mutex_lock(&mg->lock);
 	mg->st.downtime_ms = (double)(monotonic_ns() - mg->paused_at) / 1e6;
 	mg->st.total_s = (double)(monotonic_ns() - mg->t0) / 1e9;
@@ -269,6 +278,7 @@ static void hand_over(struct migration *mg, struct errmsg *err)
 /* Everything as it was before the migration: the source goes on. */
 static void roll_back(struct migration *mg, int ret, struct errmsg *err)
 {
+	migrate_pager_settle(mg, false);
 	if (mg->quiesced)
 		vm_state_unquiesce_all(mg->vm);
 	if (mg->tracking)
@@ -311,6 +321,7 @@ static void *migration_thread(void *arg)
 	struct migration *mg = arg;
 	struct stream_writer *w = NULL;
 	struct errmsg err = { "" };
+	bool paging = machine_pager(mg->m) != NULL;
 	int ret;
 
 	/* else it keeps the HTTP server's name, which started it */
@@ -321,10 +332,11 @@ static void *migration_thread(void *arg)
 		ret = start_stream(mg, &so, &w, &err);
 	if (!ret)
 		ret = migrate_put_config(w, mg->m, &err);
-	if (!ret && mg->opt.mode != MIGRATE_MODE_POSTCOPY)
+	if (!ret && mg->opt.mode != MIGRATE_MODE_POSTCOPY && !paging)
 		ret = migrate_precopy(mg, w, rounds(mg), &err);
 	if (!ret && mg->opt.mode == MIGRATE_MODE_PRECOPY) {
-		ret = stop_and_copy(mg, w, &err);
+		ret = paging ? migrate_pager_stop_and_copy(mg, w, &err) :
+		      stop_and_copy(mg, w, &err);
 		if (!ret)
 			hand_over(mg, &err);
 		if (!ret && mg->tracking)	/* the VM is over here */
@@ -358,9 +370,11 @@ int migration_start(struct machine *m, const struct migrate_options *o,
 	if (state != MACHINE_RUNNING && state != MACHINE_PAUSED)
 		return errmsg_set(err, -EBUSY, "the VM is %s",
 				  machine_state_name(state));
-	if (cfg->pager.enabled)
-		return errmsg_set(err, -ENOTSUP, "a VM with --mem-local cannot "
-				  "migrate yet");
+	if (cfg->pager.enabled && o->mode != MIGRATE_MODE_PRECOPY)
+		return errmsg_set(err, -ENOTSUP, "a VM with --mem-local migrates "
+				  "in precopy mode only, not %s: post-copy's "
+				  "faults and the pager's would share guest RAM",
+				  migrate_mode_name(o->mode));
 	if (o->mode != MIGRATE_MODE_PRECOPY && cfg->wss.enabled)
 		return errmsg_set(err, -ENOTSUP, "a VM with --wss cannot migrate "
 				  "in %s mode yet: use precopy",

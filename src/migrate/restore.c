@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "migrate/lazy_ram.h"
+#include "migrate/pagemap.h"
 #include "migrate/restore_parts.h"
 #include "migrate/stream.h"
 #include "util/clock.h"
@@ -31,14 +32,20 @@ struct restorer {
 	bool lazy_started;
 	struct restore_parts parts;
 	uint64_t built_ns;	/* when the machine was built: for the timing line */
+	bool migration;		/* a migration stream, not a snapshot file */
+	/* a VM that pages: its page map, as its pieces come, then loaded */
+	uint8_t *map_bytes;
+	uint64_t map_len, map_got;
+	struct pagemap *map;
+	struct errmsg *page_err;	/* put_page()'s reason */
 };
 
 static int refuse_unsupported(const struct machine_config *c, bool lazy,
-			      struct errmsg *err)
+			      bool migration, struct errmsg *err)
 {
-	if (c->pager.enabled)
+	if (c->pager.enabled && !migration)
 		return errmsg_set(err, -ENOTSUP, "a VM with --mem-local cannot "
-				  "be restored yet");
+				  "be restored from a snapshot yet");
 	if (lazy && c->wss.enabled)
 		return errmsg_set(err, -ENOTSUP, "a lazy restore of a VM with "
 				  "--wss is not supported yet: restore it eagerly");
@@ -55,7 +62,7 @@ static int build(struct restorer *r, const struct stream_section *s,
 	machine_config_init(&cfg);
 	ret = restore_config(s, o, &cfg, err);
 	if (!ret)
-		ret = refuse_unsupported(&cfg, r->lazy, err);
+		ret = refuse_unsupported(&cfg, r->lazy, r->migration, err);
 	if (!ret)
 		ret = machine_create_for_restore(&cfg, hooks, &r->m, err);
 	machine_config_release(&cfg);
@@ -74,6 +81,12 @@ static int put_page(void *opaque, uint64_t page, const uint8_t *data,
 	struct restorer *r = opaque;
 	uint8_t *dst = r->vm->mem.base + page * PAGE_SIZE;
 
+	/* a page left in the store must stay a hole: its first touch
+	 * fetches it */
+	if (r->map && r->map->kind[page] != PAGEMAP_SEND)
+		return errmsg_set(r->page_err, -EBADMSG, "guest page 0x%llx is "
+				  "in the store by the page map, yet it came in "
+				  "the stream", (unsigned long long)page);
 	if (r->lazy)
 		lazy_ram_set(r->lazy_ram, page, data ? stream_offset : 0);
 	else if (data)
@@ -92,8 +105,53 @@ static int load_ram(struct restorer *r, const struct stream_section *s,
 	if (r->lazy_started)
 		return errmsg_set(err, -EPROTO, "section %u: guest RAM after "
 				  "the VM's state", s->index);
+	if (machine_awaits_pagemap(r->m))
+		return errmsg_set(err, -EPROTO, "section %u: guest RAM before "
+				  "the page map of a VM with --mem-local",
+				  s->index);
+	r->page_err = err;
 	return stream_section_pages(s, r->vm->mem.size / PAGE_SIZE, put_page,
 				    r, err);
+}
+
+/* A piece of the page map; the whole map builds the pager. */
+static int load_pagemap(struct restorer *r, const struct stream_section *s,
+			struct errmsg *err)
+{
+	uint64_t pages = r->vm->mem.size / PAGE_SIZE, total, at;
+	const uint8_t *bytes;
+	struct errmsg why = { "" };
+	size_t len;
+	int ret;
+
+	ret = stream_section_pagemap(s, &total, &at, &bytes, &len, err);
+	if (ret)
+		return ret;
+	if (!machine_awaits_pagemap(r->m))
+		return errmsg_set(err, -EPROTO, "section %u: a page map for a "
+				  "VM that %s", s->index, r->map ? "has one "
+				  "already" : "does not page (--mem-local)");
+	/* 9 bytes a page at most (pagemap.h), and the credentials */
+	if (total > pages * 9 + 65536 || (r->map_bytes && total != r->map_len) ||
+	    at != r->map_got)
+		return errmsg_set(err, -EBADMSG, "section %u: a page map piece "
+				  "at %llu of %llu bytes, not the next one of a "
+				  "map this VM's size", s->index,
+				  (unsigned long long)at, (unsigned long long)total);
+	if (!r->map_bytes) {
+		r->map_bytes = malloc(total);
+		if (!r->map_bytes)
+			return errmsg_set(err, -ENOMEM, "out of memory");
+		r->map_len = total;
+	}
+	memcpy(r->map_bytes + at, bytes, len);
+	r->map_got += len;
+	if (r->map_got < r->map_len)
+		return 0;
+	ret = pagemap_load(r->map_bytes, r->map_len, pages, &r->map, &why);
+	if (ret)
+		return errmsg_set(err, ret, "section %u: %s", s->index, why.text);
+	return machine_restore_pager(r->m, r->map, err);
 }
 
 /* Guest RAM is complete once the state sections begin; the devices'
@@ -102,6 +160,8 @@ static int ram_complete(struct restorer *r, struct errmsg *err)
 {
 	int ret;
 
+	if (machine_pager(r->m) || machine_awaits_pagemap(r->m))
+		return machine_start_memory(r->m, err);
 	if (!r->lazy || r->lazy_started)
 		return 0;
 	ret = lazy_ram_start(r->lazy_ram, err);
@@ -131,8 +191,11 @@ static int load_part(struct restorer *r, const struct stream_section *s,
 static int load_section(struct restorer *r, const struct stream_section *s,
 			struct errmsg *err)
 {
-	int ret = s->type == STREAM_RAM ? 0 : ram_complete(r, err);
+	int ret;
 
+	if ((unsigned)s->type == STREAM_PAGEMAP)
+		return load_pagemap(r, s, err);
+	ret = s->type == STREAM_RAM ? 0 : ram_complete(r, err);
 	if (ret)
 		return ret;
 	switch (s->type) {
@@ -183,13 +246,14 @@ static int read_all(struct restorer *r, struct stream_reader *sr,
 }
 
 /* The stream on @fd into a new machine; @what names it in messages. */
-static int restore_fd(int fd, const char *what, bool lazy,
+static int restore_fd(int fd, const char *what, bool lazy, bool migration,
 		      const struct restore_options *o,
 		      const struct machine_hooks *hooks, struct machine **out,
 		      uint64_t *built_ns, struct errmsg *err)
 {
 	static const struct restore_options none;
-	struct restorer r = { .path = what, .fd = fd, .lazy = lazy };
+	struct restorer r = { .path = what, .fd = fd, .lazy = lazy,
+			      .migration = migration };
 	struct stream_reader *sr = NULL;
 	struct errmsg why = { "" };
 	int ret;
@@ -201,6 +265,8 @@ static int restore_fd(int fd, const char *what, bool lazy,
 	stream_reader_destroy(sr);
 	restore_parts_release(&r.parts);
 	lazy_ram_destroy(r.lazy_ram);	/* if the VM never took it */
+	pagemap_free(r.map);
+	free(r.map_bytes);
 	if (ret) {
 		machine_destroy(r.m);
 		return errmsg_set(err, ret, "%s: %s", what, why.text);
@@ -224,7 +290,8 @@ int snapshot_restore(const char *path, const struct restore_options *o,
 		return errmsg_set(err, -errno, "cannot open the snapshot %s: %s",
 				  path, strerror(errno));
 	snprintf(what, sizeof(what), "snapshot %s", path);
-	ret = restore_fd(fd, what, o && o->lazy, o, hooks, out, &built, err);
+	ret = restore_fd(fd, what, o && o->lazy, false, o, hooks, out, &built,
+			 err);
 	close(fd);
 	now = monotonic_ns();
 	if (!ret && o && o->times) {
@@ -244,5 +311,5 @@ int snapshot_restore_stream(int fd, const char *what,
 	if (o && o->lazy)
 		return errmsg_set(err, -EINVAL, "%s: a stream cannot be "
 				  "restored lazily", what);
-	return restore_fd(fd, what, false, o, hooks, out, &built, err);
+	return restore_fd(fd, what, false, true, o, hooks, out, &built, err);
 }

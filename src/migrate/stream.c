@@ -303,6 +303,28 @@ int stream_put_pending(struct stream_writer *w, uint64_t first_page,
 	return emit(w, w->buf, STREAM_PENDING, 0, STREAM_PENDING_HDR + bm, err);
 }
 
+int stream_put_pagemap(struct stream_writer *w, const uint8_t *map,
+		       size_t len, struct errmsg *err)
+{
+	uint8_t head[STREAM_PAGEMAP_HDR];
+	size_t off = 0;
+	int ret = 0;
+
+	if (!map || !len || (uint64_t)len > STREAM_PAGEMAP_TOTAL_MAX)
+		return errmsg_set(err, -EINVAL, "a page map of %zu bytes", len);
+	while (!ret && off < len) {
+		size_t n = len - off < STREAM_PAGEMAP_PIECE ? len - off :
+			   STREAM_PAGEMAP_PIECE;
+
+		put_le64(head, len);
+		put_le64(head + 8, off);
+		ret = put_two(w, STREAM_PAGEMAP, head, sizeof(head), map + off,
+			      n, err);
+		off += n;
+	}
+	return ret;
+}
+
 int stream_finish(struct stream_writer *w, struct errmsg *err)
 {
 	int ret = may_put(w, STREAM_END, 0, err);

@@ -73,12 +73,25 @@ enum stream_postcopy_type {
 	STREAM_HANDOVER = 7,	/* the state is complete (empty) */
 	STREAM_GO = 8,		/* the source hands the VM over (empty) */
 };
+/*
+ * A migration of a VM that pages (--mem-local): its page map
+ * (migrate/pagemap.h), which says which pages stay in the store and are
+ * not sent.  Never in a snapshot; not skippable either.  The map may be
+ * longer than a section: it comes in pieces, in order, each saying the
+ * whole map's length and where the piece goes.
+ */
+enum stream_pagemap_type {
+	STREAM_PAGEMAP = 9,
+};
+#define STREAM_PAGEMAP_HDR 16	/* u64 the map's length, u64 the offset */
+#define STREAM_PAGEMAP_PIECE (1u << 20)	/* bytes a writer puts in one */
+#define STREAM_PAGEMAP_TOTAL_MAX (1ull << 40)
 #define STREAM_PENDING_HDR 16	/* u64 first page, u32 count, u32 zero */
 /* Pages one PENDING section covers at most. */
 #define STREAM_PENDING_MAX ((STREAM_SECTION_MAX - STREAM_PENDING_HDR) * 8u)
 
 /* "config", "vm", "cpu", "device", "ram", "end", "pending", "handover",
- * "go"; "unknown" otherwise. */
+ * "go", "pagemap"; "unknown" otherwise. */
 const char *stream_type_name(unsigned type);
 
 struct stream_options {
@@ -142,6 +155,10 @@ int stream_put_pages(struct stream_writer *w, uint64_t first_page,
 int stream_put_pending(struct stream_writer *w, uint64_t first_page,
 		       const uint8_t *bits, uint32_t npages,
 		       struct errmsg *err);
+/* The @len bytes of a page map (1..2^40), in as many PAGEMAP sections
+ * as it takes. */
+int stream_put_pagemap(struct stream_writer *w, const uint8_t *map,
+		       size_t len, struct errmsg *err);
 /* The END section.  The writer then takes nothing more. */
 int stream_finish(struct stream_writer *w, struct errmsg *err);
 void stream_writer_counts(const struct stream_writer *w,
@@ -229,6 +246,15 @@ int stream_section_pending(const struct stream_section *s,
 			   uint64_t ram_pages, uint64_t *first_page,
 			   uint32_t *npages, const uint8_t **bits,
 			   struct errmsg *err);
+/*
+ * A PAGEMAP section's piece: the whole map's length (1..2^40), where
+ * this piece starts in it and its bytes (1 or more, pointing into
+ * s->data, inside the map).  Whether pieces come in order and whether
+ * the map's length suits the VM is the caller's to check.
+ */
+int stream_section_pagemap(const struct stream_section *s, uint64_t *total,
+			   uint64_t *offset, const uint8_t **bytes,
+			   size_t *len, struct errmsg *err);
 /* Frees the reader; does not close its fd.  NULL is allowed. */
 void stream_reader_destroy(struct stream_reader *r);
 

@@ -28,6 +28,7 @@ const char *stream_type_name(unsigned type)
 	case STREAM_PENDING:	return "pending";
 	case STREAM_HANDOVER:	return "handover";
 	case STREAM_GO:		return "go";
+	case STREAM_PAGEMAP:	return "pagemap";
 	default:		return "unknown";
 	}
 }
@@ -229,6 +230,28 @@ static int pending_parse(const uint8_t *p, size_t len, uint64_t *first,
 	return 0;
 }
 
+/* A PAGEMAP payload: its header and at least one byte, inside the map. */
+static int pagemap_parse(const uint8_t *p, size_t len, uint64_t *total,
+			 uint64_t *offset, const char *where,
+			 struct errmsg *err)
+{
+	uint64_t t, o;
+
+	if (len <= STREAM_PAGEMAP_HDR)
+		return errmsg_set(err, -EBADMSG, "%s: %zu bytes, no page map "
+				  "after its header", where, len);
+	t = get_le64(p);
+	o = get_le64(p + 8);
+	if (!t || t > STREAM_PAGEMAP_TOTAL_MAX || o >= t ||
+	    len - STREAM_PAGEMAP_HDR > t - o)
+		return errmsg_set(err, -EBADMSG, "%s: %zu bytes at %" PRIu64
+				  " of a page map of %" PRIu64 " bytes", where,
+				  len - STREAM_PAGEMAP_HDR, o, t);
+	*total = t;
+	*offset = o;
+	return 0;
+}
+
 static int device_parse(const uint8_t *p, size_t len, const char *where,
 			struct errmsg *err)
 {
@@ -249,12 +272,14 @@ int stream_payload_check(unsigned type, const uint8_t *p, size_t len,
 			 const char *where, struct errmsg *err)
 {
 	struct stream_ram ram;
-	uint64_t first;
+	uint64_t first, at;
 	uint32_t n;
 
 	switch (type) {
 	case STREAM_PENDING:
 		return pending_parse(p, len, &first, &n, where, err);
+	case STREAM_PAGEMAP:
+		return pagemap_parse(p, len, &first, &at, where, err);
 	case STREAM_HANDOVER:
 	case STREAM_GO:
 		if (len)
@@ -398,5 +423,22 @@ int stream_section_pending(const struct stream_section *s,
 	*first_page = f;
 	*npages = n;
 	*bits = s->data + STREAM_PENDING_HDR;
+	return 0;
+}
+
+int stream_section_pagemap(const struct stream_section *s, uint64_t *total,
+			   uint64_t *offset, const uint8_t **bytes,
+			   size_t *len, struct errmsg *err)
+{
+	char where[80];
+	int ret;
+
+	ret = section_is(s, STREAM_PAGEMAP, where, sizeof(where), err);
+	if (!ret)
+		ret = pagemap_parse(s->data, s->len, total, offset, where, err);
+	if (ret)
+		return ret;
+	*bytes = s->data + STREAM_PAGEMAP_HDR;
+	*len = s->len - STREAM_PAGEMAP_HDR;
 	return 0;
 }

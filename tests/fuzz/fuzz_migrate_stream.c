@@ -22,7 +22,8 @@
  * END, no payload over the limit; device names are short and printable;
  * pages lie inside the guest, in order, and a raw page's stream offset
  * points at its bytes; a PENDING section's range lies inside the guest
- * and its bitmap inside the section, with no bit set past its count.
+ * and its bitmap inside the section, with no bit set past its count; a
+ * PAGEMAP piece lies inside its map.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -119,6 +120,19 @@ static void decode(const struct stream_section *s, struct walk *w)
 		check(n >= 1 && first + n <= RAM_PAGES);
 		check(bits + (n + 7) / 8 == s->data + s->len);
 		check(n % 8 == 0 || !(bits[n / 8] >> (n % 8)));
+		break;
+	}
+	case STREAM_PAGEMAP: {
+		const uint8_t *bytes;
+		uint64_t total, at;
+		size_t n;
+
+		if (stream_section_pagemap(s, &total, &at, &bytes, &n, &err)) {
+			check(err.text[0]);
+			break;
+		}
+		check(n >= 1 && at < total && n <= total - at);
+		check(bytes + n == s->data + s->len);
 		break;
 	}
 	case STREAM_RAM:
@@ -293,10 +307,17 @@ static void write_and_read(const uint8_t *in, size_t len)
 	check(!stream_put_pending(w, 5, in_bits(in, len), 8 * 8 - 3, NULL));
 	check(!stream_put(w, (enum stream_type)STREAM_HANDOVER, NULL, 0, NULL));
 	check(!stream_put(w, (enum stream_type)STREAM_GO, NULL, 0, NULL));
+	/* the input as a page map (one piece: inputs are short) */
+	if (len)
+		check(len <= STREAM_PAGEMAP_PIECE &&
+		      !stream_put_pagemap(w, in, len, NULL));
+	else
+		check(stream_put_pagemap(w, in, 0, NULL) == -EINVAL);
 	check(!stream_finish(w, NULL));
 	stream_writer_counts(w, &wc);
 	stream_writer_destroy(w);
-	check(wc.pages == n && wc.zero_pages == zero && wc.sections == 6);
+	check(wc.pages == n && wc.zero_pages == zero &&
+	      wc.sections == 6 + (len > 0));
 	check(lseek(fd, 0, SEEK_SET) == 0);
 	check(!stream_reader_create(fd, &r, NULL));
 	check(!stream_next(r, &s, NULL) && s.type == STREAM_CONFIG);
@@ -312,6 +333,17 @@ static void write_and_read(const uint8_t *in, size_t len)
 	      -EBADMSG);
 	check(!stream_next(r, &s, NULL) && (unsigned)s.type == STREAM_HANDOVER);
 	check(!stream_next(r, &s, NULL) && (unsigned)s.type == STREAM_GO);
+	if (len) {
+		const uint8_t *map;
+		uint64_t total, at;
+		size_t got;
+
+		check(!stream_next(r, &s, NULL) &&
+		      (unsigned)s.type == STREAM_PAGEMAP);
+		check(!stream_section_pagemap(&s, &total, &at, &map, &got, NULL));
+		check(total == len && at == 0 && got == len &&
+		      !memcmp(map, in, len));
+	}
 	check(!stream_next(r, &s, NULL) && s.type == STREAM_END);
 	check(!stream_reader_finish(r, NULL));
 	stream_reader_counts(r, &rc);

@@ -176,10 +176,13 @@ start_source() {
 }
 
 # move NAME MODE [CTL_FLAGS...]: a fresh ticker moved by rackvm ctl
+# (with SOURCE_UP=1 the one running already), its ticks and checksum
+# compared with $REF_OUT's
 move() {
 	local name=$1 mode=$2 dst ctl_status src_status dst_status
+	local ref_out=${REF_OUT:-$TEST_TMP/pref.out} sum=${REF_SUM:-$pref}
 	shift 2
-	start_source "$name" "$PWORK" 128M
+	[ -n "${SOURCE_UP:-}" ] || start_source "$name" "$PWORK" 128M
 	timeout 300 "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" --console "$TEST_TMP/$name.dst" \
 		< /dev/null > "$TEST_TMP/$name.dst.out" 2>&1 &
 	dst=$!
@@ -197,10 +200,10 @@ move() {
 	out=$TEST_TMP/$name.src.err check "${name}_source_ends_migrated" \
 		bash -c "[ $src_status -eq 0 ] && grep -q 'migrated to tcp:127.0.0.1:$PORT' '$TEST_TMP/$name.src.err' && grep -q '^rackvm: migration completed: .*in all ($mode)' '$TEST_TMP/$name.src.err'"
 	out=$TEST_TMP/$name.dst check "${name}_destination_finishes_same_checksum" \
-		bash -c "[ $dst_status -eq 0 ] && grep -q '^result: ticker .*bad=0 $pref' '$TEST_TMP/$name.dst'"
+		bash -c "[ $dst_status -eq 0 ] && grep -q '^result: ticker .*bad=0 $sum' '$TEST_TMP/$name.dst'"
 	cat "$TEST_TMP/$name.src" "$TEST_TMP/$name.dst" | grep '^tick ' > "$TEST_TMP/$name.ticks"
 	out=$TEST_TMP/$name.ticks check "${name}_every_tick_once" \
-		bash -c "grep '^tick ' '$TEST_TMP/pref.out' | cmp -s - '$TEST_TMP/$name.ticks'"
+		bash -c "grep '^tick ' '$ref_out' | cmp -s - '$TEST_TMP/$name.ticks'"
 }
 move migrate_postcopy postcopy
 # its pages came on demand: the guest ran there before they all had
@@ -212,6 +215,36 @@ move migrate_hybrid hybrid --precopy-rounds 2
 SRC_ARGS=--wss=200ms move migrate_precopy_wss precopy
 out=$TEST_TMP/migrate_precopy_wss.src.err check migrate_precopy_wss_monitor_ran \
 	grep -q '^wss: t=.*written=' "$TEST_TMP/migrate_precopy_wss.src.err"
+
+# --- a VM that pages to memd: its evicted pages stay there ------------------
+# 12 MiB rewritten each tick through 8 MiB of resident memory: the
+# migration sends what is resident, the destination reads the rest from
+# memd; a stream cut first leaves the source's pager as it was
+"$RACKVM" memd --listen 127.0.0.1:0 --capacity 256M > "$TEST_TMP/memd.log" 2>&1 &
+memd=$!
+memd_addr=
+for _ in $(seq 100); do
+	memd_addr=$(sed -n 's/^memd: listening on \([^,]*\),.*/\1/p' "$TEST_TMP/memd.log")
+	[ -n "$memd_addr" ] && break
+	sleep 0.1
+done
+MTICKS=24
+run_cmd 300 "$TEST_TMP/mref.out" "$RACKVM" run --cpus 2 --mem 128M --cmdline "ticker ticks=$MTICKS ms=0 mib=12"
+mref=$(grep -o 'checksum=0x[0-9a-f]*' "$TEST_TMP/mref.out")
+SRC_ARGS="--mem-local 8M --mem-backend memd:$memd_addr" \
+	start_source migrate_memd "ticker ticks=$MTICKS ms=100 mib=12" 128M
+expect migrate_memd_postcopy_refused 409 'precopy mode only' PUT /vm/migrate "{\"uri\": \"tcp:127.0.0.1:$PORT\", \"mode\": \"postcopy\"}"
+broken_migration migrate_memd_cut cut 3000000
+SOURCE_UP=1 REF_OUT=$TEST_TMP/mref.out REF_SUM=$mref move migrate_memd precopy
+left=$(sed -n 's/^rackvm: \([0-9.]*\) MiB (\([0-9]*\) pages) left in the page store.*/\2/p' "$TEST_TMP/migrate_memd.src.err")
+sent=$(sed -n 's/^rackvm: migration completed: .*, \([0-9.]*\) MiB of guest RAM sent.*/\1/p' "$TEST_TMP/migrate_memd.src.err")
+grep '^rackvm: .*left in the page store' "$TEST_TMP/migrate_memd.src.err" | sed 's/^/# /'
+out=$TEST_TMP/migrate_memd.src.err check migrate_memd_remote_pages_left_in_place \
+	bash -c "[ '${left:-0}' -gt 256 ] && awk -v s='${sent:-99}' 'BEGIN { exit !(s < 9) }'"
+out=$TEST_TMP/migrate_memd.dst.out check migrate_memd_destination_read_them_from_memd \
+	bash -c "grep -q 'others in memd $memd_addr' '$TEST_TMP/migrate_memd.dst.out' && grep -Eq '^pager: .* fetches=[1-9]' '$TEST_TMP/migrate_memd.dst.out'"
+kill "$memd" 2> /dev/null
+wait "$memd" 2> /dev/null
 
 # auto-converge: a guest that rewrites 16 MiB as fast as it can, over a
 # link capped at 8 MiB/s, never fits 300 ms of downtime unthrottled

@@ -497,7 +497,14 @@ TEST(stream_rejects_bad_payloads)
 		{ STREAM_DEVICE, "\x05" "ab\0cd", 6, "(device) at byte 48: device name with a byte" },
 		{ STREAM_DEVICE, "\x02" "\xc3\xa9", 3, "(device) at byte 48: device name with a byte" },
 		{ STREAM_END, "x", 1, "(end) at byte 48: 1 bytes in the END section" },
-		{ 9, "x", 1, "section 1: unknown type 9" },
+		{ STREAM_PAGEMAP, "x", 1, "(pagemap) at byte 48: 1 bytes, no page map after its header" },
+		{ STREAM_PAGEMAP, "\x10\0\0\0\0\0\0\0" "\x10\0\0\0\0\0\0\0" "x", 17,
+		  "(pagemap) at byte 48: 1 bytes at 16 of a page map of 16 bytes" },
+		{ STREAM_PAGEMAP, "\x02\0\0\0\0\0\0\0" "\x00\0\0\0\0\0\0\0" "xyz", 19,
+		  "(pagemap) at byte 48: 3 bytes at 0 of a page map of 2 bytes" },
+		{ STREAM_PAGEMAP, "\0\0\0\0\0\0\0\0" "\0\0\0\0\0\0\0\0" "x", 17,
+		  "(pagemap) at byte 48: 1 bytes at 0 of a page map of 0 bytes" },
+		{ 10, "x", 1, "section 1: unknown type 10" },
 		{ 0, "x", 1, "section 1: unknown type 0" },
 	};
 	struct state_buf b;
@@ -527,7 +534,7 @@ TEST(stream_skips_skippable_unknown_types)
 	int fd;
 
 	raw_start(&b, 0);
-	raw_section(&b, 1, 9, F_SKIP, "future", 6);
+	raw_section(&b, 1, 10, F_SKIP, "future", 6);
 	raw_section(&b, 2, STREAM_VM, F_SKIP, "vm", 2);
 	raw_section(&b, 3, STREAM_END, 0, NULL, 0);
 	CHECK_EQ(read_bytes(b.data, b.len, &n, &err), 0);
@@ -546,7 +553,7 @@ TEST(stream_skips_skippable_unknown_types)
 	/* ...but not as the first section, which must be the config */
 	b.len = 0;
 	raw_header(&b, 1, 0);
-	raw_section(&b, 0, 9, F_SKIP, "future", 6);
-	CHECK_REFUSED(&b, -EBADMSG, "section 0: unknown type 9");
+	raw_section(&b, 0, 10, F_SKIP, "future", 6);
+	CHECK_REFUSED(&b, -EBADMSG, "section 0: unknown type 10");
 	state_buf_release(&b);
 }
