@@ -136,13 +136,14 @@ static json_t *status_object(struct migration *mg)
 	if (!o || st.mode == MIGRATE_MODE_PRECOPY)
 		return o;
 	/* post-copy's page requests: served here, waited for there */
-	pc = json_pack("{s:I, s:f, s:f, s:I, s:f, s:f}",
+	pc = json_pack("{s:I, s:f, s:f, s:I, s:f, s:f, s:b}",
 		       "urgent_requests", (json_int_t)st.urgent_requests,
 		       "urgent_latency_p50_ms", st.urgent_p50_ms,
 		       "urgent_latency_p99_ms", st.urgent_p99_ms,
 		       "destination_faults", (json_int_t)st.dest_faults,
 		       "fault_latency_p50_ms", st.fault_p50_ms,
-		       "fault_latency_p99_ms", st.fault_p99_ms);
+		       "fault_latency_p99_ms", st.fault_p99_ms,
+		       "destination_ended", st.dest_ended);
 	if (pc)
 		json_object_update(o, pc);
 	json_decref(pc);

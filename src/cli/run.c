@@ -220,6 +220,10 @@ static void report_migration(struct migration *mg)
 	if (st.throttle_percent)
 		fprintf(stderr, "rackvm: auto-converge: the guest was throttled "
 			"up to %u%% of each 100 ms\n", st.throttle_percent);
+	if (st.dest_ended)
+		fprintf(stderr, "rackvm: post-copy: the VM ended on the "
+			"destination with %llu pages not sent yet: they were "
+			"not needed\n", (unsigned long long)st.pages_remaining);
 	if (st.mode != MIGRATE_MODE_PRECOPY)
 		fprintf(stderr, "rackvm: post-copy: %llu pages asked for, served "
 			"in p50 %.2f ms p99 %.2f ms; the destination's faults: "

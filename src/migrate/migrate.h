@@ -148,6 +148,9 @@ struct migrate_status {
 	/* a VM that pages: its pages the destination reads from the store
 	 * (memd) where they are, not sent */
 	uint64_t pages_left_in_store, bytes_left_in_store;
+	/* post-copy: the VM ended on the destination before every page
+	 * was sent (pages_remaining were not needed) */
+	bool dest_ended;
 	char error[512];
 };
 

@@ -52,6 +52,7 @@ struct postcopy_src {
 	uint64_t ring_at[POSTCOPY_URGENT_RING];	/* when each came */
 	unsigned head, tail;
 	bool ready, running, done;
+	bool ended;			/* the VM ended on the destination */
 	uint64_t running_at;		/* when RUNNING came */
 	int error;			/* the reader's, with error_text */
 	char error_text[400];

@@ -68,6 +68,9 @@ static void handle(struct migration *mg, char *line)
 	} else if (!strcmp(line, "DONE") || !strncmp(line, "DONE ", 5)) {
 		pc->done = true;
 		snprintf(pc->done_line, sizeof(pc->done_line), "%s", line);
+	} else if (!strcmp(line, "ENDED") || !strncmp(line, "ENDED ", 6)) {
+		pc->ended = true;
+		snprintf(pc->done_line, sizeof(pc->done_line), "%s", line);
 	} else if (!strncmp(line, "ERROR ", 6)) {
 		fail(mg, -EREMOTEIO, "the destination failed: %s", line + 6);
 	} else {
@@ -90,7 +93,7 @@ static void *reader(void *arg)
 		pthread_mutex_lock(&mg->lock);
 		if (r <= 0) {
 			/* after DONE and RUNNING the end is expected */
-			if (!(mg->pc.done && mg->pc.running))
+			if (!(mg->pc.done && mg->pc.running) && !mg->pc.ended)
 				fail(mg, r < 0 ? -errno : -ECONNRESET, "%s",
 				     r < 0 ? strerror(errno) : "the destination "
 				     "closed the connection");

@@ -190,16 +190,23 @@ static int put_page(void *opaque, uint64_t page, const uint8_t *data,
 
 /* All in: DONE with the faults' latency (and the connection closes
  * once RUNNING went too). */
+/* Under p->lock: "@word faults=N p50_us=A p99_us=B\n". */
+static void faults_line(struct postcopy_dst *p, const char *word, char *line,
+			size_t len)
+{
+	snprintf(line, len, "%s faults=%" PRIu64 " p50_us=%.0f p99_us=%.0f\n",
+		 word, p->faults.count,
+		 latency_percentile_ms(&p->faults, 50) * 1e3,
+		 latency_percentile_ms(&p->faults, 99) * 1e3);
+}
+
 static void all_in(struct postcopy_dst *p)
 {
 	char line[160];
 	bool close_now;
 
 	pthread_mutex_lock(&p->lock);
-	snprintf(line, sizeof(line), "DONE faults=%" PRIu64 " p50_us=%.0f "
-		 "p99_us=%.0f\n", p->faults.count,
-		 latency_percentile_ms(&p->faults, 50) * 1e3,
-		 latency_percentile_ms(&p->faults, 99) * 1e3);
+	faults_line(p, "DONE", line, sizeof(line));
 	p->done = true;
 	close_now = p->running;
 	pthread_mutex_unlock(&p->lock);
@@ -398,11 +405,21 @@ void postcopy_dst_destroy(void *obj)
 {
 	struct postcopy_dst *p = obj;
 
+	char line[160];
+	bool ended;
+
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
+	/* the VM ran here and is over with pages still to come: they are
+	 * not needed any more, and the source must not call it lost */
+	ended = p->running && !p->done && !p->error;
+	if (ended)
+		faults_line(p, "ENDED", line, sizeof(line));
 	p->stopping = true;
 	pthread_mutex_unlock(&p->lock);
+	if (ended)
+		postcopy_dst_say(p, line);
 	if (p->conn >= 0)
 		shutdown(p->conn, SHUT_RDWR);
 	if (p->receiver_started)

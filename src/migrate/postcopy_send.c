@@ -196,7 +196,7 @@ static bool work(struct migration *mg, const struct serve *s, uint64_t due)
 	return pc->error || __atomic_load_n(&mg->cancel, __ATOMIC_RELAXED) ||
 	       pc->head != pc->tail || (pc->ready && !s->go_sent) ||
 	       (s->go_sent && !s->end_sent && monotonic_ns() >= due) ||
-	       (s->end_sent && pc->done && pc->running);
+	       (s->end_sent && pc->done && pc->running) || pc->ended;
 }
 
 /* Under mg->lock: until there is work, or the push is due. */
@@ -227,6 +227,10 @@ static int serve_step(struct migration *mg, struct stream_writer *w,
 
 	pthread_mutex_lock(&mg->lock);
 	wait_work(mg, s);
+	if (pc->ended) {	/* nothing more to send: the VM is over */
+		pthread_mutex_unlock(&mg->lock);
+		return 1;
+	}
 	if (pc->error || __atomic_load_n(&mg->cancel, __ATOMIC_RELAXED)) {
 		int ret = errmsg_set(err, pc->error ? pc->error : -ECANCELED,
 				     "%s", pc->error ? pc->error_text :
@@ -278,7 +282,8 @@ static void take_done_line(struct migration *mg)
 {
 	unsigned long long faults = 0, p50 = 0, p99 = 0;
 
-	if (sscanf(mg->pc.done_line, "DONE faults=%llu p50_us=%llu p99_us=%llu",
+	/* DONE, or ENDED when the VM ended there first: the same fields */
+	if (sscanf(mg->pc.done_line, "%*s faults=%llu p50_us=%llu p99_us=%llu",
 		   &faults, &p50, &p99) == 3) {
 		mg->st.dest_faults = faults;
 		mg->st.fault_p50_ms = (double)p50 / 1e3;
@@ -300,6 +305,7 @@ static void finish(struct migration *mg, int ret, struct errmsg *err)
 					      mg->paused_at) / 1e6;
 	mg->st.total_s = (double)(now - mg->t0) / 1e9;
 	mg->st.phase = ret ? MIGRATE_LOST : MIGRATE_COMPLETED;
+	mg->st.dest_ended = mg->pc.ended;
 	if (ret)
 		snprintf(mg->st.error, sizeof(mg->st.error), "the VM is lost: "
 			 "post-copy to %.200s failed after the handover: %.200s",
@@ -336,6 +342,9 @@ static int serve(struct migration *mg, struct stream_writer *w,
 	postcopy_reader_join(mg);
 	if (!s.go_sent)
 		return ret < 0 ? ret : -EPROTO;
+	/* a send cut by the destination's end after ENDED is no loss */
+	if (mg->pc.ended)
+		ret = 0;
 	finish(mg, ret < 0 ? ret : 0, err);
 	return 0;
 }

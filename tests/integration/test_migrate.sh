@@ -306,4 +306,26 @@ lost_vm() {
 }
 lost_vm migrate_postcopy_destination_killed dst
 lost_vm migrate_postcopy_source_killed src
+
+# a guest that ends on the destination before every page came (the push
+# capped at 256 KiB/s, a short run) is not lost: it is over
+run_cmd 300 "$TEST_TMP/eref.out" "$RACKVM" run --cpus 2 --mem 128M --cmdline "ticker ticks=6 ms=0 mib=8"
+eref=$(grep -o 'checksum=0x[0-9a-f]*' "$TEST_TMP/eref.out")
+start_source migrate_ends_there "ticker ticks=6 ms=1000 mib=8" 128M
+timeout 120 "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" --console "$TEST_TMP/ends.dst" \
+	< /dev/null > "$TEST_TMP/ends.dst.out" 2>&1 &
+dst=$!
+sleep 0.5
+code=$(api PUT /vm/migrate "{\"uri\": \"tcp:127.0.0.1:$PORT\", \"mode\": \"postcopy\", \"max_bandwidth\": \"256K\"}")
+[ "$code" = 202 ] || { echo "# PUT /vm/migrate: $code $(head -c 300 "$body")"; kill "$dst"; }
+wait "$src"
+src_status=$?
+wait "$dst"
+dst_status=$?
+grep '^rackvm: \(migration\|post-copy\)' "$TEST_TMP/migrate_ends_there.src.err" | sed 's/^/# /'
+out=$TEST_TMP/migrate_ends_there.src.err check migrate_postcopy_guest_ended_there_is_not_lost \
+	bash -c "[ '$code' = 202 ] && [ $src_status -eq 0 ] && grep -q '^rackvm: migration completed: ' '$TEST_TMP/migrate_ends_there.src.err' && grep -Eq 'ended on the destination with [1-9][0-9]* pages not sent' '$TEST_TMP/migrate_ends_there.src.err'"
+cat "$TEST_TMP/migrate_ends_there.src" "$TEST_TMP/ends.dst" | grep '^tick ' > "$TEST_TMP/ends.ticks"
+out=$TEST_TMP/ends.dst check migrate_postcopy_guest_ended_there_finished \
+	bash -c "[ $dst_status -eq 0 ] && grep -q '^result: ticker .*bad=0 $eref' '$TEST_TMP/ends.dst' && grep '^tick ' '$TEST_TMP/eref.out' | cmp -s - '$TEST_TMP/ends.ticks'"
 exit 0
