@@ -246,18 +246,26 @@ out=$TEST_TMP/migrate_memd.dst.out check migrate_memd_destination_read_them_from
 kill "$memd" 2> /dev/null
 wait "$memd" 2> /dev/null
 
+# put_move NAME FIELDS: the running source ($src) moved by PUT /vm/migrate
+# with FIELDS besides the URI to a destination whose console is
+# $TEST_TMP/NAME.dst; sets code, src_status and dst_status
+put_move() {
+	timeout 300 "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" --console "$TEST_TMP/$1.dst" \
+		< /dev/null > "$TEST_TMP/$1.dst.out" 2>&1 &
+	dst=$!
+	sleep 0.5
+	code=$(api PUT /vm/migrate "{\"uri\": \"tcp:127.0.0.1:$PORT\", $2}")
+	[ "$code" = 202 ] || { echo "# PUT /vm/migrate: $code $(head -c 300 "$body")"; kill "$dst"; }
+	wait "$src"
+	src_status=$?
+	wait "$dst"
+	dst_status=$?
+}
+
 # auto-converge: a guest that rewrites 16 MiB as fast as it can, over a
 # link capped at 8 MiB/s, never fits 300 ms of downtime unthrottled
 start_source migrate_converge "ticker ticks=3000 ms=0 mib=16" 128M
-timeout 300 "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" --console "$TEST_TMP/converge.dst" \
-	< /dev/null > "$TEST_TMP/converge.dst.out" 2>&1 &
-dst=$!
-sleep 0.5
-code=$(api PUT /vm/migrate "{\"uri\": \"tcp:127.0.0.1:$PORT\", \"max_bandwidth\": \"8M\", \"max_downtime_ms\": 300}")
-wait "$src"
-src_status=$?
-wait "$dst"
-dst_status=$?
+put_move converge '"max_bandwidth": "8M", "max_downtime_ms": 300'
 grep '^rackvm: \(migration\|auto-converge\)' "$TEST_TMP/migrate_converge.src.err" | sed 's/^/# /'
 out=$TEST_TMP/migrate_converge.src.err check migrate_auto_converge_throttles_and_completes \
 	bash -c "[ '$code' = 202 ] && [ $src_status -eq 0 ] && grep -q '^rackvm: migration completed: ' '$TEST_TMP/migrate_converge.src.err' && grep -Eq '^rackvm: auto-converge: the guest was throttled up to [1-9][0-9]*%' '$TEST_TMP/migrate_converge.src.err'"
@@ -312,16 +320,7 @@ lost_vm migrate_postcopy_source_killed src
 run_cmd 300 "$TEST_TMP/eref.out" "$RACKVM" run --cpus 2 --mem 128M --cmdline "ticker ticks=6 ms=0 mib=8"
 eref=$(grep -o 'checksum=0x[0-9a-f]*' "$TEST_TMP/eref.out")
 start_source migrate_ends_there "ticker ticks=6 ms=1000 mib=8" 128M
-timeout 120 "$RACKVM" run --incoming "tcp:127.0.0.1:$PORT" --console "$TEST_TMP/ends.dst" \
-	< /dev/null > "$TEST_TMP/ends.dst.out" 2>&1 &
-dst=$!
-sleep 0.5
-code=$(api PUT /vm/migrate "{\"uri\": \"tcp:127.0.0.1:$PORT\", \"mode\": \"postcopy\", \"max_bandwidth\": \"256K\"}")
-[ "$code" = 202 ] || { echo "# PUT /vm/migrate: $code $(head -c 300 "$body")"; kill "$dst"; }
-wait "$src"
-src_status=$?
-wait "$dst"
-dst_status=$?
+put_move ends '"mode": "postcopy", "max_bandwidth": "256K"'
 grep '^rackvm: \(migration\|post-copy\)' "$TEST_TMP/migrate_ends_there.src.err" | sed 's/^/# /'
 out=$TEST_TMP/migrate_ends_there.src.err check migrate_postcopy_guest_ended_there_is_not_lost \
 	bash -c "[ '$code' = 202 ] && [ $src_status -eq 0 ] && grep -q '^rackvm: migration completed: ' '$TEST_TMP/migrate_ends_there.src.err' && grep -Eq 'ended on the destination with [1-9][0-9]* pages not sent' '$TEST_TMP/migrate_ends_there.src.err'"
