@@ -133,6 +133,11 @@ static json_t *status_object(struct migration *mg)
 		"throttle_percent", (json_int_t)st.throttle_percent,
 		"bytes_left_in_store", (json_int_t)st.bytes_left_in_store,
 		"error", st.error[0] ? st.error : NULL);
+	if (o && st.have_downtime_parts)
+		json_object_set_new(o, "downtime_breakdown_ms", json_pack(
+			"{s:f, s:f, s:f, s:f, s:f}", "pause", st.pause_ms,
+			"quiesce", st.quiesce_ms, "copy", st.copy_ms,
+			"destination_load", st.load_ms, "start", st.start_ms));
 	if (!o || st.mode == MIGRATE_MODE_PRECOPY)
 		return o;
 	/* post-copy's page requests: served here, waited for there */

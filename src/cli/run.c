@@ -212,6 +212,11 @@ static void report_migration(struct migration *mg)
 		migrate_phase_name(st.phase), st.round,
 		(double)st.bytes_sent / (1 << 20), st.downtime_ms, st.total_s,
 		migrate_mode_name(st.mode));
+	if (st.have_downtime_parts)
+		fprintf(stderr, "rackvm: downtime: pause %.1f, quiesce %.1f, "
+			"copy %.1f, destination load %.1f, start %.1f ms\n",
+			st.pause_ms, st.quiesce_ms, st.copy_ms, st.load_ms,
+			st.start_ms);
 	if (st.pages_left_in_store)
 		fprintf(stderr, "rackvm: %.1f MiB (%llu pages) left in the page "
 			"store, not copied: the destination reads them there\n",

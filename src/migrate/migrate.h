@@ -151,6 +151,12 @@ struct migrate_status {
 	/* post-copy: the VM ended on the destination before every page
 	 * was sent (pages_remaining were not needed) */
 	bool dest_ended;
+	/* where the downtime went, once the destination runs (ms): the
+	 * vCPUs' pause, the devices' quiesce, the last pages and the state
+	 * (post-copy: the hot set and the state) onto the wire, the
+	 * destination's load until READY, and GO until RUNNING */
+	bool have_downtime_parts;
+	double pause_ms, quiesce_ms, copy_ms, load_ms, start_ms;
 	char error[512];
 };
 

@@ -62,6 +62,17 @@ struct postcopy_src {
 					 * pages the push had not sent */
 };
 
+/* The steps of the stop-and-copy, timed for the downtime's breakdown
+ * (migrate_status): each mark is when that step ended. */
+enum migrate_mark {
+	MIGRATE_MARK_PAUSED,
+	MIGRATE_MARK_QUIESCED,
+	MIGRATE_MARK_SENT,
+	MIGRATE_MARK_READY,
+	MIGRATE_MARK_RUNNING,
+	MIGRATE_MARKS,
+};
+
 struct migration {
 	struct machine *m;
 	struct vm *vm;
@@ -76,6 +87,7 @@ struct migration {
 	uint64_t *todo;			/* pages to send this round */
 	uint8_t *buf;			/* STREAM_PAGES_MAX pages */
 	uint64_t t0, paused_at;
+	uint64_t mark[MIGRATE_MARKS];	/* when each step of the stop ended */
 	bool paused_by_us, quiesced, tracking;
 	bool pager_frozen;		/* pager_handover_begin() done */
 	struct throttle *throttle;	/* auto-converge's, while it acts */
@@ -84,6 +96,8 @@ struct migration {
 
 /* migrate_send.c */
 void migrate_set_phase(struct migration *mg, enum migrate_phase p);
+/* Now, as the end of step @m (any thread; under mg->lock or not). */
+void migrate_mark(struct migration *mg, enum migrate_mark m);
 /* Sleeps as long as keeps @bytes since @start under the bandwidth cap. */
 void migrate_throttle(struct migration *mg, uint64_t start, uint64_t bytes);
 int migrate_send_todo(struct migration *mg, struct stream_writer *w,

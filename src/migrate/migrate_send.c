@@ -33,6 +33,33 @@ void migrate_set_phase(struct migration *mg, enum migrate_phase p)
 	pthread_mutex_unlock(&mg->lock);
 }
 
+void migrate_mark(struct migration *mg, enum migrate_mark m)
+{
+	__atomic_store_n(&mg->mark[m], monotonic_ns(), __ATOMIC_RELEASE);
+}
+
+/* Under mg->lock: the downtime's parts, once RUNNING came. */
+static void downtime_parts(struct migration *mg, struct migrate_status *st)
+{
+	uint64_t at[MIGRATE_MARKS], prev = mg->paused_at;
+	double *part[MIGRATE_MARKS] = { &st->pause_ms, &st->quiesce_ms,
+					&st->copy_ms, &st->load_ms,
+					&st->start_ms };
+
+	for (unsigned i = 0; i < MIGRATE_MARKS; i++) {
+		at[i] = __atomic_load_n(&mg->mark[i], __ATOMIC_ACQUIRE);
+		if (!at[i] || at[i] < prev)
+			return;
+		prev = at[i];
+	}
+	prev = mg->paused_at;
+	for (unsigned i = 0; i < MIGRATE_MARKS; i++) {
+		*part[i] = (double)(at[i] - prev) / 1e6;
+		prev = at[i];
+	}
+	st->have_downtime_parts = true;
+}
+
 /* Keeps the stream at or under the bandwidth cap. */
 void migrate_throttle(struct migration *mg, uint64_t round_start,
 		      uint64_t round_bytes)
@@ -204,10 +231,12 @@ int migrate_pause(struct migration *mg, struct errmsg *err)
 		return errmsg_set(err, -ECANCELED, "the VM is %s",
 				  machine_state_name(machine_state(mg->m)));
 	}
+	migrate_mark(mg, MIGRATE_MARK_PAUSED);
 	ret = vm_state_quiesce_all(mg->vm, err);
 	if (ret)
 		return ret;
 	mg->quiesced = true;
+	migrate_mark(mg, MIGRATE_MARK_QUIESCED);
 	return 0;
 }
 
@@ -218,8 +247,10 @@ int migrate_send_state_end(struct migration *mg, struct stream_writer *w,
 
 	if (!ret)
 		ret = stream_finish(w, err);
+	migrate_mark(mg, MIGRATE_MARK_SENT);
 	if (!ret)
 		ret = migrate_expect_reply(mg, "READY", err);
+	migrate_mark(mg, MIGRATE_MARK_READY);
 	return ret;
 }
 
@@ -253,6 +284,8 @@ static void hand_over(struct migration *mg, struct errmsg *err)
 		ret = errmsg_set(err, -errno, "sending GO: %s", strerror(errno));
 	else
 		ret = migrate_expect_reply(mg, "RUNNING", err);
+	if (!ret)
+		migrate_mark(mg, MIGRATE_MARK_RUNNING);
 	/* GO may have arrived either way: the store's pages are the
 	 * destination's to use, and this VM never runs again */
 	migrate_pager_settle(mg, true);
@@ -425,6 +458,7 @@ void migration_status(struct migration *mg, struct migrate_status *out)
 	out->urgent_requests = mg->pc.requests;
 	out->urgent_p50_ms = latency_percentile_ms(&mg->pc.urgent, 50);
 	out->urgent_p99_ms = latency_percentile_ms(&mg->pc.urgent, 99);
+	downtime_parts(mg, out);
 	pthread_mutex_unlock(&mg->lock);
 }
 

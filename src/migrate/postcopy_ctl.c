@@ -61,9 +61,11 @@ static void handle(struct migration *mg, char *line)
 		request(mg, line + 4);
 	} else if (!strcmp(line, "READY")) {
 		pc->ready = true;
+		migrate_mark(mg, MIGRATE_MARK_READY);
 	} else if (!strcmp(line, "RUNNING")) {
 		pc->running = true;
 		pc->running_at = monotonic_ns();
+		migrate_mark(mg, MIGRATE_MARK_RUNNING);
 		mg->st.downtime_ms = (double)(pc->running_at - mg->paused_at) / 1e6;
 	} else if (!strcmp(line, "DONE") || !strncmp(line, "DONE ", 5)) {
 		pc->done = true;

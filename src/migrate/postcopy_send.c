@@ -130,6 +130,7 @@ static int send_handover_part(struct migration *mg, struct stream_writer *w,
 	if (!ret)
 		ret = stream_put(w, (enum stream_type)STREAM_HANDOVER, NULL, 0,
 				 err);
+	migrate_mark(mg, MIGRATE_MARK_SENT);
 	return ret;
 }
 

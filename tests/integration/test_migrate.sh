@@ -148,7 +148,7 @@ wait "$src"
 src_status=$?
 # the source may be gone before a GET sees "completed": it says so itself
 out=$TEST_TMP/src.err check migrate_source_ends_migrated bash -c "[ $src_status -eq 0 ] && grep -q 'migrated to tcp:127.0.0.1:$PORT' '$TEST_TMP/src.err' && grep -q '^rackvm: migration completed: ' '$TEST_TMP/src.err'"
-grep '^rackvm: migration' "$TEST_TMP/src.err" | sed 's/^/# /'
+grep '^rackvm: \(migration\|downtime\)' "$TEST_TMP/src.err" | sed 's/^/# /'
 wait "$dst"
 dst_status=$?
 out=$TEST_TMP/dst.console check migrate_destination_finishes bash -c "[ $dst_status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/dst.console'"
@@ -194,7 +194,7 @@ move() {
 	src_status=$?
 	wait "$dst"
 	dst_status=$?
-	grep '^rackvm: \(migration\|post-copy\)' "$TEST_TMP/$name.src.err" | sed 's/^/# /'
+	grep '^rackvm: \(migration\|post-copy\|downtime\)' "$TEST_TMP/$name.src.err" | sed 's/^/# /'
 	out=$TEST_TMP/$name.ctl check "${name}_ctl_completed" \
 		bash -c "[ $ctl_status -eq 0 ] && tr '\r' '\n' < '$TEST_TMP/$name.ctl' | grep -q 'migration completed'"
 	out=$TEST_TMP/$name.src.err check "${name}_source_ends_migrated" \

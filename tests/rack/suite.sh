@@ -28,19 +28,25 @@ queue_rack_group() {
 }
 
 # rack_group_weight NAME: about what a group takes in a one-CPU test host,
-# in seconds (measured), to share the groups out evenly; a wrong figure
-# costs only time.
+# in seconds (measured in a CI run's two lanes), to share the groups out
+# evenly; a wrong figure costs only time.
 rack_group_weight() {
 	case $1 in
-	test_hostd) echo 260 ;;
-	test_farmem_reliability | test_linux_memory) echo 200 ;;
-	test_api | test_migrate) echo 170 ;;
-	test_guest_farmem_workloads) echo 120 ;;
-	test_wss | test_pager | test_hostd_balance | test_linux_hostd) echo 100 ;;
-	test_chaos | test_linux_net | test_linux_snapshot) echo 80 ;;
-	test_virtio_net_rackvm | test_virtio_balloon_rackvm) echo 65 ;;
-	test_core | test_linux_devices | test_linux_boot | test_snapshot) echo 45 ;;
-	*) echo 25 ;;
+	test_hostd) echo 255 ;;
+	test_linux_hostd) echo 235 ;;
+	test_migrate) echo 215 ;;
+	test_guest_farmem_workloads) echo 200 ;;
+	test_linux_memory) echo 190 ;;
+	test_farmem_reliability) echo 170 ;;
+	test_api) echo 160 ;;
+	test_hostd_balance) echo 115 ;;
+	test_wss | test_pager) echo 100 ;;
+	test_chaos | test_linux_net | test_virtio_net_rackvm) echo 85 ;;
+	test_virtio_balloon_rackvm | unit_kvm) echo 75 ;;
+	test_linux_snapshot) echo 60 ;;
+	test_core | test_linux_devices | test_snapshot) echo 45 ;;
+	test_linux_boot | test_plot | test_top | test_memd | test_pager_balloon) echo 32 ;;
+	*) echo 18 ;;
 	esac
 }
 
