@@ -38,6 +38,7 @@ struct restorer {
 	uint64_t map_len, map_got;
 	struct pagemap *map;
 	struct errmsg *page_err;	/* put_page()'s reason */
+	uint32_t section;	/* lazy: the RAM section's, for lazy_ram_set() */
 };
 
 static int refuse_unsupported(const struct machine_config *c, bool lazy,
@@ -87,8 +88,10 @@ static int put_page(void *opaque, uint64_t page, const uint8_t *data,
 		return errmsg_set(r->page_err, -EBADMSG, "guest page 0x%llx is "
 				  "in the store by the page map, yet it came in "
 				  "the stream", (unsigned long long)page);
+	/* lazy: raw sections only, where the offset is 0 for a zero page
+	 * (a deferred section gives no data at all) */
 	if (r->lazy)
-		lazy_ram_set(r->lazy_ram, page, data ? stream_offset : 0);
+		lazy_ram_set(r->lazy_ram, page, stream_offset, r->section);
 	else if (data)
 		memcpy(dst, data, PAGE_SIZE);
 	else
@@ -99,6 +102,8 @@ static int put_page(void *opaque, uint64_t page, const uint8_t *data,
 static int load_ram(struct restorer *r, const struct stream_section *s,
 		    struct errmsg *err)
 {
+	int ret;
+
 	if (r->lazy && s->compressed)
 		return errmsg_set(err, -ENOTSUP, "section %u: a compressed "
 				  "snapshot cannot be restored lazily", s->index);
@@ -110,6 +115,15 @@ static int load_ram(struct restorer *r, const struct stream_section *s,
 				  "the page map of a VM with --mem-local",
 				  s->index);
 	r->page_err = err;
+	if (!s->deferred) {
+		r->section = LAZY_RAM_CHECKED;
+		return stream_section_pages(s, r->vm->mem.size / PAGE_SIZE,
+					    put_page, r, err);
+	}
+	/* its checksum: on the first fault on one of its pages */
+	ret = lazy_ram_add_section(r->lazy_ram, &s->check, &r->section, err);
+	if (ret)
+		return ret;
 	return stream_section_pages(s, r->vm->mem.size / PAGE_SIZE, put_page,
 				    r, err);
 }
@@ -260,6 +274,10 @@ static int restore_fd(int fd, const char *what, bool lazy, bool migration,
 
 	*out = NULL;
 	ret = stream_reader_create(r.fd, &sr, &why);
+	/* a lazy restore reads pages on first touch, and checks their
+	 * sections then (a file that is not regular is read in full) */
+	if (!ret && lazy)
+		(void)stream_reader_defer_ram(sr);
 	if (!ret)
 		ret = read_all(&r, sr, o ? o : &none, hooks, &why);
 	stream_reader_destroy(sr);

@@ -17,7 +17,9 @@
  *
  * I/O: the writer and reader use sequential write()/read() only, so any
  * blocking fd works (file, pipe, TCP or Unix socket; a socket's peer
- * going away is -EPIPE, never SIGPIPE).  Neither closes its fd.
+ * going away is -EPIPE, never SIGPIPE).  Neither closes its fd.  The one
+ * exception is a reader told to defer RAM checksums (a lazy restore,
+ * stream_reader_defer_ram()): on a regular file it seeks past page data.
  *
  * Memory: a writer or reader holds a few buffers of STREAM_SECTION_MAX
  * bytes, allocated once and reused; a hostile length can never make the
@@ -181,6 +183,21 @@ int stream_reader_create(int fd, struct stream_reader **out,
 /* The header's producer ("rackvm 0.1.0"), NUL-terminated, printable. */
 const char *stream_reader_producer(const struct stream_reader *r);
 
+/*
+ * A raw RAM section whose checksum a deferring reader did not check
+ * (stream_reader_defer_ram()): what stream_verify_deferred() needs to
+ * check it later.  The checksum is XXH3-64, seeded with @index, of the
+ * section's 8-byte header and its @len bytes of payload, as for every
+ * section (docs/stream-format.md).  Offsets are in the stream, which
+ * are the file's when the stream starts at the file's start.
+ */
+struct stream_deferred {
+	unsigned index;		/* the section's: the checksum's seed */
+	uint64_t start;		/* the section's header */
+	uint32_t len;		/* its stored payload, at start + 8 */
+	uint64_t checksum;	/* what the section's last 8 bytes say */
+};
+
 struct stream_section {
 	enum stream_type type;
 	unsigned index;		/* 0, 1, ... in stream order, for messages */
@@ -192,6 +209,11 @@ struct stream_section {
 	bool compressed;	/* the stored payload was compressed
 				 * (payload_offset then says nothing about
 				 * pages) */
+	/* A RAM section whose page data was not read: @data and @len
+	 * hold only its head (RAM header, zero bitmap, padding), checked;
+	 * @check says how to verify the whole section later. */
+	bool deferred;
+	struct stream_deferred check;
 };
 
 /*
@@ -205,6 +227,30 @@ struct stream_section {
  */
 int stream_next(struct stream_reader *r, struct stream_section *s,
 		struct errmsg *err);
+/*
+ * For a lazy restore, which reads pages only when the guest touches
+ * them: from now on stream_next() reads of an uncompressed RAM section
+ * only its section header, RAM header, zero bitmap, padding and
+ * checksum, seeking past the page data.  Everything that can be checked
+ * on those bytes is (flags, order, the RAM table's rules, the stored
+ * length against the pages, the stream not ending inside the section);
+ * the checksum is not: the section comes back with s->deferred set and
+ * s->check, and its pages are to be trusted only once
+ * stream_verify_deferred() said so.  Other sections, compressed RAM
+ * ones included, are read and checked as always, and the counts are the
+ * same as without deferring.  0; -ESPIPE (nothing changes) when the fd
+ * is not a regular file, as a pipe or socket is.
+ */
+int stream_reader_defer_ram(struct stream_reader *r);
+/*
+ * Reads the section @d describes from @fd (pread(): any thread, no
+ * reader needed, the fd's offset untouched) and checks its checksum: 0,
+ * -EBADMSG "section 7 (ram) at byte 123456: checksum mismatch",
+ * -ENODATA if the file now ends inside it, -EINVAL for a @d no reader
+ * gives, -ENOMEM, or the read's error; @err names the section.
+ */
+int stream_verify_deferred(int fd, const struct stream_deferred *d,
+			   struct errmsg *err);
 /*
  * For a stream that ends where its fd does (a snapshot file, a sender
  * that closes the connection): 0 when END was read and nothing follows
@@ -232,7 +278,9 @@ int stream_section_device(const struct stream_section *s,
  * and, when the section was not compressed, the byte offset of those
  * bytes in the stream (0 for a zero page or a compressed section).  A
  * non-zero return of @fn stops the walk and is returned as it is, @err
- * untouched (@fn may report through @opaque).
+ * untouched (@fn may report through @opaque).  A deferred section
+ * (s->deferred) has no page data read: @data is NULL for every page, and
+ * the offset alone tells a data page (non-zero) from a zero page (0).
  */
 int stream_section_pages(const struct stream_section *s, uint64_t ram_pages,
 			 int (*fn)(void *opaque, uint64_t page,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Inside the stream (stream.h): the wire layout's constants
- * (docs/stream-format.md) and what stream.c (framing) and stream_pages.c
- * (payloads) share.  Not for other users.
+ * (docs/stream-format.md) and what stream.c (framing), stream_read.c,
+ * stream_defer.c (deferred RAM checksums) and stream_pages.c (payloads)
+ * share.  Not for other users.
  */
 #ifndef RACKVM_MIGRATE_STREAM_INTERNAL_H
 #define RACKVM_MIGRATE_STREAM_INTERNAL_H
@@ -59,6 +60,9 @@ void stream_where(char *buf, size_t size, unsigned index, unsigned type,
  * -EBADMSG with @where in the message. */
 int stream_payload_check(unsigned type, const uint8_t *p, size_t len,
 			 const char *where, struct errmsg *err);
+/* Reads no more of @p than the head it checks (header, bitmap,
+ * padding) before it knows that @len covers that head: a deferring
+ * reader runs it on the head alone with the stored length. */
 int stream_ram_parse(const uint8_t *p, size_t len, struct stream_ram *ram,
 		     const char *where, struct errmsg *err);
 /* Lays out the RAM payload of @npages pages at @data into @out (room for

@@ -372,10 +372,15 @@ int stream_section_pages(const struct stream_section *s, uint64_t ram_pages,
 	int ret;
 
 	ret = section_is(s, STREAM_RAM, where, sizeof(where), err);
+	/* deferred: s->data is the payload's head, up to the page data */
 	if (!ret)
-		ret = stream_ram_parse(s->data, s->len, &ram, where, err);
+		ret = stream_ram_parse(s->data, s->deferred ? s->check.len :
+				       s->len, &ram, where, err);
 	if (ret)
 		return ret;
+	if (s->deferred && ram.data_off != s->len)
+		return errmsg_set(err, -EINVAL, "%s: %zu bytes of a deferred "
+				  "section's head", where, s->len);
 	if (ram.first_page > ram_pages ||
 	    ram.npages > ram_pages - ram.first_page)
 		return errmsg_set(err, -EBADMSG,
@@ -383,7 +388,7 @@ int stream_section_pages(const struct stream_section *s, uint64_t ram_pages,
 				  " beyond the guest's %" PRIu64 " pages", where,
 				  ram.first_page,
 				  ram.first_page + ram.npages - 1, ram_pages);
-	data = s->data + ram.data_off;
+	data = s->deferred ? NULL : s->data + ram.data_off;
 	data_at += ram.data_off;
 	for (uint32_t i = 0; i < ram.npages; i++) {
 		bool zero = bit_set(ram.bitmap, i);
@@ -393,7 +398,7 @@ int stream_section_pages(const struct stream_section *s, uint64_t ram_pages,
 		if (ret)
 			return ret;
 		if (!zero) {
-			data += PAGE_SIZE;
+			data = data ? data + PAGE_SIZE : NULL;
 			data_at += PAGE_SIZE;
 		}
 	}

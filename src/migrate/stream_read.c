@@ -2,8 +2,10 @@
 /*
  * The stream's reader (stream.h): the header, then one section at a time
  * into a buffer of STREAM_SECTION_MAX bytes, checked before anything of
- * it is handed out.  Every byte comes from an untrusted stream; a length
- * is bounded before it is used to read or allocate.
+ * it is handed out (but for the page data of a deferred RAM section,
+ * passed over unread: stream_defer.c checks it later).  Every byte comes
+ * from an untrusted stream; a length is bounded before it is used to
+ * read or allocate.
  */
 #include "migrate/stream_internal.h"
 
@@ -14,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
 
 #include "util/le.h"
+#include "util/page.h"
 
 struct stream_reader {
 	int fd;
@@ -32,6 +36,7 @@ struct stream_reader {
 	unsigned next;		/* the next section's index */
 	unsigned last_type;	/* section next - 1's */
 	bool ended;		/* END was read */
+	bool defer;		/* stream_reader_defer_ram() */
 	int error;		/* sticky, with its message: */
 	struct errmsg error_text;
 	struct stream_counts counts;
@@ -162,10 +167,118 @@ const char *stream_reader_producer(const struct stream_reader *r)
 	return r->producer;
 }
 
-/* The section header at r->buf, and its payload and checksum after it.
- * @start: the section's offset in the stream. */
+int stream_reader_defer_ram(struct stream_reader *r)
+{
+	struct stat st;
+
+	if (fstat(r->fd, &st) || !S_ISREG(st.st_mode))
+		return -ESPIPE;
+	r->defer = true;
+	return 0;
+}
+
+/* The most a RAM payload's head (header, bitmap, padding) can be. */
+#define RAM_HEAD_MAX (STREAM_RAM_HDR + STREAM_RAM_BITMAP_MAX + PAGE_SIZE)
+
+/* Whether the section whose header is @head is read deferred: a raw RAM
+ * section (unknown flags are left to the full read to refuse). */
+static bool defers(const struct stream_reader *r, const uint8_t *head)
+{
+	unsigned flags = get_le16(head + 2);
+
+	return r->defer && r->next && get_le16(head) == STREAM_RAM &&
+	       !(flags & ~STREAM_SEC_F_KNOWN) && !(flags & STREAM_SEC_F_ZSTD);
+}
+
+/* Exactly @len bytes of section r->next, or -ENODATA. */
+static int read_in(struct stream_reader *r, uint8_t *p, size_t len,
+		   struct errmsg *err)
+{
+	size_t got;
+	int ret = read_upto(r->fd, p, len, &got);
+
+	if (ret)
+		return fail(r, err, ret, "reading section %u: %s", r->next,
+			    strerror(-ret));
+	if (got < len)
+		return fail(r, err, -ENODATA,
+			    "the stream ends inside section %u (ram)", r->next);
+	return 0;
+}
+
+/* The head of a RAM payload of @len bytes into @p: its header, then,
+ * when those say how long they are, its bitmap and padding (no more
+ * than @len).  *@got: the bytes read. */
+static int read_ram_head(struct stream_reader *r, uint8_t *p, size_t len,
+			 size_t *got, struct errmsg *err)
+{
+	uint32_t npages, pad;
+	size_t want;
+	int ret;
+
+	*got = len < STREAM_RAM_HDR ? len : STREAM_RAM_HDR;
+	ret = read_in(r, p, *got, err);
+	if (ret || *got < STREAM_RAM_HDR)
+		return ret;
+	npages = get_le32(p + 8);
+	pad = get_le32(p + 12);
+	if (!npages || npages > STREAM_PAGES_MAX || pad >= PAGE_SIZE)
+		return 0;	/* stream_ram_parse() names it */
+	want = STREAM_RAM_HDR + (npages + 7) / 8 + pad;
+	if (want > len)
+		want = len;
+	ret = read_in(r, p + *got, want - *got, err);
+	*got = want;
+	return ret;
+}
+
+/*
+ * A raw RAM section whose header @head says @len bytes of payload:
+ * its head read and checked, its page data passed over, its checksum
+ * kept in @s for stream_verify_deferred().  stream_ram_parse() reads no
+ * further into the payload than the head it validates, so it runs on
+ * the head alone with the stored length.
+ */
+static int read_deferred(struct stream_reader *r, uint64_t start,
+			 size_t len, struct stream_section *s,
+			 struct errmsg *err)
+{
+	uint8_t *p = r->buf + STREAM_SEC_HDR, sum[STREAM_HASH_LEN];
+	struct stream_ram ram;
+	struct errmsg why;
+	char where[80];
+	size_t head;
+	off_t skip;
+	int ret;
+
+	ret = read_ram_head(r, p, len, &head, err);
+	if (ret)
+		return ret;
+	stream_where(where, sizeof(where), r->next, STREAM_RAM, start);
+	if (stream_ram_parse(p, len, &ram, where, &why))
+		return fail(r, err, -EBADMSG, "%s", why.text);
+	skip = (off_t)(len - head);
+	if (skip && lseek(r->fd, skip, SEEK_CUR) < 0)
+		return fail(r, err, -errno, "%s: seeking past its pages: %s",
+			    where, strerror(errno));
+	ret = read_in(r, sum, sizeof(sum), err);
+	if (ret)
+		return ret;
+	*s = (struct stream_section){
+		.type = STREAM_RAM, .index = r->next, .data = p, .len = head,
+		.payload_offset = start + STREAM_SEC_HDR, .deferred = true,
+		.check = { .index = r->next, .start = start,
+			   .len = (uint32_t)len, .checksum = get_le64(sum) },
+	};
+	return 0;
+}
+
+/* The section header at r->buf, and its payload and checksum after it
+ * (1: a deferred RAM section, read into @s).  @start: the section's
+ * offset in the stream. */
 static int read_section(struct stream_reader *r, uint64_t start,
-			size_t *len, struct errmsg *err)
+			size_t *len, struct stream_section *s,
+			struct errmsg *err)
 {
 	uint8_t head[STREAM_SEC_HDR];
 	unsigned type, i = r->next;
@@ -190,10 +303,13 @@ static int read_section(struct stream_reader *r, uint64_t start,
 				    i, stream_type_name(type), start, *len,
 				    STREAM_SECTION_MAX);
 		if (stream_buf_reserve(&r->buf, &r->cap, STREAM_SEC_HDR +
-				       *len + STREAM_HASH_LEN))
+				       (defers(r, head) ? RAM_HEAD_MAX : *len) +
+				       STREAM_HASH_LEN))
 			return fail(r, err, -ENOMEM,
 				    "no memory for section %u", i);
 		memcpy(r->buf, head, STREAM_SEC_HDR);
+		if (defers(r, head))
+			return read_deferred(r, start, *len, s, err) ?: 1;
 		ret = read_upto(r->fd, r->buf + STREAM_SEC_HDR,
 				*len + STREAM_HASH_LEN, &got);
 		got = got == *len + STREAM_HASH_LEN ? STREAM_SEC_HDR : 0;
@@ -321,7 +437,8 @@ static void count(struct stream_reader *r, const struct stream_section *s,
 	r->counts.bytes += STREAM_SEC_HDR + stored + STREAM_HASH_LEN;
 	r->counts.sections++;
 	if (s && s->type == STREAM_RAM &&
-	    !stream_ram_parse(s->data, s->len, &ram, "", NULL)) {
+	    !stream_ram_parse(s->data, s->deferred ? s->check.len : s->len,
+			      &ram, "", NULL)) {
 		r->counts.pages += ram.npages;
 		r->counts.zero_pages += ram.zero_pages;
 	}
@@ -346,9 +463,10 @@ int stream_next(struct stream_reader *r, struct stream_section *s,
 			return fail(r, err, -EBADMSG,
 				    "more than %u sections", UINT_MAX - 1);
 		start = r->counts.bytes;
-		ret = read_section(r, start, &len, err);
-		if (!ret)
-			ret = check_section(r, start, len, s, err);
+		ret = read_section(r, start, &len, s, err);
+		if (ret < 0)
+			return ret;
+		ret = ret ? 0 : check_section(r, start, len, s, err);
 		if (ret < 0)
 			return ret;
 		r->last_type = get_le16(r->buf);	/* read_section()'s */

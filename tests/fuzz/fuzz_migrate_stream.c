@@ -14,6 +14,9 @@
  *			16), bits 0..1
  *			= the section's own flags; header bit 1 of the first
  *			byte = the header's zstd flag;
+ *	bit 2 set	(either way) the reader defers RAM sections' page data
+ *			and checksums, as a lazy restore does, and each
+ *			deferred section is then verified;
  *	0xff		the bytes are guest pages: written with the writer
  *			(compressed on the second byte's bit 0), read back,
  *			compared.
@@ -69,7 +72,12 @@ struct walk {
 	uint64_t next_page;	/* the next page @fn may see */
 	uint64_t end_page;
 	bool compressed;
+	bool deferred;		/* the section's page data was not read */
 };
+
+/* The first byte's bit 2: the reader defers RAM sections' checksums and
+ * page data (a lazy restore's way; the fd is a memfd, a regular file). */
+static bool defer_ram;
 
 static int page_fn(void *opaque, uint64_t page, const uint8_t *data,
 		   uint64_t off)
@@ -79,10 +87,10 @@ static int page_fn(void *opaque, uint64_t page, const uint8_t *data,
 	check(page == w->next_page && page < w->end_page &&
 	      page < RAM_PAGES);
 	w->next_page++;
-	check(off == 0 || (data && !w->compressed));
+	check(off == 0 || (!w->compressed && (data != NULL) != w->deferred));
 	if (off) {
 		check(off <= w->stream_len && PAGE_SIZE <= w->stream_len - off);
-		check(!memcmp(w->stream + off, data, PAGE_SIZE));
+		check(!data || !memcmp(w->stream + off, data, PAGE_SIZE));
 	}
 	return 0;
 }
@@ -140,6 +148,7 @@ static void decode(const struct stream_section *s, struct walk *w)
 		w->next_page = get_le64(s->data);
 		w->end_page = w->next_page + get_le32(s->data + 8);
 		w->compressed = s->compressed;
+		w->deferred = s->deferred;
 		if (stream_section_pages(s, RAM_PAGES, page_fn, w, &err))
 			check(err.text[0] && w->next_page == get_le64(s->data));
 		else
@@ -158,14 +167,26 @@ static void read_stream(const uint8_t *p, size_t len)
 	struct stream_section s;
 	int ret, last = -1;
 
-	ret = stream_reader_create(as_fd(p, len), &r, &err);
+	int fd = as_fd(p, len);
+
+	ret = stream_reader_create(fd, &r, &err);
 	if (ret) {
 		check(ret == -EBADMSG || ret == -ENODATA ||
 		      ret == -EPROTONOSUPPORT);
 		check(err.text[0]);
 		return;
 	}
+	if (defer_ram)
+		check(!stream_reader_defer_ram(r));
 	while (!(ret = stream_next(r, &s, &err))) {
+		if (s.deferred) {
+			struct errmsg why = { "" };
+			int v;
+
+			check(defer_ram && s.type == STREAM_RAM && !s.compressed);
+			v = stream_verify_deferred(fd, &s.check, &why);
+			check(v == 0 || (v == -EBADMSG && why.text[0]));
+		}
 		check((int)s.index > last && s.len <= STREAM_SECTION_MAX);
 		check((s.index == 0) == (s.type == STREAM_CONFIG));
 		check(!s.compressed || s.type == STREAM_RAM);
@@ -358,6 +379,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!size)
 		return 0;
+	defer_ram = data[0] != 0xff && (data[0] & 4);
 	if (data[0] == 0xff)
 		write_and_read(data + 1, size - 1);
 	else if (data[0] & 1)

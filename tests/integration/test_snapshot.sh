@@ -5,7 +5,9 @@
 # the snapshot resumed, eagerly and lazily, must print every later tick
 # exactly once and end with the checksum of a run never stopped.  Bad
 # snapshots (corrupt, truncated, another file) are refused before any
-# guest code runs; a running VM or an existing file is never saved over.
+# guest code runs; a lazy restore, which checks a RAM section only when
+# the guest first touches it, ends the VM then, naming the section.  A
+# running VM or an existing file is never saved over.
 . "$(dirname "$0")/lib.sh"
 
 sock=$TEST_TMP/api.sock
@@ -79,6 +81,39 @@ out=$TEST_TMP/b.out.ticks check restore_console_continues_without_gap_or_repeat 
 run_cmd 300 "$TEST_TMP/c.out" "$RACKVM" run --restore "$TEST_TMP/a.snap" --lazy
 out=$TEST_TMP/c.out check restore_lazy_resumes_and_finishes bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/c.out' "
 out=$TEST_TMP/c.out.ticks check restore_lazy_console_continues same_ticks_as_reference "$TEST_TMP/a.snap.console" "$TEST_TMP/c.out"
+
+# A lazy restore checks a RAM section when the guest first touches one of
+# its pages: with a byte of page data flipped the VM starts, then ends at
+# that touch with the section named, never with a wrong result.  The
+# section is the raw one with the most page data (the ticker's region,
+# all of which it reads at the end), found by walking the file
+# (docs/stream-format.md): "stream offset of its first data page, index".
+u16() { od -An -t u2 -j "$2" -N 2 "$1" | tr -d ' '; }
+u32() { od -An -t u4 -j "$2" -N 4 "$1" | tr -d ' '; }
+fullest_ram_section() {
+	local f=$1 size at i=0 type len n pad head best=0 best_at=0 best_i=0
+	size=$(stat -c %s "$f")
+	at=$((18 + $(u16 "$f" 16) + 8))
+	while [ "$at" -lt "$size" ]; do
+		type=$(u16 "$f" "$at")
+		len=$(u32 "$f" $((at + 4)))
+		if [ "$type" = 5 ] && [ "$(u16 "$f" $((at + 2)))" = 0 ]; then
+			n=$(u32 "$f" $((at + 16)))
+			pad=$(u32 "$f" $((at + 20)))
+			head=$((16 + (n + 7) / 8 + pad))
+			if [ $((len - head)) -gt "$best" ]; then
+				best=$((len - head)) best_at=$((at + 8 + head)) best_i=$i
+			fi
+		fi
+		at=$((at + 8 + len + 8)) i=$((i + 1))
+	done
+	echo "$best_at $best_i"
+}
+read -r data_at sec < <(fullest_ram_section "$TEST_TMP/a.snap")
+cp "$TEST_TMP/a.snap" "$TEST_TMP/lazyflip.snap"
+printf '\x5a' | dd of="$TEST_TMP/lazyflip.snap" bs=1 seek=$((data_at + 1000)) conv=notrunc status=none
+run_cmd 300 "$TEST_TMP/lf.out" "$RACKVM" run --restore "$TEST_TMP/lazyflip.snap" --lazy
+out=$TEST_TMP/lf.out check restore_lazy_flipped_page_ends_the_vm_naming_the_section bash -c "[ $data_at -gt 0 ] && ! cmp -s '$TEST_TMP/a.snap' '$TEST_TMP/lazyflip.snap' && [ $status -ne 0 ] && grep -q 'restore: ready to run after .* (lazy)' '$TEST_TMP/lf.out' && grep -Eq 'section $sec \(ram\) at byte [0-9]+: checksum mismatch' '$TEST_TMP/lf.out' && ! grep -q '^result:' '$TEST_TMP/lf.out'"
 
 # a compressed snapshot: smaller, eager restore only
 save_midway "$TEST_TMP/z.snap" ', "compress": true'
