@@ -126,9 +126,14 @@ def last_status_line(err):
                   r"RAM sent, downtime ([\d.]+) ms, ([\d.]+) s in all", err)
     if not m:
         return {}
-    return {"phase": m.group(1), "round": int(m.group(2)),
-            "bytes_sent": float(m.group(3)) * (1 << 20),
-            "downtime_ms": float(m.group(4)), "total_seconds": float(m.group(5))}
+    out = {"phase": m.group(1), "round": int(m.group(2)),
+           "bytes_sent": float(m.group(3)) * (1 << 20),
+           "downtime_ms": float(m.group(4)), "total_seconds": float(m.group(5))}
+    parts = re.search(r"rackvm: downtime: pause ([\d.]+), quiesce ([\d.]+), copy ([\d.]+), "
+                      r"destination load ([\d.]+), start ([\d.]+) ms", err)
+    if parts:
+        out["parts"] = [float(v) for v in parts.groups()]
+    return out
 
 
 def rackvm_migrate(mode, workload):
@@ -185,7 +190,7 @@ def rackvm_migrate(mode, workload):
             "vmm_bytes": final["bytes_sent"], "rounds": final["round"],
             "tick_ms": per, "dirty": rate, "warn": warn,
             "bw_vmm": st.get("bandwidth_bytes_per_second"),
-            "exp_down": st.get("expected_downtime_ms")}
+            "exp_down": st.get("expected_downtime_ms"), "parts": final.get("parts")}
 
 
 # --- QEMU ----------------------------------------------------------------
@@ -432,6 +437,11 @@ def main():
         print("    clock, %s ms by rackvm's (pause to the destination's RUNNING: the last dirty"
               % fmt(vd, "%.1f"))
         print("    pages, the vCPU and device state, the destination's load and vCPU start)")
+        parts = [r["parts"] for r in a if r.get("parts")]
+        if parts:
+            p = [statistics.median(v) for v in zip(*parts)]
+            print("    rackvm's downtime: pause %.1f, quiesce %.1f, copy %.1f, destination load "
+                  "%.1f (its state into KVM, READY), start %.1f ms (GO to RUNNING)" % tuple(p))
 
     # snapshot restore
     print()

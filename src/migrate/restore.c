@@ -42,11 +42,13 @@ struct restorer {
 };
 
 static int refuse_unsupported(const struct machine_config *c, bool lazy,
-			      bool migration, struct errmsg *err)
+			      struct errmsg *err)
 {
-	if (c->pager.enabled && !migration)
-		return errmsg_set(err, -ENOTSUP, "a VM with --mem-local cannot "
-				  "be restored from a snapshot yet");
+	if (c->pager.enabled && lazy)
+		return errmsg_set(err, -ENOTSUP, "a lazy restore of a VM with "
+				  "--mem-local is not supported (the pager and "
+				  "the lazy loader would share guest RAM's "
+				  "faults): restore it eagerly");
 	if (lazy && c->wss.enabled)
 		return errmsg_set(err, -ENOTSUP, "a lazy restore of a VM with "
 				  "--wss is not supported yet: restore it eagerly");
@@ -63,7 +65,7 @@ static int build(struct restorer *r, const struct stream_section *s,
 	machine_config_init(&cfg);
 	ret = restore_config(s, o, &cfg, err);
 	if (!ret)
-		ret = refuse_unsupported(&cfg, r->lazy, r->migration, err);
+		ret = refuse_unsupported(&cfg, r->lazy, err);
 	if (!ret)
 		ret = machine_create_for_restore(&cfg, hooks, &r->m, err);
 	machine_config_release(&cfg);
@@ -99,6 +101,25 @@ static int put_page(void *opaque, uint64_t page, const uint8_t *data,
 	return 0;
 }
 
+/* A snapshot of a VM that pages holds all its RAM (snapshot.c read
+ * the evicted pages back): the pager starts on a new store from the
+ * config, with every page the file brings resident until the evictor,
+ * once the VM runs, brings it down to --mem-local. */
+static int snapshot_pager(struct restorer *r, struct errmsg *err)
+{
+	struct pagemap *none;
+	int ret;
+
+	if (r->migration || !machine_awaits_pagemap(r->m))
+		return 0;
+	ret = pagemap_alloc(r->vm->mem.size / PAGE_SIZE, &none);
+	if (ret)
+		return errmsg_set(err, ret, "out of memory");
+	ret = machine_restore_pager(r->m, none, err);
+	pagemap_free(none);
+	return ret;
+}
+
 static int load_ram(struct restorer *r, const struct stream_section *s,
 		    struct errmsg *err)
 {
@@ -110,10 +131,13 @@ static int load_ram(struct restorer *r, const struct stream_section *s,
 	if (r->lazy_started)
 		return errmsg_set(err, -EPROTO, "section %u: guest RAM after "
 				  "the VM's state", s->index);
-	if (machine_awaits_pagemap(r->m))
+	if (machine_awaits_pagemap(r->m) && r->migration)
 		return errmsg_set(err, -EPROTO, "section %u: guest RAM before "
 				  "the page map of a VM with --mem-local",
 				  s->index);
+	ret = snapshot_pager(r, err);
+	if (ret)
+		return ret;
 	r->page_err = err;
 	if (!s->deferred) {
 		r->section = LAZY_RAM_CHECKED;
@@ -174,6 +198,9 @@ static int ram_complete(struct restorer *r, struct errmsg *err)
 {
 	int ret;
 
+	ret = snapshot_pager(r, err);
+	if (ret)
+		return ret;
 	if (machine_pager(r->m) || machine_awaits_pagemap(r->m))
 		return machine_start_memory(r->m, err);
 	if (!r->lazy || r->lazy_started)

@@ -14,8 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "memory/pager.h"
 #include "migrate/kvm_state.h"
 #include "migrate/migrate_internal.h"
+#include "migrate/pagemap.h"
 #include "migrate/stream.h"
 #include "util/clock.h"
 #include "util/full_io.h"
@@ -29,10 +31,6 @@ static int check_saveable(struct machine *m, struct errmsg *err)
 	if (machine_state(m) != MACHINE_PAUSED)
 		return errmsg_set(err, -EBUSY, "the VM is %s: pause it first",
 				  machine_state_name(machine_state(m)));
-	if (machine_config(m)->pager.enabled)
-		return errmsg_set(err, -ENOTSUP, "a VM with --mem-local cannot "
-				  "be saved yet: its evicted pages live in its "
-				  "page store");
 	return 0;
 }
 
@@ -104,6 +102,43 @@ static int put_ram(struct stream_writer *w, const struct guest_mem *mem,
 			off += n;
 		}
 	}
+	free(buf);
+	return ret;
+}
+
+/* A VM that pages: every page but the zero ones, read through its
+ * frozen pager (from RAM or from the store, without faulting), so that
+ * the file holds all of it; the pager then goes on as before. */
+static int put_paged_ram(struct stream_writer *w, struct pager *p,
+			 struct errmsg *err)
+{
+	uint8_t *buf = malloc(STREAM_PAGES_MAX * PAGE_SIZE);
+	struct pager_handover_stats hs;
+	struct pagemap *map = NULL;
+	struct state_buf blob;
+	uint64_t page = 0;
+	int ret;
+
+	if (!buf)
+		return errmsg_set(err, -ENOMEM, "out of memory");
+	state_buf_init(&blob);
+	ret = pager_handover_begin(p, &blob, &map, &hs, err);
+	state_buf_release(&blob);	/* the store's keys: not for a file */
+	while (!ret && page < map->ram_pages) {
+		uint64_t first = page;
+		uint32_t n = 0;
+
+		while (!ret && page < map->ram_pages && n < STREAM_PAGES_MAX &&
+		       map->kind[page] != PAGEMAP_ZERO)
+			ret = pager_read_page(p, page++,
+					      buf + (size_t)n++ * PAGE_SIZE, err);
+		if (!ret && n)
+			ret = stream_put_pages(w, first, buf, n, err);
+		page += !n;
+	}
+	if (map)
+		pager_handover_cancel(p);
+	pagemap_free(map);
 	free(buf);
 	return ret;
 }
@@ -186,7 +221,8 @@ int snapshot_write(struct machine *m, int fd, const struct snapshot_options *o,
 	}
 	ret = migrate_put_config(w, m, err);
 	if (!ret)
-		ret = put_ram(w, &vm->mem, err);
+		ret = machine_pager(m) ? put_paged_ram(w, machine_pager(m), err) :
+		      put_ram(w, &vm->mem, err);
 	if (!ret)
 		ret = migrate_put_state(w, vm, err);
 	if (!ret)

@@ -20,10 +20,13 @@
  * at once and reads only what it uses; the file must then stay in place
  * for the VM's whole run, and must not be compressed.
  *
- * Not yet: a VM with the pager (--mem-local: its evicted pages live in
- * its page store) or the working-set monitor with a lazy restore; both
- * are refused with a message.  A snapshot is as secret as the guest's
- * memory: the file is created mode 0600.
+ * A VM with the pager (--mem-local) is saved whole: the pager is frozen
+ * (pager_handover_begin()), every page that is not zero is read through
+ * it, from RAM or from the store, and it is thawed as before; its
+ * restore is eager, onto a new store from the config.  Not yet: a lazy
+ * restore of a VM with the pager or the working-set monitor (refused
+ * with a message).  A snapshot is as secret as the guest's memory: the
+ * file is created mode 0600.
  *
  * Threads: snapshot_*() from any one thread (the API's); they block for
  * as long as the file takes to write or read.
@@ -49,7 +52,8 @@ struct snapshot_result {
 };
 
 /* The PAUSED machine @m into @fd (a file, a pipe, a socket).  -EBUSY if
- * it is not paused, -ENOTSUP for what cannot be saved yet (above). */
+ * it is not paused, or the error that stopped it (the file, the
+ * pager's store). */
 int snapshot_write(struct machine *m, int fd, const struct snapshot_options *o,
 		   struct snapshot_result *res, struct errmsg *err);
 /* snapshot_write() into the new file @path: an existing file is never

@@ -51,13 +51,13 @@ same_ticks_as_reference() {
 	grep '^tick ' "$TEST_TMP/ref.out" | cmp -s - "$2.ticks"
 }
 
-# A VM running WORK, paused after a few ticks and saved into $1 (with
-# $2 as the snapshot request's extra JSON); it is then stopped.  Sets
+# A VM running WORK (with $SAVE_ARGS), paused after a few ticks and saved
+# into $1 (with $2 as the snapshot request's extra JSON); it is then stopped.  Sets
 # $saved_ticks (the ticks it printed) and leaves its console in $1.console.
 save_midway() {
 	local snap=$1 extra=${2:-} pid
 	rm -f "$sock"
-	"$RACKVM" run --cpus 2 --mem 128M --api-socket "$sock" --cmdline "$WORK" \
+	"$RACKVM" run --cpus 2 --mem 128M --api-socket "$sock" ${SAVE_ARGS:-} --cmdline "$WORK" \
 		< /dev/null > "$snap.console" 2> "$snap.err" &
 	pid=$!
 	wait_sock "$sock" && wait_for "$snap.console" '^tick 5/' 120
@@ -76,6 +76,18 @@ out=$TEST_TMP/a.snap.console check snapshot_vm_stopped_midway bash -c "[ $saved_
 
 run_cmd 300 "$TEST_TMP/b.out" "$RACKVM" run --restore "$TEST_TMP/a.snap"
 out=$TEST_TMP/b.out check restore_resumes_and_finishes bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/b.out'"
+
+# a VM that pages (--mem-local 8M, its pages beyond that in a file
+# store): the snapshot holds all of its RAM, the evicted pages read back
+# from the store, and it restores eagerly onto a new store
+SAVE_ARGS="--mem-local 8M" save_midway "$TEST_TMP/p.snap"
+remote=$(sed -n 's/^pager: resident=[0-9]* remote=\([0-9]*\) .*/\1/p' "$TEST_TMP/p.snap.err")
+out=$TEST_TMP/p.snap.err check snapshot_of_a_paging_vm bash -c "[ '$snap_status' = 200 ] && [ -s '$TEST_TMP/p.snap' ] && [ '${remote:-0}' -gt 0 ]"
+run_cmd 300 "$TEST_TMP/p.out" "$RACKVM" run --restore "$TEST_TMP/p.snap"
+out=$TEST_TMP/p.out check restore_paging_vm_finishes bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/p.out' && grep -q '^pager: keeping at most 2048 ' '$TEST_TMP/p.out'"
+out=$TEST_TMP/p.out.ticks check restore_paging_vm_console_continues same_ticks_as_reference "$TEST_TMP/p.snap.console" "$TEST_TMP/p.out"
+run_cmd 60 "$out" "$RACKVM" run --restore "$TEST_TMP/p.snap" --lazy
+check restore_lazy_refuses_a_paging_vm bash -c "[ $status -eq 2 ] && grep -q 'lazy restore of a VM with --mem-local is not supported' '$out'"
 out=$TEST_TMP/b.out.ticks check restore_console_continues_without_gap_or_repeat same_ticks_as_reference "$TEST_TMP/a.snap.console" "$TEST_TMP/b.out"
 
 run_cmd 300 "$TEST_TMP/c.out" "$RACKVM" run --restore "$TEST_TMP/a.snap" --lazy
