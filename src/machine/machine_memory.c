@@ -255,6 +255,10 @@ int machine_restore_pager(struct machine *m, const struct pagemap *map,
 			return errmsg_set(err, ret, "--mem-local: the source's "
 					  "store: %s", why.text);
 	} else {
+		/* a new store of its own: the config's namespace name may
+		 * still be the saved VM's, which may run on and whose end
+		 * drops it */
+		machine_config_set_string(&m->cfg, &m->cfg.pager.ns, NULL);
 		ret = open_store(m, false, err);
 		if (ret)
 			return ret;

@@ -88,6 +88,36 @@ out=$TEST_TMP/p.out check restore_paging_vm_finishes bash -c "[ $status -eq 0 ] 
 out=$TEST_TMP/p.out.ticks check restore_paging_vm_console_continues same_ticks_as_reference "$TEST_TMP/p.snap.console" "$TEST_TMP/p.out"
 run_cmd 60 "$out" "$RACKVM" run --restore "$TEST_TMP/p.snap" --lazy
 check restore_lazy_refuses_a_paging_vm bash -c "[ $status -eq 2 ] && grep -q 'lazy restore of a VM with --mem-local is not supported' '$out'"
+
+# a clone: a VM paging to memd under a namespace it names is saved and
+# goes on, while its snapshot runs beside it; the clone takes a new
+# namespace (the saved one is the running VM's), and both finish intact
+"$RACKVM" memd --listen 127.0.0.1:0 --capacity 128M > "$TEST_TMP/memd.log" 2>&1 &
+memd=$!
+memd_addr=
+for _ in $(seq 100); do
+	memd_addr=$(sed -n 's/^memd: listening on \([^,]*\),.*/\1/p' "$TEST_TMP/memd.log")
+	[ -n "$memd_addr" ] && break
+	sleep 0.1
+done
+rm -f "$sock"
+"$RACKVM" run --cpus 2 --mem 128M --api-socket "$sock" --mem-local 8M \
+	--mem-backend "memd:$memd_addr" --mem-namespace snapclone --cmdline "$WORK" \
+	< /dev/null > "$TEST_TMP/orig.console" 2> "$TEST_TMP/orig.err" &
+orig=$!
+wait_sock "$sock" && wait_for "$TEST_TMP/orig.console" '^tick 5/' 120
+api PUT /vm/state '{"state": "paused"}' > /dev/null
+snap_status=$(api PUT /vm/snapshot "{\"path\": \"$TEST_TMP/m.snap\"}")
+api PUT /vm/state '{"state": "running"}' > /dev/null
+run_cmd 300 "$TEST_TMP/m.out" "$RACKVM" run --restore "$TEST_TMP/m.snap"
+wait "$orig"
+orig_status=$?
+kill "$memd" 2> /dev/null
+wait "$memd" 2> /dev/null
+out=$TEST_TMP/m.out check restore_clone_of_a_memd_vm_takes_a_new_namespace \
+	bash -c "[ '$snap_status' = 200 ] && [ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/m.out'"
+out=$TEST_TMP/orig.err check snapshot_memd_vm_goes_on_beside_its_clone \
+	bash -c "[ $orig_status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/orig.console' && grep -Eq '^pager: resident=[0-9]+ remote=[1-9]' '$TEST_TMP/orig.err'"
 out=$TEST_TMP/b.out.ticks check restore_console_continues_without_gap_or_repeat same_ticks_as_reference "$TEST_TMP/a.snap.console" "$TEST_TMP/b.out"
 
 run_cmd 300 "$TEST_TMP/c.out" "$RACKVM" run --restore "$TEST_TMP/a.snap" --lazy
