@@ -21,13 +21,14 @@
 #include "util/page.h"
 #include "util/state_buf.h"
 
-/* Every SEND page of @map, in runs, read through the frozen pager. */
+/* Every SEND page of @map, in runs (short ones written together), read
+ * through the frozen pager. */
 static int send_resident(struct migration *mg, struct pager *p,
 			 const struct pagemap *map, struct stream_writer *w,
 			 struct errmsg *err)
 {
 	uint64_t page = 0;
-	int ret = 0;
+	int ret = stream_writer_batch(w, true, err);
 
 	while (!ret && page < map->ram_pages) {
 		uint64_t first = page;
@@ -56,7 +57,7 @@ static int send_resident(struct migration *mg, struct pager *p,
 					 map->nsend - mg->st.pages_sent : 0;
 		pthread_mutex_unlock(&mg->lock);
 	}
-	return ret;
+	return ret ? ret : stream_writer_batch(w, false, err);
 }
 
 int migrate_pager_stop_and_copy(struct migration *mg, struct stream_writer *w,

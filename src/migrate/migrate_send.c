@@ -100,12 +100,13 @@ int migrate_send_run(struct migration *mg, struct stream_writer *w,
 
 /* Sends every page set in mg->todo, in runs of up to STREAM_PAGES_MAX,
  * read from the memfd (the guest may write them meanwhile: the dirty
- * log then has them for the next round).  Clears todo. */
+ * log then has them for the next round), short runs written together.
+ * Clears todo. */
 int migrate_send_todo(struct migration *mg, struct stream_writer *w,
 		      struct errmsg *err)
 {
 	uint64_t start = monotonic_ns(), sent = 0, p = 0;
-	int ret = 0;
+	int ret = stream_writer_batch(w, true, err);
 
 	while (!ret && p < mg->npages) {
 		uint64_t first, n = 0;
@@ -125,7 +126,7 @@ int migrate_send_todo(struct migration *mg, struct stream_writer *w,
 		sent += n * PAGE_SIZE;
 		migrate_throttle(mg, start, sent);
 	}
-	return ret;
+	return ret ? ret : stream_writer_batch(w, false, err);
 }
 
 /* Round 0: every page that holds data (holes of the memfd read as
@@ -165,6 +166,16 @@ static uint64_t max_downtime_ns(const struct migration *mg)
 	       MIGRATE_DEFAULT_DOWNTIME_MS * 1000000ull;
 }
 
+/* Waits until the destination has loaded every page sent so far, so
+ * that none waits in a socket for the stop-and-copy (stream.h). */
+static int migrate_sync(struct migration *mg, struct stream_writer *w,
+			struct errmsg *err)
+{
+	int ret = stream_put(w, (enum stream_type)STREAM_SYNC, NULL, 0, err);
+
+	return ret ? ret : migrate_expect_reply(mg, "SYNCED", err);
+}
+
 /* Rounds while the guest runs, until what is left to send fits the
  * downtime budget or the round limit is reached. */
 int migrate_precopy(struct migration *mg, struct stream_writer *w,
@@ -184,6 +195,8 @@ int migrate_precopy(struct migration *mg, struct stream_writer *w,
 		int64_t dirty;
 
 		ret = migrate_send_todo(mg, w, err);
+		if (!ret)
+			ret = migrate_sync(mg, w, err);
 		if (ret)
 			break;
 		dirty = vm_track_writes_collect(mg->vm, mg->todo, err);

@@ -141,6 +141,9 @@ static int take(struct pc_restorer *r, const struct stream_section *s,
 		return hold(r, s, err);
 	case STREAM_HANDOVER:
 		return 1;
+	case STREAM_SYNC:	/* hybrid's rounds: each page is in */
+		postcopy_dst_say(r->pc, "SYNCED\n");
+		return 0;
 	default:
 		break;
 	}

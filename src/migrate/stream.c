@@ -32,6 +32,9 @@ struct stream_writer {
 	size_t cap;
 	uint8_t *zbuf;		/* the same with a compressed payload */
 	size_t zcap;
+	bool batching;		/* stream_writer_batch() */
+	uint8_t *batch;		/* small sections not written yet */
+	size_t batch_len;
 	struct stream_counts counts;
 };
 
@@ -139,6 +142,59 @@ static int may_put(struct stream_writer *w, unsigned type, size_t len,
 	return 0;
 }
 
+/* A batch holds sections up to a quarter of it: a larger one is
+ * written from where it is, not copied. */
+#define BATCH_BYTES (256u << 10)
+
+static int flush_batch(struct stream_writer *w)
+{
+	int ret = w->batch_len ? out_write(w, w->batch, w->batch_len) : 0;
+
+	w->batch_len = 0;
+	return ret;
+}
+
+/* The @total bytes of a framed section at @buf, into the batch or out. */
+static int out_section(struct stream_writer *w, unsigned type,
+		       const uint8_t *buf, size_t total)
+{
+	int ret = 0;
+
+	if (!w->batching || type != STREAM_RAM || total > BATCH_BYTES / 4) {
+		ret = flush_batch(w);
+		return ret ? ret : out_write(w, buf, total);
+	}
+	if (w->batch_len + total > BATCH_BYTES)
+		ret = flush_batch(w);
+	if (!ret) {
+		memcpy(w->batch + w->batch_len, buf, total);
+		w->batch_len += total;
+	}
+	return ret;
+}
+
+int stream_writer_batch(struct stream_writer *w, bool on, struct errmsg *err)
+{
+	int ret;
+
+	if (w->error)
+		return errmsg_set(err, w->error, "the stream failed earlier: %s",
+				  strerror(-w->error));
+	if (on && !w->batch) {
+		w->batch = malloc(BATCH_BYTES);
+		if (!w->batch)
+			return errmsg_set(err, -ENOMEM, "no memory for a batch");
+	}
+	w->batching = on;
+	ret = on ? 0 : flush_batch(w);
+	if (ret) {
+		w->error = ret;
+		return errmsg_set(err, ret, "writing the stream: %s",
+				  strerror(-ret));
+	}
+	return 0;
+}
+
 /* Frames the @len-byte payload at @buf + STREAM_SEC_HDR and sends it. */
 static int emit(struct stream_writer *w, uint8_t *buf, unsigned type,
 		unsigned flags, size_t len, struct errmsg *err)
@@ -154,7 +210,7 @@ static int emit(struct stream_writer *w, uint8_t *buf, unsigned type,
 	put_le64(buf + STREAM_SEC_HDR + len,
 		 XXH3_64bits_withSeed(buf, STREAM_SEC_HDR + len,
 				      w->counts.sections));
-	ret = out_write(w, buf, total);
+	ret = out_section(w, type, buf, total);
 	if (ret) {
 		w->error = ret;
 		return errmsg_set(err, ret, "writing section %" PRIu64
@@ -193,11 +249,12 @@ int stream_put(struct stream_writer *w, enum stream_type type,
 	       const void *data, size_t len, struct errmsg *err)
 {
 	bool marker = (unsigned)type == STREAM_HANDOVER ||
-		      (unsigned)type == STREAM_GO;
+		      (unsigned)type == STREAM_GO ||
+		      (unsigned)type == STREAM_SYNC;
 
 	if (type != STREAM_CONFIG && type != STREAM_VM && !marker)
 		return errmsg_set(err, -EINVAL,
-				  "stream_put() takes config, vm, handover and go sections, not %s",
+				  "stream_put() takes config, vm, handover, go and sync sections, not %s",
 				  stream_type_name(type));
 	if (marker && len)
 		return errmsg_set(err, -EINVAL, "a %s section is empty",
@@ -343,6 +400,7 @@ void stream_writer_destroy(struct stream_writer *w)
 	if (!w)
 		return;
 	ZSTD_freeCCtx(w->cctx);
+	free(w->batch);
 	free(w->zbuf);
 	free(w->buf);
 	free(w);

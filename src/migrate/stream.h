@@ -85,6 +85,17 @@ enum stream_postcopy_type {
 enum stream_pagemap_type {
 	STREAM_PAGEMAP = 9,
 };
+/*
+ * Pre-copy's rounds: after a round's pages the source asks whether the
+ * destination has loaded everything so far, and waits for the answer
+ * (a line, "SYNCED").  The bytes a socket holds would otherwise reach
+ * the destination only after the source paused the VM, as downtime,
+ * and the round's bandwidth would be the socket's, not the link's.
+ * Empty; never in a snapshot; not skippable.
+ */
+enum stream_sync_type {
+	STREAM_SYNC = 10,
+};
 #define STREAM_PAGEMAP_HDR 16	/* u64 the map's length, u64 the offset */
 #define STREAM_PAGEMAP_PIECE (1u << 20)	/* bytes a writer puts in one */
 #define STREAM_PAGEMAP_TOTAL_MAX (1ull << 40)
@@ -93,7 +104,7 @@ enum stream_pagemap_type {
 #define STREAM_PENDING_MAX ((STREAM_SECTION_MAX - STREAM_PENDING_HDR) * 8u)
 
 /* "config", "vm", "cpu", "device", "ram", "end", "pending", "handover",
- * "go", "pagemap"; "unknown" otherwise. */
+ * "go", "pagemap", "sync"; "unknown" otherwise. */
 const char *stream_type_name(unsigned type);
 
 struct stream_options {
@@ -128,8 +139,8 @@ int stream_writer_create(int fd, const char *producer,
 /*
  * One section each.  The first must be CONFIG, nothing may follow
  * stream_finish(); a payload over STREAM_SECTION_MAX is -EMSGSIZE.
- * stream_put() takes CONFIG and VM, and the empty HANDOVER and GO (the
- * others have their own calls).
+ * stream_put() takes CONFIG and VM, and the empty HANDOVER, GO and SYNC
+ * (the others have their own calls).
  */
 int stream_put(struct stream_writer *w, enum stream_type type,
 	       const void *data, size_t len, struct errmsg *err);
@@ -167,6 +178,16 @@ void stream_writer_counts(const struct stream_writer *w,
 			  struct stream_counts *out);
 /* Frees the writer; does not close its fd.  NULL is allowed. */
 void stream_writer_destroy(struct stream_writer *w);
+/*
+ * With @on, RAM sections of up to 64 KiB are gathered and written 256
+ * KiB at a time (scattered dirty pages make many small sections, and a
+ * write per section is dear); @on false writes what is gathered.  Any
+ * other section, and a larger one, writes the batch first, so the
+ * stream stays in order and a section the other end answers leaves at
+ * once.  Never on where a RAM section must leave at once (post-copy's
+ * urgent pages).  The write's error, sticky.
+ */
+int stream_writer_batch(struct stream_writer *w, bool on, struct errmsg *err);
 
 /* --- reading --------------------------------------------------------- */
 

@@ -29,6 +29,7 @@ const char *stream_type_name(unsigned type)
 	case STREAM_HANDOVER:	return "handover";
 	case STREAM_GO:		return "go";
 	case STREAM_PAGEMAP:	return "pagemap";
+	case STREAM_SYNC:	return "sync";
 	default:		return "unknown";
 	}
 }
@@ -282,6 +283,7 @@ int stream_payload_check(unsigned type, const uint8_t *p, size_t len,
 		return pagemap_parse(p, len, &first, &at, where, err);
 	case STREAM_HANDOVER:
 	case STREAM_GO:
+	case STREAM_SYNC:
 		if (len)
 			return errmsg_set(err, -EBADMSG,
 					  "%s: %zu bytes in an empty section",

@@ -37,17 +37,24 @@ struct stream_reader {
 	unsigned last_type;	/* section next - 1's */
 	bool ended;		/* END was read */
 	bool defer;		/* stream_reader_defer_ram() */
+	/* the next section's header, or its start, read with the last
+	 * section's payload */
+	uint8_t ahead[STREAM_SEC_HDR];
+	size_t ahead_len;
 	int error;		/* sticky, with its message: */
 	struct errmsg error_text;
 	struct stream_counts counts;
 };
 
-/* Up to @len bytes; *@got short of it only at end of file. */
-static int read_upto(int fd, uint8_t *p, size_t len, size_t *got)
+/* @min to @max bytes: what a socket already holds past @min comes
+ * along in the same read(2), nothing more is waited for.  *@got short
+ * of @min only at end of file. */
+static int read_between(int fd, uint8_t *p, size_t min, size_t max,
+			size_t *got)
 {
 	*got = 0;
-	while (*got < len) {
-		ssize_t n = read(fd, p + *got, len - *got);
+	while (*got < min) {
+		ssize_t n = read(fd, p + *got, max - *got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -58,6 +65,12 @@ static int read_upto(int fd, uint8_t *p, size_t len, size_t *got)
 		*got += (size_t)n;
 	}
 	return 0;
+}
+
+/* Up to @len bytes; *@got short of it only at end of file. */
+static int read_upto(int fd, uint8_t *p, size_t len, size_t *got)
+{
+	return read_between(fd, p, len, len, got);
 }
 
 /* Records a failure that ends the stream and reports it. */
@@ -282,10 +295,14 @@ static int read_section(struct stream_reader *r, uint64_t start,
 {
 	uint8_t head[STREAM_SEC_HDR];
 	unsigned type, i = r->next;
-	size_t got;
+	size_t got, want;
 	int ret;
 
-	ret = read_upto(r->fd, head, STREAM_SEC_HDR, &got);
+	memcpy(head, r->ahead, r->ahead_len);
+	ret = read_upto(r->fd, head + r->ahead_len,
+			STREAM_SEC_HDR - r->ahead_len, &got);
+	got += r->ahead_len;
+	r->ahead_len = 0;
 	if (!ret && !got && i)
 		return fail(r, err, -ENODATA,
 			    "the stream ends after section %u (%s), without an END section",
@@ -304,15 +321,24 @@ static int read_section(struct stream_reader *r, uint64_t start,
 				    STREAM_SECTION_MAX);
 		if (stream_buf_reserve(&r->buf, &r->cap, STREAM_SEC_HDR +
 				       (defers(r, head) ? RAM_HEAD_MAX : *len) +
-				       STREAM_HASH_LEN))
+				       STREAM_HASH_LEN + STREAM_SEC_HDR))
 			return fail(r, err, -ENOMEM,
 				    "no memory for section %u", i);
 		memcpy(r->buf, head, STREAM_SEC_HDR);
 		if (defers(r, head))
 			return read_deferred(r, start, *len, s, err) ?: 1;
-		ret = read_upto(r->fd, r->buf + STREAM_SEC_HDR,
-				*len + STREAM_HASH_LEN, &got);
-		got = got == *len + STREAM_HASH_LEN ? STREAM_SEC_HDR : 0;
+		/* the next header too, if it is there already: never past
+		 * END, after which the bytes are not the stream's */
+		want = *len + STREAM_HASH_LEN;
+		ret = read_between(r->fd, r->buf + STREAM_SEC_HDR, want, want +
+				   (type == STREAM_END ? 0 : STREAM_SEC_HDR),
+				   &got);
+		if (!ret && got > want) {
+			r->ahead_len = got - want;
+			memcpy(r->ahead, r->buf + STREAM_SEC_HDR + want,
+			       r->ahead_len);
+		}
+		got = got >= want ? STREAM_SEC_HDR : 0;
 	}
 	if (ret)
 		return fail(r, err, ret, "reading section %u: %s", i,

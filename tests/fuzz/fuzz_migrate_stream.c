@@ -328,6 +328,7 @@ static void write_and_read(const uint8_t *in, size_t len)
 	check(!stream_put_pending(w, 5, in_bits(in, len), 8 * 8 - 3, NULL));
 	check(!stream_put(w, (enum stream_type)STREAM_HANDOVER, NULL, 0, NULL));
 	check(!stream_put(w, (enum stream_type)STREAM_GO, NULL, 0, NULL));
+	check(!stream_put(w, (enum stream_type)STREAM_SYNC, NULL, 0, NULL));
 	/* the input as a page map (one piece: inputs are short) */
 	if (len)
 		check(len <= STREAM_PAGEMAP_PIECE &&
@@ -338,7 +339,7 @@ static void write_and_read(const uint8_t *in, size_t len)
 	stream_writer_counts(w, &wc);
 	stream_writer_destroy(w);
 	check(wc.pages == n && wc.zero_pages == zero &&
-	      wc.sections == 6 + (len > 0));
+	      wc.sections == 7 + (len > 0));
 	check(lseek(fd, 0, SEEK_SET) == 0);
 	check(!stream_reader_create(fd, &r, NULL));
 	check(!stream_next(r, &s, NULL) && s.type == STREAM_CONFIG);
@@ -354,6 +355,7 @@ static void write_and_read(const uint8_t *in, size_t len)
 	      -EBADMSG);
 	check(!stream_next(r, &s, NULL) && (unsigned)s.type == STREAM_HANDOVER);
 	check(!stream_next(r, &s, NULL) && (unsigned)s.type == STREAM_GO);
+	check(!stream_next(r, &s, NULL) && (unsigned)s.type == STREAM_SYNC);
 	if (len) {
 		const uint8_t *map;
 		uint64_t total, at;

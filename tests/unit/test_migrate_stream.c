@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -102,6 +103,7 @@ struct restore {
 	unsigned compressed;	/* RAM sections */
 	unsigned raw;
 	bool section_compressed;
+	bool open_ended;	/* a connection goes on after END: never look */
 };
 
 static int put_page(void *opaque, uint64_t page, const uint8_t *data,
@@ -171,7 +173,7 @@ static int read_sample(int fd, struct restore *r, struct stream_counts *c,
 		if (s.type == STREAM_END)
 			break;
 	}
-	if (!ret)
+	if (!ret && !r->open_ended)
 		ret = stream_reader_finish(sr, err);
 	stream_reader_counts(sr, c);
 	stream_reader_destroy(sr);
@@ -342,4 +344,152 @@ TEST(stream_writer_errors)
 				      &(struct stream_options){ true, 99 },
 				      &w, &err), -EINVAL);
 	free(big);
+}
+
+/* Batched, single-page RAM sections wait in the writer until a section
+ * of another type or the batch's end, then go out in order. */
+TEST(stream_batch_holds_small_ram_sections_and_keeps_the_order)
+{
+	uint8_t *ram = malloc(GUEST_PAGES * PAGE_SIZE);
+	uint8_t *back = malloc(GUEST_PAGES * PAGE_SIZE);
+	struct restore r = { .ram = back, .fd = -1 };
+	struct stream_counts wc, before, rc;
+	struct errmsg err = { "" };
+	struct stream_writer *w;
+	int fd = temp_file();
+
+	CHECK(ram && back && fd >= 0);
+	make_ram(ram);
+	memset(back, 0xaa, GUEST_PAGES * PAGE_SIZE);
+	CHECK_EQ(stream_writer_create(fd, "rackvm test", NULL, &w, &err), 0);
+	CHECK_EQ(stream_put(w, STREAM_CONFIG, config_json,
+			    strlen(config_json), &err), 0);
+	CHECK_EQ(stream_put(w, STREAM_VM, vm_state, sizeof(vm_state), &err), 0);
+	stream_writer_counts(w, &before);
+	CHECK_EQ(stream_writer_batch(w, true, &err), 0);
+	for (uint64_t pg = 0; pg < 40; pg += 2)	/* every other page */
+		CHECK_EQ(stream_put_pages(w, pg, ram + pg * PAGE_SIZE, 1, &err), 0);
+	/* nothing of them written yet */
+	CHECK_EQ(lseek(fd, 0, SEEK_END), (off_t)before.bytes);
+	for (unsigned i = 0; i < 2; i++)	/* a CPU section writes them first */
+		CHECK_EQ(stream_put_cpu(w, i, "cpu-state", 9 + i, &err), 0);
+	stream_writer_counts(w, &wc);
+	CHECK_EQ(lseek(fd, 0, SEEK_END), (off_t)wc.bytes);
+	for (uint64_t pg = 1; pg < 40; pg += 2)
+		CHECK_EQ(stream_put_pages(w, pg, ram + pg * PAGE_SIZE, 1, &err), 0);
+	/* a large section goes after them, straight from where it is */
+	CHECK_EQ(stream_put_pages(w, 40, ram + 40 * PAGE_SIZE, 256, &err), 0);
+	CHECK_EQ(stream_writer_batch(w, false, &err), 0);
+	CHECK_EQ(stream_put_pages(w, 296, ram + 296 * PAGE_SIZE, 256, &err), 0);
+	CHECK_EQ(stream_put_pages(w, 552, ram + 552 * PAGE_SIZE,
+				  GUEST_PAGES - 552, &err), 0);
+	CHECK_EQ(stream_put_device(w, "uart@0x3f8", "u", 1, &err), 0);
+	CHECK_EQ(stream_put_device(w, "virtio-mmio@2", NULL, 0, &err), 0);
+	CHECK_EQ(stream_finish(w, &err), 0);
+	stream_writer_counts(w, &wc);
+	stream_writer_destroy(w);
+	CHECK_EQ(lseek(fd, 0, SEEK_END), (off_t)wc.bytes);
+	CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
+	CHECK_EQ(wc.sections, 4 + 40 + 3 + 2 + 1);
+	{
+		struct stream_reader *sr;
+		struct stream_section s;
+
+		CHECK_EQ(stream_reader_create(fd, &sr, &err), 0);
+		for (unsigned i = 0; i < wc.sections; i++) {
+			if (stream_next(sr, &s, &err))
+				harness_fail(__FILE__, __LINE__, "read: %s", err.text);
+			CHECK_EQ(s.index, i);
+			/* the odd pages after the CPUs, the even before */
+			if (i >= 2 && i < 22)
+				CHECK(s.type == STREAM_RAM);
+			if (i >= 22 && i < 24)
+				CHECK(s.type == STREAM_CPU);
+			if (s.type == STREAM_RAM)
+				CHECK_EQ(stream_section_pages(&s, GUEST_PAGES,
+							      put_page, &r, &err), 0);
+		}
+		CHECK(s.type == STREAM_END);
+		CHECK_EQ(stream_reader_finish(sr, &err), 0);
+		stream_reader_counts(sr, &rc);
+		stream_reader_destroy(sr);
+	}
+	CHECK(counts_equal(&wc, &rc));
+	CHECK(!memcmp(ram, back, GUEST_PAGES * PAGE_SIZE));
+	close(fd);
+	free(ram);
+	free(back);
+}
+
+struct trickle {
+	int fd;
+	const uint8_t *bytes;
+	size_t len;
+	size_t chunk;
+};
+
+/* A few bytes at a time, so that the reader finds a section's end and
+ * the next header in every state of arrival. */
+static void *trickle_main(void *arg)
+{
+	struct trickle *t = arg;
+
+	for (size_t at = 0; at < t->len; at += t->chunk) {
+		size_t n = t->len - at < t->chunk ? t->len - at : t->chunk;
+
+		if (write_full(t->fd, t->bytes + at, n))
+			break;
+		if (at % 4096 < t->chunk)
+			sched_yield();
+	}
+	return NULL;
+}
+
+/* The reader takes the next header along with a section when it is
+ * there, but never a byte after END: what follows a migration stream on
+ * its connection is the protocol's ("GO"). */
+TEST(stream_reader_never_reads_past_the_end)
+{
+	uint8_t *ram = malloc(GUEST_PAGES * PAGE_SIZE);
+	uint8_t *back = malloc(GUEST_PAGES * PAGE_SIZE);
+	struct stream_counts wc, rc;
+	struct errmsg err = { "" };
+	uint8_t *bytes;
+	off_t len;
+	int fd = temp_file();
+
+	CHECK(ram && back && fd >= 0);
+	make_ram(ram);
+	CHECK_EQ(write_sample(fd, false, ram, &wc, &err), 0);
+	CHECK_EQ(write_full(fd, "GO\n", 3), 0);
+	len = lseek(fd, 0, SEEK_END);
+	bytes = malloc((size_t)len);
+	CHECK(bytes && pread_full(fd, bytes, (size_t)len, 0) == 0);
+	for (int trickled = 0; trickled < 2; trickled++) {
+		struct trickle t = { .bytes = bytes, .len = (size_t)len,
+				     .chunk = trickled ? 7 : (size_t)len };
+		struct restore r = { .ram = back, .fd = -1, .open_ended = true };
+		char after[4] = "";
+		pthread_t th;
+		int fds[2];
+
+		CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+		t.fd = fds[1];
+		memset(back, 0xaa, GUEST_PAGES * PAGE_SIZE);
+		/* 7 bytes at a time, or as much as the socket takes */
+		CHECK_EQ(pthread_create(&th, NULL, trickle_main, &t), 0);
+		if (read_sample(fds[0], &r, &rc, &err))
+			harness_fail(__FILE__, __LINE__, "read: %s", err.text);
+		pthread_join(th, NULL);
+		close(fds[1]);
+		CHECK(counts_equal(&wc, &rc));
+		CHECK(!memcmp(ram, back, GUEST_PAGES * PAGE_SIZE));
+		CHECK_EQ(read_full(fds[0], after, 3), 0);
+		CHECK(!memcmp(after, "GO\n", 3));
+		close(fds[0]);
+	}
+	free(bytes);
+	close(fd);
+	free(ram);
+	free(back);
 }

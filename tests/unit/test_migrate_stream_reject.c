@@ -504,7 +504,8 @@ TEST(stream_rejects_bad_payloads)
 		  "(pagemap) at byte 48: 3 bytes at 0 of a page map of 2 bytes" },
 		{ STREAM_PAGEMAP, "\0\0\0\0\0\0\0\0" "\0\0\0\0\0\0\0\0" "x", 17,
 		  "(pagemap) at byte 48: 1 bytes at 0 of a page map of 0 bytes" },
-		{ 10, "x", 1, "section 1: unknown type 10" },
+		{ STREAM_SYNC, "x", 1, "(sync) at byte 48: 1 bytes in an empty section" },
+		{ 11, "x", 1, "section 1: unknown type 11" },
 		{ 0, "x", 1, "section 1: unknown type 0" },
 	};
 	struct state_buf b;
@@ -534,7 +535,7 @@ TEST(stream_skips_skippable_unknown_types)
 	int fd;
 
 	raw_start(&b, 0);
-	raw_section(&b, 1, 10, F_SKIP, "future", 6);
+	raw_section(&b, 1, 11, F_SKIP, "future", 6);
 	raw_section(&b, 2, STREAM_VM, F_SKIP, "vm", 2);
 	raw_section(&b, 3, STREAM_END, 0, NULL, 0);
 	CHECK_EQ(read_bytes(b.data, b.len, &n, &err), 0);
@@ -553,7 +554,7 @@ TEST(stream_skips_skippable_unknown_types)
 	/* ...but not as the first section, which must be the config */
 	b.len = 0;
 	raw_header(&b, 1, 0);
-	raw_section(&b, 0, 10, F_SKIP, "future", 6);
-	CHECK_REFUSED(&b, -EBADMSG, "section 0: unknown type 10");
+	raw_section(&b, 0, 11, F_SKIP, "future", 6);
+	CHECK_REFUSED(&b, -EBADMSG, "section 0: unknown type 11");
 	state_buf_release(&b);
 }
