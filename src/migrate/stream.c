@@ -23,6 +23,10 @@
 struct stream_writer {
 	int fd;
 	bool socket;		/* send(MSG_NOSIGNAL): no SIGPIPE */
+	/* a regular file: raw pages start on a page boundary, for a lazy
+	 * restore to read or map in place; on a connection the padding
+	 * would be a quarter of a round of scattered pages, for nothing */
+	bool align;
 	int error;		/* sticky: a half-written section ends the stream */
 	bool started;		/* CONFIG went out */
 	bool finished;		/* END went out */
@@ -99,7 +103,10 @@ int stream_writer_create(int fd, const char *producer,
 	if (!w)
 		return errmsg_set(err, -ENOMEM, "no memory for a stream writer");
 	w->fd = fd;
-	w->socket = !fstat(fd, &st) && S_ISSOCK(st.st_mode);
+	if (!fstat(fd, &st)) {
+		w->socket = S_ISSOCK(st.st_mode);
+		w->align = S_ISREG(st.st_mode);
+	}
 	ret = compress ? setup_zstd(w, opt, err) : 0;
 	if (!ret)
 		ret = write_header(w, producer,
@@ -306,10 +313,11 @@ int stream_put_pages(struct stream_writer *w, uint64_t first_page,
 	if (ret)
 		return ret;
 	payload = w->buf + STREAM_SEC_HDR;
-	len = stream_ram_build(payload, w->counts.bytes + STREAM_SEC_HDR,
-			       first_page, data, npages, &zero);
-	/* Raw pages are page-aligned in the stream and need no work to
-	 * restore: compression must win more than the padding and a
+	len = stream_ram_build(payload, w->align,
+			       w->counts.bytes + STREAM_SEC_HDR, first_page,
+			       data, npages, &zero);
+	/* Raw pages need no work to restore (in a file they are
+	 * page-aligned): compression must win more than the padding and a
 	 * thirty-second of the rest to be worth it.  Failing, it only
 	 * costs space. */
 	raw = len - get_le32(payload + 12);

@@ -153,9 +153,10 @@ int stream_put_device(struct stream_writer *w, const char *name,
  * @npages (1..STREAM_PAGES_MAX) pages of PAGE_SIZE bytes at @data, guest
  * page numbers @first_page...  All-zero pages travel as bits of a bitmap,
  * not as data.  With compression on, the payload is zstd-compressed and
- * kept raw when that does not shrink it.  A raw section's page data
- * starts at a multiple of PAGE_SIZE in the stream (a snapshot file can
- * be mapped page by page).
+ * kept raw when that does not shrink it.  Written to a regular file, a
+ * raw section's page data starts at a multiple of PAGE_SIZE in the
+ * stream (a snapshot file can be read or mapped page by page); to
+ * anything else it is not padded.
  */
 int stream_put_pages(struct stream_writer *w, uint64_t first_page,
 		     const uint8_t *data, uint32_t npages, struct errmsg *err);

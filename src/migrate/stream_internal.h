@@ -66,10 +66,10 @@ int stream_payload_check(unsigned type, const uint8_t *p, size_t len,
 int stream_ram_parse(const uint8_t *p, size_t len, struct stream_ram *ram,
 		     const char *where, struct errmsg *err);
 /* Lays out the RAM payload of @npages pages at @data into @out (room for
- * STREAM_SECTION_MAX), padded so that stored raw at stream offset
- * @payload_offset its page data starts on a page boundary.  Returns the
- * payload's length; *@zero is the number of zero pages. */
-size_t stream_ram_build(uint8_t *out, uint64_t payload_offset,
+ * STREAM_SECTION_MAX); with @align, padded so that stored raw at stream
+ * offset @payload_offset its page data starts on a page boundary.
+ * Returns the payload's length; *@zero is the number of zero pages. */
+size_t stream_ram_build(uint8_t *out, bool align, uint64_t payload_offset,
 			uint64_t first_page, const uint8_t *data,
 			uint32_t npages, uint32_t *zero);
 

@@ -97,7 +97,7 @@ static bool bit_set(const uint8_t *bitmap, uint32_t i)
 	return bitmap[i / 8] & (1u << (i % 8));
 }
 
-size_t stream_ram_build(uint8_t *out, uint64_t payload_offset,
+size_t stream_ram_build(uint8_t *out, bool align, uint64_t payload_offset,
 			uint64_t first_page, const uint8_t *data,
 			uint32_t npages, uint32_t *zero)
 {
@@ -112,7 +112,7 @@ size_t stream_ram_build(uint8_t *out, uint64_t payload_offset,
 			z++;
 		}
 	}
-	if (z < npages)
+	if (align && z < npages)
 		pad = (uint32_t)(-(payload_offset + STREAM_RAM_HDR + bm) &
 				 (PAGE_SIZE - 1));
 	put_le64(out, first_page);
