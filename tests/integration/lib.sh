@@ -106,6 +106,22 @@ wait_for() {
 	return 1
 }
 
+# start_memd LOG CAPACITY [ADDR:PORT]: `rackvm memd` in the background,
+# logging to LOG; sets memd_pid, and memd_addr once it listens (an
+# address it picked when none is given).  False if it never listened.
+start_memd() {
+	local i
+	"$RACKVM" memd --listen "${3:-127.0.0.1:0}" --capacity "$2" > "$1" 2>&1 &
+	memd_pid=$!
+	memd_addr=
+	for ((i = 0; i < 100; i++)); do
+		memd_addr=$(sed -n 's/^memd: listening on \([^,]*\),.*/\1/p' "$1" | head -n 1)
+		[ -n "$memd_addr" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # expect NAME STATUS REGEX METHOD PATH [BODY]: one request through the
 # script's own `api METHOD PATH [BODY]` (which prints the HTTP status and
 # leaves the reply in $body), checked against STATUS and REGEX

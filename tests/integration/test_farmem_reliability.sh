@@ -23,27 +23,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_memd LOG CAPACITY [ADDR:PORT]: sets memd_addr and memd_pid.
-start_memd() {
-	"$RACKVM" memd --listen "${3:-127.0.0.1:0}" --capacity "$2" > "$1" 2>&1 &
-	memd_pid=$!
+# lib.sh's start_memd, each memd stopped with the script
+start_memd_here() {
+	start_memd "$@"
+	local up=$?
 	pids+=("$memd_pid")
-	memd_addr=
-	for _ in $(seq 100); do
-		memd_addr=$(sed -n 's/^memd: listening on \([^,]*\),.*/\1/p' "$1" | head -n 1)
-		[ -n "$memd_addr" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# wait_for FILE REGEX SECONDS
-wait_for() {
-	for _ in $(seq $(($3 * 10))); do
-		grep -Eq "$2" "$1" 2> /dev/null && return 0
-		sleep 0.1
-	done
-	return 1
+	return $up
 }
 
 # wait_repaired FILE SECONDS: the VM said some pages were short of
@@ -81,8 +66,8 @@ fi
 
 head -c 32 /dev/urandom > "$TEST_TMP/secret1"
 head -c 32 /dev/urandom > "$TEST_TMP/secret2"
-start_memd "$TEST_TMP/m1.log" 256M && a1=$memd_addr p1=$memd_pid
-start_memd "$TEST_TMP/m2.log" 256M && a2=$memd_addr p2=$memd_pid
+start_memd_here "$TEST_TMP/m1.log" 256M && a1=$memd_addr p1=$memd_pid
+start_memd_here "$TEST_TMP/m2.log" 256M && a2=$memd_addr p2=$memd_pid
 if [ -z "$a1" ] || [ -z "$a2" ]; then
 	out=$TEST_TMP/m1.log
 	fail farmem_memd_up "rackvm memd did not start: $(tail -n 2 "$TEST_TMP"/m*.log | tr '\n' '|')"
@@ -110,8 +95,8 @@ check farmem_replica_killed_pages_went_remote bash -c "grep -Eq 'pager: .*evicti
 # --- one replica restarted (its copies lost), then the other killed ------------
 # min_replicas=1: once the second server is gone the VM goes on evicting
 # with one copy a page (the pages count as under-replicated).
-start_memd "$TEST_TMP/m5.log" 256M && a5=$memd_addr p5=$memd_pid
-start_memd "$TEST_TMP/m6.log" 256M && a6=$memd_addr p6=$memd_pid
+start_memd_here "$TEST_TMP/m5.log" 256M && a5=$memd_addr p5=$memd_pid
+start_memd_here "$TEST_TMP/m6.log" 256M && a6=$memd_addr p6=$memd_pid
 out=$TEST_TMP/restart.out
 # shellcheck disable=SC2086
 timeout -k 5 240 "$RACKVM" run $BIG \
@@ -123,7 +108,7 @@ wait_for "$out" 'pagestress' 60
 sleep 3
 kill -9 "$p5"
 wait "$p5" 2> /dev/null
-start_memd "$TEST_TMP/m5b.log" 256M "$a5" && p5=$memd_pid
+start_memd_here "$TEST_TMP/m5b.log" 256M "$a5" && p5=$memd_pid
 if wait_repaired "$out" 90; then repaired=1; else repaired=0; fi
 kill -9 "$p6"
 wait "$p6" 2> /dev/null
@@ -134,7 +119,7 @@ check farmem_restart_then_loss_no_page_lost bash -c "[ $status -eq 0 ] && grep -
 check farmem_restart_under_replicated_reported bash -c "grep -Eq 'pager: .* under_replicated=[1-9][0-9]*( |$)' '$out'"
 
 # --- every server unreachable, then back ---------------------------------------
-start_memd "$TEST_TMP/m3.log" 256M && a3=$memd_addr p3=$memd_pid
+start_memd_here "$TEST_TMP/m3.log" 256M && a3=$memd_addr p3=$memd_pid
 out=$TEST_TMP/stop.out
 # shellcheck disable=SC2086
 timeout -k 5 240 "$RACKVM" run $BIG \
@@ -172,7 +157,7 @@ out=$TEST_TMP/owner.out
 check farmem_owner_unaffected bash -c "[ $status -eq 0 ] && grep -q 'result: pagestress .*bad=0' '$out'"
 
 # --- a full memd ----------------------------------------------------------------
-start_memd "$TEST_TMP/m4.log" 4M && a4=$memd_addr
+start_memd_here "$TEST_TMP/m4.log" 4M && a4=$memd_addr
 out=$TEST_TMP/full.out
 run_cmd 120 "$out" "$RACKVM" run --mem 64M --mem-local 8M \
 	--mem-backend "memd:$a4$SEAL" --cmdline "pagestress mib=$FULL_MIB passes=2"

@@ -220,14 +220,8 @@ out=$TEST_TMP/migrate_precopy_wss.src.err check migrate_precopy_wss_monitor_ran 
 # 12 MiB rewritten each tick through 8 MiB of resident memory: the
 # migration sends what is resident, the destination reads the rest from
 # memd; a stream cut first leaves the source's pager as it was
-"$RACKVM" memd --listen 127.0.0.1:0 --capacity 256M > "$TEST_TMP/memd.log" 2>&1 &
-memd=$!
-memd_addr=
-for _ in $(seq 100); do
-	memd_addr=$(sed -n 's/^memd: listening on \([^,]*\),.*/\1/p' "$TEST_TMP/memd.log")
-	[ -n "$memd_addr" ] && break
-	sleep 0.1
-done
+start_memd "$TEST_TMP/memd.log" 256M
+memd=$memd_pid
 MTICKS=24
 run_cmd 300 "$TEST_TMP/mref.out" "$RACKVM" run --cpus 2 --mem 128M --cmdline "ticker ticks=$MTICKS ms=0 mib=12"
 mref=$(grep -o 'checksum=0x[0-9a-f]*' "$TEST_TMP/mref.out")

@@ -92,14 +92,8 @@ check restore_lazy_refuses_a_paging_vm bash -c "[ $status -eq 2 ] && grep -q 'la
 # a clone: a VM paging to memd under a namespace it names is saved and
 # goes on, while its snapshot runs beside it; the clone takes a new
 # namespace (the saved one is the running VM's), and both finish intact
-"$RACKVM" memd --listen 127.0.0.1:0 --capacity 128M > "$TEST_TMP/memd.log" 2>&1 &
-memd=$!
-memd_addr=
-for _ in $(seq 100); do
-	memd_addr=$(sed -n 's/^memd: listening on \([^,]*\),.*/\1/p' "$TEST_TMP/memd.log")
-	[ -n "$memd_addr" ] && break
-	sleep 0.1
-done
+start_memd "$TEST_TMP/memd.log" 128M
+memd=$memd_pid
 rm -f "$sock"
 "$RACKVM" run --cpus 2 --mem 128M --api-socket "$sock" --mem-local 8M \
 	--mem-backend "memd:$memd_addr" --mem-namespace snapclone --cmdline "$WORK" \
