@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +40,6 @@ struct restorer {
 	struct pagemap *map;
 	struct errmsg *page_err;	/* put_page()'s reason */
 	uint32_t section;	/* lazy: the RAM section's, for lazy_ram_set() */
-	/* eager: consecutive pages gathered for one write into RAM */
-	struct {
-		uint64_t first, n;
-		const uint8_t *data;	/* NULL: zero pages */
-	} run;
 };
 
 static int refuse_unsupported(const struct machine_config *c, bool lazy,
@@ -85,72 +79,11 @@ static int build(struct restorer *r, const struct stream_section *s,
 	return ret;
 }
 
-/*
- * The gathered run of pages into guest RAM.  Data goes in with one
- * pwrite(2) to the memfd rather than a copy through the mapping, which
- * would take a page fault per page (dear in a nested guest, and a
- * stream's backlog at the stop-and-copy is downtime); a run of one or
- * two pages, most often pages sent again and so already there, is
- * copied: a write(2) would cost more than the faults.  Zero pages of a
- * VM that does not page are punched out of the memfd: a page that was
- * never written stays unallocated.  A pager counts each page it did
- * not evict as present, so there they are written.  hugetlbfs has
- * neither pwrite(2) nor 4 KiB holes: it copies.
- */
-static int flush_run(struct restorer *r)
-{
-	const struct guest_mem *mem = &r->vm->mem;
-	uint64_t n = r->run.n, off = r->run.first * PAGE_SIZE,
-		 len = n * PAGE_SIZE;
-	uint8_t *dst = mem->base + off;
-	int ret = 0;
-
-	if (!n)
-		return 0;
-	r->run.n = 0;
-	if (mem->hugetlb || (r->run.data && n <= 2)) {
-		if (r->run.data)
-			memcpy(dst, r->run.data, len);
-		else
-			memset(dst, 0, len);
-	} else if (r->run.data) {
-		ret = pwrite_full(mem->memfd, r->run.data, len, off);
-	} else if (machine_pager(r->m) || machine_awaits_pagemap(r->m) ||
-		   fallocate(mem->memfd, FALLOC_FL_PUNCH_HOLE |
-			     FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len)) {
-		memset(dst, 0, len);
-	}
-	if (ret)
-		return errmsg_set(r->page_err, ret, "writing guest pages "
-				  "0x%llx..: %s", (unsigned long long)(off /
-				  PAGE_SIZE), strerror(-ret));
-	return 0;
-}
-
-/* An eager page: joins the run, or flushes it and starts the next. */
-static int gather_page(struct restorer *r, uint64_t page, const uint8_t *data)
-{
-	bool joins = r->run.n && page == r->run.first + r->run.n &&
-		     (data ? r->run.data &&
-		      data == r->run.data + r->run.n * PAGE_SIZE :
-		      !r->run.data);
-	int ret;
-
-	if (joins) {
-		r->run.n++;
-		return 0;
-	}
-	ret = flush_run(r);
-	r->run.first = page;
-	r->run.n = 1;
-	r->run.data = data;
-	return ret;
-}
-
 static int put_page(void *opaque, uint64_t page, const uint8_t *data,
 		    uint64_t stream_offset)
 {
 	struct restorer *r = opaque;
+	uint8_t *dst = r->vm->mem.base + page * PAGE_SIZE;
 
 	/* a page left in the store must stay a hole: its first touch
 	 * fetches it */
@@ -160,9 +93,12 @@ static int put_page(void *opaque, uint64_t page, const uint8_t *data,
 				  "the stream", (unsigned long long)page);
 	/* lazy: raw sections only, where the offset is 0 for a zero page
 	 * (a deferred section gives no data at all) */
-	if (!r->lazy)
-		return gather_page(r, page, data);
-	lazy_ram_set(r->lazy_ram, page, stream_offset, r->section);
+	if (r->lazy)
+		lazy_ram_set(r->lazy_ram, page, stream_offset, r->section);
+	else if (data)
+		memcpy(dst, data, PAGE_SIZE);
+	else
+		memset(dst, 0, PAGE_SIZE);
 	return 0;
 }
 
@@ -206,10 +142,8 @@ static int load_ram(struct restorer *r, const struct stream_section *s,
 	r->page_err = err;
 	if (!s->deferred) {
 		r->section = LAZY_RAM_CHECKED;
-		ret = stream_section_pages(s, r->vm->mem.size / PAGE_SIZE,
-					   put_page, r, err);
-		/* the section's buffer is reused by the next one */
-		return ret ? ret : flush_run(r);
+		return stream_section_pages(s, r->vm->mem.size / PAGE_SIZE,
+					    put_page, r, err);
 	}
 	/* its checksum: on the first fault on one of its pages */
 	ret = lazy_ram_add_section(r->lazy_ram, &s->check, &r->section, err);
