@@ -21,6 +21,7 @@
 #include "remote/page_store.h"
 #include "util/page.h"
 #include "virtio/balloon.h"
+#include "vm/vm_state.h"
 
 #define SECRET_MAX 64
 #define DEFAULT_SECRET_BYTES 32
@@ -206,6 +207,36 @@ static void destroy_restored_pager(void *obj)
 	m->store = NULL;
 }
 
+/*
+ * The working-set monitor's history travels with the VM as a device's
+ * state does ("wss"), registered while the machine is built.  The
+ * monitor itself may come later (a VM that pages builds it with the
+ * pager, from the stream's page map, which precedes every state
+ * section), so the entry is the machine's and asks it for the monitor.
+ */
+static int save_wss(void *opaque, struct state_buf *out)
+{
+	struct machine *m = opaque;
+
+	return m->monitor ? wss_monitor_save(m->monitor, out) : -EINVAL;
+}
+
+static int load_wss(void *opaque, struct state_reader *in, struct errmsg *err)
+{
+	struct machine *m = opaque;
+
+	if (!m->monitor)
+		return errmsg_set(err, -EPROTO, "wss: the working-set monitor "
+				  "is not there yet");
+	return wss_monitor_load(m->monitor, in, err);
+}
+
+static const struct vm_state_ops wss_state_ops = {
+	.save = save_wss,
+	.load = load_wss,
+	.optional = true,	/* a stream of an older rackvm has none */
+};
+
 int machine_memory_create(struct machine *m, struct errmsg *err)
 {
 	const struct machine_config *c = &m->cfg;
@@ -216,6 +247,11 @@ int machine_memory_create(struct machine *m, struct errmsg *err)
 	struct errmsg why = { "" };
 	int ret;
 
+	if (c->wss.enabled) {
+		ret = vm_state_register(&m->vm, "wss", &wss_state_ops, m);
+		if (ret)
+			return errmsg_set(err, ret, "--wss: %s", strerror(-ret));
+	}
 	/* sampling alone on huge pages: the sampler says why it cannot */
 	if (!c->pager.enabled && (!sampling || m->vm.mem.hugetlb))
 		return 0;

@@ -20,7 +20,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util/errmsg.h"
 #include "util/page.h"
+#include "util/state_buf.h"
 
 #define WSS_Z95 1.959963984540054
 
@@ -127,6 +129,37 @@ void wss_heatmap_mark_bitmap(struct wss_heatmap *h, const uint64_t *bitmap,
 			     uint64_t npages, double now);
 /* Fills up to @n coldest regions, coldest first (ties: lower index
  * first); returns how many. */
+/*
+ * The estimator's history as a snapshot or a migration carries it
+ * (wss_history.c): the series' held points, how many were ever pushed,
+ * the hot/cold map and the monitor's own figures, so that a VM that
+ * moves goes on with its working set known instead of learning it anew
+ * (and the pager's cold regions with it).  Times stay in the source's
+ * base: the destination's monitor goes on from the last point's.
+ */
+struct wss_history {
+	struct wss_series *series;
+	struct wss_heatmap *heat;
+	uint64_t npages;		/* guest RAM pages */
+	double smoothed;
+	uint64_t sample_n, sample_ceiling;
+};
+
+void wss_history_save(const struct wss_history *h, struct state_buf *out);
+/*
+ * Into @h (a series and map already sized for this VM) from @in, an
+ * untrusted stream: the RAM size and region count must be this VM's,
+ * the points no more than the series holds, times finite, never
+ * negative, in order and no map region seen after the last point,
+ * sample sizes within [@sample_min, @sample_max].  Nothing changes on
+ * an error (-EBADMSG, -EPROTONOSUPPORT, -ENOMEM), which @err explains.
+ */
+int wss_history_load(struct wss_history *h, struct state_reader *in,
+		     uint64_t sample_min, uint64_t sample_max,
+		     struct errmsg *err);
+/* The last point's time, 0 without any. */
+double wss_history_last_t(const struct wss_series *s);
+
 uint64_t wss_heatmap_coldest(const struct wss_heatmap *h, double now,
 			     struct wss_cold_region *out, uint64_t n);
 

@@ -30,6 +30,7 @@ struct wss_monitor {
 	uint64_t sample_ceiling;	/* its bound from the pauses it cost */
 	double smoothed;
 	uint64_t cpu_before;		/* CPU total at the last interval */
+	double t_base;			/* a restored history's last time */
 
 	int stop_fd;
 	pthread_t thread;
@@ -117,7 +118,8 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 	struct wss_estimate e;
 	struct wss_point p = { .t = wss_point_time(t) };
 	int64_t written = 0;
-	uint64_t cpu, paged_in = 0, armed = m->sample_n;
+	uint64_t cpu, paged_in = 0, armed = m->sample_n, sample_n, ceiling;
+	double smoothed;
 	int ret;
 
 	memset(m->written, 0, words * 8);
@@ -149,21 +151,24 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 	}
 	e = wss_estimate((uint64_t)written + paged_in, res.touched_unwritten,
 			 res.sampled, res.population, WSS_Z95);
+	/* only this thread writes them, under the lock for a save */
+	sample_n = m->sample_n;
+	ceiling = m->sample_ceiling;
 	if (m->rs && !m->cfg.full && res.sampled)
-		m->sample_n = wss_next_sample_size(
+		sample_n = wss_next_sample_size(
 			(double)res.touched_unwritten / (double)res.sampled,
 			res.population ? e.pages / (double)res.population : 0,
-			res.population, m->cfg.rel_error, WSS_Z95, m->sample_n,
+			res.population, m->cfg.rel_error, WSS_Z95, sample_n,
 			m->cfg.sample_min, m->cfg.sample_max);
 	if (m->rs && !m->cfg.full) {
-		m->sample_ceiling = wss_stall_ceiling(
-			m->sample_ceiling, armed, p.arm_stall_ns,
+		ceiling = wss_stall_ceiling(
+			ceiling, armed, p.arm_stall_ns,
 			m->cfg.interval_ns / WSS_STALL_SHARE, m->cfg.sample_min,
 			m->cfg.sample_max);
-		if (m->sample_n > m->sample_ceiling)
-			m->sample_n = m->sample_ceiling;
+		if (sample_n > ceiling)
+			sample_n = ceiling;
 	}
-	m->smoothed = m->series.count ?
+	smoothed = m->series.count ?
 		wss_smooth(m->smoothed, e.pages, WSS_SMOOTH_UP, WSS_SMOOTH_DOWN) :
 		e.pages;
 
@@ -173,7 +178,7 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 	p.paged_in_pages = paged_in;
 	p.sampled = res.sampled;
 	p.touched_sampled = res.touched;
-	p.smoothed_pages = (uint64_t)(m->smoothed + 0.5);
+	p.smoothed_pages = (uint64_t)(smoothed + 0.5);
 	p.population = res.population;
 
 	if (m->cfg.on_pages)
@@ -181,9 +186,14 @@ static int tick(struct wss_monitor *m, double t, struct errmsg *err)
 				m->dl || paged_in ? m->written : NULL,
 				m->rs ? m->touched : NULL);
 	pthread_mutex_lock(&m->lock);
-	wss_heatmap_mark_bitmap(&m->heat, m->written, m->npages, t);
+	m->sample_n = sample_n;
+	m->sample_ceiling = ceiling;
+	m->smoothed = smoothed;
+	/* the point's own (rounded) time: a saved history's check that no
+	 * region was seen after its last point holds exactly */
+	wss_heatmap_mark_bitmap(&m->heat, m->written, m->npages, p.t);
 	if (m->rs)
-		wss_heatmap_mark_bitmap(&m->heat, m->touched, m->npages, t);
+		wss_heatmap_mark_bitmap(&m->heat, m->touched, m->npages, p.t);
 	cpu = cpu_total(m);
 	p.estimator_cpu_ns = cpu - m->cpu_before;
 	m->cpu_before = cpu;
@@ -218,7 +228,8 @@ static void *monitor_thread(void *arg)
 			continue;
 		if (ret != 0)
 			break;	/* stop requested (or poll failed) */
-		ret = tick(m, (double)(clock_ns(CLOCK_MONOTONIC) - start) / 1e9,
+		ret = tick(m, m->t_base +
+			   (double)(clock_ns(CLOCK_MONOTONIC) - start) / 1e9,
 			   &err);
 		if (ret) {
 			vm_request_exit(m->vm, VM_EXIT_HOST_ERROR, ret, 0,
@@ -337,6 +348,48 @@ void wss_monitor_destroy(void *obj)
 	free(m->touched);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
+}
+
+static struct wss_history history_of(struct wss_monitor *m)
+{
+	return (struct wss_history){
+		.series = &m->series, .heat = &m->heat, .npages = m->npages,
+		.smoothed = m->smoothed, .sample_n = m->sample_n,
+		.sample_ceiling = m->sample_ceiling,
+	};
+}
+
+int wss_monitor_save(struct wss_monitor *m, struct state_buf *out)
+{
+	struct wss_history h;
+
+	pthread_mutex_lock(&m->lock);
+	h = history_of(m);
+	wss_history_save(&h, out);
+	pthread_mutex_unlock(&m->lock);
+	return state_buf_error(out);
+}
+
+int wss_monitor_load(struct wss_monitor *m, struct state_reader *in,
+		     struct errmsg *err)
+{
+	struct wss_history h;
+	int ret;
+
+	if (m->thread_started)
+		return errmsg_set(err, -EBUSY, "wss: the monitor runs already");
+	pthread_mutex_lock(&m->lock);
+	h = history_of(m);
+	ret = wss_history_load(&h, in, m->cfg.sample_min, m->cfg.sample_max,
+			       err);
+	if (!ret) {
+		m->smoothed = h.smoothed;
+		m->sample_n = h.sample_n;
+		m->sample_ceiling = h.sample_ceiling;
+		m->t_base = wss_history_last_t(&m->series);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return ret;
 }
 
 int wss_monitor_write_csv(struct wss_monitor *m, FILE *out)

@@ -73,6 +73,16 @@ int wss_monitor_start(struct wss_monitor *m, struct errmsg *err);
 void wss_monitor_destroy(void *m);
 
 int wss_monitor_write_csv(struct wss_monitor *m, FILE *out);
+/*
+ * The history (wss.h: struct wss_history) for a snapshot or migration:
+ * save from any thread, load only before wss_monitor_start() (-EBUSY
+ * after); the monitor then goes on from the last point's time, so the
+ * series reads as one across the move.  Load checks everything (an
+ * untrusted stream) and applies nothing on error.
+ */
+int wss_monitor_save(struct wss_monitor *m, struct state_buf *out);
+int wss_monitor_load(struct wss_monitor *m, struct state_reader *in,
+		     struct errmsg *err);
 /* @seconds rounded to the microsecond: a point's time.  A client reads
  * it back from the API (reals printed to 15 significant digits) and
  * gives it as since=; rounded so, the text names the point exactly,

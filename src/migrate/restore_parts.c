@@ -150,7 +150,7 @@ int restore_parts_complete(const struct restore_parts *p, const char *what,
 			return errmsg_set(err, -EBADMSG, "%s has no state for "
 					  "vCPU %u", what, i);
 	for (unsigned i = 0; i < vm_state_count(p->vm); i++)
-		if (!p->have_dev[i])
+		if (!p->have_dev[i] && !vm_state_at(p->vm, i)->ops->optional)
 			return errmsg_set(err, -EBADMSG, "%s has no state for "
 					  "device %s", what,
 					  vm_state_at(p->vm, i)->name);

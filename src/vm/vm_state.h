@@ -40,6 +40,9 @@ struct vm_state_ops {
 	void (*unquiesce)(void *opaque);
 	int (*save)(void *opaque, struct state_buf *out);
 	int (*load)(void *opaque, struct state_reader *in, struct errmsg *err);
+	/* a stream without this part restores all the same (state that
+	 * only helps, added after streams without it existed) */
+	bool optional;
 };
 
 struct vm_state_entry {

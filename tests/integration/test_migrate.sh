@@ -215,6 +215,13 @@ move migrate_hybrid hybrid --precopy-rounds 2
 SRC_ARGS=--wss=200ms move migrate_precopy_wss precopy
 out=$TEST_TMP/migrate_precopy_wss.src.err check migrate_precopy_wss_monitor_ran \
 	grep -q '^wss: t=.*written=' "$TEST_TMP/migrate_precopy_wss.src.err"
+# the estimator's history came along: the destination's series goes on
+# from the source's time (its own first interval would say t=0.20s)
+src_wss_t=$(sed -n 's/^wss: t=\([0-9.]*\)s .*/\1/p' "$TEST_TMP/migrate_precopy_wss.src.err" | tail -n 1)
+dst_wss_t=$(sed -n 's/^wss: t=\([0-9.]*\)s .*/\1/p' "$TEST_TMP/migrate_precopy_wss.dst.out" | head -n 1)
+echo "# wss: the source's last point at ${src_wss_t:-none} s, the destination's first at ${dst_wss_t:-none} s"
+out=$TEST_TMP/migrate_precopy_wss.dst.out check migrate_precopy_wss_history_moved \
+	awk -v s="${src_wss_t:-0}" -v d="${dst_wss_t:-0}" 'BEGIN { exit !(s > 1 && d > s - 1) }'
 
 # --- a VM that pages to memd: its evicted pages stay there ------------------
 # 12 MiB rewritten each tick through 8 MiB of resident memory: the

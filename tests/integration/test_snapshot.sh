@@ -89,6 +89,18 @@ out=$TEST_TMP/p.out.ticks check restore_paging_vm_console_continues same_ticks_a
 run_cmd 60 "$out" "$RACKVM" run --restore "$TEST_TMP/p.snap" --lazy
 check restore_lazy_refuses_a_paging_vm bash -c "[ $status -eq 2 ] && grep -q 'lazy restore of a VM with --mem-local is not supported' '$out'"
 
+# a VM with --wss: the estimator's history is in the snapshot, and the
+# restored monitor goes on from its last point (afresh, its first
+# interval would say t=0.20s); the ticks and checksum as ever
+SAVE_ARGS="--wss=200ms" save_midway "$TEST_TMP/w.snap"
+run_cmd 300 "$TEST_TMP/w.out" "$RACKVM" run --restore "$TEST_TMP/w.snap"
+saved_t=$(sed -n 's/^wss: t=\([0-9.]*\)s .*/\1/p' "$TEST_TMP/w.snap.err" | tail -n 1)
+restored_t=$(sed -n 's/^wss: t=\([0-9.]*\)s .*/\1/p' "$TEST_TMP/w.out" | head -n 1)
+echo "# wss: the saved VM's last point at ${saved_t:-none} s, the restored one's first at ${restored_t:-none} s"
+out=$TEST_TMP/w.out check restore_wss_vm_finishes bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/w.out'"
+out=$TEST_TMP/w.out check restore_wss_history_continues \
+	awk -v s="${saved_t:-0}" -v d="${restored_t:-0}" 'BEGIN { exit !(s > 0.5 && d > s - 1 && d > 0.5) }'
+
 # a clone: a VM paging to memd under a namespace it names is saved and
 # goes on, while its snapshot runs beside it; the clone takes a new
 # namespace (the saved one is the running VM's), and both finish intact
