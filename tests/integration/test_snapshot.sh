@@ -69,6 +69,15 @@ save_midway() {
 	saved_ticks=$(grep -c '^tick ' "$snap.console")
 }
 
+# restore_checked NAME SNAP [REGEX]: SNAP restored eagerly into
+# $TEST_TMP/NAME.out finishes with the reference checksum (and a line
+# matching REGEX), its ticks going on from the saved VM's
+restore_checked() {
+	run_cmd 300 "$TEST_TMP/$1.out" "$RACKVM" run --restore "$2"
+	out=$TEST_TMP/$1.out check "restore_$1_finishes" bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/$1.out' && grep -q -- '${3:-^result:}' '$TEST_TMP/$1.out'"
+	out=$TEST_TMP/$1.out.ticks check "restore_$1_console_continues" same_ticks_as_reference "$2.console" "$TEST_TMP/$1.out"
+}
+
 save_midway "$TEST_TMP/a.snap"
 out=$TEST_TMP/a.snap.reply check snapshot_of_a_paused_vm bash -c "[ '$snap_status' = 200 ] && [ -s '$TEST_TMP/a.snap' ] && grep -q '\"pages\"' '$TEST_TMP/a.snap.reply'"
 check snapshot_file_is_private bash -c "[ \"\$(stat -c %a '$TEST_TMP/a.snap')\" = 600 ]"
@@ -83,9 +92,7 @@ out=$TEST_TMP/b.out check restore_resumes_and_finishes bash -c "[ $status -eq 0 
 SAVE_ARGS="--mem-local 8M" save_midway "$TEST_TMP/p.snap"
 remote=$(sed -n 's/^pager: resident=[0-9]* remote=\([0-9]*\) .*/\1/p' "$TEST_TMP/p.snap.err")
 out=$TEST_TMP/p.snap.err check snapshot_of_a_paging_vm bash -c "[ '$snap_status' = 200 ] && [ -s '$TEST_TMP/p.snap' ] && [ '${remote:-0}' -gt 0 ]"
-run_cmd 300 "$TEST_TMP/p.out" "$RACKVM" run --restore "$TEST_TMP/p.snap"
-out=$TEST_TMP/p.out check restore_paging_vm_finishes bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/p.out' && grep -q '^pager: keeping at most 2048 ' '$TEST_TMP/p.out'"
-out=$TEST_TMP/p.out.ticks check restore_paging_vm_console_continues same_ticks_as_reference "$TEST_TMP/p.snap.console" "$TEST_TMP/p.out"
+restore_checked paging_vm "$TEST_TMP/p.snap" '^pager: keeping at most 2048 '
 run_cmd 60 "$out" "$RACKVM" run --restore "$TEST_TMP/p.snap" --lazy
 check restore_lazy_refuses_a_paging_vm bash -c "[ $status -eq 2 ] && grep -q 'lazy restore of a VM with --mem-local is not supported' '$out'"
 
@@ -93,12 +100,11 @@ check restore_lazy_refuses_a_paging_vm bash -c "[ $status -eq 2 ] && grep -q 'la
 # restored monitor goes on from its last point (afresh, its first
 # interval would say t=0.20s); the ticks and checksum as ever
 SAVE_ARGS="--wss=200ms" save_midway "$TEST_TMP/w.snap"
-run_cmd 300 "$TEST_TMP/w.out" "$RACKVM" run --restore "$TEST_TMP/w.snap"
+restore_checked wss_vm "$TEST_TMP/w.snap"
 saved_t=$(sed -n 's/^wss: t=\([0-9.]*\)s .*/\1/p' "$TEST_TMP/w.snap.err" | tail -n 1)
-restored_t=$(sed -n 's/^wss: t=\([0-9.]*\)s .*/\1/p' "$TEST_TMP/w.out" | head -n 1)
+restored_t=$(sed -n 's/^wss: t=\([0-9.]*\)s .*/\1/p' "$TEST_TMP/wss_vm.out" | head -n 1)
 echo "# wss: the saved VM's last point at ${saved_t:-none} s, the restored one's first at ${restored_t:-none} s"
-out=$TEST_TMP/w.out check restore_wss_vm_finishes bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/w.out'"
-out=$TEST_TMP/w.out check restore_wss_history_continues \
+out=$TEST_TMP/wss_vm.out check restore_wss_history_continues \
 	awk -v s="${saved_t:-0}" -v d="${restored_t:-0}" 'BEGIN { exit !(s > 0.5 && d > s - 1 && d > 0.5) }'
 
 # a clone: a VM paging to memd under a namespace it names is saved and
@@ -166,9 +172,7 @@ out=$TEST_TMP/lf.out check restore_lazy_flipped_page_ends_the_vm_naming_the_sect
 # a compressed snapshot: smaller, eager restore only
 save_midway "$TEST_TMP/z.snap" ', "compress": true'
 out=$TEST_TMP/z.snap.reply check snapshot_compressed bash -c "[ '$snap_status' = 200 ] && [ \$(stat -c %s '$TEST_TMP/z.snap') -lt \$(stat -c %s '$TEST_TMP/a.snap') ]"
-run_cmd 300 "$TEST_TMP/z.out" "$RACKVM" run --restore "$TEST_TMP/z.snap"
-out=$TEST_TMP/z.out check restore_compressed bash -c "[ $status -eq 0 ] && grep -q '^result: ticker .*bad=0 $ref' '$TEST_TMP/z.out' "
-out=$TEST_TMP/z.out.ticks check restore_compressed_console_continues same_ticks_as_reference "$TEST_TMP/z.snap.console" "$TEST_TMP/z.out"
+restore_checked compressed "$TEST_TMP/z.snap"
 run_cmd 60 "$out" "$RACKVM" run --restore "$TEST_TMP/z.snap" --lazy
 check restore_lazy_refuses_compressed bash -c "[ $status -eq 2 ] && grep -q 'compressed snapshot cannot be restored lazily' '$out' && ! grep -q '^tick' '$out'"
 

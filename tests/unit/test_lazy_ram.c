@@ -123,6 +123,18 @@ static int load(struct rig *r, struct errmsg *err)
 	return ret;
 }
 
+/* setup(), or the test ends there: skipped with setup()'s reason, or
+ * silently when setup() failed it already (an empty reason). */
+#define SETUP_OR_END(r, flip)						\
+	do {								\
+		const char *skip_ = setup(r, flip);			\
+									\
+		if (skip_ && !*skip_)					\
+			return;						\
+		if (skip_)						\
+			SKIP(skip_);					\
+	} while (0)
+
 /* A rig restored from its snapshot, faults served, or a reason to skip
  * (NULL: ready).  @flip: a byte of page @flip's data is flipped in the
  * file after the load (0: none). */
@@ -208,12 +220,8 @@ TEST(lazy_ram_checks_each_deferred_section_once_on_its_first_fault)
 	pthread_t th[6];
 	pthread_barrier_t go;
 	struct rig r;
-	const char *skip = setup(&r, 0);
 
-	if (skip && !*skip)
-		return;
-	if (skip)
-		SKIP(skip);
+	SETUP_OR_END(&r, 0);
 	CHECK_EQ(r.nchecks, 3);
 	CHECK_EQ(lazy_ram_sections_checked(r.l), 0);
 	/* six threads at once on section 2 (pages 256..511): one check */
@@ -246,13 +254,9 @@ TEST(lazy_ram_serves_nothing_of_a_corrupt_section_and_ends_the_vm)
 	struct vm_exit ex;
 	struct rig r;
 	char want[96];
-	/* page 300's data (section 2) is flipped in the file */
-	const char *skip = setup(&r, 300);
 
-	if (skip && !*skip)
-		return;
-	if (skip)
-		SKIP(skip);
+	/* page 300's data (section 2) is flipped in the file */
+	SETUP_OR_END(&r, 300);
 	CHECK(r.off[300] != 0);
 	/* section 1 is fine */
 	CHECK(!memcmp(guest(&r, 3), r.ram + 3ull * PAGE_SIZE, PAGE_SIZE));
@@ -280,12 +284,8 @@ TEST(lazy_ram_bounds_its_table_of_sections_by_the_guest_pages)
 	struct errmsg err = { "" };
 	uint32_t id = 0;
 	struct rig r;
-	const char *skip = setup(&r, 0);
 
-	if (skip && !*skip)
-		return;
-	if (skip)
-		SKIP(skip);
+	SETUP_OR_END(&r, 0);
 	/* 3 sections loaded: 701 more fit a guest of 704 pages */
 	for (unsigned i = 3; i < PAGES; i++) {
 		d.index = i;
